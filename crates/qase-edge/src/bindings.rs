@@ -1,0 +1,17 @@
+//! Names of every binding, variable and secret the Worker reads, in one
+//! place. The README's configuration table documents each of them.
+
+/// KV namespace holding accepted deliveries (and the duplicate markers).
+pub const EVENTS_KV: &str = "QASE_EVENTS";
+
+/// Secret: the `X-Qase-Secret` value typed into Qase's webhook form.
+pub const WEBHOOK_SECRET: &str = "QASE_WEBHOOK_SECRET";
+/// Secret: a second accepted value, for rotating `QASE_WEBHOOK_SECRET`.
+pub const WEBHOOK_SECRET_NEXT: &str = "QASE_WEBHOOK_SECRET_NEXT";
+/// Secret: JSON object of project code to that project's own secret.
+pub const PROJECT_SECRETS: &str = "QASE_PROJECT_SECRETS";
+
+/// Variable: `required` (default) or `disabled` (local experiments only).
+pub const AUTH: &str = "QASE_AUTH";
+/// Variable: the largest accepted body, in bytes (default 1 MiB).
+pub const MAX_BODY_BYTES: &str = "QASE_MAX_BODY_BYTES";

@@ -1,0 +1,172 @@
+//! Every error the Worker answers with, mapped to an HTTP status and a JSON
+//! body `{"error": "<stable_code>", "message": "...", "field": "..."}` in
+//! this one place. Messages never echo secrets or internal error text.
+
+use qase_webhooks::EnvelopeError;
+use serde::Serialize;
+use worker::{Headers, Response};
+
+use crate::config::ConfigError;
+
+/// Seconds a caller should wait before retrying after a `503`.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// An error answered to the caller.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No route at this path.
+    NotFound,
+    /// The route exists but not for this method.
+    MethodNotAllowed {
+        /// The `Allow` header's value.
+        allow: &'static str,
+    },
+    /// The body is larger than the configured limit.
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// Missing or wrong `X-Qase-Secret` (the two are not told apart).
+    Unauthorized,
+    /// A `Content-Type` that is not JSON.
+    UnsupportedMediaType,
+    /// The body is not JSON.
+    InvalidJson(EnvelopeError),
+    /// The body is JSON but not a Qase envelope.
+    InvalidEnvelope(EnvelopeError),
+    /// The configuration is broken; the key is named, the value never.
+    Misconfigured(ConfigError),
+    /// No secret is configured and authentication is not disabled.
+    NoSecretConfigured,
+    /// A sink write failed: nothing is acknowledged, the caller should retry.
+    StorageUnavailable,
+    /// The request body could not be read (the client went away, or sent a
+    /// broken chunked encoding).
+    BodyUnreadable,
+    /// A failure of our own; the details go to the log, not to the caller.
+    Internal,
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(error: worker::Error) -> Self {
+        worker::console_error!("internal error: {error}");
+        ApiError::Internal
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::Unauthorized => 401,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::InvalidJson(_) | ApiError::BodyUnreadable => 400,
+            ApiError::Internal => 500,
+            ApiError::InvalidEnvelope(_) => 422,
+            ApiError::Misconfigured(_)
+            | ApiError::NoSecretConfigured
+            | ApiError::StorageUnavailable => 503,
+        }
+    }
+
+    /// The stable code, for machines.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidEnvelope(_) => "invalid_envelope",
+            ApiError::Misconfigured(_) => "misconfigured",
+            ApiError::NoSecretConfigured => "no_secret_configured",
+            ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::BodyUnreadable => "body_unreadable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::NotFound => "no such route; Qase deliveries go to POST /webhooks/qase".into(),
+            ApiError::MethodNotAllowed { allow } => format!("use {allow} on this route"),
+            ApiError::PayloadTooLarge { limit } => {
+                format!("the body is larger than the limit of {limit} bytes")
+            }
+            ApiError::Unauthorized => {
+                "missing or wrong X-Qase-Secret header: set it to the secret in Qase's webhook form"
+                    .into()
+            }
+            ApiError::UnsupportedMediaType => {
+                "Content-Type must be application/json (or be left out)".into()
+            }
+            ApiError::InvalidJson(err) | ApiError::InvalidEnvelope(err) => err.to_string(),
+            ApiError::Misconfigured(err) => format!(
+                "the receiver is misconfigured ({}); see GET /health",
+                err.key
+            ),
+            ApiError::NoSecretConfigured => format!(
+                "no webhook secret is configured: set {} with `wrangler secret put`",
+                crate::bindings::WEBHOOK_SECRET
+            ),
+            ApiError::StorageUnavailable => {
+                "the delivery could not be stored; nothing was accepted, retry later".into()
+            }
+            ApiError::BodyUnreadable => "the request body could not be read".into(),
+            ApiError::Internal => "internal error; nothing was accepted, retry later".into(),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            ApiError::InvalidEnvelope(err) => err.field().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// The response: status, JSON body and any header the status calls for.
+    pub fn to_response(&self) -> worker::Result<Response> {
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.message(),
+            field: self.field(),
+        };
+        let headers = Headers::new();
+        match self {
+            ApiError::MethodNotAllowed { allow } => headers.set("Allow", allow)?,
+            ApiError::Misconfigured(_)
+            | ApiError::NoSecretConfigured
+            | ApiError::StorageUnavailable => {
+                headers.set("Retry-After", &RETRY_AFTER_SECONDS.to_string())?
+            }
+            _ => {}
+        }
+        json_response(&body, self.status(), headers)
+    }
+}
+
+/// A JSON response with `status` and extra `headers`.
+pub fn json_response(
+    body: &impl Serialize,
+    status: u16,
+    headers: Headers,
+) -> worker::Result<Response> {
+    headers.set("Content-Type", "application/json")?;
+    headers.set("Cache-Control", "no-store")?;
+    let json = serde_json::to_vec(body)?;
+    Ok(Response::from_bytes(json)?
+        .with_status(status)
+        .with_headers(headers))
+}

@@ -1,0 +1,51 @@
+//! qase-edge: a Cloudflare Worker that receives Qase.io webhooks,
+//! authenticates and validates each delivery with the `qase-webhooks` core,
+//! and stores it durably before answering.
+//!
+//! This crate is glue: Cloudflare bindings on one side, the core on the
+//! other. Routes:
+//! - `POST /webhooks/qase`: a Qase delivery ([`ingest`]).
+//! - `GET /health`: version and configuration status ([`health`]).
+
+mod bindings;
+mod config;
+mod error;
+mod health;
+mod ingest;
+mod log;
+mod settings;
+
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+use crate::error::ApiError;
+
+/// Ingest route, the URL to put into Qase's webhook form.
+pub const WEBHOOK_PATH: &str = "/webhooks/qase";
+/// Health route.
+pub const HEALTH_PATH: &str = "/health";
+
+#[event(start)]
+fn start() {
+    // Panics become readable messages in `wrangler tail` instead of "unreachable".
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let result = match path.as_str() {
+        WEBHOOK_PATH => match req.method() {
+            Method::Post => ingest::handle(req, &env).await,
+            _ => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+        },
+        HEALTH_PATH => match req.method() {
+            Method::Get | Method::Head => health::handle(&env),
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+        },
+        _ => Err(ApiError::NotFound),
+    };
+    match result {
+        Ok(response) => Ok(response),
+        Err(error) => error.to_response(),
+    }
+}

@@ -1,0 +1,28 @@
+//! Loads the [`Config`] from the Worker's environment once per isolate.
+//!
+//! Variables and secrets cannot change while an isolate lives (a new
+//! deployment or secret starts new isolates), so parsing them on every
+//! request would be wasted work on the hot path.
+
+use std::sync::OnceLock;
+
+use worker::Env;
+
+use crate::config::{Config, ConfigError};
+
+static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+
+/// The configuration, parsed on first use; a broken one is logged once with
+/// its key and returned as an error on every request.
+pub fn load(env: &Env) -> &'static Result<Config, ConfigError> {
+    CONFIG.get_or_init(|| {
+        let config = Config::from_lookup(|key| env.var(key).ok().map(|value| value.to_string()));
+        if let Err(error) = &config {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({ "event": "config_error", "key": error.key, "problem": error.problem })
+            );
+        }
+        config
+    })
+}

@@ -1,0 +1,417 @@
+//! The envelope every Qase delivery shares, parsed strictly from the raw
+//! bytes, with errors that name the field and the problem.
+//!
+//! The payload is kept as raw JSON here; [`Envelope::event`] is the second
+//! step that types it by `event_name` (see [`crate::payload`]).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{EnvelopeError, JsonKind};
+use crate::event_name::EventName;
+use crate::payload::{Event, PayloadError};
+
+/// The largest integer accepted for `timestamp` and `team_member_id`:
+/// JavaScript's `Number.MAX_SAFE_INTEGER`, so that no consumer of the stored
+/// JSON (a Worker, a browser, jq) silently rounds it.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Longest accepted `event_name`, in bytes. Qase's longest is 30; the bound
+/// keeps storage keys and log lines small whatever a caller sends.
+pub const MAX_EVENT_NAME_LEN: usize = 128;
+
+/// Longest accepted `project_code`, in bytes. Qase's codes are 2 to 10
+/// characters; the bound keeps storage keys well under KV's 512-byte limit.
+pub const MAX_PROJECT_CODE_LEN: usize = 64;
+
+/// A Qase delivery's envelope, borrowing its payload from the raw body.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// The event, e.g. `run.completed`; unknown names are kept verbatim.
+    pub event_name: EventName,
+    /// When the event happened, in Unix seconds (as in every Qase example).
+    pub timestamp: u64,
+    /// The event's payload, a JSON object, exactly as sent.
+    pub payload: &'a RawValue,
+    /// Who triggered the event; `0` for a non-member such as an automation token.
+    pub team_member_id: u64,
+    /// The project the event happened in, e.g. `DEMO`.
+    pub project_code: String,
+}
+
+/// The envelope fields as raw JSON, so each can be checked with its own error.
+/// Unknown fields are ignored: Qase may add some. `None` means absent; an
+/// explicit `null` is kept as a value so that it can be reported as such.
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    event_name: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    payload: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    team_member_id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    project_code: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+impl<'a> Envelope<'a> {
+    /// Parses and validates an envelope from a delivery's raw body.
+    ///
+    /// Rejects invalid UTF-8 and malformed JSON (with line and column), a
+    /// body that is not an object, duplicate envelope keys, and any envelope
+    /// field that is missing, of the wrong type, empty or out of range.
+    pub fn parse(body: &'a [u8]) -> Result<Envelope<'a>, EnvelopeError> {
+        let text = std::str::from_utf8(body).map_err(|err| EnvelopeError::InvalidUtf8 {
+            byte_offset: err.valid_up_to(),
+        })?;
+        let raw: RawEnvelope<'a> = serde_json::from_str(text).map_err(|err| classify(text, err))?;
+        // serde also reads a struct from an array, so check the root explicitly.
+        if !is_object(text) {
+            return Err(EnvelopeError::NotAnObject);
+        }
+
+        let event_name = string_field("event_name", raw.event_name, MAX_EVENT_NAME_LEN)?;
+        let timestamp = integer_field("timestamp", raw.timestamp)?;
+        let payload = required("payload", raw.payload)?;
+        if JsonKind::of(payload) != JsonKind::Object {
+            return Err(EnvelopeError::WrongType {
+                field: "payload",
+                expected: "an object",
+                found: JsonKind::of(payload),
+            });
+        }
+        let team_member_id = integer_field("team_member_id", raw.team_member_id)?;
+        let project_code = string_field("project_code", raw.project_code, MAX_PROJECT_CODE_LEN)?;
+
+        Ok(Envelope {
+            event_name: EventName::parse(&event_name),
+            timestamp,
+            payload,
+            team_member_id,
+            project_code,
+        })
+    }
+
+    /// Types the payload by `event_name` (the second step of the dispatch).
+    pub fn event(&self) -> Result<Event, PayloadError> {
+        Event::parse(&self.event_name, self.payload)
+    }
+}
+
+/// Splits serde_json's errors into "not JSON" and "JSON, but not an envelope".
+fn classify(text: &str, err: serde_json::Error) -> EnvelopeError {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => EnvelopeError::Syntax {
+            line: err.line(),
+            column: err.column(),
+            reason: strip_position(&err.to_string()),
+        },
+        Category::Data => {
+            // The raw fields accept any JSON value, so a data error is either a
+            // root that is not an object or a repeated envelope key.
+            if !is_object(text) {
+                return EnvelopeError::NotAnObject;
+            }
+            let message = err.to_string();
+            match message.split('`').nth(1) {
+                Some(field) if message.starts_with("duplicate field") => {
+                    EnvelopeError::DuplicateField {
+                        field: field.to_owned(),
+                    }
+                }
+                _ => EnvelopeError::Syntax {
+                    line: err.line(),
+                    column: err.column(),
+                    reason: strip_position(&message),
+                },
+            }
+        }
+    }
+}
+
+/// Whether valid JSON text is an object (JSON whitespace is these four).
+fn is_object(text: &str) -> bool {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+}
+
+/// serde_json appends " at line L column C"; the error carries those apart.
+pub(crate) fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn required<'a>(
+    field: &'static str,
+    value: Option<&'a RawValue>,
+) -> Result<&'a RawValue, EnvelopeError> {
+    value.ok_or(EnvelopeError::Missing { field })
+}
+
+fn string_field(
+    field: &'static str,
+    value: Option<&RawValue>,
+    max_len: usize,
+) -> Result<String, EnvelopeError> {
+    let raw = required(field, value)?;
+    let value: String = serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::WrongType {
+        field,
+        expected: "a string",
+        found: JsonKind::of(raw),
+    })?;
+    if value.trim().is_empty() {
+        return Err(EnvelopeError::Empty { field });
+    }
+    if value.len() > max_len {
+        return Err(EnvelopeError::OutOfRange {
+            field,
+            reason: format!("longer than {max_len} bytes"),
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(EnvelopeError::OutOfRange {
+            field,
+            reason: "contains control characters".to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+fn integer_field(field: &'static str, value: Option<&RawValue>) -> Result<u64, EnvelopeError> {
+    let raw = required(field, value)?;
+    let text = raw.get();
+    if JsonKind::of(raw) != JsonKind::Number {
+        return Err(EnvelopeError::WrongType {
+            field,
+            expected: "an integer",
+            found: JsonKind::of(raw),
+        });
+    }
+    let is_integer_literal = text.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    if !is_integer_literal {
+        return Err(EnvelopeError::WrongType {
+            field,
+            expected: "an integer",
+            found: JsonKind::Float,
+        });
+    }
+    if text.starts_with('-') {
+        return Err(EnvelopeError::OutOfRange {
+            field,
+            reason: "must not be negative".to_owned(),
+        });
+    }
+    match text.parse::<u64>() {
+        Ok(n) if n <= MAX_SAFE_INTEGER => Ok(n),
+        _ => Err(EnvelopeError::OutOfRange {
+            field,
+            reason: format!("larger than {MAX_SAFE_INTEGER}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"event_name":"run.completed","timestamp":1700000000,
+        "payload":{"id":1},"team_member_id":0,"project_code":"DEMO"}"#;
+
+    fn with(field: &str, value: &str) -> String {
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(GOOD).unwrap();
+        map.remove(field);
+        let mut body = serde_json::to_string(&map).unwrap();
+        body.pop();
+        format!("{body},\"{field}\":{value}}}")
+    }
+
+    fn without(field: &str) -> String {
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(GOOD).unwrap();
+        map.remove(field);
+        serde_json::to_string(&map).unwrap()
+    }
+
+    fn err(body: &str) -> EnvelopeError {
+        Envelope::parse(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn parses_a_well_formed_envelope_and_keeps_the_payload_bytes() {
+        let envelope = Envelope::parse(GOOD.as_bytes()).unwrap();
+        assert_eq!(envelope.event_name, EventName::RunCompleted);
+        assert_eq!(envelope.timestamp, 1_700_000_000);
+        assert_eq!(envelope.payload.get(), r#"{"id":1}"#);
+        assert_eq!(envelope.team_member_id, 0);
+        assert_eq!(envelope.project_code, "DEMO");
+    }
+
+    #[test]
+    fn unknown_top_level_fields_are_tolerated() {
+        let body = with("extra", r#"{"anything":[1,2]}"#);
+        assert!(Envelope::parse(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn every_field_is_required() {
+        for field in [
+            "event_name",
+            "timestamp",
+            "payload",
+            "team_member_id",
+            "project_code",
+        ] {
+            assert_eq!(
+                err(&without(field)),
+                EnvelopeError::Missing { field },
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_types_name_the_field_and_what_was_found() {
+        let cases = [
+            ("event_name", "1", "a string", JsonKind::Number),
+            ("event_name", "null", "a string", JsonKind::Null),
+            (
+                "timestamp",
+                "\"1700000000\"",
+                "an integer",
+                JsonKind::String,
+            ),
+            ("timestamp", "1700000000.5", "an integer", JsonKind::Float),
+            ("timestamp", "1.7e9", "an integer", JsonKind::Float),
+            ("payload", "[]", "an object", JsonKind::Array),
+            ("payload", "null", "an object", JsonKind::Null),
+            ("team_member_id", "true", "an integer", JsonKind::Boolean),
+            ("project_code", "{}", "a string", JsonKind::Object),
+        ];
+        for (field, value, expected, found) in cases {
+            assert_eq!(
+                err(&with(field, value)),
+                EnvelopeError::WrongType {
+                    field,
+                    expected,
+                    found
+                },
+                "{field}={value}"
+            );
+        }
+    }
+
+    #[test]
+    fn integers_must_be_non_negative_and_safe() {
+        for (field, value) in [
+            ("timestamp", "-1"),
+            ("team_member_id", "-5"),
+            ("timestamp", "9007199254740992"),
+            ("team_member_id", "18446744073709551616"),
+        ] {
+            assert!(
+                matches!(err(&with(field, value)), EnvelopeError::OutOfRange { field: f, .. } if f == field),
+                "{field}={value}"
+            );
+        }
+        assert!(Envelope::parse(with("timestamp", "9007199254740991").as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn strings_must_be_non_empty_short_and_printable() {
+        assert_eq!(
+            err(&with("project_code", "\"\"")),
+            EnvelopeError::Empty {
+                field: "project_code"
+            }
+        );
+        assert_eq!(
+            err(&with("event_name", "\"  \"")),
+            EnvelopeError::Empty {
+                field: "event_name"
+            }
+        );
+        let long = format!("\"{}\"", "A".repeat(MAX_PROJECT_CODE_LEN + 1));
+        assert!(matches!(
+            err(&with("project_code", &long)),
+            EnvelopeError::OutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(&with("project_code", "\"A\\nB\"")),
+            EnvelopeError::OutOfRange { .. }
+        ));
+    }
+
+    #[test]
+    fn malformed_json_reports_line_and_column() {
+        let error = err("{\n  \"event_name\": \"run.completed\",\n  oops\n}");
+        assert!(
+            matches!(
+                error,
+                EnvelopeError::Syntax {
+                    line: 3,
+                    column: 3,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(matches!(err(""), EnvelopeError::Syntax { .. }));
+        assert!(matches!(err("   "), EnvelopeError::Syntax { .. }));
+        assert!(matches!(
+            err(&format!("{GOOD} x")),
+            EnvelopeError::Syntax { .. }
+        ));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_named_so() {
+        for body in ["[]", "1", "\"x\"", "null", "true"] {
+            assert_eq!(err(body), EnvelopeError::NotAnObject, "{body}");
+        }
+    }
+
+    #[test]
+    fn duplicate_envelope_keys_are_rejected() {
+        let body = with("project_code", "\"A\",\"project_code\":\"B\"");
+        assert_eq!(
+            err(&body),
+            EnvelopeError::DuplicateField {
+                field: "project_code".into()
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_reports_the_offset() {
+        let mut body = GOOD.as_bytes().to_vec();
+        body[20] = 0xff;
+        assert_eq!(
+            Envelope::parse(&body).unwrap_err(),
+            EnvelopeError::InvalidUtf8 { byte_offset: 20 }
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        // At the root: not an object, however deep.
+        assert_eq!(err(&deep(100_000)), EnvelopeError::NotAnObject);
+        // Inside the payload: the envelope keeps it raw; typing skips the
+        // unknown key without recursing and names what is really missing.
+        let body = with("payload", &format!("{{\"extra\":{}}}", deep(100_000)));
+        let envelope = Envelope::parse(body.as_bytes()).unwrap();
+        let error = envelope.event().unwrap_err();
+        assert_eq!(error.event, EventName::RunCompleted);
+        assert_eq!(error.field, "id", "{error}");
+    }
+}

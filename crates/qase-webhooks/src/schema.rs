@@ -1,0 +1,76 @@
+//! JSON Schemas for the envelope and each event's payload, generated from the
+//! Rust types so that they cannot describe anything the parser does not do.
+//!
+//! The generated schemas are committed under `crates/qase-webhooks/schema/`;
+//! a test fails when they drift from the types (regenerate with
+//! `QASE_UPDATE_SCHEMAS=1 cargo test -p qase-webhooks schema`).
+
+use schemars::schema::RootSchema;
+use schemars::{schema_for, JsonSchema};
+
+use crate::event_name::EventName;
+use crate::payload::*;
+
+/// The envelope as a schema-only type; parsing is done by [`crate::Envelope`].
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only read by schemars
+struct QaseEnvelope {
+    /// The event, e.g. `run.completed`.
+    #[schemars(length(min = 1, max = 128))]
+    event_name: String,
+    /// When the event happened, in Unix seconds.
+    #[schemars(range(min = 0, max = 9_007_199_254_740_991u64))]
+    timestamp: u64,
+    /// The event's payload; its shape depends on `event_name`.
+    payload: serde_json::Map<String, serde_json::Value>,
+    /// Who triggered the event; 0 for a non-member such as an automation token.
+    #[schemars(range(min = 0, max = 9_007_199_254_740_991u64))]
+    team_member_id: u64,
+    /// The project code, e.g. `DEMO`.
+    #[schemars(length(min = 1, max = 64))]
+    project_code: String,
+}
+
+/// The schema of the envelope every delivery shares.
+pub fn envelope_schema() -> RootSchema {
+    schema_for!(QaseEnvelope)
+}
+
+/// The schema of `name`'s payload, or `None` for events without a documented
+/// payload (the Results events and unknown events).
+pub fn payload_schema(name: &EventName) -> Option<RootSchema> {
+    use EventName as N;
+    Some(match name {
+        N::CaseCreated | N::CaseUpdated | N::CaseDeleted | N::CaseCloned => schema_for!(TestCase),
+        N::SuiteCreated => schema_for!(SuiteCreated),
+        N::SuiteUpdated | N::SuiteDeleted => schema_for!(SuiteRef),
+        N::SuiteCloned => schema_for!(SuiteCloned),
+        N::PlanCreated => schema_for!(PlanCreated),
+        N::PlanUpdated => schema_for!(PlanUpdated),
+        N::PlanDeleted => schema_for!(PlanRef),
+        N::SharedStepCreated => schema_for!(SharedStepCreated),
+        N::SharedStepUpdated | N::SharedStepDeleted => schema_for!(SharedStepRef),
+        N::MilestoneCreated => schema_for!(MilestoneCreated),
+        N::MilestoneUpdated | N::MilestoneDeleted => schema_for!(MilestoneRef),
+        N::CustomFieldCreated | N::CustomFieldUpdated | N::CustomFieldDeleted => {
+            schema_for!(CustomField)
+        }
+        N::RunStarted => schema_for!(RunStarted),
+        N::RunAborted => schema_for!(RunAborted),
+        N::RunUpdated => schema_for!(RunUpdated),
+        N::RunDeleted => schema_for!(RunRef),
+        N::RunCompleted => schema_for!(RunCompleted),
+        N::RunReportChanged => schema_for!(RunReportChanged),
+        N::DefectCreated => schema_for!(DefectCreated),
+        N::DefectUpdated | N::DefectResolved | N::DefectDeleted => schema_for!(DefectRef),
+        N::ReviewCreated => schema_for!(ReviewCreated),
+        N::ReviewUpdated | N::ReviewReopened => schema_for!(ReviewChanged),
+        N::ReviewApprovalStatusChanged => schema_for!(ReviewApprovalStatusChanged),
+        N::ReviewReviewerAdded | N::ReviewReviewerRemoved => schema_for!(ReviewReviewer),
+        N::ReviewMerged => schema_for!(ReviewMerged),
+        N::ReviewCommented => schema_for!(ReviewCommented),
+        N::ReviewDeclined => schema_for!(ReviewDeclined),
+        N::ReviewDeleted => schema_for!(ReviewDeleted),
+        N::ResultCreated | N::ResultUpdated | N::ResultDeleted | N::Unknown(_) => return None,
+    })
+}

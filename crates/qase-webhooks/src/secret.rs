@@ -1,0 +1,362 @@
+//! The `X-Qase-Secret` check: Qase's only authentication is a shared secret
+//! sent verbatim in that header.
+//!
+//! Secrets are compared as SHA-256 digests with a constant-time equality, so
+//! the comparison leaks neither the content nor the length of a configured
+//! secret, and every configured secret is compared on every request, so the
+//! time does not tell which one matched. A missing header and a wrong one
+//! give the same [`Unauthorized`].
+//!
+//! The check has two steps, because a per-project secret can only be
+//! checked once the envelope names the project:
+//! [`SecretPolicy::authenticate`] (the header, before the body is read) and
+//! [`Credential::admit`] (the body). Only `admit` makes a
+//! [`VerifiedDelivery`], the type sinks accept.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+use thiserror::Error;
+
+use crate::envelope::Envelope;
+use crate::error::EnvelopeError;
+use crate::event_id::EventId;
+
+/// A configured secret. Its `Debug` never shows it; only its digest is kept.
+#[derive(Clone)]
+pub struct Secret {
+    digest: [u8; 32],
+}
+
+/// A secret that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SecretError {
+    /// An empty secret would accept a missing or empty header.
+    #[error("a secret must not be empty")]
+    Empty,
+}
+
+impl Secret {
+    /// Makes a secret from its value, exactly as typed into Qase's form.
+    pub fn new(value: impl AsRef<[u8]>) -> Result<Secret, SecretError> {
+        let value = value.as_ref();
+        if value.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(Secret {
+            digest: Sha256::digest(value).into(),
+        })
+    }
+
+    fn matches(&self, presented: &[u8; 32]) -> Choice {
+        self.digest.ct_eq(presented)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The request is not authenticated. Deliberately carries no detail: a
+/// missing header and a wrong secret must look the same to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("missing or wrong X-Qase-Secret")]
+pub struct Unauthorized;
+
+/// Which secrets a receiver accepts.
+///
+/// Global secrets (several at once, for rotation) cover every project that
+/// has no secrets of its own; a project with its own secrets accepts only
+/// those.
+#[derive(Debug, Clone, Default)]
+pub struct SecretPolicy {
+    global: Vec<Secret>,
+    projects: Vec<(String, Vec<Secret>)>,
+    disabled: bool,
+}
+
+impl SecretPolicy {
+    /// A policy accepting any of `secrets` for every project.
+    pub fn new(secrets: impl IntoIterator<Item = Secret>) -> SecretPolicy {
+        SecretPolicy {
+            global: secrets.into_iter().collect(),
+            ..SecretPolicy::default()
+        }
+    }
+
+    /// A policy that accepts every request without a secret. For local
+    /// experiments only; [`Credential::is_authenticated`] is then `false`.
+    pub fn disabled() -> SecretPolicy {
+        SecretPolicy {
+            disabled: true,
+            ..SecretPolicy::default()
+        }
+    }
+
+    /// Adds a secret for `project_code` only. Once a project has a secret of
+    /// its own, the global secrets no longer cover it.
+    pub fn with_project_secret(mut self, project_code: &str, secret: Secret) -> SecretPolicy {
+        match self
+            .projects
+            .iter_mut()
+            .find(|(code, _)| code == project_code)
+        {
+            Some((_, secrets)) => secrets.push(secret),
+            None => self.projects.push((project_code.to_owned(), vec![secret])),
+        }
+        self
+    }
+
+    /// Whether the policy has no secret at all (and is not disabled), so it
+    /// would refuse every request.
+    pub fn is_empty(&self) -> bool {
+        !self.disabled && self.global.is_empty() && self.projects.is_empty()
+    }
+
+    /// Whether authentication is turned off.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// How many secrets are configured, global and per project.
+    pub fn secret_count(&self) -> usize {
+        self.global.len() + self.projects.iter().map(|(_, s)| s.len()).sum::<usize>()
+    }
+
+    /// Checks the `X-Qase-Secret` header (`None` when it is absent).
+    pub fn authenticate(&self, header: Option<&[u8]>) -> Result<Credential<'_>, Unauthorized> {
+        if self.disabled {
+            return Ok(Credential {
+                policy: self,
+                global: true,
+                projects: Vec::new(),
+            });
+        }
+        // Hash even a missing header, so that both paths do the same work.
+        let presented: [u8; 32] = Sha256::digest(header.unwrap_or_default()).into();
+        let any_of = |secrets: &[Secret]| {
+            secrets
+                .iter()
+                .fold(Choice::from(0), |found, s| found | s.matches(&presented))
+        };
+        let global = any_of(&self.global);
+        let projects: Vec<Choice> = self.projects.iter().map(|(_, s)| any_of(s)).collect();
+        let any = projects.iter().fold(global, |found, &p| found | p);
+        // An empty header never matches: secrets are non-empty, and SHA-256
+        // of "" equals no other value's digest.
+        if !bool::from(any) {
+            return Err(Unauthorized);
+        }
+        Ok(Credential {
+            policy: self,
+            global: bool::from(global),
+            projects: projects.into_iter().map(bool::from).collect(),
+        })
+    }
+}
+
+/// A request whose header matched some configured secret. Which projects it
+/// may deliver for is settled by [`Credential::admit`].
+#[derive(Debug)]
+pub struct Credential<'p> {
+    policy: &'p SecretPolicy,
+    global: bool,
+    /// Parallel to `policy.projects`: whether that project's secrets matched.
+    projects: Vec<bool>,
+}
+
+/// Why an authenticated request's body was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AdmitError {
+    /// The body is not a valid envelope.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The secret is not one accepted for the envelope's project.
+    #[error(transparent)]
+    Unauthorized(#[from] Unauthorized),
+}
+
+impl<'p> Credential<'p> {
+    /// Whether a secret was actually checked (false when authentication is disabled).
+    pub fn is_authenticated(&self) -> bool {
+        !self.policy.disabled
+    }
+
+    /// Parses the body's envelope and checks that this credential may
+    /// deliver for its project.
+    pub fn admit<'b>(&self, body: &'b [u8]) -> Result<VerifiedDelivery<'b>, AdmitError> {
+        let envelope = Envelope::parse(body)?;
+        if !self.policy.disabled {
+            let own = self
+                .policy
+                .projects
+                .iter()
+                .position(|(code, _)| *code == envelope.project_code);
+            let allowed = match own {
+                Some(index) => self.projects[index],
+                None => self.global,
+            };
+            if !allowed {
+                return Err(Unauthorized.into());
+            }
+        }
+        Ok(VerifiedDelivery {
+            id: EventId::of(body),
+            body,
+            envelope,
+            authenticated: self.is_authenticated(),
+        })
+    }
+}
+
+/// A delivery whose secret was checked and whose envelope is valid: the only
+/// thing a sink should accept. It can only be made by [`Credential::admit`].
+#[derive(Debug, Clone)]
+pub struct VerifiedDelivery<'b> {
+    id: EventId,
+    body: &'b [u8],
+    envelope: Envelope<'b>,
+    authenticated: bool,
+}
+
+impl<'b> VerifiedDelivery<'b> {
+    /// The delivery's id, derived from its bytes.
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// The exact bytes Qase sent: store and forward these, never a re-serialisation.
+    pub fn body(&self) -> &'b [u8] {
+        self.body
+    }
+
+    /// The parsed envelope.
+    pub fn envelope(&self) -> &Envelope<'b> {
+        &self.envelope
+    }
+
+    /// Whether a secret was checked (false when authentication is disabled).
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(project: &str) -> Vec<u8> {
+        format!(
+            r#"{{"event_name":"run.deleted","timestamp":1,"payload":{{"id":1}},"team_member_id":0,"project_code":"{project}"}}"#
+        )
+        .into_bytes()
+    }
+
+    fn secret(value: &str) -> Secret {
+        Secret::new(value).unwrap()
+    }
+
+    #[test]
+    fn empty_secrets_cannot_be_made() {
+        assert_eq!(Secret::new("").unwrap_err(), SecretError::Empty);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let policy = SecretPolicy::new([secret("hunter2")]).with_project_secret("P", secret("s3"));
+        let shown = format!("{policy:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3\""),
+            "{shown}"
+        );
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn the_configured_secret_is_accepted() {
+        let policy = SecretPolicy::new([secret("right")]);
+        let credential = policy.authenticate(Some(b"right")).unwrap();
+        let body = body("DEMO");
+        let delivery = credential.admit(&body).unwrap();
+        assert!(delivery.is_authenticated());
+        assert_eq!(delivery.envelope().project_code, "DEMO");
+    }
+
+    #[test]
+    fn near_misses_are_refused() {
+        let policy = SecretPolicy::new([secret("s3cret-value")]);
+        for presented in [
+            "",
+            "s3cret-valu",
+            "s3cret-value ",
+            " s3cret-value",
+            "S3CRET-VALUE",
+            "s3cret-value2",
+            "xs3cret-value",
+            "s3cret-value,s3cret-value",
+        ] {
+            assert_eq!(
+                policy.authenticate(Some(presented.as_bytes())).unwrap_err(),
+                Unauthorized,
+                "{presented:?}"
+            );
+        }
+        assert_eq!(policy.authenticate(None).unwrap_err(), Unauthorized);
+    }
+
+    #[test]
+    fn rotation_accepts_every_configured_secret() {
+        let policy = SecretPolicy::new([secret("old"), secret("new")]);
+        assert!(policy.authenticate(Some(b"old")).is_ok());
+        assert!(policy.authenticate(Some(b"new")).is_ok());
+        assert!(policy.authenticate(Some(b"other")).is_err());
+    }
+
+    #[test]
+    fn a_project_with_its_own_secret_accepts_only_that() {
+        let policy =
+            SecretPolicy::new([secret("global")]).with_project_secret("PRIV", secret("private"));
+        let global = policy.authenticate(Some(b"global")).unwrap();
+        assert!(global.admit(&body("OPEN")).is_ok());
+        assert_eq!(
+            global.admit(&body("PRIV")).unwrap_err(),
+            AdmitError::Unauthorized(Unauthorized)
+        );
+        let private = policy.authenticate(Some(b"private")).unwrap();
+        assert!(private.admit(&body("PRIV")).is_ok());
+        assert_eq!(
+            private.admit(&body("OPEN")).unwrap_err(),
+            AdmitError::Unauthorized(Unauthorized)
+        );
+    }
+
+    #[test]
+    fn an_empty_policy_refuses_everything() {
+        let policy = SecretPolicy::new([]);
+        assert!(policy.is_empty());
+        assert!(policy.authenticate(None).is_err());
+        assert!(policy.authenticate(Some(b"")).is_err());
+    }
+
+    #[test]
+    fn a_disabled_policy_admits_without_a_secret_but_says_so() {
+        let policy = SecretPolicy::disabled();
+        let credential = policy.authenticate(None).unwrap();
+        let body = body("ANY");
+        let delivery = credential.admit(&body).unwrap();
+        assert!(!delivery.is_authenticated());
+    }
+
+    #[test]
+    fn envelope_errors_come_after_authentication() {
+        let policy = SecretPolicy::new([secret("right")]);
+        let credential = policy.authenticate(Some(b"right")).unwrap();
+        assert!(matches!(
+            credential.admit(b"{").unwrap_err(),
+            AdmitError::Envelope(EnvelopeError::Syntax { .. })
+        ));
+    }
+}
