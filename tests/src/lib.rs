@@ -1,1 +1,270 @@
-//! placeholder
+//! Harness for the end-to-end tests: serves the built Worker bundle through
+//! Miniflare (the real workerd runtime) with the bindings of the root
+//! `wrangler.toml`, via `tests/support/serve.mjs`, and reads back what the
+//! Worker stored through that script's control server.
+//!
+//! Each [`Worker`] is its own workerd with its own free port and its own
+//! storage. The Node process exits when its stdin closes, so no workerd
+//! outlives the test process, whether it ends normally, panics or is killed.
+//!
+//! The bundle must be built first (`scripts/test` does it; or
+//! `scripts/build-worker`).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The secret the default test configuration accepts.
+pub const SECRET: &str = "e2e-secret";
+
+/// How to configure a Worker for a test.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOptions {
+    /// Variables and secrets, over wrangler.toml's `[vars]`.
+    pub vars: BTreeMap<String, String>,
+    /// Bindings of wrangler.toml to leave out (to make a sink fail).
+    pub omit_bindings: Vec<String>,
+}
+
+impl WorkerOptions {
+    /// Options with the default test secret.
+    pub fn with_secret() -> WorkerOptions {
+        WorkerOptions::default().var("QASE_WEBHOOK_SECRET", SECRET)
+    }
+
+    /// Sets a variable or secret.
+    pub fn var(mut self, key: &str, value: &str) -> WorkerOptions {
+        self.vars.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Leaves a binding out.
+    pub fn omit(mut self, binding: &str) -> WorkerOptions {
+        self.omit_bindings.push(binding.to_owned());
+        self
+    }
+}
+
+/// A served Worker.
+pub struct Worker {
+    child: Mutex<Child>,
+    url: String,
+    control: String,
+    logs: Arc<Mutex<String>>,
+    _storage: tempdir::Dir,
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+impl Worker {
+    /// Starts a Worker and waits until it serves.
+    pub fn start(options: WorkerOptions) -> Worker {
+        let root = repo_root();
+        let bundle = root.join("crates/qase-edge/build/index.js");
+        assert!(
+            bundle.exists(),
+            "no Worker bundle at {}: run scripts/test (or scripts/build-worker) first",
+            bundle.display()
+        );
+        let storage = tempdir::Dir::new();
+        let spec = json!({
+            "config": root.join("wrangler.toml"),
+            "vars": options.vars,
+            "omitBindings": options.omit_bindings,
+            "persist": storage.path(),
+        });
+        let mut child = Command::new("node")
+            .arg(root.join("tests/support/serve.mjs"))
+            .arg(spec.to_string())
+            .current_dir(&root)
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node must be on PATH to serve the Worker");
+
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let out_logs = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(ready) = serde_json::from_str::<Value>(&line) {
+                    if ready["ready"] == true {
+                        let _ = ready_tx.send(ready);
+                        continue;
+                    }
+                }
+                out_logs.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let err_logs = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                err_logs.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+
+        let started = Instant::now();
+        let ready = loop {
+            match ready_rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(ready) => break ready,
+                Err(_) if started.elapsed() > Duration::from_secs(60) => {
+                    let _ = child.kill();
+                    panic!(
+                        "the Worker did not start within 60 s:\n{}",
+                        logs.lock().unwrap()
+                    );
+                }
+                Err(_) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!(
+                            "the Worker exited with {status} before serving:\n{}",
+                            logs.lock().unwrap()
+                        );
+                    }
+                }
+            }
+        };
+        Worker {
+            child: Mutex::new(child),
+            url: ready["url"].as_str().unwrap().to_owned(),
+            control: ready["control"].as_str().unwrap().to_owned(),
+            logs,
+            _storage: storage,
+        }
+    }
+
+    /// The Worker's URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Everything the Worker logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// A KV value and its metadata, `None` when the key is absent.
+    pub async fn kv_get(&self, key: &str) -> Option<(Vec<u8>, Value)> {
+        let response = reqwest::Client::new()
+            .get(format!("{}/kv/get", self.control))
+            .query(&[("key", key)])
+            .send()
+            .await
+            .expect("control server answers");
+        match response.status().as_u16() {
+            404 => None,
+            200 => {
+                let metadata = response.headers()["x-metadata"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let body = response.bytes().await.unwrap().to_vec();
+                Some((body, serde_json::from_str(&metadata).unwrap()))
+            }
+            other => panic!(
+                "control server: {other}: {}",
+                response.text().await.unwrap()
+            ),
+        }
+    }
+
+    /// The KV keys (with metadata and expiration) under `prefix`.
+    pub async fn kv_list(&self, prefix: &str) -> Vec<Value> {
+        reqwest::Client::new()
+            .get(format!("{}/kv/list", self.control))
+            .query(&[("prefix", prefix)])
+            .send()
+            .await
+            .expect("control server answers")
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing stdin makes serve.mjs dispose of workerd and exit.
+        let mut child = self.child.lock().unwrap();
+        drop(child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+    }
+}
+
+/// A temporary directory removed on drop (std has none; one is all we need).
+mod tempdir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "qase-edge-e2e-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A delivery envelope for `event_name` with `payload`, as Qase would send it.
+pub fn envelope(event_name: &str, project: &str, payload: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event_name": event_name,
+        "timestamp": 1_764_000_000u64,
+        "payload": payload,
+        "team_member_id": 7,
+        "project_code": project,
+    }))
+    .unwrap()
+}
+
+/// Posts `body` to the ingest route with `headers`.
+pub async fn post(worker: &Worker, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(worker.url("/webhooks/qase"))
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the Worker answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text}"));
+    (status, json)
+}

@@ -1,0 +1,35 @@
+//! `GET /health`.
+//! 1. Answers 200 with the version, auth mode and sinks.
+//! 2. Never shows a secret.
+//! 3. Reports a missing secret as `no_secret_configured`.
+
+use qase_edge_e2e::{Worker, WorkerOptions, SECRET};
+
+use crate::default_worker;
+
+#[tokio::test]
+async fn health_reports_version_auth_and_sinks_without_secrets() {
+    let worker = default_worker();
+    let response = reqwest::get(worker.url("/health")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(SECRET), "{text}");
+    let health: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(health["auth"], "required");
+    assert_eq!(health["secrets_configured"], 1);
+    assert!(health["sinks"].as_array().unwrap().contains(&"kv".into()));
+}
+
+#[tokio::test]
+async fn health_says_when_no_secret_is_configured() {
+    let worker = Worker::start(WorkerOptions::default());
+    let health: serde_json::Value = reqwest::get(worker.url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "no_secret_configured");
+}
