@@ -4,6 +4,8 @@
 //! The payload is kept as raw JSON here; [`Envelope::event`] is the second
 //! step that types it by `event_name` (see [`crate::payload`]).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -94,7 +96,7 @@ impl<'a> Envelope<'a> {
             timestamp,
             payload,
             team_member_id,
-            project_code,
+            project_code: project_code.into_owned(),
         })
     }
 
@@ -157,17 +159,23 @@ fn required<'a>(
     value.ok_or(EnvelopeError::Missing { field })
 }
 
-fn string_field(
+fn string_field<'a>(
     field: &'static str,
-    value: Option<&RawValue>,
+    value: Option<&'a RawValue>,
     max_len: usize,
-) -> Result<String, EnvelopeError> {
+) -> Result<Cow<'a, str>, EnvelopeError> {
     let raw = required(field, value)?;
-    let value: String = serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::WrongType {
-        field,
-        expected: "a string",
-        found: JsonKind::of(raw),
-    })?;
+    // Borrowed when the string has no escapes, which is the usual case.
+    let value: Cow<'a, str> = match serde_json::from_str::<&'a str>(raw.get()) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(serde_json::from_str::<String>(raw.get()).map_err(|_| {
+            EnvelopeError::WrongType {
+                field,
+                expected: "a string",
+                found: JsonKind::of(raw),
+            }
+        })?),
+    };
     if value.trim().is_empty() {
         return Err(EnvelopeError::Empty { field });
     }

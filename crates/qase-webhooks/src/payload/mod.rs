@@ -192,31 +192,90 @@ pub struct PayloadError {
 }
 
 fn typed<T: DeserializeOwned>(name: &EventName, payload: &RawValue) -> Result<T, PayloadError> {
+    // The plain parse is the hot path; only a failure pays for the second,
+    // path-tracking parse that names the field at fault.
+    serde_json::from_str(payload.get()).map_err(|_| locate_error::<T>(name, payload))
+}
+
+#[cold]
+fn locate_error<T: DeserializeOwned>(name: &EventName, payload: &RawValue) -> PayloadError {
     let mut deserializer = serde_json::Deserializer::from_str(payload.get());
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let reason = strip_position(&err.inner().to_string());
-        // serde reports a missing field at its parent: name the field itself.
-        let field = match reason.strip_prefix("missing field `") {
-            Some(rest) => {
-                let missing = rest.trim_end_matches('`');
-                if path == "." {
-                    missing.to_owned()
-                } else {
-                    format!("{path}.{missing}")
-                }
+    let Err(err) = serde_path_to_error::deserialize::<_, T>(&mut deserializer) else {
+        unreachable!("the same bytes failed to parse a moment ago")
+    };
+    let path = err.path().to_string();
+    let reason = strip_position(&err.inner().to_string());
+    // serde reports a missing field at its parent: name the field itself.
+    let field = match reason.strip_prefix("missing field `") {
+        Some(rest) => {
+            let missing = rest.trim_end_matches('`');
+            if path == "." {
+                missing.to_owned()
+            } else {
+                format!("{path}.{missing}")
             }
-            None => path,
-        };
-        PayloadError {
-            event: name.clone(),
-            field,
-            reason,
         }
-    })
+        None => path,
+    };
+    PayloadError {
+        event: name.clone(),
+        field,
+        reason,
+    }
 }
 
 impl Event {
+    /// The event's name.
+    pub fn name(&self) -> EventName {
+        use EventName as N;
+        match self {
+            Event::CaseCreated(_) => N::CaseCreated,
+            Event::CaseUpdated(_) => N::CaseUpdated,
+            Event::CaseDeleted(_) => N::CaseDeleted,
+            Event::CaseCloned(_) => N::CaseCloned,
+            Event::SuiteCreated(_) => N::SuiteCreated,
+            Event::SuiteUpdated(_) => N::SuiteUpdated,
+            Event::SuiteDeleted(_) => N::SuiteDeleted,
+            Event::SuiteCloned(_) => N::SuiteCloned,
+            Event::PlanCreated(_) => N::PlanCreated,
+            Event::PlanUpdated(_) => N::PlanUpdated,
+            Event::PlanDeleted(_) => N::PlanDeleted,
+            Event::SharedStepCreated(_) => N::SharedStepCreated,
+            Event::SharedStepUpdated(_) => N::SharedStepUpdated,
+            Event::SharedStepDeleted(_) => N::SharedStepDeleted,
+            Event::MilestoneCreated(_) => N::MilestoneCreated,
+            Event::MilestoneUpdated(_) => N::MilestoneUpdated,
+            Event::MilestoneDeleted(_) => N::MilestoneDeleted,
+            Event::CustomFieldCreated(_) => N::CustomFieldCreated,
+            Event::CustomFieldUpdated(_) => N::CustomFieldUpdated,
+            Event::CustomFieldDeleted(_) => N::CustomFieldDeleted,
+            Event::RunStarted(_) => N::RunStarted,
+            Event::RunAborted(_) => N::RunAborted,
+            Event::RunUpdated(_) => N::RunUpdated,
+            Event::RunDeleted(_) => N::RunDeleted,
+            Event::RunCompleted(_) => N::RunCompleted,
+            Event::RunReportChanged(_) => N::RunReportChanged,
+            Event::DefectCreated(_) => N::DefectCreated,
+            Event::DefectUpdated(_) => N::DefectUpdated,
+            Event::DefectResolved(_) => N::DefectResolved,
+            Event::DefectDeleted(_) => N::DefectDeleted,
+            Event::ReviewCreated(_) => N::ReviewCreated,
+            Event::ReviewUpdated(_) => N::ReviewUpdated,
+            Event::ReviewApprovalStatusChanged(_) => N::ReviewApprovalStatusChanged,
+            Event::ReviewReviewerAdded(_) => N::ReviewReviewerAdded,
+            Event::ReviewReviewerRemoved(_) => N::ReviewReviewerRemoved,
+            Event::ReviewMerged(_) => N::ReviewMerged,
+            Event::ReviewReopened(_) => N::ReviewReopened,
+            Event::ReviewCommented(_) => N::ReviewCommented,
+            Event::ReviewDeclined(_) => N::ReviewDeclined,
+            Event::ReviewDeleted(_) => N::ReviewDeleted,
+            Event::ResultCreated(_) => N::ResultCreated,
+            Event::ResultUpdated(_) => N::ResultUpdated,
+            Event::ResultDeleted(_) => N::ResultDeleted,
+            Event::Unknown { name, .. } => N::Unknown(name.clone()),
+        }
+    }
+
     /// Types `payload` as the payload of the event `name`.
     pub fn parse(name: &EventName, payload: &RawValue) -> Result<Event, PayloadError> {
         use EventName as N;

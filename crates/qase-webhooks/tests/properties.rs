@@ -1,0 +1,73 @@
+//! Property tests.
+//! 1. No input makes parsing panic: arbitrary bytes, and mutations of valid
+//!    deliveries (byte flips, truncations, insertions).
+//! 2. The secret check accepts exactly the configured secrets.
+//! 3. Event ids are equal exactly when the bytes are.
+
+use proptest::prelude::*;
+use qase_webhooks::{Envelope, EventId, Secret, SecretPolicy};
+
+fn parse_fully(bytes: &[u8]) {
+    if let Ok(envelope) = Envelope::parse(bytes) {
+        let _ = envelope.event();
+    }
+}
+
+fn valid_bodies() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut bodies: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.unwrap().path();
+            path.is_file().then(|| std::fs::read(path).unwrap())
+        })
+        .collect();
+    bodies.sort();
+    bodies
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        parse_fully(&bytes);
+    }
+
+    #[test]
+    fn mutated_deliveries_never_panic(
+        index in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
+    ) {
+        let bodies = valid_bodies();
+        let mut body = bodies[index.index(bodies.len())].clone();
+        for (at, byte, kind) in edits {
+            if body.is_empty() { break; }
+            let at = at.index(body.len());
+            match kind {
+                0 => body[at] = byte,
+                1 => body.truncate(at),
+                _ => body.insert(at, byte),
+            }
+        }
+        parse_fully(&body);
+    }
+
+    #[test]
+    fn the_secret_check_accepts_exactly_the_configured_secrets(
+        secrets in proptest::collection::vec("[ -~]{1,12}", 1..4),
+        candidate in "[ -~]{0,12}",
+    ) {
+        let policy = SecretPolicy::new(secrets.iter().map(|s| Secret::new(s).unwrap()));
+        let accepted = policy.authenticate(Some(candidate.as_bytes())).is_ok();
+        prop_assert_eq!(accepted, secrets.contains(&candidate));
+        for secret in &secrets {
+            prop_assert!(policy.authenticate(Some(secret.as_bytes())).is_ok());
+        }
+    }
+
+    #[test]
+    fn event_ids_are_equal_exactly_when_bytes_are(a in any::<Vec<u8>>(), b in any::<Vec<u8>>()) {
+        prop_assert_eq!(EventId::of(&a) == EventId::of(&b), a == b);
+    }
+}
