@@ -3,6 +3,8 @@
 
 /// KV namespace holding accepted deliveries (and the duplicate markers).
 pub const EVENTS_KV: &str = "QASE_EVENTS";
+/// Queue producer for accepted deliveries (consumed by this Worker).
+pub const DELIVERIES_QUEUE: &str = "QASE_DELIVERIES";
 
 /// Secret: the `X-Qase-Secret` value typed into Qase's webhook form.
 pub const WEBHOOK_SECRET: &str = "QASE_WEBHOOK_SECRET";
@@ -15,3 +17,13 @@ pub const PROJECT_SECRETS: &str = "QASE_PROJECT_SECRETS";
 pub const AUTH: &str = "QASE_AUTH";
 /// Variable: the largest accepted body, in bytes (default 1 MiB).
 pub const MAX_BODY_BYTES: &str = "QASE_MAX_BODY_BYTES";
+/// Variable: which sinks accepted deliveries go to, e.g. `kv,queue`
+/// (default: every sink whose binding exists).
+pub const SINKS: &str = "QASE_SINKS";
+/// Variable: JSON routing rules over events and projects to sinks.
+pub const ROUTES: &str = "QASE_ROUTES";
+/// Variable: `quarantine` (default) or `reject`, for payloads that do not
+/// fit their event's model and for unknown events.
+pub const PAYLOAD_POLICY: &str = "QASE_PAYLOAD_POLICY";
+/// Variable: the duplicate window in seconds (default 86400; 0 turns it off).
+pub const DEDUPE_SECONDS: &str = "QASE_DEDUPE_SECONDS";

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use qase_webhooks::routing::Routes;
 use qase_webhooks::{Secret, SecretPolicy};
 use serde::Serialize;
 
@@ -53,6 +54,50 @@ pub enum AuthMode {
     Disabled,
 }
 
+/// Default duplicate window: a day.
+pub const DEFAULT_DEDUPE_SECONDS: u64 = 86_400;
+
+/// KV's smallest expiration TTL, so the smallest non-zero duplicate window.
+pub const MIN_DEDUPE_SECONDS: u64 = 60;
+
+/// Where accepted deliveries are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sink {
+    /// Workers KV, binding `QASE_EVENTS`.
+    Kv,
+    /// Cloudflare Queues, binding `QASE_DELIVERIES`.
+    Queue,
+}
+
+impl Sink {
+    /// Every sink, in write order.
+    pub const ALL: [Sink; 2] = [Sink::Kv, Sink::Queue];
+
+    /// The name used in `QASE_SINKS` and `QASE_ROUTES`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sink::Kv => "kv",
+            Sink::Queue => "queue",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Sink> {
+        Sink::ALL.into_iter().find(|sink| sink.name() == name)
+    }
+}
+
+/// What happens to a delivery whose payload does not fit its event's model,
+/// or whose event is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadPolicy {
+    /// Store it apart (KV `quarantine/{id}`) with the reason, answer `202`.
+    Quarantine,
+    /// Answer `422` and store nothing.
+    Reject,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -62,12 +107,31 @@ pub struct Config {
     pub auth: AuthMode,
     /// The largest accepted body, in bytes.
     pub max_body_bytes: usize,
+    /// The sinks in use, in write order.
+    pub sinks: Vec<Sink>,
+    /// Which deliveries go to which sinks.
+    pub routes: Routes,
+    /// What to do with payloads that do not fit.
+    pub payload_policy: PayloadPolicy,
+    /// The duplicate window in seconds; `None` when duplicates are not detected.
+    pub dedupe_seconds: Option<u64>,
+}
+
+impl Config {
+    /// Whether `sink` is in use.
+    pub fn has_sink(&self, sink: Sink) -> bool {
+        self.sinks.contains(&sink)
+    }
 }
 
 impl Config {
     /// Reads and validates the configuration. `lookup` returns a variable's
-    /// or secret's value, `None` when it is not set.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    /// or secret's value, `None` when it is not set; `bound` lists the sinks
+    /// whose bindings exist.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        bound: &[Sink],
+    ) -> Result<Config, ConfigError> {
         // An empty value is treated as unset: `wrangler secret put` and
         // `.dev.vars` make it easy to leave one blank by accident.
         let get = |key: &str| lookup(key).filter(|value| !value.trim().is_empty());
@@ -113,10 +177,92 @@ impl Config {
             }
         };
 
+        let sinks = match get(bindings::SINKS) {
+            None => bound.to_vec(),
+            Some(list) => {
+                let mut sinks = Vec::new();
+                for name in list.split(',').map(str::trim) {
+                    let sink = Sink::from_name(name).ok_or_else(|| {
+                        invalid(
+                            bindings::SINKS,
+                            format!("unknown sink `{name}` (known: kv, queue)"),
+                        )
+                    })?;
+                    if !bound.contains(&sink) {
+                        return Err(invalid(
+                            bindings::SINKS,
+                            format!("sink `{name}` has no binding in wrangler.toml"),
+                        ));
+                    }
+                    if !sinks.contains(&sink) {
+                        sinks.push(sink);
+                    }
+                }
+                sinks.sort();
+                sinks
+            }
+        };
+        if sinks.is_empty() {
+            return Err(invalid(
+                bindings::SINKS,
+                "no sink: bind QASE_EVENTS (KV) or QASE_DELIVERIES (queue) in wrangler.toml",
+            ));
+        }
+
+        let sink_names: Vec<&str> = sinks.iter().map(|sink| sink.name()).collect();
+        let routes = match get(bindings::ROUTES) {
+            None => Routes::everything_to(sink_names.iter().map(|name| name.to_string())),
+            Some(json) => Routes::parse(&json, &sink_names)
+                .map_err(|err| invalid(bindings::ROUTES, err.to_string()))?,
+        };
+
+        let payload_policy = match get(bindings::PAYLOAD_POLICY).as_deref() {
+            None | Some("quarantine") => PayloadPolicy::Quarantine,
+            Some("reject") => PayloadPolicy::Reject,
+            Some(_) => {
+                return Err(invalid(
+                    bindings::PAYLOAD_POLICY,
+                    "must be `quarantine` or `reject`",
+                ))
+            }
+        };
+        if payload_policy == PayloadPolicy::Quarantine && !sinks.contains(&Sink::Kv) {
+            return Err(invalid(
+                bindings::PAYLOAD_POLICY,
+                "`quarantine` stores in KV: add the kv sink or set `reject`",
+            ));
+        }
+
+        let dedupe_seconds = match get(bindings::DEDUPE_SECONDS) {
+            None => Some(DEFAULT_DEDUPE_SECONDS),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) if n >= MIN_DEDUPE_SECONDS => Some(n),
+                _ => {
+                    return Err(invalid(
+                        bindings::DEDUPE_SECONDS,
+                        format!(
+                            "must be 0 (off) or a whole number of seconds >= {MIN_DEDUPE_SECONDS}"
+                        ),
+                    ))
+                }
+            },
+        };
+        if dedupe_seconds.is_some() && !sinks.contains(&Sink::Kv) {
+            return Err(invalid(
+                bindings::DEDUPE_SECONDS,
+                "duplicate detection keeps its markers in KV: add the kv sink or set 0",
+            ));
+        }
+
         Ok(Config {
             secrets,
             auth,
             max_body_bytes,
+            sinks,
+            routes,
+            payload_policy,
+            dedupe_seconds,
         })
     }
 }
@@ -153,7 +299,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|key| vars.get(key).cloned())
+        Config::from_lookup(|key| vars.get(key).cloned(), &Sink::ALL)
     }
 
     #[test]
@@ -183,6 +329,9 @@ mod tests {
             (bindings::MAX_BODY_BYTES, "0"),
             (bindings::MAX_BODY_BYTES, "lots"),
             (bindings::MAX_BODY_BYTES, "999999999999"),
+            (bindings::SINKS, "s3"),
+            (bindings::ROUTES, "[{]"),
+            (bindings::PAYLOAD_POLICY, "drop"),
             (bindings::PROJECT_SECRETS, "not json sekrit-value"),
             (bindings::PROJECT_SECRETS, r#"{"P":""}"#),
             (bindings::PROJECT_SECRETS, r#"{"P":["sekrit-value"]}"#),
@@ -192,6 +341,73 @@ mod tests {
             assert_eq!(error.key, key, "{key}={value}");
             assert!(!error.to_string().contains("sekrit"), "{error}");
         }
+    }
+
+    #[test]
+    fn sinks_default_to_every_bound_one_and_must_be_bound() {
+        assert_eq!(config(&[]).unwrap().sinks, [Sink::Kv, Sink::Queue]);
+        assert_eq!(
+            config(&[(bindings::SINKS, "queue")])
+                .map_err(|e| e.key)
+                .unwrap_err(),
+            bindings::PAYLOAD_POLICY,
+            "queue alone cannot quarantine"
+        );
+        let queue_only = config(&[
+            (bindings::SINKS, "queue"),
+            (bindings::PAYLOAD_POLICY, "reject"),
+            (bindings::DEDUPE_SECONDS, "0"),
+        ])
+        .unwrap();
+        assert_eq!(queue_only.sinks, [Sink::Queue]);
+        let kv_bound_only = Config::from_lookup(
+            |key| (key == bindings::SINKS).then(|| "kv,queue".to_owned()),
+            &[Sink::Kv],
+        )
+        .unwrap_err();
+        assert!(
+            kv_bound_only.problem.contains("no binding"),
+            "{kv_bound_only}"
+        );
+        assert!(Config::from_lookup(|_| None, &[]).is_err());
+    }
+
+    #[test]
+    fn routes_default_to_everything_everywhere_and_may_only_name_sinks_in_use() {
+        let config = config(&[]).unwrap();
+        assert_eq!(
+            config.routes.targets("case.created", "ANY").len(),
+            2,
+            "default route"
+        );
+        let routed =
+            super::tests::config(&[(bindings::ROUTES, r#"[{"events":["run.*"],"to":["queue"]}]"#)])
+                .unwrap();
+        assert!(routed.routes.targets("case.created", "P").is_empty());
+        let error = super::tests::config(&[
+            (bindings::SINKS, "kv"),
+            (bindings::ROUTES, r#"[{"to":["queue"]}]"#),
+        ])
+        .unwrap_err();
+        assert_eq!(error.key, bindings::ROUTES);
+    }
+
+    #[test]
+    fn the_dedupe_window_is_off_or_at_least_a_minute() {
+        assert_eq!(
+            config(&[]).unwrap().dedupe_seconds,
+            Some(DEFAULT_DEDUPE_SECONDS)
+        );
+        assert_eq!(
+            config(&[(bindings::DEDUPE_SECONDS, "0")])
+                .unwrap()
+                .dedupe_seconds,
+            None
+        );
+        assert_eq!(
+            config(&[(bindings::DEDUPE_SECONDS, "30")]).unwrap_err().key,
+            bindings::DEDUPE_SECONDS
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! body `{"error": "<stable_code>", "message": "...", "field": "..."}` in
 //! this one place. Messages never echo secrets or internal error text.
 
-use qase_webhooks::EnvelopeError;
+use qase_webhooks::{EnvelopeError, PayloadError};
 use serde::Serialize;
 use worker::{Headers, Response};
 
@@ -34,6 +34,13 @@ pub enum ApiError {
     InvalidJson(EnvelopeError),
     /// The body is JSON but not a Qase envelope.
     InvalidEnvelope(EnvelopeError),
+    /// A known event whose payload does not fit (policy `reject`).
+    InvalidPayload(PayloadError),
+    /// An event this version does not know (policy `reject`).
+    UnknownEvent {
+        /// The event name as sent.
+        name: String,
+    },
     /// The configuration is broken; the key is named, the value never.
     Misconfigured(ConfigError),
     /// No secret is configured and authentication is not disabled.
@@ -63,6 +70,11 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// Why a payload was refused, for the quarantine record.
+    pub fn reason(&self) -> String {
+        self.message()
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
@@ -73,7 +85,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => 415,
             ApiError::InvalidJson(_) | ApiError::BodyUnreadable => 400,
             ApiError::Internal => 500,
-            ApiError::InvalidEnvelope(_) => 422,
+            ApiError::InvalidEnvelope(_)
+            | ApiError::InvalidPayload(_)
+            | ApiError::UnknownEvent { .. } => 422,
             ApiError::Misconfigured(_)
             | ApiError::NoSecretConfigured
             | ApiError::StorageUnavailable => 503,
@@ -90,6 +104,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidEnvelope(_) => "invalid_envelope",
+            ApiError::InvalidPayload(_) => "invalid_payload",
+            ApiError::UnknownEvent { .. } => "unknown_event",
             ApiError::Misconfigured(_) => "misconfigured",
             ApiError::NoSecretConfigured => "no_secret_configured",
             ApiError::StorageUnavailable => "storage_unavailable",
@@ -113,6 +129,10 @@ impl ApiError {
                 "Content-Type must be application/json (or be left out)".into()
             }
             ApiError::InvalidJson(err) | ApiError::InvalidEnvelope(err) => err.to_string(),
+            ApiError::InvalidPayload(err) => err.to_string(),
+            ApiError::UnknownEvent { name } => {
+                format!("unknown event `{name}`: this receiver cannot validate it")
+            }
             ApiError::Misconfigured(err) => format!(
                 "the receiver is misconfigured ({}); see GET /health",
                 err.key
@@ -132,6 +152,8 @@ impl ApiError {
     fn field(&self) -> Option<String> {
         match self {
             ApiError::InvalidEnvelope(err) => err.field().map(str::to_owned),
+            ApiError::InvalidPayload(err) => Some(format!("payload.{}", err.field)),
+            ApiError::UnknownEvent { .. } => Some("event_name".to_owned()),
             _ => None,
         }
     }

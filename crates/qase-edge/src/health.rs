@@ -1,52 +1,69 @@
-//! `GET /health`: version, configured sinks and configuration status, never
-//! a secret. Always `200` so that a broken configuration can be read here.
+//! `GET /health`: version, sinks and configuration status, never a secret.
+//! Always `200`, so that a broken configuration can be read here.
+
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use worker::{Env, Headers, Response};
 
-use crate::config::{AuthMode, ConfigError};
+use crate::config::{AuthMode, ConfigError, PayloadPolicy, Sink};
 use crate::error::{json_response, ApiError};
-use crate::{bindings, settings};
+use crate::{ingest, settings};
 
 #[derive(Serialize)]
 struct Health<'a> {
     status: &'static str,
     version: &'static str,
-    auth: Option<AuthMode>,
-    secrets_configured: usize,
-    sinks: Vec<&'static str>,
+    /// Sinks whose bindings exist.
+    bound_sinks: Vec<Sink>,
+    #[serde(flatten)]
+    config: Option<ConfigSummary<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     config_error: Option<&'a ConfigError>,
+    /// Deliveries no route matched, in this isolate since it started.
+    ignored_since_start: u64,
+}
+
+#[derive(Serialize)]
+struct ConfigSummary<'a> {
+    auth: AuthMode,
+    secrets_configured: usize,
+    sinks: &'a [Sink],
+    routes: usize,
+    payload_policy: PayloadPolicy,
+    dedupe_seconds: Option<u64>,
+    max_body_bytes: usize,
 }
 
 /// Answers the health check.
 pub fn handle(env: &Env) -> Result<Response, ApiError> {
-    let config = settings::load(env);
-    let mut sinks = Vec::new();
-    if env.kv(bindings::EVENTS_KV).is_ok() {
-        sinks.push("kv");
-    }
-    let health = match config {
-        Ok(config) => Health {
-            status: if config.auth == AuthMode::Required && config.secrets.is_empty() {
+    let (status, config, config_error) = match settings::load(env) {
+        Ok(config) => {
+            let status = if config.auth == AuthMode::Required && config.secrets.is_empty() {
                 "no_secret_configured"
             } else {
                 "ok"
-            },
-            version: env!("CARGO_PKG_VERSION"),
-            auth: Some(config.auth),
-            secrets_configured: config.secrets.secret_count(),
-            sinks,
-            config_error: None,
-        },
-        Err(error) => Health {
-            status: "misconfigured",
-            version: env!("CARGO_PKG_VERSION"),
-            auth: None,
-            secrets_configured: 0,
-            sinks,
-            config_error: Some(error),
-        },
+            };
+            let summary = ConfigSummary {
+                auth: config.auth,
+                secrets_configured: config.secrets.secret_count(),
+                sinks: &config.sinks,
+                routes: config.routes.rules().len(),
+                payload_policy: config.payload_policy,
+                dedupe_seconds: config.dedupe_seconds,
+                max_body_bytes: config.max_body_bytes,
+            };
+            (status, Some(summary), None)
+        }
+        Err(error) => ("misconfigured", None, Some(error)),
+    };
+    let health = Health {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        bound_sinks: settings::bound_sinks(env),
+        config,
+        config_error,
+        ignored_since_start: ingest::IGNORED.load(Ordering::Relaxed),
     };
     Ok(json_response(&health, 200, Headers::new())?)
 }

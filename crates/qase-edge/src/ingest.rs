@@ -3,41 +3,40 @@
 //!
 //! Checks run cheapest and least revealing first: configuration, declared
 //! size, secret, content type, then the body (read with a byte count, since
-//! a body may come without `Content-Length`), JSON and envelope.
+//! a body may come without `Content-Length`), JSON and envelope. Then:
+//! duplicates (`200`), the payload model (quarantine or `422`), routing
+//! (`202 ignored`), and the sink writes, all of which must succeed before
+//! `202 accepted`; any failed write is `503` with `Retry-After`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::future::join;
 use futures_util::StreamExt;
-use qase_webhooks::{AdmitError, VerifiedDelivery};
+use qase_webhooks::{AdmitError, Event, VerifiedDelivery};
 use serde::Serialize;
 use worker::{Date, Env, Headers, Request, Response};
 
-use crate::bindings;
-use crate::config::Config;
+use crate::config::{Config, PayloadPolicy, Sink};
 use crate::error::{json_response, ApiError};
 use crate::log::DeliveryLog;
-use crate::settings;
+use crate::{bindings, settings, sinks};
 
 /// The header Qase puts its shared secret in.
 pub const SECRET_HEADER: &str = "X-Qase-Secret";
 
-/// Prefix of the KV key holding a delivery's raw bytes: `event/{id}`.
-pub const EVENT_KEY_PREFIX: &str = "event/";
+/// Deliveries no routing rule matched since this isolate started. A Worker
+/// has no shared memory across isolates: the durable count is the log
+/// (`"outcome":"ignored"`), this is a local hint shown by `GET /health`.
+pub static IGNORED: AtomicU64 = AtomicU64::new(0);
 
-/// The `202` body.
+/// The success body.
 #[derive(Serialize)]
-struct Accepted<'a> {
+struct Outcome<'a> {
     id: String,
     event_name: &'a str,
     project_code: &'a str,
     status: &'static str,
     duplicate: bool,
-}
-
-/// What a stored delivery's KV metadata records, so listings need no value reads.
-#[derive(Serialize)]
-struct StoredMetadata<'a> {
-    event_name: &'a str,
-    project_code: &'a str,
-    received_at: u64,
 }
 
 /// Handles one delivery and writes its log line, whatever the outcome.
@@ -50,10 +49,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
     let result = accept(req, env, &mut log, started).await;
     log.duration_ms = Date::now().as_millis().saturating_sub(started);
     match &result {
-        Ok(response) => {
-            log.outcome = "accepted";
-            log.status = response.status_code();
-        }
+        Ok(response) => log.status = response.status_code(),
         Err(error) => {
             log.outcome = error.code();
             log.status = error.status();
@@ -110,51 +106,103 @@ async fn accept(
     log.event_name = Some(envelope.event_name.to_string());
     log.project_code = Some(envelope.project_code.clone());
 
-    store(env, &delivery, received_at).await?;
-
-    let accepted = Accepted {
-        id: delivery.id().to_string(),
-        event_name: envelope.event_name.as_str(),
-        project_code: &envelope.project_code,
-        status: "accepted",
-        duplicate: false,
+    let respond = |status: &'static str, http_status: u16, log: &mut DeliveryLog| {
+        log.outcome = status;
+        let outcome = Outcome {
+            id: delivery.id().to_string(),
+            event_name: envelope.event_name.as_str(),
+            project_code: &envelope.project_code,
+            status,
+            duplicate: status == "duplicate",
+        };
+        Ok(json_response(&outcome, http_status, Headers::new())?)
     };
-    Ok(json_response(&accepted, 202, Headers::new())?)
+
+    if config.dedupe_seconds.is_some() {
+        if sinks::was_seen(env, delivery.id())
+            .await
+            .map_err(unavailable)?
+        {
+            return respond("duplicate", 200, log);
+        }
+    }
+
+    if let Err(problem) = check_payload(&delivery) {
+        if config.payload_policy == PayloadPolicy::Reject {
+            return Err(problem);
+        }
+        let reason = problem.reason();
+        worker::console_warn!(
+            "{}",
+            serde_json::json!({"event": "quarantine", "id": delivery.id(), "reason": reason})
+        );
+        sinks::put_quarantine(env, &delivery, received_at, &reason)
+            .await
+            .map_err(unavailable)?;
+        mark_seen(env, config, &delivery).await;
+        return respond("quarantined", 202, log);
+    }
+
+    let targets = config
+        .routes
+        .targets(envelope.event_name.as_str(), &envelope.project_code);
+    if targets.is_empty() {
+        IGNORED.fetch_add(1, Ordering::Relaxed);
+        return respond("ignored", 202, log);
+    }
+
+    let to_queue = targets.contains(Sink::Queue.name());
+    // A body too large for a queue message is read from KV by the consumer,
+    // so it is stored there even when the routes do not ask for KV.
+    let too_large_for_queue = delivery.body().len() > sinks::INLINE_BODY_LIMIT;
+    let to_kv = targets.contains(Sink::Kv.name())
+        || (to_queue && too_large_for_queue && config.has_sink(Sink::Kv));
+    let kv_write = async {
+        match to_kv {
+            true => sinks::put_event(env, &delivery, received_at).await,
+            false => Ok(()),
+        }
+    };
+    let queue_write = async {
+        match to_queue {
+            true => sinks::send_to_queue(env, &delivery, received_at, to_kv).await,
+            false => Ok(()),
+        }
+    };
+    // Both writes run at once; the delivery is acknowledged only if both succeeded.
+    let (kv_result, queue_result) = join(kv_write, queue_write).await;
+    kv_result.map_err(unavailable)?;
+    queue_result.map_err(unavailable)?;
+
+    mark_seen(env, config, &delivery).await;
+    respond("accepted", 202, log)
 }
 
-/// Writes the raw bytes to KV. Any failure means nothing is acknowledged.
-async fn store(
-    env: &Env,
-    delivery: &VerifiedDelivery<'_>,
-    received_at: u64,
-) -> Result<(), ApiError> {
-    let envelope = delivery.envelope();
-    let metadata = StoredMetadata {
-        event_name: envelope.event_name.as_str(),
-        project_code: &envelope.project_code,
-        received_at,
-    };
-    let key = format!("{EVENT_KEY_PREFIX}{}", delivery.id());
-    put_event(env, &key, delivery.body(), metadata)
-        .await
-        .map_err(|error| {
-            worker::console_error!("KV write of {key} failed: {error}");
-            ApiError::StorageUnavailable
-        })
+/// A payload that does not fit its event's model, or an unknown event.
+fn check_payload(delivery: &VerifiedDelivery<'_>) -> Result<(), ApiError> {
+    match delivery.envelope().event() {
+        Ok(Event::Unknown { name, .. }) => Err(ApiError::UnknownEvent { name }),
+        Ok(_) => Ok(()),
+        Err(error) => Err(ApiError::InvalidPayload(error)),
+    }
 }
 
-async fn put_event(
-    env: &Env,
-    key: &str,
-    body: &[u8],
-    metadata: StoredMetadata<'_>,
-) -> worker::Result<()> {
-    env.kv(bindings::EVENTS_KV)?
-        .put_bytes(key, body)?
-        .metadata(metadata)?
-        .execute()
-        .await?;
-    Ok(())
+/// Records the delivery as seen. It is already stored, so a failure here
+/// only weakens duplicate detection: it is logged, not answered with `503`.
+async fn mark_seen(env: &Env, config: &Config, delivery: &VerifiedDelivery<'_>) {
+    if let Some(window) = config.dedupe_seconds {
+        if let Err(error) = sinks::mark_seen(env, delivery.id(), window).await {
+            worker::console_warn!(
+                "duplicate marker for {} not written: {error}",
+                delivery.id()
+            );
+        }
+    }
+}
+
+fn unavailable(error: worker::Error) -> ApiError {
+    worker::console_error!("sink write failed: {error}");
+    ApiError::StorageUnavailable
 }
 
 fn declared_length(req: &Request) -> Option<u64> {

@@ -14,6 +14,7 @@ mod health;
 mod ingest;
 mod log;
 mod settings;
+mod sinks;
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
 

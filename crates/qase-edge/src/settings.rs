@@ -1,14 +1,15 @@
 //! Loads the [`Config`] from the Worker's environment once per isolate.
 //!
-//! Variables and secrets cannot change while an isolate lives (a new
-//! deployment or secret starts new isolates), so parsing them on every
+//! Variables, secrets and bindings cannot change while an isolate lives (a
+//! new deployment or secret starts new isolates), so parsing them on every
 //! request would be wasted work on the hot path.
 
 use std::sync::OnceLock;
 
 use worker::Env;
 
-use crate::config::{Config, ConfigError};
+use crate::bindings;
+use crate::config::{Config, ConfigError, Sink};
 
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 
@@ -16,7 +17,10 @@ static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 /// its key and returned as an error on every request.
 pub fn load(env: &Env) -> &'static Result<Config, ConfigError> {
     CONFIG.get_or_init(|| {
-        let config = Config::from_lookup(|key| env.var(key).ok().map(|value| value.to_string()));
+        let config = Config::from_lookup(
+            |key| env.var(key).ok().map(|value| value.to_string()),
+            &bound_sinks(env),
+        );
         if let Err(error) = &config {
             worker::console_error!(
                 "{}",
@@ -25,4 +29,16 @@ pub fn load(env: &Env) -> &'static Result<Config, ConfigError> {
         }
         config
     })
+}
+
+/// The sinks whose bindings exist in this deployment.
+pub fn bound_sinks(env: &Env) -> Vec<Sink> {
+    let mut bound = Vec::new();
+    if env.kv(bindings::EVENTS_KV).is_ok() {
+        bound.push(Sink::Kv);
+    }
+    if env.queue(bindings::DELIVERIES_QUEUE).is_ok() {
+        bound.push(Sink::Queue);
+    }
+    bound
 }

@@ -45,6 +45,7 @@ mod error;
 mod event_id;
 mod event_name;
 pub mod payload;
+pub mod routing;
 pub mod schema;
 mod secret;
 
