@@ -155,6 +155,19 @@ impl Worker {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The logs once `ready` holds for them (log lines reach the test a
+    /// moment after the response), or after 10 s whatever they are.
+    pub fn logs_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if ready(&logs) || Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A KV value and its metadata, `None` when the key is absent.
     pub async fn kv_get(&self, key: &str) -> Option<(Vec<u8>, Value)> {
         let response = reqwest::Client::new()
@@ -267,4 +280,69 @@ pub async fn post(worker: &Worker, body: Vec<u8>, headers: &[(&str, &str)]) -> (
     let json = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text}"));
     (status, json)
+}
+
+/// Sends a hand-written HTTP/1.1 request over TCP (for what an HTTP client
+/// will not send: chunked bodies without a length, odd headers) and returns
+/// the status and body.
+pub async fn raw_request(worker: &Worker, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = worker.url.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // Read while writing: the Worker may answer (413) and close before the
+    // whole body is sent, which turns the rest of the write into a reset.
+    let request = request.to_vec();
+    let write = tokio::spawn(async move {
+        let _ = writer.write_all(&request).await;
+        writer
+    });
+    let mut response = Vec::new();
+    let _ = reader.read_to_end(&mut response).await;
+    drop(write.await);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A chunked `POST /webhooks/qase` (no `Content-Length`) with `secret`.
+pub fn chunked_post(secret: &str, body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut request = format!(
+        "POST /webhooks/qase HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         X-Qase-Secret: {secret}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for part in body.chunks(chunk) {
+        request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        request.extend_from_slice(part);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
+}
+
+/// The crate's fixtures: (file name, body) for every documented event and variant.
+pub fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let dir = repo_root().join("crates/qase-webhooks/tests/fixtures");
+    let mut files = Vec::new();
+    for dir in [dir.clone(), dir.join("variants")] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                files.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
 }

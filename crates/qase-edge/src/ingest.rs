@@ -86,7 +86,7 @@ async fn accept(
     if !credential.is_authenticated() {
         log.unauthenticated = true;
         worker::console_warn!(
-            "{} is `disabled`: this delivery was accepted WITHOUT checking its secret",
+            "{} is `disabled`: this request is let in without checking its secret",
             bindings::AUTH
         );
     }
@@ -228,8 +228,12 @@ fn is_json_content_type(value: Option<&str>) -> bool {
 
 /// Reads the body, refusing it as soon as it passes the limit.
 async fn read_body(req: &mut Request, config: &Config) -> Result<Vec<u8>, ApiError> {
-    let mut stream = req.stream().map_err(|_| ApiError::BodyUnreadable)?;
     let mut body = Vec::new();
+    // A request without a body has no stream: that is an empty body, which
+    // the JSON check then refuses with a clear message.
+    let Ok(mut stream) = req.stream() else {
+        return Ok(body);
+    };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::BodyUnreadable)?;
         if body.len() + chunk.len() > config.max_body_bytes {

@@ -1,9 +1,19 @@
 //! End-to-end tests through the served Worker. One binary, a module per concern:
 //! - `health`: the health route.
-//! - `ingest`: `POST /webhooks/qase`, from the status paths to what lands in KV.
+//! - `ingest`: `POST /webhooks/qase` status paths, in the order they are checked.
+//! - `storage`: what lands in KV: every event byte for byte, duplicates.
+//! - `policy`: payloads that do not fit, under `quarantine` and `reject`.
+//! - `routing`: routing rules and `ignored` deliveries.
+//! - `secrets`: rotation, per-project secrets, disabled auth, no leaks.
+//! - `faults`: broken configuration and failing sinks answer 503, never 2xx.
 
+mod faults;
 mod health;
 mod ingest;
+mod policy;
+mod routing;
+mod secrets;
+mod storage;
 
 use std::sync::LazyLock;
 

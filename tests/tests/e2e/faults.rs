@@ -1,0 +1,74 @@
+//! Failures answer 503 with `Retry-After`, never 2xx.
+//! 1. A broken configuration: 503 `misconfigured`, the key in `GET /health`
+//!    and in the log, no crash.
+//! 2. A sink write that fails (a message too large for the queue, with no
+//!    KV to hold the body): 503 `storage_unavailable`, and the Worker keeps
+//!    serving.
+
+use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_broken_configuration_is_503_and_named_in_health() {
+    let worker =
+        Worker::start(WorkerOptions::with_secret().var("QASE_ROUTES", "[{\"to\": [\"s3\"]}]"));
+    let body = envelope("run.deleted", "P", json!({"id": 1}));
+    let response = reqwest::Client::new()
+        .post(worker.url("/webhooks/qase"))
+        .header("X-Qase-Secret", SECRET)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "misconfigured");
+    assert!(error["message"].as_str().unwrap().contains("QASE_ROUTES"));
+
+    let health: serde_json::Value = reqwest::get(worker.url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "misconfigured");
+    assert_eq!(health["config_error"]["key"], "QASE_ROUTES");
+    assert!(worker
+        .logs_when(|logs| logs.contains("config_error"))
+        .contains("QASE_ROUTES"));
+}
+
+#[tokio::test]
+async fn a_failed_sink_write_is_503_and_never_2xx() {
+    let worker = Worker::start(
+        WorkerOptions::with_secret()
+            .var("QASE_SINKS", "queue")
+            .var("QASE_PAYLOAD_POLICY", "reject")
+            .var("QASE_DEDUPE_SECONDS", "0"),
+    );
+    let steps: Vec<_> = (0..2000)
+        .map(|n| json!({"position": n, "action": "x".repeat(100), "expected_result": "ok"}))
+        .collect();
+    let big = envelope(
+        "case.created",
+        "BIG",
+        json!({"id": 1, "title": "big", "steps": steps}),
+    );
+    assert!(big.len() > 128 * 1024);
+    let response = reqwest::Client::new()
+        .post(worker.url("/webhooks/qase"))
+        .header("X-Qase-Secret", SECRET)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "storage_unavailable");
+
+    let small = envelope("run.deleted", "BIG", json!({"id": 2}));
+    let (status, _) = post(&worker, small, &[("X-Qase-Secret", SECRET)]).await;
+    assert_eq!(status, 202, "the Worker keeps serving");
+}
