@@ -118,13 +118,12 @@ async fn accept(
         Ok(json_response(&outcome, http_status, Headers::new())?)
     };
 
-    if config.dedupe_seconds.is_some() {
-        if sinks::was_seen(env, delivery.id())
+    if config.dedupe_seconds.is_some()
+        && sinks::was_seen(env, delivery.id())
             .await
             .map_err(unavailable)?
-        {
-            return respond("duplicate", 200, log);
-        }
+    {
+        return respond("duplicate", 200, log);
     }
 
     if let Err(problem) = check_payload(&delivery) {
