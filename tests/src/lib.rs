@@ -346,3 +346,5 @@ pub fn fixtures() -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+pub mod sink;

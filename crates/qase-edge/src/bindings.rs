@@ -27,3 +27,17 @@ pub const ROUTES: &str = "QASE_ROUTES";
 pub const PAYLOAD_POLICY: &str = "QASE_PAYLOAD_POLICY";
 /// Variable: the duplicate window in seconds (default 86400; 0 turns it off).
 pub const DEDUPE_SECONDS: &str = "QASE_DEDUPE_SECONDS";
+
+/// Queue producer for events whose delivery failed for good.
+pub const DEAD_LETTERS_QUEUE: &str = "QASE_DEAD_LETTERS";
+/// Variable: the name of the dead-letter queue, so the consumer can tell
+/// its batches apart (default `qase-deliveries-dlq`).
+pub const DEAD_LETTER_QUEUE_NAME: &str = "QASE_DEAD_LETTER_QUEUE";
+/// Variable: JSON list of downstream destinations.
+pub const DESTINATIONS: &str = "QASE_DESTINATIONS";
+/// Variable: delay after the first failed delivery attempt, in seconds (default 10).
+pub const RETRY_BASE_SECONDS: &str = "QASE_RETRY_BASE_SECONDS";
+/// Variable: longest delay between attempts, in seconds (default 3600).
+pub const RETRY_CAP_SECONDS: &str = "QASE_RETRY_CAP_SECONDS";
+/// Variable: delivery attempts per destination, the first included (default 8).
+pub const RETRY_MAX_ATTEMPTS: &str = "QASE_RETRY_MAX_ATTEMPTS";

@@ -5,9 +5,13 @@
 
 use std::fmt;
 
-use qase_webhooks::routing::Routes;
+use std::time::Duration;
+
+use qase_webhooks::retry::RetryPolicy;
+use qase_webhooks::routing::{Filter, Routes};
+use qase_webhooks::signing::SigningSecret;
 use qase_webhooks::{Secret, SecretPolicy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bindings;
 
@@ -98,6 +102,58 @@ pub enum PayloadPolicy {
     Reject,
 }
 
+/// Default time a destination has to answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default name of the dead-letter queue (as in wrangler.toml).
+pub const DEFAULT_DEAD_LETTER_QUEUE: &str = "qase-deliveries-dlq";
+
+/// Longest delay a queue message can be given (Cloudflare Queues: 12 hours).
+pub const MAX_RETRY_SECONDS: u64 = 43_200;
+
+/// A downstream service that accepted events are forwarded to.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// A short unique name, used in logs, dead letters and replays.
+    pub name: String,
+    /// Where to `POST` (from configuration only, never from an event).
+    pub url: String,
+    /// Which events and projects it receives.
+    pub filter: Filter,
+    /// Extra static headers.
+    pub headers: Vec<(String, String)>,
+    /// How long it has to answer.
+    pub timeout: Duration,
+    /// The Standard Webhooks secret to sign with, if any.
+    pub signing: Option<SigningSecret>,
+    /// Whether it receives events at all.
+    pub enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    name: String,
+    url: String,
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default)]
+    projects: Vec<String>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    /// The name of the secret holding the `whsec_...` value.
+    #[serde(default)]
+    signing_secret: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -115,12 +171,23 @@ pub struct Config {
     pub payload_policy: PayloadPolicy,
     /// The duplicate window in seconds; `None` when duplicates are not detected.
     pub dedupe_seconds: Option<u64>,
+    /// Downstream services, in configuration order.
+    pub destinations: Vec<Destination>,
+    /// Backoff and attempts for deliveries.
+    pub retry: RetryPolicy,
+    /// The dead-letter queue's name.
+    pub dead_letter_queue: String,
 }
 
 impl Config {
     /// Whether `sink` is in use.
     pub fn has_sink(&self, sink: Sink) -> bool {
         self.sinks.contains(&sink)
+    }
+
+    /// The destination called `name`.
+    pub fn destination(&self, name: &str) -> Option<&Destination> {
+        self.destinations.iter().find(|d| d.name == name)
     }
 }
 
@@ -255,6 +322,49 @@ impl Config {
             ));
         }
 
+        let destinations = match get(bindings::DESTINATIONS) {
+            None => Vec::new(),
+            Some(json) => destinations(&json, &lookup)?,
+        };
+        if !destinations.is_empty() && sinks != [Sink::Kv, Sink::Queue] {
+            return Err(invalid(
+                bindings::DESTINATIONS,
+                "destinations need both sinks: the queue to deliver from and KV for dead letters",
+            ));
+        }
+
+        let seconds = |key: &'static str, default: u64, min: u64, max: u64| match get(key) {
+            None => Ok(default),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(invalid(
+                    key,
+                    format!("must be a whole number from {min} to {max}"),
+                )),
+            },
+        };
+        let retry = RetryPolicy {
+            base: Duration::from_secs(seconds(
+                bindings::RETRY_BASE_SECONDS,
+                10,
+                1,
+                MAX_RETRY_SECONDS,
+            )?),
+            cap: Duration::from_secs(seconds(
+                bindings::RETRY_CAP_SECONDS,
+                3600,
+                1,
+                MAX_RETRY_SECONDS,
+            )?),
+            max_attempts: seconds(bindings::RETRY_MAX_ATTEMPTS, 8, 1, 100)? as u32,
+        };
+        if retry.cap < retry.base {
+            return Err(invalid(
+                bindings::RETRY_CAP_SECONDS,
+                "must not be smaller than QASE_RETRY_BASE_SECONDS",
+            ));
+        }
+
         Ok(Config {
             secrets,
             auth,
@@ -263,8 +373,74 @@ impl Config {
             routes,
             payload_policy,
             dedupe_seconds,
+            destinations,
+            retry,
+            dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
+                .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
         })
     }
+}
+
+fn destinations(
+    json: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Destination>, ConfigError> {
+    let key = bindings::DESTINATIONS;
+    let raw: Vec<RawDestination> = serde_json::from_str(json).map_err(|err| {
+        let reason = err.to_string();
+        let reason = reason.split(" at line ").next().unwrap_or_default();
+        invalid(
+            key,
+            format!("must be a JSON array of {{\"name\", \"url\", ...}} objects ({reason})"),
+        )
+    })?;
+    let mut destinations: Vec<Destination> = Vec::new();
+    for raw in raw {
+        let name = raw.name;
+        let fail = |problem: String| invalid(key, format!("destination `{name}`: {problem}"));
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err(fail("a name is 1 to 64 letters, digits, `-` or `_`".into()));
+        }
+        if destinations.iter().any(|d| d.name == name) {
+            return Err(fail("the name is used twice".into()));
+        }
+        if !(raw.url.starts_with("https://") || raw.url.starts_with("http://")) {
+            return Err(fail("`url` must be an http:// or https:// URL".into()));
+        }
+        let filter = Filter::new(&raw.events, &raw.projects).map_err(fail)?;
+        let signing = match &raw.signing_secret {
+            None => None,
+            Some(secret_name) => {
+                let value = lookup(secret_name).ok_or_else(|| {
+                    fail(format!("signing secret `{secret_name}` is not set (wrangler secret put {secret_name})"))
+                })?;
+                Some(
+                    SigningSecret::parse(&value)
+                        .map_err(|err| fail(format!("signing secret `{secret_name}`: {err}")))?,
+                )
+            }
+        };
+        let timeout = match raw.timeout_ms {
+            None => DEFAULT_TIMEOUT,
+            Some(ms) if (1..=300_000).contains(&ms) => Duration::from_millis(ms),
+            Some(_) => return Err(fail("`timeout_ms` must be from 1 to 300000".into())),
+        };
+        destinations.push(Destination {
+            url: raw.url,
+            filter,
+            headers: raw.headers.into_iter().collect(),
+            timeout,
+            signing,
+            enabled: raw.enabled,
+            name,
+        });
+    }
+    Ok(destinations)
 }
 
 fn secret(key: &'static str, value: &str) -> Result<Secret, ConfigError> {
@@ -408,6 +584,68 @@ mod tests {
             config(&[(bindings::DEDUPE_SECONDS, "30")]).unwrap_err().key,
             bindings::DEDUPE_SECONDS
         );
+    }
+
+    #[test]
+    fn destinations_are_validated_and_resolve_their_signing_secret() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let config = config(&[
+            (
+                bindings::DESTINATIONS,
+                r#"[{"name":"ci","url":"https://ci.example/hook","events":["run.*"],
+                     "headers":{"X-Team":"qa"},"timeout_ms":2500,"signing_secret":"CI_SIGNING"},
+                    {"name":"chat","url":"http://localhost:9/x","enabled":false}]"#,
+            ),
+            ("CI_SIGNING", secret),
+        ])
+        .unwrap();
+        let ci = config.destination("ci").unwrap();
+        assert!(ci.filter.matches("run.completed", "ANY"));
+        assert!(!ci.filter.matches("case.created", "ANY"));
+        assert_eq!(ci.timeout, Duration::from_millis(2500));
+        assert_eq!(ci.headers, [("X-Team".to_owned(), "qa".to_owned())]);
+        assert!(ci.signing.is_some());
+        assert!(!config.destination("chat").unwrap().enabled);
+
+        for bad in [
+            r#"[{"name":"a","url":"ftp://x"}]"#,
+            r#"[{"name":"a b","url":"https://x"}]"#,
+            r#"[{"name":"a","url":"https://x"},{"name":"a","url":"https://y"}]"#,
+            r#"[{"name":"a","url":"https://x","signing_secret":"MISSING"}]"#,
+            r#"[{"name":"a","url":"https://x","timeout_ms":0}]"#,
+            r#"[{"name":"a","url":"https://x","evnts":["x"]}]"#,
+        ] {
+            let error = super::tests::config(&[(bindings::DESTINATIONS, bad)]).unwrap_err();
+            assert_eq!(error.key, bindings::DESTINATIONS, "{bad}");
+        }
+        let error = super::tests::config(&[
+            (
+                bindings::DESTINATIONS,
+                r#"[{"name":"a","url":"https://x","signing_secret":"S"}]"#,
+            ),
+            ("S", "whsec_tooshort"),
+        ])
+        .unwrap_err();
+        assert!(!error.problem.contains("tooshort"), "{error}");
+    }
+
+    #[test]
+    fn retry_settings_are_bounded() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.retry, RetryPolicy::default());
+        for (key, value) in [
+            (bindings::RETRY_BASE_SECONDS, "0"),
+            (bindings::RETRY_CAP_SECONDS, "50000"),
+            (bindings::RETRY_MAX_ATTEMPTS, "0"),
+        ] {
+            assert_eq!(super::tests::config(&[(key, value)]).unwrap_err().key, key);
+        }
+        let error = super::tests::config(&[
+            (bindings::RETRY_BASE_SECONDS, "100"),
+            (bindings::RETRY_CAP_SECONDS, "10"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.key, bindings::RETRY_CAP_SECONDS);
     }
 
     #[test]

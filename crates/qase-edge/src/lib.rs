@@ -6,17 +6,24 @@
 //! other. Routes:
 //! - `POST /webhooks/qase`: a Qase delivery ([`ingest`]).
 //! - `GET /health`: version and configuration status ([`health`]).
+//!
+//! Queue consumers: the delivery queue ([`delivery`]) and the dead-letter
+//! queue ([`dead_letters`]).
 
 mod bindings;
 mod config;
+mod dead_letters;
+mod delivery;
 mod error;
 mod health;
 mod ingest;
 mod log;
+mod messages;
 mod settings;
 mod sinks;
+mod text;
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Method, Request, Response, Result};
 
 use crate::error::ApiError;
 
@@ -49,4 +56,25 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(response) => Ok(response),
         Err(error) => error.to_response(),
     }
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    let config = match settings::load(&env) {
+        Ok(config) => config,
+        Err(error) => {
+            // Keep the messages until the configuration is fixed.
+            worker::console_error!("queue batch not processed, configuration broken: {error}");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    if batch.queue() == config.dead_letter_queue {
+        dead_letters::consume(&batch, &env).await;
+    } else {
+        delivery::consume(&batch, &env, config).await;
+    }
+    // Every message was acked or retried one by one; an `Err` here would
+    // turn into a panic in the generated glue.
+    Ok(())
 }

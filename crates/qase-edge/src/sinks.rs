@@ -7,12 +7,15 @@
 //! - `quarantine/{id}`: the same, for deliveries whose payload did not fit;
 //!   metadata adds the reason.
 //! - `seen/{id}`: an empty duplicate marker, expiring after the window.
+//! - `dead/{id}/{destination}`: a delivery that failed for good (written by
+//!   the dead-letter consumer, see `dead_letters`).
 
 use qase_webhooks::{EventId, VerifiedDelivery};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::Env;
 
 use crate::bindings;
+use crate::messages::QueuedDelivery;
 
 /// Prefix of accepted deliveries' keys.
 pub const EVENT_PREFIX: &str = "event/";
@@ -39,22 +42,6 @@ pub struct StoredMetadata<'a> {
     /// Why it was quarantined (quarantine only; truncated to fit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
-}
-
-/// A message on the delivery queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QueuedDelivery {
-    /// The event id.
-    pub id: String,
-    /// The event name.
-    pub event_name: String,
-    /// The project code.
-    pub project_code: String,
-    /// When the Worker received it, in Unix milliseconds.
-    pub received_at: u64,
-    /// The exact body received; `None` when it was too large to travel in
-    /// the message and must be read from KV `event/{id}`.
-    pub body: Option<String>,
 }
 
 fn metadata<'a>(
@@ -94,7 +81,7 @@ pub async fn put_quarantine(
     reason: &str,
 ) -> worker::Result<()> {
     // KV metadata is capped at 1024 bytes; the full reason is in the log.
-    let reason = truncate(reason, 600);
+    let reason = crate::text::truncate(reason, 600);
     let key = format!("{QUARANTINE_PREFIX}{}", delivery.id());
     env.kv(bindings::EVENTS_KV)?
         .put_bytes(&key, delivery.body())?
@@ -123,8 +110,18 @@ pub async fn send_to_queue(
         // The envelope check proved the body is UTF-8.
         body: (body.len() <= INLINE_BODY_LIMIT || !body_in_kv)
             .then(|| String::from_utf8_lossy(body).into_owned()),
+        destination: None,
+        attempts: 0,
+        last_status: None,
+        last_error: None,
     };
     env.queue(bindings::DELIVERIES_QUEUE)?.send(message).await
+}
+
+/// The bytes stored under `event/{id}`, if any.
+pub async fn get_event(env: &Env, id: &str) -> worker::Result<Option<Vec<u8>>> {
+    let key = format!("{EVENT_PREFIX}{id}");
+    Ok(env.kv(bindings::EVENTS_KV)?.get(&key).bytes().await?)
 }
 
 /// Whether a delivery with this id was accepted within the duplicate window.
@@ -147,15 +144,4 @@ pub async fn mark_seen(env: &Env, id: EventId, window_seconds: u64) -> worker::R
         .execute()
         .await?;
     Ok(())
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

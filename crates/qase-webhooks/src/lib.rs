@@ -45,9 +45,11 @@ mod error;
 mod event_id;
 mod event_name;
 pub mod payload;
+pub mod retry;
 pub mod routing;
 pub mod schema;
 mod secret;
+pub mod signing;
 
 pub use envelope::{Envelope, MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN, MAX_SAFE_INTEGER};
 pub use error::{EnvelopeError, JsonKind};

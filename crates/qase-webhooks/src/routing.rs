@@ -64,21 +64,49 @@ impl Pattern {
     }
 }
 
+/// Which deliveries something applies to: event and project patterns, each
+/// list matching everything when empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filter {
+    events: Vec<Pattern>,
+    projects: Vec<Pattern>,
+}
+
+impl Filter {
+    /// A filter from pattern lists; an empty pattern is refused.
+    pub fn new(events: &[String], projects: &[String]) -> Result<Filter, String> {
+        let patterns = |values: &[String], what: &str| {
+            values
+                .iter()
+                .map(|value| Pattern::new(value).ok_or_else(|| format!("empty {what} pattern")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Filter {
+            events: patterns(events, "event")?,
+            projects: patterns(projects, "project")?,
+        })
+    }
+
+    /// Whether the filter covers `event_name` in `project_code`.
+    pub fn matches(&self, event_name: &str, project_code: &str) -> bool {
+        let any = |patterns: &[Pattern], value: &str| {
+            patterns.is_empty() || patterns.iter().any(|p| p.matches(value))
+        };
+        any(&self.events, event_name) && any(&self.projects, project_code)
+    }
+}
+
 /// One routing rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    events: Vec<Pattern>,
-    projects: Vec<Pattern>,
+    filter: Filter,
     to: Vec<String>,
 }
 
 impl Rule {
     /// Whether the rule covers `event_name` in `project_code`.
     pub fn matches(&self, event_name: &str, project_code: &str) -> bool {
-        let any = |patterns: &[Pattern], value: &str| {
-            patterns.is_empty() || patterns.iter().any(|p| p.matches(value))
-        };
-        any(&self.events, event_name) && any(&self.projects, project_code)
+        self.filter.matches(event_name, project_code)
     }
 
     /// The targets the rule sends to.
@@ -108,8 +136,7 @@ impl Routes {
     pub fn everything_to(targets: impl IntoIterator<Item = String>) -> Routes {
         Routes {
             rules: vec![Rule {
-                events: Vec::new(),
-                projects: Vec::new(),
+                filter: Filter::default(),
                 to: targets.into_iter().collect(),
             }],
         }
@@ -133,14 +160,6 @@ impl Routes {
                     rule: index,
                     problem,
                 };
-                let patterns = |values: Vec<String>, what: &str| {
-                    values
-                        .iter()
-                        .map(|value| {
-                            Pattern::new(value).ok_or_else(|| fail(format!("empty {what} pattern")))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                };
                 if rule.to.is_empty() {
                     return Err(fail("`to` must name at least one target".into()));
                 }
@@ -155,8 +174,7 @@ impl Routes {
                     )));
                 }
                 Ok(Rule {
-                    events: patterns(rule.events, "event")?,
-                    projects: patterns(rule.projects, "project")?,
+                    filter: Filter::new(&rule.events, &rule.projects).map_err(fail)?,
                     to: rule.to,
                 })
             })

@@ -6,7 +6,10 @@
 //! - `routing`: routing rules and `ignored` deliveries.
 //! - `secrets`: rotation, per-project secrets, disabled auth, no leaks.
 //! - `faults`: broken configuration and failing sinks answer 503, never 2xx.
+//! - `delivery`: forwarding to downstream services: signatures, retries,
+//!   backoff, dead letters.
 
+mod delivery;
 mod faults;
 mod health;
 mod ingest;

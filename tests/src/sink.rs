@@ -1,0 +1,196 @@
+//! A local HTTP server standing in for a downstream service: it records
+//! every request and answers from a script (fail N times, answer 429 with
+//! `Retry-After`, be slow, refuse with 400), then `200`.
+//!
+//! It runs on its own thread and runtime, so a test that blocks (waiting on
+//! logs) never stalls it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One scripted answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply {
+    /// The status to answer with.
+    pub status: u16,
+    /// A `Retry-After` header, in seconds.
+    pub retry_after: Option<u64>,
+    /// How long to wait before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// A plain status.
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            retry_after: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The request path.
+    pub path: String,
+    /// Headers, names lowercased.
+    pub headers: BTreeMap<String, String>,
+    /// The exact body.
+    pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    scripts: BTreeMap<String, VecDeque<Reply>>,
+    forever: BTreeMap<String, Reply>,
+    received: Vec<Received>,
+}
+
+/// The running sink.
+pub struct Sink {
+    port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+impl Sink {
+    /// Starts a sink on a free loopback port.
+    pub fn start() -> Sink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    tokio::spawn(serve(stream, Arc::clone(&shared)));
+                }
+            });
+        });
+        Sink { port, state }
+    }
+
+    /// The URL of `path` on the sink.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Answers the next requests to `path` with `replies`, then 200.
+    pub fn script(&self, path: &str, replies: Vec<Reply>) {
+        self.state
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(path.to_owned(), replies.into());
+    }
+
+    /// Answers every request to `path` with `reply`.
+    pub fn always(&self, path: &str, reply: Reply) {
+        self.state
+            .lock()
+            .unwrap()
+            .forever
+            .insert(path.to_owned(), reply);
+    }
+
+    /// The requests received at `path` so far.
+    pub fn received(&self, path: &str) -> Vec<Received> {
+        let state = self.state.lock().unwrap();
+        state
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `path` has received at least `count` requests, or `limit` passes.
+    pub async fn wait_for(&self, path: &str, count: usize, limit: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let received = self.received(path);
+            if received.len() >= count || Instant::now() > deadline {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
+    loop {
+        let mut buffer = Vec::new();
+        let header_end = loop {
+            let mut chunk = [0u8; 8192];
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buffer.extend_from_slice(&chunk[..n]);
+            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let path = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .unwrap_or("/")
+            .to_owned();
+        let headers: BTreeMap<String, String> = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = buffer[header_end..].to_vec();
+        while body.len() < length {
+            let mut chunk = vec![0u8; length - body.len()];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let reply = {
+            let mut state = state.lock().unwrap();
+            state.received.push(Received {
+                path: path.clone(),
+                headers,
+                body,
+                at: Instant::now(),
+            });
+            let scripted = state.scripts.get_mut(&path).and_then(VecDeque::pop_front);
+            scripted
+                .or_else(|| state.forever.get(&path).copied())
+                .unwrap_or(Reply::status(200))
+        };
+        tokio::time::sleep(reply.delay).await;
+        let retry_after = reply
+            .retry_after
+            .map(|s| format!("Retry-After: {s}\r\n"))
+            .unwrap_or_default();
+        let response = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: 2\r\n{retry_after}\r\nok",
+            reply.status
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
