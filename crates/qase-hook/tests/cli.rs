@@ -1,0 +1,213 @@
+//! The `qase-hook` binary, run as a process.
+//! 1. `events` lists every known event; `schema` prints schemas, or refuses.
+//! 2. `send --print` makes, for every known event, a body the core accepts
+//!    as that event; an unknown event is a usage error naming the fix.
+//! 3. `send` reports a refused secret (exit 1) and an unreachable URL (exit 2).
+//! 4. `send --count` runs a load and prints its summary.
+//! 5. `verify` accepts a correctly signed request and refuses a tampered one.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+
+use qase_webhooks::signing::SigningSecret;
+use qase_webhooks::{Envelope, EventName};
+
+fn qase_hook(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qase-hook"))
+        .args(args)
+        .env_remove("QASE_HOOK_URL")
+        .env_remove("QASE_HOOK_SECRET")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A one-shot-per-connection HTTP server answering every request with `status` and `body`.
+fn stub_server(status: u16, body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhooks/qase", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut buffer = [0u8; 65536];
+            let mut request = Vec::new();
+            // Read the head and the declared body.
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn events_lists_every_known_event() {
+    let output = qase_hook(&["events"]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for event in EventName::ALL {
+        assert!(text.contains(event.as_str()), "{event}");
+    }
+    assert!(text.contains("Test run start"));
+}
+
+#[test]
+fn schema_prints_a_payload_schema_or_explains_why_not() {
+    let output = qase_hook(&["schema", "run.completed"]);
+    assert!(output.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(schema["title"], "RunCompleted");
+    assert!(qase_hook(&["schema", "envelope"]).status.success());
+    let output = qase_hook(&["schema", "result.created"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no documented payload"));
+}
+
+#[test]
+fn every_generated_event_is_valid_for_the_core() {
+    for event in EventName::ALL {
+        let output = qase_hook(&["send", event.as_str(), "--print", "--project", "CLI"]);
+        assert!(output.status.success(), "{event}: {}", stderr(&output));
+        let body = output.stdout.trim_ascii_end();
+        let envelope = Envelope::parse(body).unwrap_or_else(|e| panic!("{event}: {e}"));
+        assert_eq!(&envelope.event_name, event);
+        assert_eq!(envelope.project_code, "CLI");
+        let typed = envelope.event().unwrap_or_else(|e| panic!("{event}: {e}"));
+        assert_eq!(&typed.name(), event);
+    }
+}
+
+#[test]
+fn an_unknown_event_is_a_usage_error_that_says_what_to_do() {
+    let output = qase_hook(&["send", "run.exploded", "--print"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("unknown event `run.exploded`"));
+    assert!(stderr(&output).contains("qase-hook events"));
+}
+
+#[test]
+fn a_refused_secret_exits_1_with_the_receivers_answer() {
+    let url = stub_server(
+        401,
+        r#"{"error":"unauthorized","message":"missing or wrong X-Qase-Secret"}"#,
+    );
+    let output = qase_hook(&["send", "run.completed", "--url", &url, "--secret", "wrong"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stdout(&output).contains("401"));
+    assert!(stdout(&output).contains("unauthorized"));
+}
+
+#[test]
+fn an_unreachable_url_exits_2() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/webhooks/qase");
+    let output = qase_hook(&["send", "run.completed", "--url", &url]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot reach"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_load_run_prints_its_summary() {
+    let url = stub_server(202, r#"{"status":"accepted"}"#);
+    let output = qase_hook(&[
+        "send",
+        "run.completed",
+        "case.created",
+        "--url",
+        &url,
+        "--count",
+        "40",
+        "--concurrency",
+        "4",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("sent 40"), "{text}");
+    assert!(text.contains("accepted 40"), "{text}");
+    assert!(text.contains("p99"), "{text}");
+}
+
+#[test]
+fn verify_accepts_a_signed_request_and_refuses_a_tampered_one() {
+    let secret_text = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let secret = SigningSecret::parse(secret_text).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = br#"{"event_name":"run.deleted"}"#;
+    let signature = secret.sign("evt_1", now, body);
+    let dir = std::env::temp_dir().join(format!("qase-hook-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let request = |body: &[u8]| {
+        let mut text = format!(
+            "webhook-id: evt_1\nwebhook-timestamp: {now}\nwebhook-signature: {signature}\n\n"
+        )
+        .into_bytes();
+        text.extend_from_slice(body);
+        text
+    };
+    let good = dir.join("good.txt");
+    std::fs::write(&good, request(body)).unwrap();
+    let output = qase_hook(&[
+        "verify",
+        "--secret",
+        secret_text,
+        "--request",
+        good.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("signature valid"));
+
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, request(br#"{"event_name":"run.completed"}"#)).unwrap();
+    let output = qase_hook(&[
+        "verify",
+        "--secret",
+        secret_text,
+        "--request",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no signature matches"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
