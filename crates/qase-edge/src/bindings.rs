@@ -41,3 +41,9 @@ pub const RETRY_BASE_SECONDS: &str = "QASE_RETRY_BASE_SECONDS";
 pub const RETRY_CAP_SECONDS: &str = "QASE_RETRY_CAP_SECONDS";
 /// Variable: delivery attempts per destination, the first included (default 8).
 pub const RETRY_MAX_ATTEMPTS: &str = "QASE_RETRY_MAX_ATTEMPTS";
+/// Secret: the bearer token of the operator API (`/api/...`); without it the
+/// API answers `404`.
+pub const ADMIN_TOKEN: &str = "QASE_ADMIN_TOKEN";
+/// Variable: how long stored events, dead letters and delivery states are
+/// kept, in seconds (default 30 days; 0 keeps them until deleted).
+pub const RETENTION_SECONDS: &str = "QASE_RETENTION_SECONDS";

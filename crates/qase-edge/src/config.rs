@@ -58,6 +58,9 @@ pub enum AuthMode {
     Disabled,
 }
 
+/// Default retention: 30 days.
+pub const DEFAULT_RETENTION_SECONDS: u64 = 30 * 86_400;
+
 /// Default duplicate window: a day.
 pub const DEFAULT_DEDUPE_SECONDS: u64 = 86_400;
 
@@ -177,6 +180,10 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// The dead-letter queue's name.
     pub dead_letter_queue: String,
+    /// The operator API's token; `None` turns the API off.
+    pub admin_token: Option<Secret>,
+    /// TTL of stored events, dead letters and delivery states, in seconds.
+    pub retention_seconds: Option<u64>,
 }
 
 impl Config {
@@ -365,7 +372,36 @@ impl Config {
             ));
         }
 
+        let admin_token = match lookup(bindings::ADMIN_TOKEN).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(token) if token.len() < 16 => {
+                return Err(invalid(
+                    bindings::ADMIN_TOKEN,
+                    "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+                ))
+            }
+            Some(token) => Some(secret(bindings::ADMIN_TOKEN, &token)?),
+        };
+
+        let retention_seconds = match get(bindings::RETENTION_SECONDS) {
+            None => Some(DEFAULT_RETENTION_SECONDS),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) if n >= MIN_DEDUPE_SECONDS => Some(n),
+                _ => {
+                    return Err(invalid(
+                        bindings::RETENTION_SECONDS,
+                        format!(
+                            "must be 0 (keep) or a whole number of seconds >= {MIN_DEDUPE_SECONDS}"
+                        ),
+                    ))
+                }
+            },
+        };
+
         Ok(Config {
+            admin_token,
+            retention_seconds,
             secrets,
             auth,
             max_body_bytes,
@@ -646,6 +682,30 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(error.key, bindings::RETRY_CAP_SECONDS);
+    }
+
+    #[test]
+    fn the_admin_token_is_optional_but_long_and_retention_bounded() {
+        assert!(config(&[]).unwrap().admin_token.is_none());
+        let token = "0123456789abcdef0123";
+        assert!(config(&[(bindings::ADMIN_TOKEN, token)])
+            .unwrap()
+            .admin_token
+            .unwrap()
+            .verify(token.as_bytes()));
+        let error = config(&[(bindings::ADMIN_TOKEN, "short")]).unwrap_err();
+        assert_eq!(error.key, bindings::ADMIN_TOKEN);
+        assert_eq!(
+            config(&[]).unwrap().retention_seconds,
+            Some(DEFAULT_RETENTION_SECONDS)
+        );
+        assert_eq!(
+            config(&[(bindings::RETENTION_SECONDS, "0")])
+                .unwrap()
+                .retention_seconds,
+            None
+        );
+        assert!(config(&[(bindings::RETENTION_SECONDS, "5")]).is_err());
     }
 
     #[test]

@@ -5,20 +5,19 @@
 use serde::Serialize;
 use worker::{Env, MessageBatch, MessageExt};
 
-use crate::bindings;
+use crate::config::Config;
+use crate::layout::{self, DeliveryState};
 use crate::messages::{DeadLetter, DeadLetterMessage};
 use crate::sinks;
 use crate::text::truncate;
-
-/// Prefix of dead letters' keys.
-pub const DEAD_PREFIX: &str = "dead/";
 
 /// The destination name recorded for messages the platform moved to the
 /// dead-letter queue on its own (the consumer kept failing on them).
 pub const ALL_DESTINATIONS: &str = "_all";
 
+/// What a dead letter's KV metadata records.
 #[derive(Serialize)]
-struct DeadMetadata<'a> {
+pub struct DeadMetadata<'a> {
     event_name: &'a str,
     project_code: &'a str,
     received_at: u64,
@@ -31,7 +30,7 @@ struct DeadMetadata<'a> {
 }
 
 /// Processes one batch of the dead-letter queue.
-pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env) {
+pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
     for message in batch.raw_iter() {
         let dead = match serde_wasm_bindgen::from_value::<DeadLetterMessage>(message.body()) {
             Ok(DeadLetterMessage::DeadLetter(dead)) => dead,
@@ -52,7 +51,7 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env) {
                 continue;
             }
         };
-        match record(env, &dead).await {
+        match record(env, &dead, config.retention_seconds).await {
             Ok(()) => message.ack(),
             Err(error) => {
                 worker::console_error!("dead letter {} not recorded: {error}", dead.delivery.id);
@@ -62,8 +61,8 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env) {
     }
 }
 
-/// Writes a dead letter to KV.
-pub async fn record(env: &Env, dead: &DeadLetter) -> worker::Result<()> {
+/// Writes a dead letter to KV, and marks the destination's delivery state dead.
+pub async fn record(env: &Env, dead: &DeadLetter, retention: Option<u64>) -> worker::Result<()> {
     let delivery = &dead.delivery;
     let body = match &delivery.body {
         Some(body) => body.as_bytes().to_vec(),
@@ -82,12 +81,19 @@ pub async fn record(env: &Env, dead: &DeadLetter) -> worker::Result<()> {
         reason: truncate(&dead.reason, 200),
         dead_at: dead.dead_at,
     };
-    let key = format!("{DEAD_PREFIX}{}/{}", delivery.id, dead.destination);
-    env.kv(bindings::EVENTS_KV)?
-        .put_bytes(&key, &body)?
-        .metadata(metadata)?
-        .execute()
-        .await?;
+    let key = layout::dead_key(&delivery.id, &dead.destination);
+    sinks::put(env, &key, &body, Some(metadata), retention).await?;
+    let state = DeliveryState {
+        status: "dead".to_owned(),
+        attempts: delivery.attempts,
+        last_status: delivery.last_status,
+        last_error: delivery
+            .last_error
+            .as_deref()
+            .map(|e| truncate(e, 300).to_owned()),
+        at: dead.dead_at,
+    };
+    sinks::put_delivery_state(env, &delivery.id, &dead.destination, &state, retention).await?;
     worker::console_warn!(
         "{}",
         serde_json::json!({"event": "dead_letter", "id": delivery.id, "destination": dead.destination, "reason": dead.reason})

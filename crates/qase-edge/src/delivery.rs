@@ -22,7 +22,9 @@ use worker::{
 };
 
 use crate::config::{Config, Destination};
+use crate::layout::DeliveryState;
 use crate::messages::{DeadLetter, QueuedDelivery};
+use crate::text::truncate;
 use crate::{bindings, dead_letters, sinks};
 
 /// How long a message whose processing failed (KV or queue unavailable)
@@ -77,7 +79,7 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> worke
             Some(destination) if destination.enabled => vec![destination],
             _ => {
                 let reason = format!("destination `{name}` is no longer configured or enabled");
-                return dead_letter(env, delivery, name, reason).await;
+                return dead_letter(env, config, delivery, name, reason).await;
             }
         },
     };
@@ -107,6 +109,7 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> worke
             _ => None,
         };
         next.last_error = Some(description);
+        record_state(env, config, &next, &destination.name, verdict).await;
         match verdict {
             Verdict::Delivered => {}
             Verdict::Retry(delay) if config.retry.may_retry(attempt_number) => {
@@ -114,11 +117,11 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> worke
             }
             Verdict::Retry(_) => {
                 let reason = format!("gave up after {attempt_number} attempts");
-                dead_letter(env, &next, &destination.name, reason).await?;
+                dead_letter(env, config, &next, &destination.name, reason).await?;
             }
             Verdict::Rejected => {
                 let reason = "rejected by the destination".to_owned();
-                dead_letter(env, &next, &destination.name, reason).await?;
+                dead_letter(env, config, &next, &destination.name, reason).await?;
             }
         }
     }
@@ -220,6 +223,7 @@ async fn requeue(env: &Env, next: QueuedDelivery, delay: Duration) -> worker::Re
 /// queue is not bound or refuses it, records it in KV directly.
 async fn dead_letter(
     env: &Env,
+    config: &Config,
     delivery: &QueuedDelivery,
     destination: &str,
     reason: String,
@@ -238,8 +242,41 @@ async fn dead_letter(
         Ok(()) => Ok(()),
         Err(error) => {
             worker::console_warn!("dead-letter queue unavailable ({error}); recording in KV");
-            dead_letters::record(env, &dead).await
+            dead_letters::record(env, &dead, config.retention_seconds).await
         }
+    }
+}
+
+/// Records the destination's delivery state for the operator API. Best
+/// effort: the delivery itself does not depend on it, so a failed write is
+/// logged and not retried (dead letters record their own state).
+async fn record_state(
+    env: &Env,
+    config: &Config,
+    next: &QueuedDelivery,
+    destination: &str,
+    verdict: Verdict,
+) {
+    let status = match verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Retry(_) if config.retry.may_retry(next.attempts) => "retrying",
+        _ => return,
+    };
+    let state = DeliveryState {
+        status: status.to_owned(),
+        attempts: next.attempts,
+        last_status: next.last_status,
+        last_error: next
+            .last_error
+            .as_deref()
+            .map(|e| truncate(e, 300).to_owned()),
+        at: Date::now().as_millis(),
+    };
+    if let Err(error) =
+        sinks::put_delivery_state(env, &next.id, destination, &state, config.retention_seconds)
+            .await
+    {
+        worker::console_warn!("delivery state of {} not recorded: {error}", next.id);
     }
 }
 

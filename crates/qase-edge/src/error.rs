@@ -6,6 +6,7 @@ use qase_webhooks::{EnvelopeError, PayloadError};
 use serde::Serialize;
 use worker::{Headers, Response};
 
+use crate::api::query::ParamError;
 use crate::config::ConfigError;
 
 /// Seconds a caller should wait before retrying after a `503`.
@@ -19,7 +20,7 @@ pub enum ApiError {
     /// The route exists but not for this method.
     MethodNotAllowed {
         /// The `Allow` header's value.
-        allow: &'static str,
+        allow: String,
     },
     /// The body is larger than the configured limit.
     PayloadTooLarge {
@@ -52,6 +53,21 @@ pub enum ApiError {
     BodyUnreadable,
     /// A failure of our own; the details go to the log, not to the caller.
     Internal,
+    /// Operator API: missing or wrong bearer token.
+    BadToken,
+    /// Operator API: a query parameter or the request body is wrong.
+    BadParameter(ParamError),
+    /// Operator API: no stored event has this id.
+    EventNotFound,
+    /// Operator API: no dead letter for this id (and destination).
+    DeadLetterNotFound,
+    /// Operator API: a replay names a destination that is not configured.
+    UnknownDestination {
+        /// The name given.
+        name: String,
+    },
+    /// Operator API: a replay would reach no destination.
+    NoDestinations,
 }
 
 impl From<worker::Error> for ApiError {
@@ -78,7 +94,10 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::EventNotFound | ApiError::DeadLetterNotFound => 404,
+            ApiError::BadToken => 401,
+            ApiError::BadParameter(_) | ApiError::UnknownDestination { .. } => 400,
+            ApiError::NoDestinations => 409,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Unauthorized => 401,
@@ -98,6 +117,12 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound => "not_found",
+            ApiError::BadToken => "unauthorized",
+            ApiError::BadParameter(_) => "invalid_parameter",
+            ApiError::EventNotFound => "event_not_found",
+            ApiError::DeadLetterNotFound => "dead_letter_not_found",
+            ApiError::UnknownDestination { .. } => "unknown_destination",
+            ApiError::NoDestinations => "no_destinations",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized => "unauthorized",
@@ -117,6 +142,16 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::NotFound => "no such route; Qase deliveries go to POST /webhooks/qase".into(),
+            ApiError::BadToken => {
+                "missing or wrong `Authorization: Bearer <QASE_ADMIN_TOKEN>`".into()
+            }
+            ApiError::BadParameter(err) => format!("`{}` {}", err.param, err.problem),
+            ApiError::EventNotFound => "no stored event has this id (it may have expired)".into(),
+            ApiError::DeadLetterNotFound => "no dead letter for this id".into(),
+            ApiError::UnknownDestination { name } => {
+                format!("`{name}` is not an enabled destination in QASE_DESTINATIONS")
+            }
+            ApiError::NoDestinations => "no enabled destination matches this event".into(),
             ApiError::MethodNotAllowed { allow } => format!("use {allow} on this route"),
             ApiError::PayloadTooLarge { limit } => {
                 format!("the body is larger than the limit of {limit} bytes")
@@ -154,6 +189,8 @@ impl ApiError {
             ApiError::InvalidEnvelope(err) => err.field().map(str::to_owned),
             ApiError::InvalidPayload(err) => Some(format!("payload.{}", err.field)),
             ApiError::UnknownEvent { .. } => Some("event_name".to_owned()),
+            ApiError::BadParameter(err) => Some(err.param.clone()),
+            ApiError::UnknownDestination { .. } => Some("destinations".to_owned()),
             _ => None,
         }
     }
@@ -168,6 +205,7 @@ impl ApiError {
         let headers = Headers::new();
         match self {
             ApiError::MethodNotAllowed { allow } => headers.set("Allow", allow)?,
+            ApiError::BadToken => headers.set("WWW-Authenticate", "Bearer")?,
             ApiError::Misconfigured(_)
             | ApiError::NoSecretConfigured
             | ApiError::StorageUnavailable => {

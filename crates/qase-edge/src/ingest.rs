@@ -135,9 +135,15 @@ async fn accept(
             "{}",
             serde_json::json!({"event": "quarantine", "id": delivery.id(), "reason": reason})
         );
-        sinks::put_quarantine(env, &delivery, received_at, &reason)
-            .await
-            .map_err(unavailable)?;
+        sinks::store(
+            env,
+            &delivery,
+            received_at,
+            Some(&reason),
+            config.retention_seconds,
+        )
+        .await
+        .map_err(unavailable)?;
         mark_seen(env, config, &delivery).await;
         return respond("quarantined", 202, log);
     }
@@ -158,7 +164,7 @@ async fn accept(
         || (to_queue && too_large_for_queue && config.has_sink(Sink::Kv));
     let kv_write = async {
         match to_kv {
-            true => sinks::put_event(env, &delivery, received_at).await,
+            true => sinks::store(env, &delivery, received_at, None, config.retention_seconds).await,
             false => Ok(()),
         }
     };

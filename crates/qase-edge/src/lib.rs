@@ -3,13 +3,15 @@
 //! and stores it durably before answering.
 //!
 //! This crate is glue: Cloudflare bindings on one side, the core on the
-//! other. Routes:
+//! other. Routes (all in [`routes::ROUTES`], documented in `openapi.json`):
 //! - `POST /webhooks/qase`: a Qase delivery ([`ingest`]).
 //! - `GET /health`: version and configuration status ([`health`]).
+//! - `/api/...`: the operator API ([`api`]).
 //!
 //! Queue consumers: the delivery queue ([`delivery`]) and the dead-letter
 //! queue ([`dead_letters`]).
 
+mod api;
 mod bindings;
 mod config;
 mod dead_letters;
@@ -17,20 +19,18 @@ mod delivery;
 mod error;
 mod health;
 mod ingest;
+mod layout;
 mod log;
 mod messages;
+mod routes;
 mod settings;
 mod sinks;
 mod text;
 
-use worker::{event, Context, Env, MessageBatch, Method, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
 
 use crate::error::ApiError;
-
-/// Ingest route, the URL to put into Qase's webhook form.
-pub const WEBHOOK_PATH: &str = "/webhooks/qase";
-/// Health route.
-pub const HEALTH_PATH: &str = "/health";
+use crate::routes::{Matched, Route};
 
 #[event(start)]
 fn start() {
@@ -41,16 +41,13 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    let result = match path.as_str() {
-        WEBHOOK_PATH => match req.method() {
-            Method::Post => ingest::handle(req, &env).await,
-            _ => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-        },
-        HEALTH_PATH => match req.method() {
-            Method::Get | Method::Head => health::handle(&env),
-            _ => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
-        },
-        _ => Err(ApiError::NotFound),
+    let method = routes::method_name(&req.method());
+    let result = match routes::match_route(method, &path) {
+        Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
+        Matched::Route(Route::Health, _) => health::handle(&env),
+        Matched::Route(route, id) => api::handle(route, id, req, &env).await,
+        Matched::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
+        Matched::NotFound => Err(ApiError::NotFound),
     };
     match result {
         Ok(response) => Ok(response),
@@ -70,7 +67,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         }
     };
     if batch.queue() == config.dead_letter_queue {
-        dead_letters::consume(&batch, &env).await;
+        dead_letters::consume(&batch, &env, config).await;
     } else {
         delivery::consume(&batch, &env, config).await;
     }

@@ -1,93 +1,82 @@
-//! Durable writes of accepted deliveries: KV, the delivery queue, the
-//! quarantine, and the duplicate markers. Every function returns the
-//! binding's error; the caller turns any of them into `503`.
-//!
-//! KV layout (all keys under the `QASE_EVENTS` namespace):
-//! - `event/{id}`: the exact bytes received; metadata [`StoredMetadata`].
-//! - `quarantine/{id}`: the same, for deliveries whose payload did not fit;
-//!   metadata adds the reason.
-//! - `seen/{id}`: an empty duplicate marker, expiring after the window.
-//! - `dead/{id}/{destination}`: a delivery that failed for good (written by
-//!   the dead-letter consumer, see `dead_letters`).
+//! Durable writes of accepted deliveries: KV (see [`crate::layout`] for the
+//! keys), the delivery queue, and the duplicate markers. Every function
+//! returns the binding's error; the ingest route turns any of them into `503`.
 
+use futures_util::future::try_join3;
 use qase_webhooks::{EventId, VerifiedDelivery};
 use serde::Serialize;
 use worker::Env;
 
 use crate::bindings;
+use crate::layout::{self, DeliveryState, EventMetadata};
 use crate::messages::QueuedDelivery;
-
-/// Prefix of accepted deliveries' keys.
-pub const EVENT_PREFIX: &str = "event/";
-/// Prefix of quarantined deliveries' keys.
-pub const QUARANTINE_PREFIX: &str = "quarantine/";
-/// Prefix of duplicate markers' keys.
-pub const SEEN_PREFIX: &str = "seen/";
+use crate::text::truncate;
 
 /// Bodies up to this size travel inside the queue message; larger ones are
 /// read from KV by the consumer. Queue messages are limited to 128 KB, and
 /// the message's JSON framing and escaping need room.
 pub const INLINE_BODY_LIMIT: usize = 64 * 1024;
 
-/// Metadata stored with each delivery, so listings need no value reads
-/// (well under KV's 1024-byte metadata limit: names are length-capped).
-#[derive(Debug, Serialize)]
-pub struct StoredMetadata<'a> {
-    /// The event name.
-    pub event_name: &'a str,
-    /// The project code.
-    pub project_code: &'a str,
-    /// When the Worker received it, in Unix milliseconds.
-    pub received_at: u64,
-    /// Why it was quarantined (quarantine only; truncated to fit).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
-}
+/// Status of a stored event.
+pub const ACCEPTED: &str = "accepted";
+/// Status of a quarantined event.
+pub const QUARANTINED: &str = "quarantined";
 
-fn metadata<'a>(
-    delivery: &'a VerifiedDelivery<'_>,
-    received_at: u64,
-    reason: Option<&'a str>,
-) -> StoredMetadata<'a> {
-    let envelope = delivery.envelope();
-    StoredMetadata {
-        event_name: envelope.event_name.as_str(),
-        project_code: &envelope.project_code,
-        received_at,
-        reason,
-    }
-}
-
-/// Writes the delivery's bytes to `event/{id}`.
-pub async fn put_event(
+/// Writes `value` under `key`, with metadata and the retention TTL.
+pub async fn put(
     env: &Env,
-    delivery: &VerifiedDelivery<'_>,
-    received_at: u64,
+    key: &str,
+    value: &[u8],
+    metadata: Option<impl Serialize>,
+    ttl: Option<u64>,
 ) -> worker::Result<()> {
-    let key = format!("{EVENT_PREFIX}{}", delivery.id());
-    env.kv(bindings::EVENTS_KV)?
-        .put_bytes(&key, delivery.body())?
-        .metadata(metadata(delivery, received_at, None))?
-        .execute()
-        .await?;
+    let mut put = env.kv(bindings::EVENTS_KV)?.put_bytes(key, value)?;
+    if let Some(metadata) = metadata {
+        put = put.metadata(metadata)?;
+    }
+    if let Some(ttl) = ttl {
+        put = put.expiration_ttl(ttl);
+    }
+    put.execute().await?;
     Ok(())
 }
 
-/// Writes the delivery's bytes to `quarantine/{id}` with the reason.
-pub async fn put_quarantine(
+/// Stores the delivery's bytes (`event/{id}`, or `quarantine/{id}` with a
+/// reason) and its two index entries, all at once.
+pub async fn store(
     env: &Env,
     delivery: &VerifiedDelivery<'_>,
     received_at: u64,
-    reason: &str,
+    reason: Option<&str>,
+    ttl: Option<u64>,
 ) -> worker::Result<()> {
-    // KV metadata is capped at 1024 bytes; the full reason is in the log.
-    let reason = crate::text::truncate(reason, 600);
-    let key = format!("{QUARANTINE_PREFIX}{}", delivery.id());
-    env.kv(bindings::EVENTS_KV)?
-        .put_bytes(&key, delivery.body())?
-        .metadata(metadata(delivery, received_at, Some(reason)))?
-        .execute()
-        .await?;
+    let envelope = delivery.envelope();
+    let id = delivery.id().to_string();
+    let metadata = EventMetadata {
+        event_name: envelope.event_name.to_string(),
+        project_code: envelope.project_code.clone(),
+        received_at,
+        status: if reason.is_some() {
+            QUARANTINED
+        } else {
+            ACCEPTED
+        }
+        .to_owned(),
+        // KV metadata is capped at 1024 bytes; the full reason is in the log.
+        reason: reason.map(|r| truncate(r, 600).to_owned()),
+    };
+    let body_key = match reason {
+        Some(_) => layout::quarantine_key(&id),
+        None => layout::event_key(&id),
+    };
+    let index = layout::index_key(received_at, &id);
+    let project_index = layout::project_index_key(&envelope.project_code, received_at, &id);
+    try_join3(
+        put(env, &body_key, delivery.body(), Some(&metadata), ttl),
+        put(env, &index, b"", Some(&metadata), ttl),
+        put(env, &project_index, b"", Some(&metadata), ttl),
+    )
+    .await?;
     Ok(())
 }
 
@@ -118,15 +107,36 @@ pub async fn send_to_queue(
     env.queue(bindings::DELIVERIES_QUEUE)?.send(message).await
 }
 
-/// The bytes stored under `event/{id}`, if any.
+/// The bytes stored for event `id` (accepted or quarantined), if any.
 pub async fn get_event(env: &Env, id: &str) -> worker::Result<Option<Vec<u8>>> {
-    let key = format!("{EVENT_PREFIX}{id}");
-    Ok(env.kv(bindings::EVENTS_KV)?.get(&key).bytes().await?)
+    let kv = env.kv(bindings::EVENTS_KV)?;
+    if let Some(body) = kv.get(&layout::event_key(id)).bytes().await? {
+        return Ok(Some(body));
+    }
+    Ok(kv.get(&layout::quarantine_key(id)).bytes().await?)
+}
+
+/// Records the state of an event's delivery to one destination.
+pub async fn put_delivery_state(
+    env: &Env,
+    id: &str,
+    destination: &str,
+    state: &DeliveryState,
+    ttl: Option<u64>,
+) -> worker::Result<()> {
+    put(
+        env,
+        &layout::delivery_key(id, destination),
+        b"",
+        Some(state),
+        ttl,
+    )
+    .await
 }
 
 /// Whether a delivery with this id was accepted within the duplicate window.
 pub async fn was_seen(env: &Env, id: EventId) -> worker::Result<bool> {
-    let key = format!("{SEEN_PREFIX}{id}");
+    let key = layout::seen_key(&id.to_string());
     Ok(env
         .kv(bindings::EVENTS_KV)?
         .get(&key)
@@ -137,11 +147,6 @@ pub async fn was_seen(env: &Env, id: EventId) -> worker::Result<bool> {
 
 /// Records that a delivery was accepted, for `window_seconds`.
 pub async fn mark_seen(env: &Env, id: EventId, window_seconds: u64) -> worker::Result<()> {
-    let key = format!("{SEEN_PREFIX}{id}");
-    env.kv(bindings::EVENTS_KV)?
-        .put_bytes(&key, b"")?
-        .expiration_ttl(window_seconds)
-        .execute()
-        .await?;
-    Ok(())
+    let key = layout::seen_key(&id.to_string());
+    put(env, &key, b"", None::<()>, Some(window_seconds)).await
 }

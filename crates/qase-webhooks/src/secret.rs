@@ -52,6 +52,14 @@ impl Secret {
     fn matches(&self, presented: &[u8; 32]) -> Choice {
         self.digest.ct_eq(presented)
     }
+
+    /// Whether `presented` is this secret, compared in constant time (as
+    /// digests, so neither content nor length leaks). For bearer tokens and
+    /// other single-secret checks.
+    pub fn verify(&self, presented: &[u8]) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented).into();
+        bool::from(self.matches(&digest))
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -257,6 +265,14 @@ mod tests {
 
     fn secret(value: &str) -> Secret {
         Secret::new(value).unwrap()
+    }
+
+    #[test]
+    fn a_single_secret_verifies_only_itself() {
+        let token = secret("a-long-admin-token");
+        assert!(token.verify(b"a-long-admin-token"));
+        assert!(!token.verify(b"a-long-admin-toke"));
+        assert!(!token.verify(b""));
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! - `faults`: broken configuration and failing sinks answer 503, never 2xx.
 //! - `delivery`: forwarding to downstream services: signatures, retries,
 //!   backoff, dead letters.
+//! - `api`: the operator API: auth, listing, inspection, replay, deletion.
 
+mod api;
 mod delivery;
 mod faults;
 mod health;

@@ -1,0 +1,238 @@
+//! Query parameters of the operator API, parsed strictly: an unknown or
+//! malformed parameter is a `400` naming it. Pure, so tested on the host.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use qase_webhooks::routing::Pattern;
+use serde::{Deserialize, Serialize};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Largest page size (KV lists at most 1000 keys a call).
+pub const MAX_LIMIT: usize = 1000;
+
+/// A parameter that is unknown or malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    /// The parameter.
+    pub param: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn bad(param: &str, problem: impl Into<String>) -> ParamError {
+    ParamError {
+        param: param.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Where a listing resumes: the KV cursor of the page it stopped in, and
+/// how many keys of that page were already read. Opaque to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The KV cursor of the page (`None`: the first page).
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<String>,
+    /// Keys of that page already read.
+    #[serde(rename = "s", default)]
+    pub skip: usize,
+}
+
+impl Cursor {
+    /// The cursor as the API hands it out.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursors serialise"))
+    }
+
+    fn decode(text: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Which stored events a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Accepted events.
+    Accepted,
+    /// Quarantined events.
+    Quarantined,
+}
+
+impl StatusFilter {
+    /// The status as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Accepted => "accepted",
+            StatusFilter::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// `GET /api/events` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this project (exact code).
+    pub project: Option<String>,
+    /// Only events matching this pattern (globs as in routing).
+    pub event: Option<Pattern>,
+    /// Only events received at or after, in Unix milliseconds.
+    pub since: Option<u64>,
+    /// Only events received before, in Unix milliseconds.
+    pub until: Option<u64>,
+    /// Only events with this status.
+    pub status: Option<StatusFilter>,
+    /// Page size.
+    pub limit: usize,
+    /// Where to resume.
+    pub cursor: Cursor,
+}
+
+fn seconds_to_millis(param: &str, value: &str) -> Result<u64, ParamError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .ok_or_else(|| bad(param, "must be a Unix time in seconds"))
+}
+
+fn limit(value: &str) -> Result<usize, ParamError> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(bad(
+            "limit",
+            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
+fn cursor(value: &str) -> Result<Cursor, ParamError> {
+    Cursor::decode(value).ok_or_else(|| bad("cursor", "is not a cursor this API handed out"))
+}
+
+impl ListQuery {
+    /// Parses the query string's pairs.
+    pub fn parse(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<ListQuery, ParamError> {
+        let mut query = ListQuery {
+            limit: DEFAULT_LIMIT,
+            ..ListQuery::default()
+        };
+        for (name, value) in pairs {
+            match name.as_str() {
+                "project" if !value.is_empty() => query.project = Some(value),
+                "event" => {
+                    query.event = Some(Pattern::new(&value).ok_or_else(|| bad("event", "must not be empty"))?)
+                }
+                "since" => query.since = Some(seconds_to_millis("since", &value)?),
+                "until" => query.until = Some(seconds_to_millis("until", &value)?),
+                "status" => {
+                    query.status = Some(match value.as_str() {
+                        "accepted" => StatusFilter::Accepted,
+                        "quarantined" => StatusFilter::Quarantined,
+                        _ => return Err(bad("status", "must be `accepted` or `quarantined`")),
+                    })
+                }
+                "limit" => query.limit = limit(&value)?,
+                "cursor" => query.cursor = cursor(&value)?,
+                "project" => return Err(bad("project", "must not be empty")),
+                other => {
+                    return Err(bad(
+                        other,
+                        "unknown parameter (known: project, event, since, until, status, limit, cursor)",
+                    ))
+                }
+            }
+        }
+        if let (Some(since), Some(until)) = (query.since, query.until) {
+            if since >= until {
+                return Err(bad("since", "must be before `until`"));
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// `GET /api/dead-letters` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    /// Page size.
+    pub limit: usize,
+    /// Where to resume.
+    pub cursor: Cursor,
+}
+
+impl PageQuery {
+    /// Parses the query string's pairs.
+    pub fn parse(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<PageQuery, ParamError> {
+        let mut query = PageQuery {
+            limit: DEFAULT_LIMIT,
+            ..PageQuery::default()
+        };
+        for (name, value) in pairs {
+            match name.as_str() {
+                "limit" => query.limit = limit(&value)?,
+                "cursor" => query.cursor = cursor(&value)?,
+                other => return Err(bad(other, "unknown parameter (known: limit, cursor)")),
+            }
+        }
+        Ok(query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &[(&str, &str)]) -> Result<ListQuery, ParamError> {
+        ListQuery::parse(query.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn filters_combine() {
+        let query = parse(&[
+            ("project", "WEB"),
+            ("event", "run.*"),
+            ("since", "1700000000"),
+            ("until", "1800000000"),
+            ("status", "quarantined"),
+            ("limit", "10"),
+        ])
+        .unwrap();
+        assert_eq!(query.project.as_deref(), Some("WEB"));
+        assert!(query.event.unwrap().matches("run.completed"));
+        assert_eq!(query.since, Some(1_700_000_000_000));
+        assert_eq!(query.status, Some(StatusFilter::Quarantined));
+        assert_eq!(query.limit, 10);
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        for (query, param) in [
+            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "5000")], "limit"),
+            (vec![("since", "yesterday")], "since"),
+            (vec![("since", "20"), ("until", "10")], "since"),
+            (vec![("status", "lost")], "status"),
+            (vec![("cursor", "!!")], "cursor"),
+            (vec![("event", "")], "event"),
+            (vec![("projct", "WEB")], "projct"),
+        ] {
+            assert_eq!(parse(&query).unwrap_err().param, param, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor {
+            kv: Some("abc".into()),
+            skip: 7,
+        };
+        let text = cursor.encode();
+        assert_eq!(parse(&[("cursor", &text)]).unwrap().cursor, cursor);
+    }
+}

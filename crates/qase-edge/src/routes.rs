@@ -1,0 +1,169 @@
+//! Every route of the HTTP surface, in one table that the router matches
+//! against and that a test compares with the committed OpenAPI document.
+
+use worker::Method;
+
+/// What a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /webhooks/qase`
+    Ingest,
+    /// `GET /health`
+    Health,
+    /// `GET /api/openapi.json`
+    OpenApi,
+    /// `GET /api/events`
+    ListEvents,
+    /// `GET /api/events/{id}`
+    GetEvent,
+    /// `GET /api/events/{id}/body`
+    GetEventBody,
+    /// `DELETE /api/events/{id}`
+    DeleteEvent,
+    /// `POST /api/events/{id}/replay`
+    ReplayEvent,
+    /// `GET /api/dead-letters`
+    ListDeadLetters,
+    /// `POST /api/dead-letters/{id}/replay`
+    ReplayDeadLetter,
+}
+
+/// (method, path template, route). `{id}` matches one path segment.
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("POST", "/webhooks/qase", Route::Ingest),
+    ("GET", "/health", Route::Health),
+    ("GET", "/api/openapi.json", Route::OpenApi),
+    ("GET", "/api/events", Route::ListEvents),
+    ("GET", "/api/events/{id}", Route::GetEvent),
+    ("DELETE", "/api/events/{id}", Route::DeleteEvent),
+    ("GET", "/api/events/{id}/body", Route::GetEventBody),
+    ("POST", "/api/events/{id}/replay", Route::ReplayEvent),
+    ("GET", "/api/dead-letters", Route::ListDeadLetters),
+    (
+        "POST",
+        "/api/dead-letters/{id}/replay",
+        Route::ReplayDeadLetter,
+    ),
+];
+
+/// The outcome of matching a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Matched<'p> {
+    /// A route, with the `{id}` segment if the template has one.
+    Route(Route, Option<&'p str>),
+    /// The path exists, but not for this method; the `Allow` value.
+    WrongMethod(String),
+    /// No such path.
+    NotFound,
+}
+
+fn fits<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> {
+    let mut id = None;
+    let mut parts = path.split('/');
+    for expected in template.split('/') {
+        let part = parts.next()?;
+        if expected == "{id}" {
+            if part.is_empty() {
+                return None;
+            }
+            id = Some(part);
+        } else if expected != part {
+            return None;
+        }
+    }
+    parts.next().is_none().then_some(id)
+}
+
+/// Matches a method (as in `ROUTES`, e.g. `GET`) and a path. `HEAD` is
+/// served as `GET`.
+pub fn match_route<'p>(method: &str, path: &'p str) -> Matched<'p> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let mut allowed = Vec::new();
+    for (route_method, template, route) in ROUTES {
+        if let Some(id) = fits(template, path) {
+            if *route_method == method {
+                return Matched::Route(*route, id);
+            }
+            allowed.push(*route_method);
+        }
+    }
+    if allowed.is_empty() {
+        Matched::NotFound
+    } else {
+        Matched::WrongMethod(allowed.join(", "))
+    }
+}
+
+/// The method's name as in `ROUTES`.
+pub fn method_name(method: &Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// The committed OpenAPI document of this surface.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn paths_match_with_their_id() {
+        assert_eq!(
+            match_route("POST", "/webhooks/qase"),
+            Matched::Route(Route::Ingest, None)
+        );
+        assert_eq!(
+            match_route("GET", "/api/events/evt_1"),
+            Matched::Route(Route::GetEvent, Some("evt_1"))
+        );
+        assert_eq!(
+            match_route("POST", "/api/events/evt_1/replay"),
+            Matched::Route(Route::ReplayEvent, Some("evt_1"))
+        );
+        assert_eq!(
+            match_route("HEAD", "/health"),
+            Matched::Route(Route::Health, None)
+        );
+        assert_eq!(
+            match_route("GET", "/webhooks/qase"),
+            Matched::WrongMethod("POST".into())
+        );
+        assert_eq!(
+            match_route("PUT", "/api/events/x"),
+            Matched::WrongMethod("GET, DELETE".into())
+        );
+        assert_eq!(match_route("GET", "/api/events/"), Matched::NotFound);
+        assert_eq!(match_route("GET", "/api/events/x/y"), Matched::NotFound);
+        assert_eq!(match_route("GET", "/webhooks/qase/"), Matched::NotFound);
+    }
+
+    #[test]
+    fn the_openapi_document_describes_exactly_these_routes() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        let mut documented = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if method != "parameters" {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let routed: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|(method, path, _)| (method.to_string(), path.to_string()))
+            .collect();
+        assert_eq!(documented, routed, "openapi.json and ROUTES drifted apart");
+    }
+}
