@@ -4,11 +4,13 @@
 //!   receiver, once or as a load run with a latency summary.
 //! - `events`, `schema`: what Qase sends, from the core crate's model.
 //! - `verify`: check a forwarded request's Standard Webhooks signature.
+//! - `api`: the operator API (list, get, replay, dead letters).
 //! - `completions`: shell completions.
 //!
 //! Exit codes: 0 success, 1 a request was refused or a check failed,
 //! 2 a usage error or an unreachable receiver.
 
+mod api;
 mod samples;
 mod send;
 mod verify;
@@ -47,6 +49,8 @@ enum Command {
     },
     /// Verify the Standard Webhooks signature of a forwarded request.
     Verify(verify::VerifyArgs),
+    /// The qase-edge operator API: list, get, replay, dead letters.
+    Api(api::ApiArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         }
         Command::Schema { event } => schema(&event),
         Command::Verify(args) => verify::run(args),
+        Command::Api(args) => api::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

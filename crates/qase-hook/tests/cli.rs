@@ -211,3 +211,54 @@ fn verify_accepts_a_signed_request_and_refuses_a_tampered_one() {
     assert!(stderr(&output).contains("no signature matches"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn api_commands_print_tables_or_json_and_report_refusals() {
+    let page = r#"{"events":[{"id":"evt_1","event_name":"run.completed","project_code":"WEB","received_at":1,"status":"accepted"}],"cursor":"abc"}"#;
+    let url = stub_server(200, page).replace("/webhooks/qase", "");
+    let output = qase_hook(&["api", "list", "--url", &url, "--token", "t0123456789abcdef"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("EVENT") && text.contains("run.completed") && text.contains("--cursor abc"),
+        "{text}"
+    );
+    let output = qase_hook(&[
+        "api",
+        "list",
+        "--json",
+        "--url",
+        &url,
+        "--token",
+        "t0123456789abcdef",
+    ]);
+    assert_eq!(stdout(&output).trim(), page);
+
+    let refused = stub_server(
+        401,
+        r#"{"error":"unauthorized","message":"missing or wrong token"}"#,
+    )
+    .replace("/webhooks/qase", "");
+    let output = qase_hook(&[
+        "api",
+        "dead-letters",
+        "--url",
+        &refused,
+        "--token",
+        "wrong-token-000000",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("401: missing or wrong token"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_qase-hook"))
+        .args(["api", "list", "--url", &url])
+        .env_remove("QASE_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no token"));
+}
