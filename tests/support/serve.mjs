@@ -2,7 +2,7 @@
 // the end-to-end tests, with the bindings declared in wrangler.toml, plus a
 // small control server through which the tests read what the Worker stored.
 //
-// Input: one JSON argument {config, vars, persist, omitBindings}.
+// Input: one JSON argument {config, vars, persist, omitBindings, script, quiet}.
 // Output: one line {"ready":true,"url":...,"control":...} on stdout once
 // serving; then the Worker's logs. Exits when stdin closes, so a test
 // process that dies for any reason leaves no workerd behind.
@@ -15,6 +15,9 @@ const options = JSON.parse(process.argv[2] ?? "{}");
 const configPath = options.config ?? "wrangler.toml";
 
 const { workerOptions, main } = unstable_getMiniflareWorkerOptions(configPath);
+// A plain JavaScript Worker instead of the built bundle (the benchmark's
+// references), with the same bindings.
+const scriptPath = options.script ?? main;
 const config = unstable_readConfig({ config: configPath });
 
 // Only wrangler.toml's [vars] and the test's own: never the developer's .dev.vars.
@@ -28,14 +31,14 @@ const mf = new Miniflare({
   ...workerOptions,
   bindings,
   modules: true,
-  scriptPath: main,
+  scriptPath,
   host: "127.0.0.1",
   port: 0,
   kvPersist: options.persist ? `${options.persist}/kv` : false,
   queuesPersist: options.persist ? `${options.persist}/queues` : false,
   cachePersist: false,
   cf: false,
-  log: new Log(LogLevel.INFO),
+  log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
 });
 const url = await mf.ready;
 

@@ -69,7 +69,8 @@ async fn accept(
         .as_ref()
         .map_err(|error| ApiError::Misconfigured(error.clone()))?;
 
-    if declared_length(&req).is_some_and(|length| length > config.max_body_bytes as u64) {
+    let declared = declared_length(&req);
+    if declared.is_some_and(|length| length > config.max_body_bytes as u64) {
         return Err(ApiError::PayloadTooLarge {
             limit: config.max_body_bytes,
         });
@@ -95,7 +96,7 @@ async fn accept(
         return Err(ApiError::UnsupportedMediaType);
     }
 
-    let body = read_body(&mut req, config).await?;
+    let body = read_body(&mut req, config, declared).await?;
     let delivery = credential.admit(&body).map_err(|error| match error {
         AdmitError::Envelope(error) if error.is_syntax() => ApiError::InvalidJson(error),
         AdmitError::Envelope(error) => ApiError::InvalidEnvelope(error),
@@ -232,7 +233,25 @@ fn is_json_content_type(value: Option<&str>) -> bool {
 }
 
 /// Reads the body, refusing it as soon as it passes the limit.
-async fn read_body(req: &mut Request, config: &Config) -> Result<Vec<u8>, ApiError> {
+///
+/// With a `Content-Length` within the limit (what Qase sends), the body is
+/// read in one call and copied across the JavaScript/Wasm boundary once; the
+/// runtime guarantees the body matches its declared length. Without one
+/// (chunked), it is streamed and counted chunk by chunk.
+async fn read_body(
+    req: &mut Request,
+    config: &Config,
+    declared: Option<u64>,
+) -> Result<Vec<u8>, ApiError> {
+    if declared.is_some() {
+        let body = req.bytes().await.map_err(|_| ApiError::BodyUnreadable)?;
+        if body.len() > config.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge {
+                limit: config.max_body_bytes,
+            });
+        }
+        return Ok(body);
+    }
     let mut body = Vec::new();
     // A request without a body has no stream: that is an empty body, which
     // the JSON check then refuses with a clear message.

@@ -47,6 +47,7 @@ mod event_name;
 pub mod payload;
 pub mod retry;
 pub mod routing;
+#[cfg(feature = "schema")]
 pub mod schema;
 mod secret;
 pub mod signing;

@@ -1,6 +1,5 @@
 //! Test case events: `case.created`, `case.updated`, `case.deleted`, `case.cloned`.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Attachment, SystemField};
@@ -12,7 +11,8 @@ use super::custom_field::CustomFieldType;
 /// `case.deleted` carry only `id`, and `case.cloned` only `id` and `from_id`;
 /// its newer Notion page says all four carry the full case (D2). Every field
 /// but `id` is therefore optional, and an id-only payload is valid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TestCase {
     /// The case id (project-scoped). For `case.cloned`, the clone's id.
     pub id: u64,
@@ -67,7 +67,8 @@ pub struct TestCase {
 }
 
 /// One step of a test case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CaseStep {
     /// 1-based position of the step.
     #[serde(default)]
@@ -90,7 +91,8 @@ pub struct CaseStep {
 }
 
 /// A custom field's value on a test case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CaseCustomField {
     /// The custom field id.
     pub id: u64,

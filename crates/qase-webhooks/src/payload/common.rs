@@ -1,10 +1,10 @@
 //! Small shapes several entity families share.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A Qase user as it appears in review events (`created_by`, `reviewer`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct User {
     /// The user's email.
     #[serde(default)]
@@ -16,7 +16,8 @@ pub struct User {
 
 /// An id Qase sends sometimes as an integer and sometimes as a string
 /// (e.g. review `data.id`: `"25"` in one example, `25` in another, D11).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum LooseId {
     /// Sent as a JSON integer.
@@ -37,7 +38,8 @@ impl LooseId {
 
 /// An attachment reference: Qase's docs say "an array of attachment ids",
 /// its Notion page "list of attachment objects" (D9). Both are accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Attachment {
     /// A numeric attachment id.
@@ -53,7 +55,8 @@ pub enum Attachment {
 ///
 /// Qase documents the values only for priority (0 Not set, 1 High, 2 Medium,
 /// 3 Low); workspaces can define their own, so `id` and `title` are open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SystemField {
     /// The value's id.
     pub id: i64,

@@ -1,6 +1,5 @@
 //! Custom field events: `custom_field.created`, `custom_field.updated`, `custom_field.deleted`.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::open_enum;
@@ -10,7 +9,8 @@ use super::open_enum;
 /// The current docs give all three the full field set; the legacy docs sent
 /// only `id` for `updated` and `deleted`, so every field but `id` is optional.
 /// The keys mix camelCase and snake_case exactly as Qase sends them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CustomField {
     /// The custom field id.
     pub id: u64,

@@ -1,12 +1,12 @@
 //! Defect events: `defect.created`, `defect.updated`, `defect.resolved`, `defect.deleted`.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Attachment;
 
 /// `defect.created`: a new defect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DefectCreated {
     /// The defect id.
     pub id: u64,
@@ -25,7 +25,8 @@ pub struct DefectCreated {
 }
 
 /// `defect.updated`, `defect.resolved` and `defect.deleted`: only the defect id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DefectRef {
     /// The defect id.
     pub id: u64,

@@ -1,10 +1,10 @@
 //! Milestone events: `milestone.created`, `milestone.updated`, `milestone.deleted`.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `milestone.created`: a new milestone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MilestoneCreated {
     /// The milestone id.
     pub id: u64,
@@ -16,7 +16,8 @@ pub struct MilestoneCreated {
 }
 
 /// `milestone.updated` and `milestone.deleted`: only the milestone id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MilestoneRef {
     /// The milestone id.
     pub id: u64,

@@ -3,14 +3,14 @@
 //! `review.reviewer_removed`, `review.merged`, `review.commented`,
 //! `review.declined`, `review.deleted`.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{LooseId, User};
 use super::open_enum;
 
 /// `review.created`: a new test case review.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewCreated {
     /// The review id.
     pub id: u64,
@@ -32,7 +32,8 @@ pub struct ReviewCreated {
 }
 
 /// `review.updated` and `review.reopened`: the review with a snapshot of the case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewChanged {
     /// The review id.
     pub id: u64,
@@ -63,7 +64,8 @@ pub struct ReviewChanged {
 ///
 /// Qase does not document it; only the keys that identify the case are
 /// typed, and all others are kept in `other`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewCaseSnapshot {
     /// The case id: a string in one example, an integer in another (D11).
     #[serde(default)]
@@ -89,7 +91,8 @@ open_enum! {
 }
 
 /// `review.approval_status_changed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewApprovalStatusChanged {
     /// The review id.
     pub id: u64,
@@ -101,7 +104,8 @@ pub struct ReviewApprovalStatusChanged {
 }
 
 /// `review.reviewer_added` and `review.reviewer_removed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewReviewer {
     /// The review id.
     pub id: u64,
@@ -110,7 +114,8 @@ pub struct ReviewReviewer {
 }
 
 /// `review.merged`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewMerged {
     /// The review id.
     pub id: u64,
@@ -120,7 +125,8 @@ pub struct ReviewMerged {
 }
 
 /// `review.commented`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewCommented {
     /// The review id.
     pub id: u64,
@@ -132,7 +138,8 @@ pub struct ReviewCommented {
 }
 
 /// `review.declined`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewDeclined {
     /// The review id.
     pub id: u64,
@@ -142,7 +149,8 @@ pub struct ReviewDeclined {
 }
 
 /// `review.deleted`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewDeleted {
     /// The review id.
     pub id: u64,

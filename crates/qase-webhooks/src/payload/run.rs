@@ -6,11 +6,11 @@
 //! The value is passed through unchanged; do not convert it without checking
 //! against your own runs.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `run.started`: a new run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunStarted {
     /// The run id.
     pub id: u64,
@@ -32,7 +32,8 @@ pub struct RunStarted {
 }
 
 /// The plan a run was started from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunPlan {
     /// The plan id.
     pub id: u64,
@@ -42,7 +43,8 @@ pub struct RunPlan {
 }
 
 /// `run.completed`: counts of a successfully completed run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunCompleted {
     /// The run id.
     pub id: u64,
@@ -65,7 +67,8 @@ pub struct RunCompleted {
 }
 
 /// `run.aborted`: counts of an aborted run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunAborted {
     /// The run id.
     pub id: u64,
@@ -92,7 +95,8 @@ pub struct RunAborted {
 ///
 /// The example sends `cases_added`, the table `cases_count` (D7); both are
 /// accepted, see [`RunUpdated::added`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunUpdated {
     /// The run id.
     pub id: u64,
@@ -112,14 +116,16 @@ impl RunUpdated {
 }
 
 /// `run.deleted`: only the run id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunRef {
     /// The run id.
     pub id: u64,
 }
 
 /// `run.report_changed`: the run's public report was turned on or off.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunReportChanged {
     /// The run id.
     pub id: u64,

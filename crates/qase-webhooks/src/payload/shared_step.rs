@@ -2,7 +2,6 @@
 //!
 //! Shared steps are identified by a `hash` string, not an integer id.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Attachment;
@@ -11,7 +10,8 @@ use super::common::Attachment;
 ///
 /// Qase's table lists `hash, steps, data`; its example sends `hash, title,
 /// steps` (D8). All are accepted; only `hash` is required.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SharedStepCreated {
     /// The shared step's hash.
     pub hash: String,
@@ -27,7 +27,8 @@ pub struct SharedStepCreated {
 }
 
 /// One step inside a shared step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SharedStepStep {
     /// The step's hash.
     #[serde(default)]
@@ -50,7 +51,8 @@ pub struct SharedStepStep {
 ///
 /// The `updated` table calls the key `id` (a string), its example `hash`
 /// (D8): both keys are accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SharedStepRef {
     /// The shared step's hash (sent as `hash` or as `id`).
     #[serde(alias = "id")]

@@ -1,10 +1,10 @@
 //! Test suite events: `suite.created`, `suite.updated`, `suite.deleted`, `suite.cloned`.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `suite.created`: a new suite.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SuiteCreated {
     /// The suite id.
     pub id: u64,
@@ -23,14 +23,16 @@ pub struct SuiteCreated {
 
 /// `suite.updated` and `suite.deleted`: only the suite's id ("fetch the rest
 /// from the API", as Qase puts it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SuiteRef {
     /// The suite id.
     pub id: u64,
 }
 
 /// `suite.cloned`: the clone and its original.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SuiteCloned {
     /// The clone's id.
     pub id: u64,
