@@ -286,26 +286,34 @@ pub async fn post(worker: &Worker, body: Vec<u8>, headers: &[(&str, &str)]) -> (
 /// will not send: chunked bodies without a length, odd headers) and returns
 /// the status and body.
 pub async fn raw_request(worker: &Worker, request: &[u8]) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = worker.url.trim_start_matches("http://").to_owned();
-    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    // Read while writing: the Worker may answer (413) and close before the
-    // whole body is sent, which turns the rest of the write into a reset.
     let request = request.to_vec();
-    let write = tokio::spawn(async move {
-        let _ = writer.write_all(&request).await;
-        writer
-    });
-    let mut response = Vec::new();
-    let _ = reader.read_to_end(&mut response).await;
-    drop(write.await);
+    // Plain blocking sockets with timeouts, on a blocking thread: the Worker
+    // may answer (401, 413) and close before the whole body is written,
+    // which must still yield its answer, and nothing may hang.
+    let response = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).expect("the Worker listens");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let _ = stream.write_all(&request);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        response
+    })
+    .await
+    .unwrap();
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {text}"));
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:.300}"));
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())

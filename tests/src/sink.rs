@@ -44,6 +44,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// When it arrived.
     pub at: Instant,
+    /// The status the sink answered with.
+    pub status: u16,
 }
 
 #[derive(Default)]
@@ -169,16 +171,18 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
         }
         let reply = {
             let mut state = state.lock().unwrap();
+            let scripted = state.scripts.get_mut(&path).and_then(VecDeque::pop_front);
+            let reply = scripted
+                .or_else(|| state.forever.get(&path).copied())
+                .unwrap_or(Reply::status(200));
             state.received.push(Received {
                 path: path.clone(),
                 headers,
                 body,
                 at: Instant::now(),
+                status: reply.status,
             });
-            let scripted = state.scripts.get_mut(&path).and_then(VecDeque::pop_front);
-            scripted
-                .or_else(|| state.forever.get(&path).copied())
-                .unwrap_or(Reply::status(200))
+            reply
         };
         tokio::time::sleep(reply.delay).await;
         let retry_after = reply

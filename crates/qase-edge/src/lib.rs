@@ -13,7 +13,7 @@
 
 mod api;
 mod bindings;
-mod config;
+pub mod config;
 mod dead_letters;
 mod delivery;
 mod error;
@@ -42,6 +42,10 @@ fn start() {
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     let method = routes::method_name(&req.method());
+    // Without an operator token the API does not exist, whatever the method.
+    if (path == "/api" || path.starts_with("/api/")) && !api::is_enabled(&env) {
+        return ApiError::NotFound.to_response();
+    }
     let result = match routes::match_route(method, &path) {
         Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
         Matched::Route(Route::Health, _) => health::handle(&env),

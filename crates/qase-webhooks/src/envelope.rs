@@ -169,10 +169,17 @@ fn string_field<'a>(
     let value: Cow<'a, str> = match serde_json::from_str::<&'a str>(raw.get()) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => Cow::Owned(serde_json::from_str::<String>(raw.get()).map_err(|_| {
-            EnvelopeError::WrongType {
-                field,
-                expected: "a string",
-                found: JsonKind::of(raw),
+            match JsonKind::of(raw) {
+                // A JSON string that is no Unicode text (a lone surrogate escape).
+                JsonKind::String => EnvelopeError::OutOfRange {
+                    field,
+                    reason: "is not valid Unicode (a lone surrogate escape)".to_owned(),
+                },
+                found => EnvelopeError::WrongType {
+                    field,
+                    expected: "a string",
+                    found,
+                },
             }
         })?),
     };
@@ -356,6 +363,13 @@ mod tests {
         assert!(matches!(
             err(&with("project_code", "\"A\\nB\"")),
             EnvelopeError::OutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(&with("event_name", r#""\ud800""#)),
+            EnvelopeError::OutOfRange {
+                field: "event_name",
+                ..
+            }
         ));
     }
 

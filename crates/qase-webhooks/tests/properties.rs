@@ -3,6 +3,8 @@
 //!    deliveries (byte flips, truncations, insertions).
 //! 2. The secret check accepts exactly the configured secrets.
 //! 3. Event ids are equal exactly when the bytes are.
+//! 4. Every input in tests/regressions/ (from fuzzing and hostile cases)
+//!    parses to a result, never a panic.
 
 use proptest::prelude::*;
 use qase_webhooks::{Envelope, EventId, Secret, SecretPolicy};
@@ -70,4 +72,18 @@ proptest! {
     fn event_ids_are_equal_exactly_when_bytes_are(a in any::<Vec<u8>>(), b in any::<Vec<u8>>()) {
         prop_assert_eq!(EventId::of(&a) == EventId::of(&b), a == b);
     }
+}
+
+#[test]
+fn regression_inputs_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "json") {
+            parse_fully(&std::fs::read(&path).unwrap());
+            count += 1;
+        }
+    }
+    assert!(count >= 4, "regression inputs missing");
 }

@@ -71,4 +71,7 @@ async fn a_failed_sink_write_is_503_and_never_2xx() {
     let small = envelope("run.deleted", "BIG", json!({"id": 2}));
     let (status, _) = post(&worker, small, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(status, 202, "the Worker keeps serving");
+    let logs = worker.logs_when(|logs| logs.contains("sink write failed"));
+    assert!(logs.contains("sink write failed"), "{logs}");
+    assert!(!logs.contains(SECRET), "the secret is in the logs:\n{logs}");
 }

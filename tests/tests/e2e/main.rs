@@ -5,6 +5,8 @@
 //! - `policy`: payloads that do not fit, under `quarantine` and `reject`.
 //! - `routing`: routing rules and `ignored` deliveries.
 //! - `secrets`: rotation, per-project secrets, disabled auth, no leaks.
+//! - `hostile`: a corpus of 150+ hostile requests, each with its documented answer.
+//! - `load`: 5,000 deliveries without loss; a destination down or flapping.
 //! - `faults`: broken configuration and failing sinks answer 503, never 2xx.
 //! - `delivery`: forwarding to downstream services: signatures, retries,
 //!   backoff, dead letters.
@@ -14,7 +16,9 @@ mod api;
 mod delivery;
 mod faults;
 mod health;
+mod hostile;
 mod ingest;
+mod load;
 mod policy;
 mod routing;
 mod secrets;

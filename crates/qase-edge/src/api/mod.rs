@@ -22,6 +22,14 @@ use crate::{bindings, settings};
 /// it found with a cursor (filters can skip many keys).
 const MAX_PAGES_PER_CALL: usize = 10;
 
+/// Whether the API is on: a token is configured (a broken configuration
+/// counts as on, so that `/api` answers `503 misconfigured` rather than hiding).
+pub fn is_enabled(env: &Env) -> bool {
+    settings::load(env)
+        .as_ref()
+        .map_or(true, |config| config.admin_token.is_some())
+}
+
 /// Handles an `/api` route.
 pub async fn handle(
     route: Route,
