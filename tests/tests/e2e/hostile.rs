@@ -81,7 +81,7 @@ fn with_headers(
 }
 
 fn envelope_with(field: &str, raw: &str) -> Vec<u8> {
-    let mut fields = vec![
+    let mut fields = [
         ("event_name", r#""run.deleted""#.to_owned()),
         ("timestamp", "1764000000".to_owned()),
         ("payload", r#"{"id":1}"#.to_owned()),
