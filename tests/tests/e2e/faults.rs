@@ -1,7 +1,8 @@
 //! Failures answer 503 with `Retry-After`, never 2xx.
 //! 1. A broken configuration: 503 `misconfigured`, the key in `GET /health`
 //!    and in the log, no crash.
-//! 2. A sink write that fails (a message too large for the queue, with no
+//! 2. The KV binding missing: 503, and the secret in no log line.
+//! 3. A sink write that fails (a message too large for the queue, with no
 //!    KV to hold the body): 503 `storage_unavailable`, and the Worker keeps
 //!    serving.
 
@@ -73,5 +74,23 @@ async fn a_failed_sink_write_is_503_and_never_2xx() {
     assert_eq!(status, 202, "the Worker keeps serving");
     let logs = worker.logs_when(|logs| logs.contains("sink write failed"));
     assert!(logs.contains("sink write failed"), "{logs}");
+    assert!(!logs.contains(SECRET), "the secret is in the logs:\n{logs}");
+}
+
+#[tokio::test]
+async fn a_missing_kv_binding_is_503_and_the_secret_stays_out_of_the_logs() {
+    let worker = Worker::start(WorkerOptions::with_secret().omit("QASE_EVENTS"));
+    let body = envelope("run.deleted", "NOKV", json!({"id": 1}));
+    let response = reqwest::Client::new()
+        .post(worker.url("/webhooks/qase"))
+        .header("X-Qase-Secret", SECRET)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let logs = worker.logs_when(|logs| logs.contains("config_error"));
+    assert!(logs.contains("QASE_PAYLOAD_POLICY"), "{logs}");
     assert!(!logs.contains(SECRET), "the secret is in the logs:\n{logs}");
 }

@@ -127,11 +127,21 @@ async fn wait_for_ids(
     }
 }
 
+/// Deliveries in the load test: 5,000, or `QASE_LOAD_COUNT` for a soak run
+/// (e.g. `QASE_LOAD_COUNT=100000 cargo test -p qase-edge-e2e five_thousand`).
+fn load_count() -> u64 {
+    std::env::var("QASE_LOAD_COUNT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5000)
+}
+
 #[tokio::test]
 async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
     let sink = Sink::start();
     let worker = delivering_worker(&sink, "/load", 5);
-    let bodies: Vec<Vec<u8>> = (0..5000u64)
+    let count = load_count();
+    let bodies: Vec<Vec<u8>> = (0..count)
         .map(|n| envelope("run.deleted", "LOAD", json!({"id": n})))
         .collect();
     let tally = send_all(&worker, bodies, 32).await;
@@ -140,7 +150,7 @@ async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
         "{:?}",
         &tally.other[..tally.other.len().min(5)]
     );
-    assert_eq!(tally.acknowledged.len(), 5000);
+    assert_eq!(tally.acknowledged.len() as u64, count);
 
     let stored: BTreeSet<String> = worker
         .kv_list("event/")
@@ -163,7 +173,7 @@ async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
     .await;
     let requests = sink.received("/load").len();
     println!(
-        "reconciliation: sent 5000, acknowledged {}, stored {}, delivered {} (in {} requests, {} duplicate deliveries), retried 503s {}, resent after no answer {}",
+        "reconciliation: sent {count}, acknowledged {}, stored {}, delivered {} (in {} requests, {} duplicate deliveries), retried 503s {}, resent after no answer {}",
         tally.acknowledged.len(),
         stored.len(),
         delivered.intersection(&tally.acknowledged).count(),
