@@ -168,6 +168,16 @@ impl Worker {
         }
     }
 
+    /// `GET /health`'s JSON.
+    pub async fn health(&self) -> Value {
+        reqwest::get(self.url("/health"))
+            .await
+            .expect("the Worker answers")
+            .json()
+            .await
+            .expect("health is JSON")
+    }
+
     /// A KV value and its metadata, `None` when the key is absent.
     pub async fn kv_get(&self, key: &str) -> Option<(Vec<u8>, Value)> {
         let response = reqwest::Client::new()

@@ -84,6 +84,19 @@ impl Failure {
     }
 }
 
+/// The bytes of a file, or of stdin for `-`.
+pub fn read_input(path: &str) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let result = if path == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::read(path).map(|read| bytes = read)
+    };
+    result.map_err(|e| Failure::usage(format!("cannot read {path}: {e}")))?;
+    Ok(bytes)
+}
+
 /// Parses a known event name, or says how to list them.
 pub fn known_event(name: &str) -> Result<EventName, Failure> {
     match EventName::parse(name) {

@@ -1,7 +1,6 @@
 //! `qase-hook send`: one delivery per named event, a given body, or a load
 //! run of `--count` distinct deliveries at `--concurrency`.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +9,7 @@ use futures_util::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use qase_webhooks::EventName;
 
-use crate::{known_event, samples, Failure, DEFAULT_SECRET, DEFAULT_URL};
+use crate::{known_event, read_input, samples, Failure, DEFAULT_SECRET, DEFAULT_URL};
 
 #[derive(Args)]
 pub struct SendArgs {
@@ -67,13 +66,7 @@ pub fn run(args: SendArgs) -> Result<(), Failure> {
 
 fn bodies(args: &SendArgs) -> Result<Vec<Vec<u8>>, Failure> {
     if let Some(file) = &args.file {
-        let mut body = Vec::new();
-        let read = if file == "-" {
-            std::io::stdin().read_to_end(&mut body).map(|_| ())
-        } else {
-            std::fs::read(file).map(|bytes| body = bytes)
-        };
-        read.map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?;
+        let body = read_input(file)?;
         return Ok(vec![body; args.count.max(1) as usize]);
     }
     let events: Vec<EventName> = args

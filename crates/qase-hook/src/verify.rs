@@ -6,13 +6,12 @@
 //! received. Or as `--header` flags and a `--body` file.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use qase_webhooks::signing::SigningSecret;
 
-use crate::Failure;
+use crate::{read_input, Failure};
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -31,17 +30,6 @@ pub struct VerifyArgs {
     /// A file holding the body exactly as received.
     #[arg(long)]
     body: Option<String>,
-}
-
-fn read(path: &str) -> Result<Vec<u8>, Failure> {
-    let mut bytes = Vec::new();
-    let result = if path == "-" {
-        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
-    } else {
-        std::fs::read(path).map(|b| bytes = b)
-    };
-    result.map_err(|e| Failure::usage(format!("cannot read {path}: {e}")))?;
-    Ok(bytes)
 }
 
 fn parse_tolerance(text: &str) -> Result<u64, Failure> {
@@ -89,7 +77,7 @@ pub fn run(args: VerifyArgs) -> Result<(), Failure> {
         SigningSecret::parse(&args.secret).map_err(|e| Failure::usage(format!("--secret: {e}")))?;
     let tolerance = parse_tolerance(&args.tolerance)?;
     let (headers, body) = match &args.request {
-        Some(path) => parse_request(&read(path)?),
+        Some(path) => parse_request(&read_input(path)?),
         None => {
             let headers = args
                 .header
@@ -103,7 +91,7 @@ pub fn run(args: VerifyArgs) -> Result<(), Failure> {
                 })
                 .collect::<Result<_, _>>()?;
             let body = match &args.body {
-                Some(path) => read(path)?,
+                Some(path) => read_input(path)?,
                 None => {
                     return Err(Failure::usage(
                         "give --request, or --header flags and --body",

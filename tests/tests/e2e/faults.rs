@@ -9,30 +9,30 @@
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
 
-#[tokio::test]
-async fn a_broken_configuration_is_503_and_named_in_health() {
-    let worker =
-        Worker::start(WorkerOptions::with_secret().var("QASE_ROUTES", "[{\"to\": [\"s3\"]}]"));
-    let body = envelope("run.deleted", "P", json!({"id": 1}));
-    let response = reqwest::Client::new()
+/// Posts `body` with the test secret; the whole response, for its headers.
+async fn deliver(worker: &Worker, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
         .post(worker.url("/webhooks/qase"))
         .header("X-Qase-Secret", SECRET)
         .body(body)
         .send()
         .await
-        .unwrap();
+        .expect("the Worker answers")
+}
+
+#[tokio::test]
+async fn a_broken_configuration_is_503_and_named_in_health() {
+    let worker =
+        Worker::start(WorkerOptions::with_secret().var("QASE_ROUTES", "[{\"to\": [\"s3\"]}]"));
+    let body = envelope("run.deleted", "P", json!({"id": 1}));
+    let response = deliver(&worker, body).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     let error: serde_json::Value = response.json().await.unwrap();
     assert_eq!(error["error"], "misconfigured");
     assert!(error["message"].as_str().unwrap().contains("QASE_ROUTES"));
 
-    let health: serde_json::Value = reqwest::get(worker.url("/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = worker.health().await;
     assert_eq!(health["status"], "misconfigured");
     assert_eq!(health["config_error"]["key"], "QASE_ROUTES");
     assert!(worker
@@ -57,13 +57,7 @@ async fn a_failed_sink_write_is_503_and_never_2xx() {
         json!({"id": 1, "title": "big", "steps": steps}),
     );
     assert!(big.len() > 128 * 1024);
-    let response = reqwest::Client::new()
-        .post(worker.url("/webhooks/qase"))
-        .header("X-Qase-Secret", SECRET)
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let response = deliver(&worker, big).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "5");
     let error: serde_json::Value = response.json().await.unwrap();
@@ -81,13 +75,7 @@ async fn a_failed_sink_write_is_503_and_never_2xx() {
 async fn a_missing_kv_binding_is_503_and_the_secret_stays_out_of_the_logs() {
     let worker = Worker::start(WorkerOptions::with_secret().omit("QASE_EVENTS"));
     let body = envelope("run.deleted", "NOKV", json!({"id": 1}));
-    let response = reqwest::Client::new()
-        .post(worker.url("/webhooks/qase"))
-        .header("X-Qase-Secret", SECRET)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = deliver(&worker, body).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     let logs = worker.logs_when(|logs| logs.contains("config_error"));

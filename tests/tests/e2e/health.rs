@@ -25,11 +25,6 @@ async fn health_reports_version_auth_and_sinks_without_secrets() {
 #[tokio::test]
 async fn health_says_when_no_secret_is_configured() {
     let worker = Worker::start(WorkerOptions::default());
-    let health: serde_json::Value = reqwest::get(worker.url("/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = worker.health().await;
     assert_eq!(health["status"], "no_secret_configured");
 }

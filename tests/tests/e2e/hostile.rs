@@ -570,12 +570,7 @@ async fn the_hostile_corpus_gets_documented_answers_and_nothing_rejected_is_stor
     );
 
     // Still serving, and only what was accepted is stored.
-    let health: Value = reqwest::get(worker.url("/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = worker.health().await;
     assert_eq!(health["status"], "ok");
     let stored = worker.kv_list("event/").await.len() + worker.kv_list("quarantine/").await.len();
     assert_eq!(stored, accepted, "stored {stored}, accepted {accepted}");

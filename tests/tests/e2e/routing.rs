@@ -38,12 +38,7 @@ async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
         let id = response["id"].as_str().unwrap();
         assert!(worker.kv_get(&format!("event/{id}")).await.is_none());
     }
-    let health: serde_json::Value = reqwest::get(worker.url("/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = worker.health().await;
     assert_eq!(health["ignored_since_start"], 2);
     assert_eq!(health["routes"], 2);
     let logs = worker.logs_when(|logs| logs.matches(r#""outcome":"ignored""#).count() >= 2);
