@@ -374,6 +374,17 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_surrogate_escape_is_out_of_range_not_a_wrong_type() {
+        assert!(matches!(
+            err(&with("event_name", r#""\ud800""#)),
+            EnvelopeError::OutOfRange {
+                field: "event_name",
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn malformed_json_reports_line_and_column() {
         let error = err("{\n  \"event_name\": \"run.completed\",\n  oops\n}");
         assert!(
