@@ -307,21 +307,23 @@ impl Config {
             ));
         }
 
-        let dedupe_seconds = match get(bindings::DEDUPE_SECONDS) {
-            None => Some(DEFAULT_DEDUPE_SECONDS),
+        // A time-to-live in seconds: `0` turns the feature off; otherwise at
+        // least KV's smallest expiration TTL.
+        let ttl = |key: &'static str, default: u64, zero_means: &str| {
+            match get(key) {
+            None => Ok(Some(default)),
             Some(text) => match text.trim().parse::<u64>() {
-                Ok(0) => None,
-                Ok(n) if n >= MIN_DEDUPE_SECONDS => Some(n),
-                _ => {
-                    return Err(invalid(
-                        bindings::DEDUPE_SECONDS,
-                        format!(
-                            "must be 0 (off) or a whole number of seconds >= {MIN_DEDUPE_SECONDS}"
-                        ),
-                    ))
-                }
+                Ok(0) => Ok(None),
+                Ok(n) if n >= MIN_DEDUPE_SECONDS => Ok(Some(n)),
+                _ => Err(invalid(
+                    key,
+                    format!("must be 0 ({zero_means}) or a whole number of seconds >= {MIN_DEDUPE_SECONDS}"),
+                )),
             },
+        }
         };
+
+        let dedupe_seconds = ttl(bindings::DEDUPE_SECONDS, DEFAULT_DEDUPE_SECONDS, "off")?;
         if dedupe_seconds.is_some() && !sinks.contains(&Sink::Kv) {
             return Err(invalid(
                 bindings::DEDUPE_SECONDS,
@@ -383,21 +385,11 @@ impl Config {
             Some(token) => Some(secret(bindings::ADMIN_TOKEN, &token)?),
         };
 
-        let retention_seconds = match get(bindings::RETENTION_SECONDS) {
-            None => Some(DEFAULT_RETENTION_SECONDS),
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(0) => None,
-                Ok(n) if n >= MIN_DEDUPE_SECONDS => Some(n),
-                _ => {
-                    return Err(invalid(
-                        bindings::RETENTION_SECONDS,
-                        format!(
-                            "must be 0 (keep) or a whole number of seconds >= {MIN_DEDUPE_SECONDS}"
-                        ),
-                    ))
-                }
-            },
-        };
+        let retention_seconds = ttl(
+            bindings::RETENTION_SECONDS,
+            DEFAULT_RETENTION_SECONDS,
+            "keep",
+        )?;
 
         Ok(Config {
             admin_token,

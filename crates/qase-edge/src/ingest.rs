@@ -19,6 +19,7 @@ use worker::{Date, Env, Headers, Request, Response};
 use crate::config::{Config, PayloadPolicy, Sink};
 use crate::error::{json_response, ApiError};
 use crate::log::DeliveryLog;
+use crate::messages::INLINE_BODY_LIMIT;
 use crate::{bindings, settings, sinks};
 
 /// The header Qase puts its shared secret in.
@@ -160,7 +161,7 @@ async fn accept(
     let to_queue = targets.contains(Sink::Queue.name());
     // A body too large for a queue message is read from KV by the consumer,
     // so it is stored there even when the routes do not ask for KV.
-    let too_large_for_queue = delivery.body().len() > sinks::INLINE_BODY_LIMIT;
+    let too_large_for_queue = delivery.body().len() > INLINE_BODY_LIMIT;
     let to_kv = targets.contains(Sink::Kv.name())
         || (to_queue && too_large_for_queue && config.has_sink(Sink::Kv));
     let kv_write = async {

@@ -36,6 +36,40 @@ pub struct QueuedDelivery {
     pub last_error: Option<String>,
 }
 
+/// Bodies up to this size travel inside the queue message; larger ones are
+/// read from KV by the consumer. Queue messages are limited to 128 KB, and
+/// the message's JSON framing and escaping need room.
+pub const INLINE_BODY_LIMIT: usize = 64 * 1024;
+
+impl QueuedDelivery {
+    /// A new event for every matching destination. The body travels inline
+    /// when it is small, or when it is not in KV (`body_in_kv` false): a
+    /// message too large for the queue then fails to send, rather than
+    /// pointing at a body nobody stored.
+    pub fn new(
+        id: String,
+        event_name: String,
+        project_code: String,
+        received_at: u64,
+        body: &[u8],
+        body_in_kv: bool,
+    ) -> QueuedDelivery {
+        QueuedDelivery {
+            id,
+            event_name,
+            project_code,
+            received_at,
+            // Every body got here through the envelope check, so it is UTF-8.
+            body: (body.len() <= INLINE_BODY_LIMIT || !body_in_kv)
+                .then(|| String::from_utf8_lossy(body).into_owned()),
+            destination: None,
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+        }
+    }
+}
+
 /// A message on the dead-letter queue (`QASE_DEAD_LETTERS`): a delivery to
 /// one destination that failed for good.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,11 +12,6 @@ use crate::layout::{self, DeliveryState, EventMetadata};
 use crate::messages::QueuedDelivery;
 use crate::text::truncate;
 
-/// Bodies up to this size travel inside the queue message; larger ones are
-/// read from KV by the consumer. Queue messages are limited to 128 KB, and
-/// the message's JSON framing and escaping need room.
-pub const INLINE_BODY_LIMIT: usize = 64 * 1024;
-
 /// Status of a stored event.
 pub const ACCEPTED: &str = "accepted";
 /// Status of a quarantined event.
@@ -80,9 +75,8 @@ pub async fn store(
     Ok(())
 }
 
-/// Queues the delivery for the consumer. The body travels inline when it is
-/// small or when it is not in KV (`body_in_kv` false); a message too large
-/// for the queue then fails to send, and the delivery is not acknowledged.
+/// Queues the delivery for the consumer (see [`QueuedDelivery::new`] for
+/// where its body travels); a failed send means nothing is acknowledged.
 pub async fn send_to_queue(
     env: &Env,
     delivery: &VerifiedDelivery<'_>,
@@ -90,20 +84,14 @@ pub async fn send_to_queue(
     body_in_kv: bool,
 ) -> worker::Result<()> {
     let envelope = delivery.envelope();
-    let body = delivery.body();
-    let message = QueuedDelivery {
-        id: delivery.id().to_string(),
-        event_name: envelope.event_name.to_string(),
-        project_code: envelope.project_code.clone(),
+    let message = QueuedDelivery::new(
+        delivery.id().to_string(),
+        envelope.event_name.to_string(),
+        envelope.project_code.clone(),
         received_at,
-        // The envelope check proved the body is UTF-8.
-        body: (body.len() <= INLINE_BODY_LIMIT || !body_in_kv)
-            .then(|| String::from_utf8_lossy(body).into_owned()),
-        destination: None,
-        attempts: 0,
-        last_status: None,
-        last_error: None,
-    };
+        delivery.body(),
+        body_in_kv,
+    );
     env.queue(bindings::DELIVERIES_QUEUE)?.send(message).await
 }
 

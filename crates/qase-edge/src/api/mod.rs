@@ -15,7 +15,6 @@ use crate::error::{json_response, ApiError};
 use crate::layout::{self, DeliveryState, EventMetadata};
 use crate::messages::QueuedDelivery;
 use crate::routes::{Route, OPENAPI};
-use crate::sinks::INLINE_BODY_LIMIT;
 use crate::{bindings, settings};
 
 /// How many KV list pages one listing call may read before it returns what
@@ -309,6 +308,8 @@ struct Replayed {
     destinations: Vec<String>,
 }
 
+/// A replay message; `destination` `None` reaches every matching one. The
+/// stored body is in KV, so a large one is read back by the consumer.
 fn queued(
     id: &str,
     metadata: &EventMetadata,
@@ -316,16 +317,15 @@ fn queued(
     destination: Option<String>,
 ) -> QueuedDelivery {
     QueuedDelivery {
-        id: id.to_owned(),
-        event_name: metadata.event_name.clone(),
-        project_code: metadata.project_code.clone(),
-        received_at: metadata.received_at,
-        // Larger bodies are read back from KV by the consumer.
-        body: (body.len() <= INLINE_BODY_LIMIT).then(|| String::from_utf8_lossy(body).into_owned()),
         destination,
-        attempts: 0,
-        last_status: None,
-        last_error: None,
+        ..QueuedDelivery::new(
+            id.to_owned(),
+            metadata.event_name.clone(),
+            metadata.project_code.clone(),
+            metadata.received_at,
+            body,
+            true,
+        )
     }
 }
 
