@@ -4,13 +4,15 @@
 
 use qase_webhooks::{EnvelopeError, PayloadError};
 use serde::Serialize;
-use worker::{Headers, Response};
+use worker::worker_sys::web_sys::Response;
 
 use crate::api::query::ParamError;
 use crate::config::ConfigError;
+use crate::respond;
 
-/// Seconds a caller should wait before retrying after a `503`.
-pub const RETRY_AFTER_SECONDS: u32 = 5;
+/// Seconds a caller should wait before retrying after a `503` (the
+/// `Retry-After` value).
+const RETRY_AFTER: &str = "5";
 
 /// An error answered to the caller.
 #[derive(Debug)]
@@ -202,31 +204,20 @@ impl ApiError {
             message: self.message(),
             field: self.field(),
         };
-        let headers = Headers::new();
+        let status = self.status();
         match self {
-            ApiError::MethodNotAllowed { allow } => headers.set("Allow", allow)?,
-            ApiError::BadToken => headers.set("WWW-Authenticate", "Bearer")?,
+            ApiError::MethodNotAllowed { allow } => {
+                respond::json_with_header(&body, status, "Allow", allow)
+            }
+            ApiError::BadToken => {
+                respond::json_with_header(&body, status, "WWW-Authenticate", "Bearer")
+            }
             ApiError::Misconfigured(_)
             | ApiError::NoSecretConfigured
             | ApiError::StorageUnavailable => {
-                headers.set("Retry-After", &RETRY_AFTER_SECONDS.to_string())?
+                respond::json_with_header(&body, status, "Retry-After", RETRY_AFTER)
             }
-            _ => {}
+            _ => respond::json(&body, status),
         }
-        json_response(&body, self.status(), headers)
     }
-}
-
-/// A JSON response with `status` and extra `headers`.
-pub fn json_response(
-    body: &impl Serialize,
-    status: u16,
-    headers: Headers,
-) -> worker::Result<Response> {
-    headers.set("Content-Type", "application/json")?;
-    headers.set("Cache-Control", "no-store")?;
-    let json = serde_json::to_vec(body)?;
-    Ok(Response::from_bytes(json)?
-        .with_status(status)
-        .with_headers(headers))
 }

@@ -4,10 +4,12 @@
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
-use worker::{Env, Headers, Response};
+use worker::worker_sys::web_sys::Response;
+use worker::Env;
 
 use crate::config::{AuthMode, ConfigError, PayloadPolicy, Sink};
-use crate::error::{json_response, ApiError};
+use crate::error::ApiError;
+use crate::respond;
 use crate::{ingest, settings};
 
 #[derive(Serialize)]
@@ -65,5 +67,5 @@ pub fn handle(env: &Env) -> Result<Response, ApiError> {
         config_error,
         ignored_since_start: ingest::IGNORED.load(Ordering::Relaxed),
     };
-    Ok(json_response(&health, 200, Headers::new())?)
+    Ok(respond::json(&health, 200)?)
 }

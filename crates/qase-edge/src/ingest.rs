@@ -14,13 +14,15 @@ use futures_util::future::join;
 use futures_util::StreamExt;
 use qase_webhooks::{AdmitError, Event, VerifiedDelivery};
 use serde::Serialize;
-use worker::{Date, Env, Headers, Request, Response};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{Headers, Request, Response};
+use worker::{js_sys, ByteStream, Env};
 
 use crate::config::{Config, PayloadPolicy, Sink};
-use crate::error::{json_response, ApiError};
+use crate::error::ApiError;
 use crate::log::DeliveryLog;
 use crate::messages::INLINE_BODY_LIMIT;
-use crate::{bindings, settings, sinks};
+use crate::{bindings, respond, settings, sinks};
 
 /// The header Qase puts its shared secret in.
 pub const SECRET_HEADER: &str = "X-Qase-Secret";
@@ -42,15 +44,15 @@ struct Outcome<'a> {
 
 /// Handles one delivery and writes its log line, whatever the outcome.
 pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
-    let started = Date::now().as_millis();
+    let started = now_millis();
     let mut log = DeliveryLog {
         event: "delivery",
         ..DeliveryLog::default()
     };
     let result = accept(req, env, &mut log, started).await;
-    log.duration_ms = Date::now().as_millis().saturating_sub(started);
+    log.duration_ms = now_millis().saturating_sub(started);
     match &result {
-        Ok(response) => log.status = response.status_code(),
+        Ok(response) => log.status = response.status(),
         Err(error) => {
             log.outcome = error.code();
             log.status = error.status();
@@ -61,7 +63,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
 }
 
 async fn accept(
-    mut req: Request,
+    req: Request,
     env: &Env,
     log: &mut DeliveryLog,
     received_at: u64,
@@ -70,7 +72,8 @@ async fn accept(
         .as_ref()
         .map_err(|error| ApiError::Misconfigured(error.clone()))?;
 
-    let declared = declared_length(&req);
+    let headers = req.headers();
+    let declared = header(&headers, "Content-Length")?.and_then(|value| value.trim().parse().ok());
     if declared.is_some_and(|length| length > config.max_body_bytes as u64) {
         return Err(ApiError::PayloadTooLarge {
             limit: config.max_body_bytes,
@@ -80,7 +83,7 @@ async fn accept(
     if config.secrets.is_empty() {
         return Err(ApiError::NoSecretConfigured);
     }
-    let presented = req.headers().get(SECRET_HEADER)?;
+    let presented = header(&headers, SECRET_HEADER)?;
     let credential = config
         .secrets
         .authenticate(presented.as_deref().map(str::as_bytes))
@@ -93,11 +96,11 @@ async fn accept(
         );
     }
 
-    if !is_json_content_type(req.headers().get("Content-Type")?.as_deref()) {
+    if !is_json_content_type(header(&headers, "Content-Type")?.as_deref()) {
         return Err(ApiError::UnsupportedMediaType);
     }
 
-    let body = read_body(&mut req, config, declared).await?;
+    let body = read_body(&req, config, declared).await?;
     let delivery = credential.admit(&body).map_err(|error| match error {
         AdmitError::Envelope(error) if error.is_syntax() => ApiError::InvalidJson(error),
         AdmitError::Envelope(error) => ApiError::InvalidEnvelope(error),
@@ -117,7 +120,7 @@ async fn accept(
             status,
             duplicate: status == "duplicate",
         };
-        Ok(json_response(&outcome, http_status, Headers::new())?)
+        Ok(respond::json(&outcome, http_status)?)
     };
 
     if config.dedupe_seconds.is_some()
@@ -212,12 +215,14 @@ fn unavailable(error: worker::Error) -> ApiError {
     ApiError::StorageUnavailable
 }
 
-fn declared_length(req: &Request) -> Option<u64> {
-    req.headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|value| value.trim().parse().ok())
+/// Milliseconds since the epoch. `Date.now()` directly: `worker::Date`
+/// would create a `Date` object to read it.
+fn now_millis() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn header(headers: &Headers, name: &str) -> Result<Option<String>, ApiError> {
+    Ok(headers.get(name).map_err(worker::Error::from)?)
 }
 
 /// Qase does not document its `Content-Type`, so a missing one is accepted;
@@ -240,12 +245,16 @@ fn is_json_content_type(value: Option<&str>) -> bool {
 /// runtime guarantees the body matches its declared length. Without one
 /// (chunked), it is streamed and counted chunk by chunk.
 async fn read_body(
-    req: &mut Request,
+    req: &Request,
     config: &Config,
     declared: Option<u64>,
 ) -> Result<Vec<u8>, ApiError> {
     if declared.is_some() {
-        let body = req.bytes().await.map_err(|_| ApiError::BodyUnreadable)?;
+        let promise = req.array_buffer().map_err(|_| ApiError::BodyUnreadable)?;
+        let buffer = JsFuture::from(promise)
+            .await
+            .map_err(|_| ApiError::BodyUnreadable)?;
+        let body = js_sys::Uint8Array::new(&buffer).to_vec();
         if body.len() > config.max_body_bytes {
             return Err(ApiError::PayloadTooLarge {
                 limit: config.max_body_bytes,
@@ -256,9 +265,10 @@ async fn read_body(
     let mut body = Vec::new();
     // A request without a body has no stream: that is an empty body, which
     // the JSON check then refuses with a clear message.
-    let Ok(mut stream) = req.stream() else {
+    let Some(stream) = req.body() else {
         return Ok(body);
     };
+    let mut stream = ByteStream::from(stream);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::BodyUnreadable)?;
         if body.len() + chunk.len() > config.max_body_bytes {

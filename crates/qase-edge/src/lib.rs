@@ -22,12 +22,14 @@ mod ingest;
 mod layout;
 mod log;
 mod messages;
+mod respond;
 mod routes;
 mod settings;
 mod sinks;
 mod text;
 
-use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+use worker::worker_sys::web_sys;
+use worker::{event, Context, Env, MessageBatch, Request, Result};
 
 use crate::error::ApiError;
 use crate::routes::{Matched, Route};
@@ -38,18 +40,23 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Takes and returns the runtime's own `Request`/`Response` rather than
+/// `worker`'s wrappers: converting a request eagerly reads its `cf` object
+/// and converting a response sets each header again, work the ingest path
+/// does not need (see [`respond`]). The operator API, off the hot path,
+/// still gets a `worker::Request`.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let path = req.path();
-    let method = routes::method_name(&req.method());
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+    let url = req.url();
+    let path = routes::path_of(&url);
     // Without an operator token the API does not exist, whatever the method.
     if (path == "/api" || path.starts_with("/api/")) && !api::is_enabled(&env) {
         return ApiError::NotFound.to_response();
     }
-    let result = match routes::match_route(method, &path) {
+    let result = match routes::match_route(&req.method(), path) {
         Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
         Matched::Route(Route::Health, _) => health::handle(&env),
-        Matched::Route(route, id) => api::handle(route, id, req, &env).await,
+        Matched::Route(route, id) => api::handle(route, id, Request::from(req), &env).await,
         Matched::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
         Matched::NotFound => Err(ApiError::NotFound),
     };

@@ -33,7 +33,7 @@ impl DeliveryLog {
     pub fn emit(&self) {
         match serde_json::to_string(self) {
             Ok(line) if self.status >= 500 => worker::console_error!("{line}"),
-            Ok(line) => worker::console_log!("{line}"),
+            Ok(line) => worker::web_sys::console::log_1(&line.into()),
             Err(_) => worker::console_error!("could not serialise a delivery log line"),
         }
     }

@@ -1,8 +1,6 @@
 //! Every route of the HTTP surface, in one table that the router matches
 //! against and that a test compares with the committed OpenAPI document.
 
-use worker::Method;
-
 /// What a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -94,18 +92,15 @@ pub fn match_route<'p>(method: &str, path: &'p str) -> Matched<'p> {
     }
 }
 
-/// The method's name as in `ROUTES`.
-pub fn method_name(method: &Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-        _ => "OTHER",
-    }
+/// The path of an absolute URL as the runtime gives it
+/// (`https://host/path?query`), still percent-encoded, without query or
+/// fragment.
+pub fn path_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(url, |at| &url[at + 3..]);
+    let without_query = after_scheme.split(['?', '#']).next().unwrap_or("");
+    without_query
+        .find('/')
+        .map_or("/", |at| &without_query[at..])
 }
 
 /// The committed OpenAPI document of this surface.
@@ -146,6 +141,21 @@ mod tests {
         assert_eq!(match_route("GET", "/api/events/"), Matched::NotFound);
         assert_eq!(match_route("GET", "/api/events/x/y"), Matched::NotFound);
         assert_eq!(match_route("GET", "/webhooks/qase/"), Matched::NotFound);
+    }
+
+    #[test]
+    fn the_path_is_cut_out_of_the_url() {
+        assert_eq!(
+            path_of("https://edge.example/webhooks/qase"),
+            "/webhooks/qase"
+        );
+        assert_eq!(
+            path_of("http://127.0.0.1:8787/api/events?limit=5#x"),
+            "/api/events"
+        );
+        assert_eq!(path_of("https://edge.example/a%2Fb/c#frag?x"), "/a%2Fb/c");
+        assert_eq!(path_of("https://edge.example"), "/");
+        assert_eq!(path_of("https://edge.example?x=/y"), "/");
     }
 
     #[test]

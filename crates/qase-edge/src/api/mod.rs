@@ -7,15 +7,16 @@ pub mod query;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use worker::{Env, Headers, KvStore, MessageBuilder, Request, Response};
+use worker::worker_sys::web_sys::Response;
+use worker::{Env, KvStore, MessageBuilder, Request};
 
 use self::query::{Cursor, ListQuery, PageQuery, ParamError};
 use crate::config::Config;
-use crate::error::{json_response, ApiError};
+use crate::error::ApiError;
 use crate::layout::{self, DeliveryState, EventMetadata};
 use crate::messages::QueuedDelivery;
 use crate::routes::{Route, OPENAPI};
-use crate::{bindings, settings};
+use crate::{bindings, respond, settings};
 
 /// How many KV list pages one listing call may read before it returns what
 /// it found with a cursor (filters can skip many keys).
@@ -43,9 +44,7 @@ pub async fn handle(
         return Err(ApiError::NotFound);
     };
     if route == Route::OpenApi {
-        let headers = Headers::new();
-        headers.set("Content-Type", "application/json")?;
-        return Ok(Response::ok(OPENAPI)?.with_headers(headers));
+        return Ok(respond::json_bytes(OPENAPI.as_bytes().to_vec(), 200)?);
     }
     let presented = req.headers().get("Authorization")?;
     let bearer = presented
@@ -89,7 +88,7 @@ fn param(error: ParamError) -> ApiError {
 }
 
 fn ok_json(body: &impl Serialize, status: u16) -> Result<Response, ApiError> {
-    Ok(json_response(body, status, Headers::new())?)
+    Ok(respond::json(body, status)?)
 }
 
 #[derive(Serialize)]
@@ -263,10 +262,7 @@ async fn get_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
 
 async fn get_event_body(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
     let (body, _) = read_event(kv, id).await?;
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/json")?;
-    headers.set("Cache-Control", "no-store")?;
-    Ok(Response::from_bytes(body)?.with_headers(headers))
+    Ok(respond::json_bytes(body, 200)?)
 }
 
 async fn delete_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
@@ -292,7 +288,7 @@ async fn delete_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
             ApiError::StorageUnavailable
         })?;
     }
-    Ok(Response::empty()?.with_status(204))
+    Ok(respond::empty(204)?)
 }
 
 #[derive(Deserialize, Default)]

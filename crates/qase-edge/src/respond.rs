@@ -1,0 +1,65 @@
+//! Every response the Worker sends, built directly as the runtime's
+//! `Response`.
+//!
+//! Why not `worker::Response`: it keeps its own body and `Headers`, then
+//! converts to the runtime's `Response` on the way out, one JavaScript call
+//! per header and per field. On the ingest path that conversion cost more
+//! than validating the payload (profile in BENCHMARKS.md). Here a response
+//! is one `ResponseInit` and one copy of the body, and the two headers every
+//! JSON answer carries come from one `Headers` object made once per isolate
+//! (the runtime copies init headers into each new response, so sharing it is
+//! safe).
+
+use serde::Serialize;
+use worker::worker_sys::web_sys::{Headers, Response, ResponseInit};
+use worker::Result;
+
+thread_local! {
+    /// `Content-Type: application/json` and `Cache-Control: no-store`.
+    static JSON_HEADERS: Headers = json_headers().expect("Headers can be built");
+}
+
+fn json_headers() -> Result<Headers> {
+    let headers = Headers::new()?;
+    headers.set("Content-Type", "application/json")?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(headers)
+}
+
+/// A JSON response: `body` serialised, with the JSON headers.
+pub fn json(body: &impl Serialize, status: u16) -> Result<Response> {
+    let mut bytes = serde_json::to_vec(body)?;
+    JSON_HEADERS.with(|headers| build(Some(&mut bytes), status, headers))
+}
+
+/// A JSON response with one more header (`Allow`, `Retry-After`, ...).
+pub fn json_with_header(
+    body: &impl Serialize,
+    status: u16,
+    name: &str,
+    value: &str,
+) -> Result<Response> {
+    let mut bytes = serde_json::to_vec(body)?;
+    let headers = JSON_HEADERS.with(Headers::new_with_headers)?;
+    headers.set(name, value)?;
+    build(Some(&mut bytes), status, &headers)
+}
+
+/// Bytes that already are JSON (a stored event, the OpenAPI document).
+pub fn json_bytes(mut bytes: Vec<u8>, status: u16) -> Result<Response> {
+    JSON_HEADERS.with(|headers| build(Some(&mut bytes), status, headers))
+}
+
+/// A response without a body (`204`).
+pub fn empty(status: u16) -> Result<Response> {
+    build(None, status, &Headers::new()?)
+}
+
+/// `body` is `&mut` only because of web-sys's signature: the runtime copies
+/// the bytes and leaves them as they are.
+fn build(body: Option<&mut [u8]>, status: u16, headers: &Headers) -> Result<Response> {
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(headers);
+    Ok(Response::new_with_opt_u8_array_and_init(body, &init)?)
+}
