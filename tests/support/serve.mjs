@@ -2,7 +2,8 @@
 // the end-to-end tests, with the bindings declared in wrangler.toml, plus a
 // small control server through which the tests read what the Worker stored.
 //
-// Input: one JSON argument {config, vars, persist, omitBindings, script, quiet}.
+// Input: one JSON argument {config, vars, persist, omitBindings, noConsumers,
+// script, quiet}.
 // Output: one line {"ready":true,"url":...,"control":...} on stdout once
 // serving; then the Worker's logs. Exits when stdin closes, so a test
 // process that dies for any reason leaves no workerd behind.
@@ -26,6 +27,9 @@ for (const name of options.omitBindings ?? []) {
   delete workerOptions.kvNamespaces?.[name];
   delete workerOptions.queueProducers?.[name];
 }
+// The benchmark measures the ingest path alone: a consumer would work off
+// the queue in the same workerd process and bill its CPU to later runs.
+if (options.noConsumers) delete workerOptions.queueConsumers;
 
 const mf = new Miniflare({
   ...workerOptions,
