@@ -3,12 +3,12 @@
 //!
 //! Why not `worker::Response`: it keeps its own body and `Headers`, then
 //! converts to the runtime's `Response` on the way out, one JavaScript call
-//! per header and per field. On the ingest path that conversion cost more
-//! than validating the payload (profile in BENCHMARKS.md). Here a response
-//! is one `ResponseInit` and one copy of the body, and the two headers every
-//! JSON answer carries come from one `Headers` object made once per isolate
-//! (the runtime copies init headers into each new response, so sharing it is
-//! safe).
+//! per header and per field, on every delivery. Here a response is one
+//! `ResponseInit` and one copy of the body, and the two headers every JSON
+//! answer carries come from one `Headers` object made once per isolate (the
+//! runtime copies init headers into each new response, so sharing it is
+//! safe). BENCHMARKS.md has what this saves: less than the machine's noise;
+//! what bounds the ingest path is elsewhere.
 
 use serde::Serialize;
 use worker::worker_sys::web_sys::{Headers, Response, ResponseInit};
