@@ -1,5 +1,5 @@
-// CPU profile of one Worker under load: serves it with Miniflare (the same
-// way as tests/support/serve.mjs) with workerd's inspector on, starts V8's
+// CPU profile of one Worker under load: serves it with Miniflare
+// (tests/support/serve.mjs) with workerd's inspector on, starts V8's
 // sampling profiler on the Worker's isolate only, drives it with
 // `qase-hook send --count` pinned to another core, and prints where the
 // isolate's time went per request: self time and inclusive time by
@@ -15,31 +15,30 @@
 // the shares, not the absolute numbers; scripts/bench measures CPU.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import { Log, LogLevel, Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
+import readline from "node:readline";
 
 const spec = JSON.parse(process.argv[2] ?? "{}");
 const loadArgs = process.argv.slice(3);
 const count = spec.count ?? 3000;
 const inspectorPort = spec.inspectorPort ?? 9339;
 
-const { workerOptions, main } = unstable_getMiniflareWorkerOptions("wrangler.toml");
-const config = unstable_readConfig({ config: "wrangler.toml" });
-const mf = new Miniflare({
-  ...workerOptions,
-  bindings: { ...config.vars, ...(spec.vars ?? {}) },
-  modules: true,
-  scriptPath: spec.script ?? main,
-  host: "127.0.0.1",
-  port: 0,
-  inspectorPort,
-  kvPersist: false,
-  queuesPersist: false,
-  cachePersist: false,
-  cf: false,
-  log: new Log(LogLevel.WARN),
+// The Worker is served by the same script as the end-to-end tests and the
+// benchmark, with the inspector on; it stops when its stdin closes.
+const server = spawn(
+  "node",
+  [
+    "tests/support/serve.mjs",
+    JSON.stringify({ script: spec.script, vars: spec.vars, quiet: true, inspectorPort }),
+  ],
+  { stdio: ["pipe", "pipe", "inherit"] },
+);
+const url = await new Promise((resolve, reject) => {
+  const lines = readline.createInterface({ input: server.stdout });
+  lines.on("line", (line) => {
+    if (line.startsWith('{"ready":true')) resolve(JSON.parse(line).url);
+  });
+  server.on("exit", () => reject(new Error("tests/support/serve.mjs exited before serving")));
 });
-const url = await mf.ready;
 
 // The user Worker's isolate is `core:user:` (Miniflare's routing Worker,
 // `core:entry`, runs in another isolate and is left out).
@@ -64,7 +63,7 @@ const call = (method, params = {}) =>
 
 const load = (n) =>
   new Promise((resolve) => {
-    const args = ["send", ...loadArgs, "--url", `${url.origin}/webhooks/qase`, "--count", String(n)];
+    const args = ["send", ...loadArgs, "--url", `${url}/webhooks/qase`, "--count", String(n)];
     const child = spawn("taskset", ["-c", "1", "target/release/qase-hook", ...args], {
       stdio: ["ignore", "pipe", "ignore"],
     });
@@ -114,5 +113,5 @@ print("self time", self, spec.rows ?? 30);
 print("inclusive time", inclusive, spec.rows ?? 30);
 
 inspector.close();
-await mf.dispose();
-process.exit(0);
+server.stdin.end();
+await new Promise((resolve) => server.on("exit", resolve));

@@ -3,7 +3,7 @@
 // small control server through which the tests read what the Worker stored.
 //
 // Input: one JSON argument {config, vars, persist, omitBindings, noConsumers,
-// script, quiet}.
+// script, quiet, inspectorPort}.
 // Output: one line {"ready":true,"url":...,"control":...} on stdout once
 // serving; then the Worker's logs. Exits when stdin closes, so a test
 // process that dies for any reason leaves no workerd behind.
@@ -42,6 +42,8 @@ const mf = new Miniflare({
   queuesPersist: options.persist ? `${options.persist}/queues` : false,
   cachePersist: false,
   cf: false,
+  // workerd's V8 inspector, for bench/profile.mjs.
+  inspectorPort: options.inspectorPort,
   log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
 });
 const url = await mf.ready;
