@@ -4,7 +4,7 @@
 
 use qase_webhooks::{EnvelopeError, PayloadError};
 use serde::Serialize;
-use worker::worker_sys::web_sys::Response;
+use worker::web_sys::Response;
 
 use crate::api::query::ParamError;
 use crate::config::ConfigError;

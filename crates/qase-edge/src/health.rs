@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
-use worker::worker_sys::web_sys::Response;
+use worker::web_sys::Response;
 use worker::Env;
 
 use crate::config::{AuthMode, ConfigError, PayloadPolicy, Sink};

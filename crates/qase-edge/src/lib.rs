@@ -28,7 +28,7 @@ mod settings;
 mod sinks;
 mod text;
 
-use worker::worker_sys::web_sys;
+use worker::web_sys;
 use worker::{event, Context, Env, MessageBatch, Request, Result};
 
 use crate::error::ApiError;

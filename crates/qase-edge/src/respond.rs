@@ -11,7 +11,7 @@
 //! what bounds the ingest path is elsewhere.
 
 use serde::Serialize;
-use worker::worker_sys::web_sys::{Headers, Response, ResponseInit};
+use worker::web_sys::{Headers, Response, ResponseInit};
 use worker::Result;
 
 thread_local! {

@@ -7,7 +7,7 @@ pub mod query;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use worker::worker_sys::web_sys::Response;
+use worker::web_sys::Response;
 use worker::{Env, KvStore, MessageBuilder, Request};
 
 use self::query::{Cursor, ListQuery, PageQuery, ParamError};
