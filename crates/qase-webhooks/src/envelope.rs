@@ -18,13 +18,28 @@ use crate::payload::{Event, PayloadError};
 /// JSON (a Worker, a browser, jq) silently rounds it.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-/// Longest accepted `event_name`, in bytes. Qase's longest is 30; the bound
-/// keeps storage keys and log lines small whatever a caller sends.
+/// Longest accepted `event_name`, in characters (Unicode scalar values, as
+/// JSON Schema's `maxLength` counts). Qase's longest is 30; the bound keeps
+/// storage keys and log lines small whatever a caller sends.
 pub const MAX_EVENT_NAME_LEN: usize = 128;
 
-/// Longest accepted `project_code`, in bytes. Qase's codes are 2 to 10
-/// characters; the bound keeps storage keys well under KV's 512-byte limit.
+/// Longest accepted `project_code`, in characters (Unicode scalar values, as
+/// JSON Schema's `maxLength` counts), so at most 4 × 64 = 256 bytes of UTF-8.
+/// Qase's codes are 2 to 10 characters; the bound keeps storage keys well
+/// under KV's 512-byte limit.
 pub const MAX_PROJECT_CODE_LEN: usize = 64;
+
+/// The envelope's keys. A key that equals one of these only when letter case
+/// is ignored (`PROJECT_CODE`) is refused: decoders that match keys without
+/// regard to case (Go's `encoding/json`) would read it instead of, or as well
+/// as, the real one.
+pub const ENVELOPE_KEYS: [&str; 5] = [
+    "event_name",
+    "timestamp",
+    "payload",
+    "team_member_id",
+    "project_code",
+];
 
 /// A Qase delivery's envelope, borrowing its payload from the raw body.
 #[derive(Debug, Clone)]
@@ -44,22 +59,89 @@ pub struct Envelope<'a> {
 /// The envelope fields as raw JSON, so each can be checked with its own error.
 /// Unknown fields are ignored: Qase may add some. `None` means absent; an
 /// explicit `null` is kept as a value so that it can be reported as such.
-#[derive(Deserialize)]
+/// The first problem with the keys themselves (a repeated key, or one that
+/// differs from an envelope key only in case) is kept apart from serde's
+/// errors, so that it is reported as a typed [`EnvelopeError`].
+#[derive(Default)]
 struct RawEnvelope<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    event_name: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    timestamp: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    payload: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    team_member_id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    project_code: Option<&'a RawValue>,
+    fields: [Option<&'a RawValue>; 5],
+    key_problem: Option<EnvelopeError>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&'de RawValue>::deserialize(d).map(Some)
+impl<'a> RawEnvelope<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        let index = ENVELOPE_KEYS.iter().position(|k| *k == key)?;
+        self.fields[index]
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEnvelope<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
+    type Value = RawEnvelope<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut raw = RawEnvelope::default();
+        // Keys are read as `Cow` so that an escaped key (`"project\u005fcode"`)
+        // is compared by its value, as every decoder downstream will read it.
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match ENVELOPE_KEYS.iter().position(|k| *k == key) {
+                Some(index) => {
+                    let value = map.next_value::<&'de RawValue>()?;
+                    if raw.fields[index].replace(value).is_some() {
+                        raw.key_problem
+                            .get_or_insert(EnvelopeError::DuplicateField {
+                                field: ENVELOPE_KEYS[index].to_owned(),
+                            });
+                    }
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if let Some(known) = case_variant_of(&key) {
+                        raw.key_problem
+                            .get_or_insert(EnvelopeError::CaseVariantKey { field: known });
+                    }
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// The envelope key that `key` equals when case is ignored, by the simple
+/// case folding Go's `encoding/json` uses (so `ſ`, the long s, folds to `s`
+/// and the Kelvin sign `K` to `k`). `None` for an exact envelope key and for
+/// every other key.
+fn case_variant_of(key: &str) -> Option<&'static str> {
+    fn fold(c: char) -> char {
+        match c {
+            '\u{17F}' => 's',
+            '\u{212A}' => 'k',
+            // Simple folding: a character whose lower case is one character.
+            c => {
+                let mut lower = c.to_lowercase();
+                match (lower.next(), lower.next()) {
+                    (Some(single), None) => single,
+                    _ => c,
+                }
+            }
+        }
+    }
+    ENVELOPE_KEYS.iter().copied().find(|known| {
+        key != *known
+            && key.chars().count() == known.len()
+            && key.chars().map(fold).eq(known.chars())
+    })
 }
 
 impl<'a> Envelope<'a> {
@@ -72,15 +154,20 @@ impl<'a> Envelope<'a> {
         let text = std::str::from_utf8(body).map_err(|err| EnvelopeError::InvalidUtf8 {
             byte_offset: err.valid_up_to(),
         })?;
-        let raw: RawEnvelope<'a> = serde_json::from_str(text).map_err(|err| classify(text, err))?;
+        let mut raw: RawEnvelope<'a> =
+            serde_json::from_str(text).map_err(|err| classify(text, err))?;
         // serde also reads a struct from an array, so check the root explicitly.
         if !is_object(text) {
             return Err(EnvelopeError::NotAnObject);
         }
 
-        let event_name = string_field("event_name", raw.event_name, MAX_EVENT_NAME_LEN)?;
-        let timestamp = integer_field("timestamp", raw.timestamp)?;
-        let payload = required("payload", raw.payload)?;
+        if let Some(problem) = raw.key_problem.take() {
+            return Err(problem);
+        }
+
+        let event_name = string_field("event_name", raw.get("event_name"), MAX_EVENT_NAME_LEN)?;
+        let timestamp = integer_field("timestamp", raw.get("timestamp"))?;
+        let payload = required("payload", raw.get("payload"))?;
         if JsonKind::of(payload) != JsonKind::Object {
             return Err(EnvelopeError::WrongType {
                 field: "payload",
@@ -88,8 +175,12 @@ impl<'a> Envelope<'a> {
                 found: JsonKind::of(payload),
             });
         }
-        let team_member_id = integer_field("team_member_id", raw.team_member_id)?;
-        let project_code = string_field("project_code", raw.project_code, MAX_PROJECT_CODE_LEN)?;
+        let team_member_id = integer_field("team_member_id", raw.get("team_member_id"))?;
+        let project_code = string_field(
+            "project_code",
+            raw.get("project_code"),
+            MAX_PROJECT_CODE_LEN,
+        )?;
 
         Ok(Envelope {
             event_name: EventName::parse(&event_name),
@@ -116,23 +207,15 @@ fn classify(text: &str, err: serde_json::Error) -> EnvelopeError {
             reason: strip_position(&err.to_string()),
         },
         Category::Data => {
-            // The raw fields accept any JSON value, so a data error is either a
-            // root that is not an object or a repeated envelope key.
+            // The raw fields accept any JSON value and key problems are kept
+            // apart, so a data error is a root that is not an object.
             if !is_object(text) {
                 return EnvelopeError::NotAnObject;
             }
-            let message = err.to_string();
-            match message.split('`').nth(1) {
-                Some(field) if message.starts_with("duplicate field") => {
-                    EnvelopeError::DuplicateField {
-                        field: field.to_owned(),
-                    }
-                }
-                _ => EnvelopeError::Syntax {
-                    line: err.line(),
-                    column: err.column(),
-                    reason: strip_position(&message),
-                },
+            EnvelopeError::Syntax {
+                line: err.line(),
+                column: err.column(),
+                reason: strip_position(&err.to_string()),
             }
         }
     }
@@ -186,10 +269,10 @@ fn string_field<'a>(
     if value.trim().is_empty() {
         return Err(EnvelopeError::Empty { field });
     }
-    if value.len() > max_len {
+    if value.chars().count() > max_len {
         return Err(EnvelopeError::OutOfRange {
             field,
-            reason: format!("longer than {max_len} bytes"),
+            reason: format!("longer than {max_len} characters"),
         });
     }
     if value.chars().any(char::is_control) {
@@ -415,6 +498,55 @@ mod tests {
                 field: "project_code".into()
             }
         );
+    }
+
+    #[test]
+    fn a_key_that_differs_from_an_envelope_key_only_in_case_is_refused() {
+        let cases = [
+            ("PROJECT_CODE", "project_code"),
+            ("Project_Code", "project_code"),
+            ("EVENT_NAME", "event_name"),
+            ("Payload", "payload"),
+            // Go folds the long s and the Kelvin sign too.
+            ("time\u{17F}tamp", "timestamp"),
+            ("TEAM_MEMBER_ID", "team_member_id"),
+        ];
+        for (key, field) in cases {
+            let body = with(key, "\"B\"");
+            assert_eq!(err(&body), EnvelopeError::CaseVariantKey { field }, "{key}");
+        }
+        // Other keys, even similar ones, are still ignored.
+        for key in ["project_codes", "projectcode", "PROJECT"] {
+            assert!(Envelope::parse(with(key, "1").as_bytes()).is_ok(), "{key}");
+        }
+    }
+
+    #[test]
+    fn an_escaped_envelope_key_is_the_key_it_spells() {
+        // `project\u005fcode` is `project_code`, so beside the real one it is a repeat.
+        let body = with("project\\u005fcode", "\"B\"");
+        assert_eq!(
+            err(&body),
+            EnvelopeError::DuplicateField {
+                field: "project_code".into()
+            }
+        );
+    }
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        let widest = format!("\"{}\"", "\u{1F600}".repeat(MAX_PROJECT_CODE_LEN));
+        let body = with("project_code", &widest);
+        let envelope = Envelope::parse(body.as_bytes()).unwrap();
+        assert_eq!(envelope.project_code.len(), 4 * MAX_PROJECT_CODE_LEN);
+        let too_long = format!("\"{}\"", "\u{e9}".repeat(MAX_PROJECT_CODE_LEN + 1));
+        assert!(matches!(
+            err(&with("project_code", &too_long)),
+            EnvelopeError::OutOfRange {
+                field: "project_code",
+                ..
+            }
+        ));
     }
 
     #[test]

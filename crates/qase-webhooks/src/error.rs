@@ -38,6 +38,14 @@ pub enum EnvelopeError {
         /// The repeated key.
         field: String,
     },
+    /// A key equals an envelope key only when letter case is ignored
+    /// (`PROJECT_CODE`): decoders that match keys case-insensitively would
+    /// read it as that field, so the envelope is ambiguous.
+    #[error("a key differs from `{field}` only in letter case; envelope keys are lower case and appear once")]
+    CaseVariantKey {
+        /// The envelope key it resembles.
+        field: &'static str,
+    },
     /// A required envelope field is absent.
     #[error("missing field `{field}`")]
     Missing {
@@ -85,6 +93,7 @@ impl EnvelopeError {
         match self {
             EnvelopeError::DuplicateField { field } => Some(field),
             EnvelopeError::Missing { field }
+            | EnvelopeError::CaseVariantKey { field }
             | EnvelopeError::WrongType { field, .. }
             | EnvelopeError::Empty { field }
             | EnvelopeError::OutOfRange { field, .. } => Some(field),

@@ -56,7 +56,8 @@ pub use envelope::{Envelope, MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN, MAX_SAFE_
 pub use error::{EnvelopeError, JsonKind};
 pub use event_id::{EventId, ParseEventIdError, EVENT_ID_PREFIX};
 pub use event_name::EventName;
-pub use payload::{Event, PayloadError};
+pub use payload::{Event, NotPortable, PayloadError};
 pub use secret::{
-    AdmitError, Credential, Secret, SecretError, SecretPolicy, Unauthorized, VerifiedDelivery,
+    trim_header_value, AdmitError, Credential, Secret, SecretError, SecretPolicy, Unauthorized,
+    VerifiedDelivery,
 };

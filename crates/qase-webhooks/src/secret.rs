@@ -38,9 +38,11 @@ pub enum SecretError {
 }
 
 impl Secret {
-    /// Makes a secret from its value, exactly as typed into Qase's form.
+    /// Makes a secret from its value, as typed into Qase's form. Surrounding
+    /// spaces and tabs are not part of it, as they are not part of the
+    /// header it is compared with (see [`trim_header_value`]).
     pub fn new(value: impl AsRef<[u8]>) -> Result<Secret, SecretError> {
-        let value = value.as_ref();
+        let value = trim_header_value(value.as_ref());
         if value.is_empty() {
             return Err(SecretError::Empty);
         }
@@ -57,9 +59,22 @@ impl Secret {
     /// digests, so neither content nor length leaks). For bearer tokens and
     /// other single-secret checks.
     pub fn verify(&self, presented: &[u8]) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented).into();
+        let digest: [u8; 32] = Sha256::digest(trim_header_value(presented)).into();
         bool::from(self.matches(&digest))
     }
+}
+
+/// `value` without the spaces and tabs around it: RFC 9110 §5.5 makes that
+/// optional whitespace no part of a header's value. Its running time depends
+/// only on how much whitespace there is, never on the secret.
+pub fn trim_header_value(value: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 impl fmt::Debug for Secret {
@@ -144,7 +159,8 @@ impl SecretPolicy {
             });
         }
         // Hash even a missing header, so that both paths do the same work.
-        let presented: [u8; 32] = Sha256::digest(header.unwrap_or_default()).into();
+        let header = trim_header_value(header.unwrap_or_default());
+        let presented: [u8; 32] = Sha256::digest(header).into();
         let any_of = |secrets: &[Secret]| {
             secrets
                 .iter()
@@ -278,6 +294,23 @@ mod tests {
     #[test]
     fn empty_secrets_cannot_be_made() {
         assert_eq!(Secret::new("").unwrap_err(), SecretError::Empty);
+        assert_eq!(Secret::new(" \t ").unwrap_err(), SecretError::Empty);
+    }
+
+    #[test]
+    fn whitespace_around_the_header_value_is_not_part_of_it() {
+        let policy = SecretPolicy::new([secret("s3cret-value")]);
+        for presented in ["s3cret-value ", " s3cret-value", "\ts3cret-value \t "] {
+            assert!(
+                policy.authenticate(Some(presented.as_bytes())).is_ok(),
+                "{presented:?}"
+            );
+        }
+        // Configured with stray spaces, the secret is the same one.
+        assert!(secret("  s3cret-value\t").verify(b"s3cret-value"));
+        assert!(secret("s3cret-value").verify(b" s3cret-value "));
+        assert_eq!(trim_header_value(b"  "), b"");
+        assert_eq!(trim_header_value(b" a b "), b"a b");
     }
 
     #[test]
@@ -307,8 +340,10 @@ mod tests {
         for presented in [
             "",
             "s3cret-valu",
-            "s3cret-value ",
-            " s3cret-value",
+            // Only spaces and tabs around the value are optional whitespace.
+            "s3cret-value\n",
+            "\u{a0}s3cret-value",
+            "s3cret -value",
             "S3CRET-VALUE",
             "s3cret-value2",
             "xs3cret-value",

@@ -15,6 +15,7 @@ mod custom_field;
 mod defect;
 mod milestone;
 mod plan;
+mod portable;
 mod review;
 mod run;
 mod shared_step;
@@ -26,6 +27,7 @@ pub use custom_field::{CustomField, CustomFieldEntity, CustomFieldType};
 pub use defect::{DefectCreated, DefectRef};
 pub use milestone::{MilestoneCreated, MilestoneRef};
 pub use plan::{PlanCreated, PlanRef, PlanUpdated};
+pub use portable::NotPortable;
 pub use review::{
     ApprovalStatus, ReviewApprovalStatusChanged, ReviewCaseSnapshot, ReviewChanged,
     ReviewCommented, ReviewCreated, ReviewDeclined, ReviewDeleted, ReviewMerged, ReviewReviewer,
@@ -192,6 +194,19 @@ pub struct PayloadError {
     pub reason: String,
 }
 
+impl PayloadError {
+    /// What kind of mismatch this is (`invalid type`, `missing field`, a
+    /// [`NotPortable`] reason...), without any value from the payload: safe
+    /// for logs, where [`PayloadError::reason`] may quote what was sent.
+    pub fn kind(&self) -> &str {
+        let end = self
+            .reason
+            .find([':', '`', '"', '\''])
+            .unwrap_or(self.reason.len());
+        self.reason[..end].trim_end()
+    }
+}
+
 fn typed<T: DeserializeOwned>(name: &EventName, payload: &RawValue) -> Result<T, PayloadError> {
     // The plain parse is the hot path; only a failure pays for the second,
     // path-tracking parse that names the field at fault.
@@ -278,7 +293,23 @@ impl Event {
     }
 
     /// Types `payload` as the payload of the event `name`.
+    ///
+    /// A known event's payload must fit its model and be portable (see
+    /// [`NotPortable`]: every value readable by strict parsers, fields the
+    /// model ignores included); an unknown event is a value whatever its payload.
     pub fn parse(name: &EventName, payload: &RawValue) -> Result<Event, PayloadError> {
+        let event = Event::parse_model(name, payload)?;
+        if !matches!(event, Event::Unknown { .. }) {
+            portable::check(payload).map_err(|(field, kind)| PayloadError {
+                event: name.clone(),
+                field,
+                reason: kind.reason().to_owned(),
+            })?;
+        }
+        Ok(event)
+    }
+
+    fn parse_model(name: &EventName, payload: &RawValue) -> Result<Event, PayloadError> {
         use EventName as N;
         let raw = || payload.to_owned();
         Ok(match name {
@@ -332,5 +363,43 @@ impl Event {
                 payload: raw(),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, payload: &str) -> Result<Event, PayloadError> {
+        let payload: Box<RawValue> = serde_json::from_str(payload).unwrap();
+        Event::parse(&EventName::parse(name), &payload)
+    }
+
+    #[test]
+    fn a_known_event_with_a_non_portable_value_does_not_fit() {
+        let error = parse("run.deleted", r#"{"id":1,"extra":{"n":1e400}}"#).unwrap_err();
+        assert_eq!(error.field, "extra.n");
+        assert!(error.reason.contains("64-bit float"), "{error}");
+        // Undocumented events are checked too: they are forwarded as they are.
+        let error = parse("result.created", r#"{"title":"\ud800"}"#).unwrap_err();
+        assert_eq!(error.field, "title");
+        // An unknown event stays a value.
+        assert!(matches!(
+            parse("note.added", r#"{"n":1e400}"#),
+            Ok(Event::Unknown { .. })
+        ));
+    }
+
+    #[test]
+    fn the_kind_of_a_mismatch_quotes_nothing_from_the_payload() {
+        let quotes = format!(r#"{{"id":"{}"}}"#, "\\\"".repeat(300));
+        let error = parse("run.deleted", &quotes).unwrap_err();
+        assert!(error.reason.len() > 600, "the reason quotes the value");
+        assert_eq!(error.kind(), "invalid type");
+        let error = parse("run.deleted", "{}").unwrap_err();
+        assert_eq!(
+            (error.field.as_str(), error.kind()),
+            ("id", "missing field")
+        );
     }
 }
