@@ -150,6 +150,21 @@ impl<'a> Envelope<'a> {
     /// Rejects invalid UTF-8 and malformed JSON (with line and column), a
     /// body that is not an object, duplicate envelope keys, and any envelope
     /// field that is missing, of the wrong type, empty or out of range.
+    ///
+    /// This does not check the secret: a receiver calls it through
+    /// [`Credential::admit`](crate::Credential::admit), which does.
+    ///
+    /// ```
+    /// use qase_webhooks::{Envelope, EnvelopeError};
+    ///
+    /// let envelope = Envelope::parse(br#"{"event_name":"run.completed","timestamp":1700000000,"payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},"team_member_id":12,"project_code":"DEMO"}"#).unwrap();
+    /// assert_eq!(envelope.project_code, "DEMO");
+    /// assert_eq!(envelope.payload.get(), r#"{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42}"#);
+    ///
+    /// let error = Envelope::parse(br#"{"event_name":"run.completed"}"#).unwrap_err();
+    /// assert_eq!(error.field(), Some("timestamp"));
+    /// assert!(matches!(error, EnvelopeError::Missing { .. }));
+    /// ```
     pub fn parse(body: &'a [u8]) -> Result<Envelope<'a>, EnvelopeError> {
         let text = std::str::from_utf8(body).map_err(|err| EnvelopeError::InvalidUtf8 {
             byte_offset: err.valid_up_to(),
@@ -192,6 +207,24 @@ impl<'a> Envelope<'a> {
     }
 
     /// Types the payload by `event_name` (the second step of the dispatch).
+    ///
+    /// ```
+    /// use qase_webhooks::{Envelope, Event};
+    ///
+    /// let envelope = Envelope::parse(br#"{"event_name":"run.completed","timestamp":1700000000,"payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},"team_member_id":12,"project_code":"DEMO"}"#).unwrap();
+    /// let Event::RunCompleted(run) = envelope.event().unwrap() else { panic!() };
+    /// assert_eq!((run.id, run.passed), (7, 3));
+    ///
+    /// // An event this version does not know is a value, not an error.
+    /// let later = Envelope::parse(br#"{"event_name":"run.exploded","timestamp":1,
+    ///     "payload":{"id":1},"team_member_id":0,"project_code":"DEMO"}"#).unwrap();
+    /// assert!(matches!(later.event(), Ok(Event::Unknown { name, .. }) if name == "run.exploded"));
+    ///
+    /// // A known event whose payload does not fit names the field.
+    /// let broken = Envelope::parse(br#"{"event_name":"run.completed","timestamp":1,
+    ///     "payload":{"id":"seven"},"team_member_id":0,"project_code":"DEMO"}"#).unwrap();
+    /// assert_eq!(broken.event().unwrap_err().field, "id");
+    /// ```
     pub fn event(&self) -> Result<Event, PayloadError> {
         Event::parse(&self.event_name, self.payload)
     }

@@ -23,6 +23,15 @@ pub const EVENT_ID_PREFIX: &str = "evt_";
 
 impl EventId {
     /// The id of the delivery whose raw body is `body`.
+    ///
+    /// ```
+    /// use qase_webhooks::EventId;
+    ///
+    /// let id = EventId::of(b"{}");
+    /// assert_eq!(id.to_string(), "evt_44136fa355b3678a1146ad16f7e8649e");
+    /// assert_eq!(id.to_string().parse::<EventId>(), Ok(id));
+    /// assert_ne!(EventId::of(b"{ }"), id); // any byte differs: another event
+    /// ```
     pub fn of(body: &[u8]) -> EventId {
         let digest = Sha256::digest(body);
         let mut id = [0u8; 16];

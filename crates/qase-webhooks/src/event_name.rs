@@ -110,6 +110,15 @@ event_names! {
 
 impl EventName {
     /// Parses a wire name; unknown names become [`EventName::Unknown`].
+    ///
+    /// ```
+    /// use qase_webhooks::EventName;
+    ///
+    /// let name = EventName::parse("run.completed");
+    /// assert_eq!(name, EventName::RunCompleted);
+    /// assert_eq!((name.entity(), name.action()), ("run", "completed"));
+    /// assert!(!EventName::parse("run.exploded").is_known());
+    /// ```
     pub fn parse(name: &str) -> EventName {
         EventName::known(name).unwrap_or_else(|| EventName::Unknown(name.to_owned()))
     }

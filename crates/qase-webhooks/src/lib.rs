@@ -36,9 +36,23 @@
 //! assert!(policy.authenticate(Some(b"wrong")).is_err());
 //! ```
 //!
+//! # Features
+//!
+//! - `schema` (default): the [`schema`] module, JSON Schemas of the envelope
+//!   and of each event's payload, generated from the types with `schemars`.
+//!   Leave it out (`default-features = false`) where code size matters, as
+//!   in a Worker that only parses.
+//!
+//! # Beyond the three steps
+//!
+//! [`routing`] decides which targets a delivery goes to, [`retry`] what to
+//! do after a delivery attempt downstream, and [`signing`] signs and verifies
+//! forwarded deliveries (Standard Webhooks). `examples/axum.rs` in the
+//! repository is a complete receiver on axum.
+//!
 //! [Qase.io]: https://qase.io
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod envelope;
 mod error;
@@ -61,3 +75,8 @@ pub use secret::{
     trim_header_value, AdmitError, Credential, Secret, SecretError, SecretPolicy, Unauthorized,
     VerifiedDelivery,
 };
+
+// The README's examples run as doc tests too, so the crate page cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

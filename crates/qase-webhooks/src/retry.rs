@@ -78,6 +78,23 @@ impl RetryPolicy {
     /// Classifies an attempt's result. `429` and `503` honour `Retry-After`
     /// (capped at `cap`); other `5xx`, `408`, timeouts and network errors
     /// back off; other `4xx` and `3xx` are final.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use qase_webhooks::retry::{AttemptResult, RetryPolicy, Verdict};
+    ///
+    /// let policy = RetryPolicy::default();
+    /// let status = |status| AttemptResult::Status { status, retry_after: None };
+    /// assert_eq!(policy.verdict(status(204), 1, 0.5), Verdict::Delivered);
+    /// assert_eq!(policy.verdict(status(404), 1, 0.5), Verdict::Rejected);
+    /// // The third attempt failed: 40 s, with "equal jitter" between 20 and 40 s.
+    /// assert_eq!(policy.verdict(status(502), 3, 0.0), Verdict::Retry(Duration::from_secs(20)));
+    /// assert_eq!(
+    ///     policy.verdict(AttemptResult::Status { status: 429, retry_after: Some(30) }, 1, 0.5),
+    ///     Verdict::Retry(Duration::from_secs(30)),
+    /// );
+    /// assert!(!policy.may_retry(policy.max_attempts));
+    /// ```
     pub fn verdict(&self, result: AttemptResult, attempt: u32, random: f64) -> Verdict {
         match result {
             AttemptResult::Status { status, .. } if (200..300).contains(&status) => {

@@ -34,6 +34,15 @@ pub struct RouteError {
 
 impl Pattern {
     /// Parses a pattern; it must be non-empty.
+    ///
+    /// ```
+    /// use qase_webhooks::routing::Pattern;
+    ///
+    /// let pattern = Pattern::new("*.deleted").unwrap();
+    /// assert!(pattern.matches("run.deleted"));
+    /// assert!(!pattern.matches("run.completed"));
+    /// assert!(Pattern::new("").is_none());
+    /// ```
     pub fn new(pattern: &str) -> Option<Pattern> {
         if pattern.is_empty() {
             return None;
@@ -144,6 +153,23 @@ impl Routes {
 
     /// Parses rules from JSON; `known_targets` lists the target names that
     /// may appear in `to`.
+    ///
+    /// ```
+    /// use qase_webhooks::routing::Routes;
+    ///
+    /// let routes = Routes::parse(
+    ///     r#"[{"events": ["run.*"], "projects": ["WEB"], "to": ["queue"]},
+    ///         {"events": ["*.deleted"], "to": ["kv"]}]"#,
+    ///     &["kv", "queue"],
+    /// )
+    /// .unwrap();
+    /// assert_eq!(routes.targets("run.completed", "WEB").into_iter().collect::<Vec<_>>(), ["queue"]);
+    /// assert_eq!(routes.targets("run.deleted", "WEB").len(), 2);
+    /// assert!(routes.targets("case.created", "WEB").is_empty());
+    ///
+    /// let error = Routes::parse(r#"[{"to": ["s3"]}]"#, &["kv"]).unwrap_err();
+    /// assert_eq!(error.rule, 0);
+    /// ```
     pub fn parse(json: &str, known_targets: &[&str]) -> Result<Routes, RouteError> {
         let raw: Vec<RawRule> = serde_json::from_str(json).map_err(|err| RouteError {
             rule: 0,

@@ -38,6 +38,16 @@ pub fn envelope_schema() -> RootSchema {
 
 /// The schema of `name`'s payload, or `None` for events without a documented
 /// payload (the Results events and unknown events).
+///
+/// ```
+/// use qase_webhooks::schema::{envelope_schema, payload_schema};
+/// use qase_webhooks::EventName;
+///
+/// let envelope = serde_json::to_value(envelope_schema()).unwrap();
+/// assert!(envelope["required"].as_array().unwrap().contains(&"project_code".into()));
+/// assert!(payload_schema(&EventName::RunCompleted).is_some());
+/// assert!(payload_schema(&EventName::ResultCreated).is_none());
+/// ```
 pub fn payload_schema(name: &EventName) -> Option<RootSchema> {
     use EventName as N;
     Some(match name {

@@ -41,6 +41,14 @@ impl Secret {
     /// Makes a secret from its value, as typed into Qase's form. Surrounding
     /// spaces and tabs are not part of it, as they are not part of the
     /// header it is compared with (see [`trim_header_value`]).
+    ///
+    /// ```
+    /// use qase_webhooks::{Secret, SecretError};
+    ///
+    /// let secret = Secret::new("s3cret").unwrap();
+    /// assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+    /// assert_eq!(Secret::new("").unwrap_err(), SecretError::Empty);
+    /// ```
     pub fn new(value: impl AsRef<[u8]>) -> Result<Secret, SecretError> {
         let value = trim_header_value(value.as_ref());
         if value.is_empty() {
@@ -58,6 +66,14 @@ impl Secret {
     /// Whether `presented` is this secret, compared in constant time (as
     /// digests, so neither content nor length leaks). For bearer tokens and
     /// other single-secret checks.
+    ///
+    /// ```
+    /// use qase_webhooks::Secret;
+    ///
+    /// let token = Secret::new("a-long-admin-token").unwrap();
+    /// assert!(token.verify(b"a-long-admin-token"));
+    /// assert!(!token.verify(b"a-long-admin-toke"));
+    /// ```
     pub fn verify(&self, presented: &[u8]) -> bool {
         let digest: [u8; 32] = Sha256::digest(trim_header_value(presented)).into();
         bool::from(self.matches(&digest))
@@ -67,6 +83,13 @@ impl Secret {
 /// `value` without the spaces and tabs around it: RFC 9110 §5.5 makes that
 /// optional whitespace no part of a header's value. Its running time depends
 /// only on how much whitespace there is, never on the secret.
+///
+/// ```
+/// use qase_webhooks::trim_header_value;
+///
+/// assert_eq!(trim_header_value(b" \ts3cret \t"), b"s3cret");
+/// assert_eq!(trim_header_value(b"a b"), b"a b");
+/// ```
 pub fn trim_header_value(value: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
@@ -103,6 +126,21 @@ pub struct SecretPolicy {
 
 impl SecretPolicy {
     /// A policy accepting any of `secrets` for every project.
+    ///
+    /// Two secrets at once let the secret be rotated without refusing a
+    /// delivery:
+    ///
+    /// ```
+    /// use qase_webhooks::{Secret, SecretPolicy};
+    ///
+    /// let policy = SecretPolicy::new([
+    ///     Secret::new("current").unwrap(),
+    ///     Secret::new("next").unwrap(),
+    /// ]);
+    /// assert!(policy.authenticate(Some(b"current")).is_ok());
+    /// assert!(policy.authenticate(Some(b"next")).is_ok());
+    /// assert!(policy.authenticate(Some(b"previous")).is_err());
+    /// ```
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> SecretPolicy {
         SecretPolicy {
             global: secrets.into_iter().collect(),
@@ -112,6 +150,14 @@ impl SecretPolicy {
 
     /// A policy that accepts every request without a secret. For local
     /// experiments only; [`Credential::is_authenticated`] is then `false`.
+    ///
+    /// ```
+    /// use qase_webhooks::SecretPolicy;
+    ///
+    /// let policy = SecretPolicy::disabled();
+    /// let credential = policy.authenticate(None).unwrap();
+    /// assert!(!credential.is_authenticated());
+    /// ```
     pub fn disabled() -> SecretPolicy {
         SecretPolicy {
             disabled: true,
@@ -121,6 +167,20 @@ impl SecretPolicy {
 
     /// Adds a secret for `project_code` only. Once a project has a secret of
     /// its own, the global secrets no longer cover it.
+    ///
+    /// ```
+    /// use qase_webhooks::{AdmitError, Secret, SecretPolicy};
+    ///
+    /// let policy = SecretPolicy::new([Secret::new("global").unwrap()])
+    ///     .with_project_secret("SHOP", Secret::new("shop-only").unwrap());
+    /// let shop = br#"{"event_name":"run.deleted","timestamp":1,"payload":{"id":1},
+    ///     "team_member_id":0,"project_code":"SHOP"}"#;
+    ///
+    /// let global = policy.authenticate(Some(b"global")).unwrap();
+    /// assert!(matches!(global.admit(shop), Err(AdmitError::Unauthorized(_))));
+    /// let own = policy.authenticate(Some(b"shop-only")).unwrap();
+    /// assert!(own.admit(shop).is_ok());
+    /// ```
     pub fn with_project_secret(mut self, project_code: &str, secret: Secret) -> SecretPolicy {
         match self
             .projects
@@ -150,6 +210,19 @@ impl SecretPolicy {
     }
 
     /// Checks the `X-Qase-Secret` header (`None` when it is absent).
+    ///
+    /// Call it before reading the body. A missing header, an empty one and a
+    /// wrong one all give the same [`Unauthorized`]; spaces and tabs around
+    /// the value are ignored (see [`trim_header_value`]).
+    ///
+    /// ```
+    /// use qase_webhooks::{Secret, SecretPolicy, Unauthorized};
+    ///
+    /// let policy = SecretPolicy::new([Secret::new("s3cret").unwrap()]);
+    /// assert!(policy.authenticate(Some(b" s3cret ")).is_ok());
+    /// assert_eq!(policy.authenticate(None).unwrap_err(), Unauthorized);
+    /// assert_eq!(policy.authenticate(Some(b"s3cre")).unwrap_err(), Unauthorized);
+    /// ```
     pub fn authenticate(&self, header: Option<&[u8]>) -> Result<Credential<'_>, Unauthorized> {
         if self.disabled {
             return Ok(Credential {
@@ -211,6 +284,23 @@ impl<'p> Credential<'p> {
 
     /// Parses the body's envelope and checks that this credential may
     /// deliver for its project.
+    ///
+    /// ```
+    /// use qase_webhooks::{AdmitError, Secret, SecretPolicy};
+    ///
+    /// let policy = SecretPolicy::new([Secret::new("s3cret").unwrap()]);
+    /// let credential = policy.authenticate(Some(b"s3cret")).unwrap();
+    ///
+    /// let body = br#"{"event_name":"run.completed","timestamp":1700000000,"payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},"team_member_id":12,"project_code":"DEMO"}"#;
+    /// let delivery = credential.admit(body).unwrap();
+    /// assert_eq!(delivery.body(), body); // the exact bytes, to store
+    /// assert_eq!(delivery.envelope().event_name.as_str(), "run.completed");
+    ///
+    /// match credential.admit(b"{not json") {
+    ///     Err(AdmitError::Envelope(error)) => assert!(error.is_syntax()),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     pub fn admit<'b>(&self, body: &'b [u8]) -> Result<VerifiedDelivery<'b>, AdmitError> {
         let envelope = Envelope::parse(body)?;
         if !self.policy.disabled {

@@ -54,6 +54,21 @@ pub enum SigningError {
 
 impl SigningSecret {
     /// Parses a `whsec_...` secret.
+    ///
+    /// ```
+    /// use qase_webhooks::signing::{SigningError, SigningSecret};
+    ///
+    /// // 24 bytes of key, base64.
+    /// let secret = SigningSecret::parse("whsec_MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1u").unwrap();
+    /// let signature = secret.sign("evt_1", 1_700_000_000, b"{}");
+    /// assert!(signature.starts_with("v1,"));
+    /// assert_eq!(secret.verify("evt_1", "1700000000", &signature, b"{}", 1_700_000_010, 300), Ok(()));
+    /// assert_eq!(
+    ///     secret.verify("evt_1", "1700000000", &signature, b"{ }", 1_700_000_010, 300),
+    ///     Err(SigningError::Mismatch),
+    /// );
+    /// assert_eq!(SigningSecret::parse("MDEy").unwrap_err(), SigningError::MissingPrefix);
+    /// ```
     pub fn parse(secret: &str) -> Result<SigningSecret, SigningError> {
         let encoded = secret
             .trim()

@@ -297,6 +297,15 @@ impl Event {
     /// A known event's payload must fit its model and be portable (see
     /// [`NotPortable`]: every value readable by strict parsers, fields the
     /// model ignores included); an unknown event is a value whatever its payload.
+    ///
+    /// ```
+    /// use qase_webhooks::{Event, EventName};
+    /// use serde_json::value::RawValue;
+    ///
+    /// let payload = RawValue::from_string(r#"{"id":3}"#.to_owned()).unwrap();
+    /// let event = Event::parse(&EventName::SuiteDeleted, &payload).unwrap();
+    /// assert!(matches!(event, Event::SuiteDeleted(suite) if suite.id == 3));
+    /// ```
     pub fn parse(name: &EventName, payload: &RawValue) -> Result<Event, PayloadError> {
         let event = Event::parse_model(name, payload)?;
         if !matches!(event, Event::Unknown { .. }) {
