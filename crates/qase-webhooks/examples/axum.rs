@@ -235,9 +235,9 @@ fn accept(delivery: &qase_webhooks::VerifiedDelivery<'_>, event: &Event) {
     );
 }
 
-/// A header's value with surrounding whitespace removed; `None` when absent.
+/// A header's value as sent; `None` when absent.
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
-    headers.get(name).map(|value| value.as_bytes().trim_ascii())
+    headers.get(name).map(|value| value.as_bytes())
 }
 
 /// Qase does not document its `Content-Type`, so a missing one is accepted;
