@@ -9,6 +9,8 @@
 # Pinned versions. wasm-bindgen-cli must match the wasm-bindgen crate in
 # Cargo.lock exactly (the CLI refuses a schema mismatch), so it is read from there.
 WORKER_BUILD_VERSION="0.8.7"
+# cargo-deny for `cargo deny check licenses bans sources` in scripts/test.
+CARGO_DENY_VERSION="0.20.2"
 
 QASE_EDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -41,6 +43,11 @@ ensure_toolchain() {
   if [ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
     toolchain_log "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
     cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked >&2 || return 1
+  fi
+
+  if [ "$(cargo-deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+    toolchain_log "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked >&2 || return 1
   fi
 
   local wbg_version
