@@ -157,9 +157,13 @@ impl<'a> Envelope<'a> {
     /// ```
     /// use qase_webhooks::{Envelope, EnvelopeError};
     ///
-    /// let envelope = Envelope::parse(br#"{"event_name":"run.completed","timestamp":1700000000,"payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},"team_member_id":12,"project_code":"DEMO"}"#).unwrap();
+    /// let body = br#"{"event_name":"run.completed","timestamp":1700000000,
+    ///     "payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},
+    ///     "team_member_id":12,"project_code":"DEMO"}"#;
+    /// let envelope = Envelope::parse(body).unwrap();
     /// assert_eq!(envelope.project_code, "DEMO");
-    /// assert_eq!(envelope.payload.get(), r#"{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42}"#);
+    /// let payload = r#"{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42}"#;
+    /// assert_eq!(envelope.payload.get(), payload); // exactly as sent
     ///
     /// let error = Envelope::parse(br#"{"event_name":"run.completed"}"#).unwrap_err();
     /// assert_eq!(error.field(), Some("timestamp"));
@@ -211,7 +215,10 @@ impl<'a> Envelope<'a> {
     /// ```
     /// use qase_webhooks::{Envelope, Event};
     ///
-    /// let envelope = Envelope::parse(br#"{"event_name":"run.completed","timestamp":1700000000,"payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},"team_member_id":12,"project_code":"DEMO"}"#).unwrap();
+    /// let body = br#"{"event_name":"run.completed","timestamp":1700000000,
+    ///     "payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},
+    ///     "team_member_id":12,"project_code":"DEMO"}"#;
+    /// let envelope = Envelope::parse(body).unwrap();
     /// let Event::RunCompleted(run) = envelope.event().unwrap() else { panic!() };
     /// assert_eq!((run.id, run.passed), (7, 3));
     ///

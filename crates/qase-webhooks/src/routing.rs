@@ -163,7 +163,8 @@ impl Routes {
     ///     &["kv", "queue"],
     /// )
     /// .unwrap();
-    /// assert_eq!(routes.targets("run.completed", "WEB").into_iter().collect::<Vec<_>>(), ["queue"]);
+    /// let targets: Vec<&str> = routes.targets("run.completed", "WEB").into_iter().collect();
+    /// assert_eq!(targets, ["queue"]);
     /// assert_eq!(routes.targets("run.deleted", "WEB").len(), 2);
     /// assert!(routes.targets("case.created", "WEB").is_empty());
     ///

@@ -291,7 +291,9 @@ impl<'p> Credential<'p> {
     /// let policy = SecretPolicy::new([Secret::new("s3cret").unwrap()]);
     /// let credential = policy.authenticate(Some(b"s3cret")).unwrap();
     ///
-    /// let body = br#"{"event_name":"run.completed","timestamp":1700000000,"payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},"team_member_id":12,"project_code":"DEMO"}"#;
+    /// let body = br#"{"event_name":"run.completed","timestamp":1700000000,
+    ///     "payload":{"id":7,"cases":3,"passed":3,"failed":0,"blocked":0,"duration":42},
+    ///     "team_member_id":12,"project_code":"DEMO"}"#;
     /// let delivery = credential.admit(body).unwrap();
     /// assert_eq!(delivery.body(), body); // the exact bytes, to store
     /// assert_eq!(delivery.envelope().event_name.as_str(), "run.completed");

@@ -62,9 +62,10 @@ impl SigningSecret {
     /// let secret = SigningSecret::parse("whsec_MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1u").unwrap();
     /// let signature = secret.sign("evt_1", 1_700_000_000, b"{}");
     /// assert!(signature.starts_with("v1,"));
-    /// assert_eq!(secret.verify("evt_1", "1700000000", &signature, b"{}", 1_700_000_010, 300), Ok(()));
+    /// let now = 1_700_000_010;
+    /// assert_eq!(secret.verify("evt_1", "1700000000", &signature, b"{}", now, 300), Ok(()));
     /// assert_eq!(
-    ///     secret.verify("evt_1", "1700000000", &signature, b"{ }", 1_700_000_010, 300),
+    ///     secret.verify("evt_1", "1700000000", &signature, b"{ }", now, 300),
     ///     Err(SigningError::Mismatch),
     /// );
     /// assert_eq!(SigningSecret::parse("MDEy").unwrap_err(), SigningError::MissingPrefix);
