@@ -157,6 +157,15 @@ fn enabled_by_default() -> bool {
     true
 }
 
+/// Whether `name` is a valid destination name: 1 to 64 ASCII letters,
+/// digits, `-` or `_` (so it is safe in a KV key and a log line as it is).
+pub fn is_destination_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -426,12 +435,7 @@ fn destinations(
     for raw in raw {
         let name = raw.name;
         let fail = |problem: String| invalid(key, format!("destination `{name}`: {problem}"));
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid_name {
+        if !is_destination_name(&name) {
             return Err(fail("a name is 1 to 64 letters, digits, `-` or `_`".into()));
         }
         if destinations.iter().any(|d| d.name == name) {

@@ -2,32 +2,16 @@
 //! good in KV, under `dead/{id}/{destination}`, with the body and each
 //! failure's last status and error, so it can be listed and replayed.
 
-use serde::Serialize;
 use worker::{Env, MessageBatch, MessageExt};
 
 use crate::config::Config;
-use crate::layout::{self, DeliveryState};
+use crate::layout::{self, DeadLetterMetadata, DeliveryState, DeliveryStatus};
 use crate::messages::{DeadLetter, DeadLetterMessage};
 use crate::sinks;
-use crate::text::truncate;
 
 /// The destination name recorded for messages the platform moved to the
 /// dead-letter queue on its own (the consumer kept failing on them).
 pub const ALL_DESTINATIONS: &str = "_all";
-
-/// What a dead letter's KV metadata records.
-#[derive(Serialize)]
-pub struct DeadMetadata<'a> {
-    event_name: &'a str,
-    project_code: &'a str,
-    received_at: u64,
-    destination: &'a str,
-    attempts: u32,
-    last_status: Option<u16>,
-    last_error: Option<&'a str>,
-    reason: &'a str,
-    dead_at: u64,
-}
 
 /// Processes one batch of the dead-letter queue.
 pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
@@ -70,29 +54,27 @@ pub async fn record(env: &Env, dead: &DeadLetter, retention: Option<u64>) -> wor
             .await?
             .unwrap_or_default(),
     };
-    let metadata = DeadMetadata {
-        event_name: &delivery.event_name,
-        project_code: &delivery.project_code,
+    let metadata = DeadLetterMetadata {
+        event_name: delivery.event_name.clone(),
+        project_code: delivery.project_code.clone(),
         received_at: delivery.received_at,
-        destination: &dead.destination,
+        destination: dead.destination.clone(),
         attempts: delivery.attempts,
         last_status: delivery.last_status,
-        last_error: delivery.last_error.as_deref().map(|e| truncate(e, 300)),
-        reason: truncate(&dead.reason, 200),
+        last_error: delivery.last_error.clone(),
+        reason: dead.reason.clone(),
         dead_at: dead.dead_at,
-    };
+    }
+    .fitted();
     let key = layout::dead_key(&delivery.id, &dead.destination);
     sinks::put(env, &key, &body, Some(metadata), retention).await?;
-    let state = DeliveryState {
-        status: "dead".to_owned(),
-        attempts: delivery.attempts,
-        last_status: delivery.last_status,
-        last_error: delivery
-            .last_error
-            .as_deref()
-            .map(|e| truncate(e, 300).to_owned()),
-        at: dead.dead_at,
-    };
+    let state = DeliveryState::new(
+        DeliveryStatus::Dead,
+        delivery.attempts,
+        delivery.last_status,
+        delivery.last_error.as_deref(),
+        dead.dead_at,
+    );
     sinks::put_delivery_state(env, &delivery.id, &dead.destination, &state, retention).await?;
     worker::console_warn!(
         "{}",

@@ -22,9 +22,8 @@ use worker::{
 };
 
 use crate::config::{Config, Destination};
-use crate::layout::DeliveryState;
+use crate::layout::{DeliveryState, DeliveryStatus};
 use crate::messages::{DeadLetter, QueuedDelivery};
-use crate::text::truncate;
 use crate::{bindings, dead_letters, sinks};
 
 /// How long a message whose processing failed (KV or queue unavailable)
@@ -258,20 +257,17 @@ async fn record_state(
     verdict: Verdict,
 ) {
     let status = match verdict {
-        Verdict::Delivered => "delivered",
-        Verdict::Retry(_) if config.retry.may_retry(next.attempts) => "retrying",
+        Verdict::Delivered => DeliveryStatus::Delivered,
+        Verdict::Retry(_) if config.retry.may_retry(next.attempts) => DeliveryStatus::Retrying,
         _ => return,
     };
-    let state = DeliveryState {
-        status: status.to_owned(),
-        attempts: next.attempts,
-        last_status: next.last_status,
-        last_error: next
-            .last_error
-            .as_deref()
-            .map(|e| truncate(e, 300).to_owned()),
-        at: Date::now().as_millis(),
-    };
+    let state = DeliveryState::new(
+        status,
+        next.attempts,
+        next.last_status,
+        next.last_error.as_deref(),
+        Date::now().as_millis(),
+    );
     if let Err(error) =
         sinks::put_delivery_state(env, &next.id, destination, &state, config.retention_seconds)
             .await

@@ -50,6 +50,9 @@ pub enum ApiError {
     NoSecretConfigured,
     /// A sink write failed: nothing is acknowledged, the caller should retry.
     StorageUnavailable,
+    /// A store refused the write for a reason a retry cannot fix: nothing is
+    /// acknowledged, and the caller is not told to retry.
+    StorageRejected,
     /// The request body could not be read (the client went away, or sent a
     /// broken chunked encoding).
     BodyUnreadable,
@@ -105,7 +108,7 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::UnsupportedMediaType => 415,
             ApiError::InvalidJson(_) | ApiError::BodyUnreadable => 400,
-            ApiError::Internal => 500,
+            ApiError::Internal | ApiError::StorageRejected => 500,
             ApiError::InvalidEnvelope(_)
             | ApiError::InvalidPayload(_)
             | ApiError::UnknownEvent { .. } => 422,
@@ -136,6 +139,7 @@ impl ApiError {
             ApiError::Misconfigured(_) => "misconfigured",
             ApiError::NoSecretConfigured => "no_secret_configured",
             ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::StorageRejected => "storage_rejected",
             ApiError::BodyUnreadable => "body_unreadable",
             ApiError::Internal => "internal",
         }
@@ -180,6 +184,10 @@ impl ApiError {
             ),
             ApiError::StorageUnavailable => {
                 "the delivery could not be stored; nothing was accepted, retry later".into()
+            }
+            ApiError::StorageRejected => {
+                "the store refused this delivery for a reason a retry cannot fix; nothing was stored (see the log)"
+                    .into()
             }
             ApiError::BodyUnreadable => "the request body could not be read".into(),
             ApiError::Internal => "internal error; nothing was accepted, retry later".into(),

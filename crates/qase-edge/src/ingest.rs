@@ -22,6 +22,7 @@ use crate::config::{Config, PayloadPolicy, Sink};
 use crate::error::ApiError;
 use crate::log::DeliveryLog;
 use crate::messages::INLINE_BODY_LIMIT;
+use crate::store_failure::StoreFailure;
 use crate::{bindings, respond, settings, sinks};
 
 /// The header Qase puts its shared secret in.
@@ -136,9 +137,15 @@ async fn accept(
             return Err(problem);
         }
         let reason = problem.reason();
+        // The log names where and what kind of mismatch, never a value
+        // from the payload (SECURITY.md); the stored record has the detail.
+        let (field, kind) = match &problem {
+            ApiError::InvalidPayload(error) => (error.field.as_str(), error.kind()),
+            _ => ("event_name", "unknown event"),
+        };
         worker::console_warn!(
             "{}",
-            serde_json::json!({"event": "quarantine", "id": delivery.id(), "reason": reason})
+            serde_json::json!({"event": "quarantine", "id": delivery.id(), "field": field, "kind": kind})
         );
         sinks::store(
             env,
@@ -210,9 +217,15 @@ async fn mark_seen(env: &Env, config: &Config, delivery: &VerifiedDelivery<'_>) 
     }
 }
 
+/// A failed write: `503` and "retry" when a retry may succeed, `500`
+/// without it when the store refused this write itself.
 fn unavailable(error: worker::Error) -> ApiError {
-    worker::console_error!("sink write failed: {error}");
-    ApiError::StorageUnavailable
+    let message = error.to_string();
+    worker::console_error!("sink write failed: {message}");
+    match StoreFailure::classify(&message) {
+        StoreFailure::Transient => ApiError::StorageUnavailable,
+        StoreFailure::Permanent => ApiError::StorageRejected,
+    }
 }
 
 /// Milliseconds since the epoch. `Date.now()` directly: `worker::Date`

@@ -1,4 +1,6 @@
-//! The KV layout, in one place. Pure, so it is tested on the host.
+//! The KV layout, in one place: keys, the metadata records stored with them,
+//! and the store's limits, respected by construction. Pure, so it is tested
+//! on the host.
 //!
 //! | Key | Value | Metadata |
 //! |---|---|---|
@@ -8,13 +10,25 @@
 //! | `idxp/{project}/{rev}/{id}` | empty | [`EventMetadata`]: one project's events, newest first |
 //! | `seen/{id}` | empty | none; expires after the duplicate window |
 //! | `delivery/{id}/{destination}` | empty | [`DeliveryState`] |
-//! | `dead/{id}/{destination}` | the exact bytes received | dead-letter metadata |
+//! | `dead/{id}/{destination}` | the exact bytes received | [`DeadLetterMetadata`] |
 //!
 //! `{rev}` is `9999999999999 - received_at_ms`, zero-padded to 13 digits, so
-//! that KV's ascending key order lists the newest first. Listings read only
-//! keys and metadata, never values. Each key is written once per event (and
-//! per attempt for `delivery/`, attempts being seconds apart), within KV's
-//! one write per second per key. Every key but `seen/` carries the retention TTL.
+//! that KV's ascending key order lists the newest first. `{project}` is the
+//! project code with `%` and `/` percent-encoded ([`key_segment`]), so no
+//! project code can end a segment early or extend another's prefix
+//! (`idxp/PFX/` never matches the entries of `PFX/B`). Keys are read back by
+//! position ([`index_entry_id`], [`event_child`]), never by searching for a
+//! shape. Listings read only keys and metadata, never values. Every key but
+//! `seen/` carries the retention TTL.
+//!
+//! Limits: KV keys are at most 512 bytes and metadata at most
+//! [`KV_METADATA_LIMIT`] bytes of JSON. Every key is far below the first (its
+//! parts are bounded: ids have a fixed length, project codes at most 64
+//! characters, destination names 64 ASCII bytes); every metadata record is
+//! made through [`fit`], which cuts its free-text fields, measured as they
+//! will be written (after JSON escaping), on a character boundary.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +47,21 @@ pub const DELIVERY: &str = "delivery/";
 /// Prefix of dead letters.
 pub const DEAD: &str = "dead/";
 
+/// Workers KV's largest metadata, in bytes of serialised JSON.
+pub const KV_METADATA_LIMIT: usize = 1024;
+
 const REV_BASE: u64 = 9_999_999_999_999;
+const REV_DIGITS: usize = 13;
+
+/// Whether a stored event was accepted or quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Fits its model; stored under `event/` and forwarded.
+    Accepted,
+    /// Does not fit (or is unknown); stored under `quarantine/`, not forwarded.
+    Quarantined,
+}
 
 /// Metadata of stored events and index entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,30 +72,195 @@ pub struct EventMetadata {
     pub project_code: String,
     /// When the Worker received it, in Unix milliseconds.
     pub received_at: u64,
-    /// `accepted` or `quarantined`.
-    pub status: String,
-    /// Why it was quarantined (quarantine only, truncated).
+    /// Accepted or quarantined.
+    pub status: EventStatus,
+    /// Why it was quarantined (quarantine only, cut to fit; the log has its kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl EventMetadata {
+    /// The metadata of an event, `reason` cut to fit KV's limit.
+    pub fn new(
+        event_name: &str,
+        project_code: &str,
+        received_at: u64,
+        reason: Option<&str>,
+    ) -> EventMetadata {
+        fit(EventMetadata {
+            event_name: event_name.to_owned(),
+            project_code: project_code.to_owned(),
+            received_at,
+            status: match reason {
+                Some(_) => EventStatus::Quarantined,
+                None => EventStatus::Accepted,
+            },
+            reason: reason.map(str::to_owned),
+        })
+    }
+}
+
+/// Where an event's delivery to one destination stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// The destination answered `2xx`.
+    Delivered,
+    /// An attempt failed; another is scheduled.
+    Retrying,
+    /// Failed for good; a dead letter holds it.
+    Dead,
 }
 
 /// The state of an event's delivery to one destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryState {
-    /// `delivered`, `retrying` or `dead`.
-    pub status: String,
+    /// Delivered, retrying or dead.
+    pub status: DeliveryStatus,
     /// Attempts made so far.
     pub attempts: u32,
     /// The last HTTP status, if any.
     pub last_status: Option<u16>,
-    /// The last failure, in words (truncated).
+    /// The last failure, in words (cut to fit).
     pub last_error: Option<String>,
     /// When this state was recorded, in Unix milliseconds.
     pub at: u64,
 }
 
+impl DeliveryState {
+    /// A delivery state, `last_error` cut to fit KV's limit.
+    pub fn new(
+        status: DeliveryStatus,
+        attempts: u32,
+        last_status: Option<u16>,
+        last_error: Option<&str>,
+        at: u64,
+    ) -> DeliveryState {
+        fit(DeliveryState {
+            status,
+            attempts,
+            last_status,
+            last_error: last_error.map(str::to_owned),
+            at,
+        })
+    }
+}
+
+/// What a dead letter's KV metadata records; written by the dead-letter
+/// consumer, read by the operator API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterMetadata {
+    /// The event name (cut to fit only in the extreme case of a long
+    /// unknown name; the stored body has it whole).
+    pub event_name: String,
+    /// The project code.
+    pub project_code: String,
+    /// When the event was received, in Unix milliseconds.
+    pub received_at: u64,
+    /// The destination it failed to reach.
+    pub destination: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last HTTP status, if any.
+    pub last_status: Option<u16>,
+    /// The last failure, in words (cut to fit).
+    pub last_error: Option<String>,
+    /// Why it was given up (cut to fit).
+    pub reason: String,
+    /// When it was given up, in Unix milliseconds.
+    pub dead_at: u64,
+}
+
+impl DeadLetterMetadata {
+    /// The record, its texts cut to fit KV's limit.
+    pub fn fitted(self) -> DeadLetterMetadata {
+        fit(self)
+    }
+}
+
+/// A metadata record whose free-text fields can be cut to fit.
+pub trait Fit: Serialize {
+    /// The texts that may be cut, the first to be cut first.
+    fn texts(&mut self) -> Vec<&mut String>;
+}
+
+impl Fit for EventMetadata {
+    fn texts(&mut self) -> Vec<&mut String> {
+        self.reason.iter_mut().collect()
+    }
+}
+
+impl Fit for DeliveryState {
+    fn texts(&mut self) -> Vec<&mut String> {
+        self.last_error.iter_mut().collect()
+    }
+}
+
+impl Fit for DeadLetterMetadata {
+    fn texts(&mut self) -> Vec<&mut String> {
+        let mut texts: Vec<&mut String> = self.last_error.iter_mut().collect();
+        texts.push(&mut self.reason);
+        texts.push(&mut self.event_name);
+        texts
+    }
+}
+
+/// Serialised length of `value`, as KV will measure it.
+pub fn json_len(value: &impl Serialize) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len())
+}
+
+/// `value` with its texts cut, first ones first, until its JSON fits in
+/// [`KV_METADATA_LIMIT`]. The bounds on every other field (see the module
+/// docs) leave room for that; a test checks the worst cases.
+pub fn fit<T: Fit>(mut value: T) -> T {
+    loop {
+        let len = json_len(&value);
+        if len <= KV_METADATA_LIMIT {
+            return value;
+        }
+        let excess = len - KV_METADATA_LIMIT;
+        let mut texts = value.texts();
+        let Some(text) = texts.iter_mut().find(|text| !text.is_empty()) else {
+            return value;
+        };
+        cut_escaped(text, excess);
+    }
+}
+
+/// Bytes `c` takes once JSON-escaped, as serde_json writes it.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\u{8}' | '\u{c}' | '\n' | '\r' | '\t' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// Removes characters from the end of `text` until at least `excess` bytes
+/// of its escaped form are gone (or it is empty): always on a character
+/// boundary, and measured after escaping.
+fn cut_escaped(text: &mut String, excess: usize) {
+    let mut removed = 0;
+    while removed < excess {
+        match text.pop() {
+            Some(c) => removed += escaped_len(c),
+            None => return,
+        }
+    }
+}
+
+/// A user-controlled value as one key segment: `%` and `/` percent-encoded,
+/// so it contains no `/` and decodes to exactly one value.
+pub fn key_segment(value: &str) -> Cow<'_, str> {
+    if !value.contains(['%', '/']) {
+        return Cow::Borrowed(value);
+    }
+    Cow::Owned(value.replace('%', "%25").replace('/', "%2F"))
+}
+
 fn rev(received_at: u64) -> String {
-    format!("{:013}", REV_BASE.saturating_sub(received_at))
+    format!("{:0REV_DIGITS$}", REV_BASE.saturating_sub(received_at))
 }
 
 /// `event/{id}`.
@@ -87,12 +280,12 @@ pub fn index_key(received_at: u64, id: &str) -> String {
 
 /// `idxp/{project}/{rev}/{id}`.
 pub fn project_index_key(project: &str, received_at: u64, id: &str) -> String {
-    format!("{PROJECT_INDEX}{project}/{}/{id}", rev(received_at))
+    format!("{}{}/{id}", project_index_prefix(project), rev(received_at))
 }
 
-/// The prefix listing one project's index.
+/// The prefix listing one project's index: `idxp/{project}/`.
 pub fn project_index_prefix(project: &str) -> String {
-    format!("{PROJECT_INDEX}{project}/")
+    format!("{PROJECT_INDEX}{}/", key_segment(project))
 }
 
 /// `seen/{id}`.
@@ -102,23 +295,54 @@ pub fn seen_key(id: &str) -> String {
 
 /// `delivery/{id}/{destination}`.
 pub fn delivery_key(id: &str, destination: &str) -> String {
-    format!("{DELIVERY}{id}/{destination}")
+    format!("{}{}", delivery_prefix(id), key_segment(destination))
+}
+
+/// The prefix of one event's delivery states: `delivery/{id}/`.
+pub fn delivery_prefix(id: &str) -> String {
+    format!("{DELIVERY}{id}/")
 }
 
 /// `dead/{id}/{destination}`.
 pub fn dead_key(id: &str, destination: &str) -> String {
-    format!("{DEAD}{id}/{destination}")
+    format!("{}{}", dead_prefix(id), key_segment(destination))
 }
 
-/// The event id at the end of an index key, dead-letter key or delivery key.
-pub fn id_in(key: &str) -> Option<&str> {
-    key.split('/')
-        .find(|part| part.starts_with(qase_webhooks::EVENT_ID_PREFIX))
+/// The prefix of one event's dead letters: `dead/{id}/`.
+pub fn dead_prefix(id: &str) -> String {
+    format!("{DEAD}{id}/")
 }
 
-/// The destination at the end of a `dead/` or `delivery/` key.
-pub fn destination_in(key: &str) -> Option<&str> {
-    key.rsplit_once('/').map(|(_, destination)| destination)
+fn is_event_id(text: &str) -> bool {
+    text.parse::<qase_webhooks::EventId>().is_ok()
+}
+
+fn is_rev(text: &str) -> bool {
+    text.len() == REV_DIGITS && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The event id of an index entry (`idx/{rev}/{id}` or
+/// `idxp/{project}/{rev}/{id}`), read by position; `None` for any other key.
+pub fn index_entry_id(key: &str) -> Option<&str> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let (rev, id) = match parts.as_slice() {
+        ["idx", rev, id] => (rev, id),
+        ["idxp", project, rev, id] if !project.is_empty() => (rev, id),
+        _ => return None,
+    };
+    (is_rev(rev) && is_event_id(id)).then_some(*id)
+}
+
+/// The event id and destination of a `{prefix}{id}/{destination}` key
+/// (`prefix` [`DEAD`] or [`DELIVERY`]), read by position.
+pub fn event_child<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, String)> {
+    let rest = key.strip_prefix(prefix)?;
+    let (id, destination) = rest.split_once('/')?;
+    if !is_event_id(id) || destination.is_empty() || destination.contains('/') {
+        return None;
+    }
+    let destination = destination.replace("%2F", "/").replace("%25", "%");
+    Some((id, destination))
 }
 
 #[cfg(test)]
@@ -126,6 +350,9 @@ mod tests {
     use super::*;
 
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
+    /// Workers KV's largest key, in bytes.
+    const KV_KEY_LIMIT: usize = 512;
+    const OTHER: &str = "evt_ffffffffffffffffffffffffffffffff";
 
     #[test]
     fn index_keys_sort_newest_first() {
@@ -140,18 +367,148 @@ mod tests {
     }
 
     #[test]
-    fn ids_and_destinations_are_read_back() {
-        assert_eq!(id_in(&index_key(1, ID)), Some(ID));
-        assert_eq!(id_in(&project_index_key("A/B", 1, ID)), Some(ID));
-        assert_eq!(id_in(&dead_key(ID, "ci")), Some(ID));
-        assert_eq!(destination_in(&dead_key(ID, "ci")), Some("ci"));
-        assert_eq!(destination_in(&delivery_key(ID, "chat")), Some("chat"));
+    fn no_project_code_extends_another_projects_prefix() {
+        // Regression: `PFX` listed the events of `PFX/B`.
+        for (listed, other) in [("PFX", "PFX/B"), ("PFX", "PFX%2FB"), ("A%", "A%/x")] {
+            let entry = project_index_key(other, 1, ID);
+            assert!(
+                !entry.starts_with(&project_index_prefix(listed)),
+                "{listed} lists {entry}"
+            );
+            assert!(entry.starts_with(&project_index_prefix(other)));
+        }
+        assert_ne!(key_segment("A/B"), key_segment("A%2FB"));
     }
 
     #[test]
-    fn keys_stay_far_below_kvs_512_byte_limit() {
-        let project = "P".repeat(qase_webhooks::MAX_PROJECT_CODE_LEN);
-        assert!(project_index_key(&project, u64::MAX, ID).len() < 200);
+    fn ids_are_read_by_position_never_by_shape() {
+        assert_eq!(index_entry_id(&index_key(1, ID)), Some(ID));
+        assert_eq!(index_entry_id(&project_index_key("A/B", 1, ID)), Some(ID));
+        // Regression: a project code shaped like an id was taken for the id.
+        let entry = project_index_key(OTHER, 1, ID);
+        assert_eq!(index_entry_id(&entry), Some(ID));
+        let entry = project_index_key(&format!("{OTHER}/0000000000001"), 1, ID);
+        assert_eq!(index_entry_id(&entry), Some(ID));
+        for key in [
+            "idx/123/evt_x",
+            &format!("idx/{ID}"),
+            &format!("event/{ID}"),
+            &format!("idxp//0000000000001/{ID}"),
+        ] {
+            assert_eq!(index_entry_id(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn destinations_are_read_back_by_position() {
+        assert_eq!(
+            event_child(DEAD, &dead_key(ID, "ci")),
+            Some((ID, "ci".to_owned()))
+        );
+        assert_eq!(
+            event_child(DELIVERY, &delivery_key(ID, "a/b%")),
+            Some((ID, "a/b%".to_owned()))
+        );
+        assert!(dead_key(ID, "ci").starts_with(&dead_prefix(ID)));
+        assert_eq!(event_child(DEAD, &delivery_key(ID, "ci")), None);
+        assert_eq!(event_child(DEAD, "dead/evt_1/ci"), None);
+    }
+
+    #[test]
+    fn keys_stay_below_kvs_limit_in_the_worst_case() {
+        let limit = qase_webhooks::MAX_PROJECT_CODE_LEN;
+        for project in [
+            "/".repeat(limit),
+            "%".repeat(limit),
+            "\u{1F600}".repeat(limit),
+        ] {
+            let key = project_index_key(&project, 0, ID);
+            assert!(
+                key.len() <= 320 && key.len() < KV_KEY_LIMIT,
+                "{}",
+                key.len()
+            );
+        }
         assert!(dead_key(ID, &"d".repeat(64)).len() < 200);
+    }
+
+    /// The widest values the envelope admits: names of 4-byte characters,
+    /// and project codes of characters JSON escapes.
+    fn widest_name() -> String {
+        "\u{1F600}".repeat(qase_webhooks::MAX_EVENT_NAME_LEN)
+    }
+
+    fn widest_project() -> String {
+        "\u{1F600}".repeat(qase_webhooks::MAX_PROJECT_CODE_LEN)
+    }
+
+    #[test]
+    fn a_reason_that_grows_when_escaped_is_cut_to_fit() {
+        // Regression: 300 `"` in a value made a 600-byte reason that escaping
+        // pushed past 1,024 bytes, and every retry was answered 503.
+        let reason = format!("invalid type: string {:?}", "\"".repeat(300));
+        for (name, project) in [
+            ("run.deleted".to_owned(), "DEMO".to_owned()),
+            (widest_name(), widest_project()),
+            (widest_name(), "\"".repeat(64)),
+        ] {
+            let metadata = EventMetadata::new(&name, &project, u64::MAX, Some(&reason));
+            assert!(json_len(&metadata) <= KV_METADATA_LIMIT);
+            let kept = metadata.reason.unwrap();
+            assert!(reason.starts_with(&kept) && !kept.is_empty());
+            assert_eq!(metadata.event_name, name, "names are never cut here");
+            assert_eq!(metadata.status, EventStatus::Quarantined);
+        }
+        // Control characters escape to six bytes each.
+        let controls = "\u{1}".repeat(2000);
+        let metadata = EventMetadata::new("x", "P", 0, Some(&controls));
+        assert!(json_len(&metadata) <= KV_METADATA_LIMIT);
+        assert!(json_len(&metadata) > KV_METADATA_LIMIT - 6);
+        // A short reason is kept whole.
+        let metadata = EventMetadata::new("x", "P", 0, Some("short"));
+        assert_eq!(metadata.reason.as_deref(), Some("short"));
+    }
+
+    #[test]
+    fn delivery_states_and_dead_letters_fit_in_the_worst_case() {
+        let error = "é\"\n".repeat(2000);
+        let state = DeliveryState::new(
+            DeliveryStatus::Dead,
+            u32::MAX,
+            Some(599),
+            Some(&error),
+            u64::MAX,
+        );
+        assert!(json_len(&state) <= KV_METADATA_LIMIT);
+        let dead = DeadLetterMetadata {
+            event_name: widest_name(),
+            project_code: widest_project(),
+            received_at: u64::MAX,
+            destination: "d".repeat(64),
+            attempts: u32::MAX,
+            last_status: Some(599),
+            last_error: Some(error.clone()),
+            reason: error,
+            dead_at: u64::MAX,
+        }
+        .fitted();
+        assert!(json_len(&dead) <= KV_METADATA_LIMIT, "{}", json_len(&dead));
+        assert_eq!(dead.project_code, widest_project());
+        // Ordinary names are kept whole: only the texts are cut.
+        let dead = DeadLetterMetadata {
+            event_name: "run.completed".into(),
+            project_code: "DEMO".into(),
+            received_at: 1,
+            destination: "ci".into(),
+            attempts: 5,
+            last_status: Some(500),
+            last_error: Some("x".repeat(5000)),
+            reason: "retries exhausted".into(),
+            dead_at: 2,
+        }
+        .fitted();
+        assert_eq!(dead.event_name, "run.completed");
+        assert_eq!(dead.reason, "retries exhausted");
+        assert!(json_len(&dead) <= KV_METADATA_LIMIT);
     }
 }

@@ -3,13 +3,13 @@
 //! and stores it durably before answering.
 //!
 //! This crate is glue: Cloudflare bindings on one side, the core on the
-//! other. Routes (all in [`routes::ROUTES`], documented in `openapi.json`):
-//! - `POST /webhooks/qase`: a Qase delivery ([`ingest`]).
-//! - `GET /health`: version and configuration status ([`health`]).
-//! - `/api/...`: the operator API ([`api`]).
+//! other. Routes (all in `routes::ROUTES`, documented in `openapi.json`):
+//! - `POST /webhooks/qase`: a Qase delivery (`ingest`).
+//! - `GET /health`: version and configuration status (`health`).
+//! - `/api/...`: the operator API (`api`).
 //!
-//! Queue consumers: the delivery queue ([`delivery`]) and the dead-letter
-//! queue ([`dead_letters`]).
+//! Queue consumers: the delivery queue (`delivery`) and the dead-letter
+//! queue (`dead_letters`).
 
 mod api;
 mod bindings;
@@ -26,7 +26,7 @@ mod respond;
 mod routes;
 mod settings;
 mod sinks;
-mod text;
+mod store_failure;
 
 use worker::web_sys;
 use worker::{event, Context, Env, MessageBatch, Request, Result};

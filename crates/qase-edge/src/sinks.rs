@@ -10,12 +10,6 @@ use worker::Env;
 use crate::bindings;
 use crate::layout::{self, DeliveryState, EventMetadata};
 use crate::messages::QueuedDelivery;
-use crate::text::truncate;
-
-/// Status of a stored event.
-pub const ACCEPTED: &str = "accepted";
-/// Status of a quarantined event.
-pub const QUARANTINED: &str = "quarantined";
 
 /// Writes `value` under `key`, with metadata and the retention TTL.
 pub async fn put(
@@ -47,19 +41,12 @@ pub async fn store(
 ) -> worker::Result<()> {
     let envelope = delivery.envelope();
     let id = delivery.id().to_string();
-    let metadata = EventMetadata {
-        event_name: envelope.event_name.to_string(),
-        project_code: envelope.project_code.clone(),
+    let metadata = EventMetadata::new(
+        envelope.event_name.as_str(),
+        &envelope.project_code,
         received_at,
-        status: if reason.is_some() {
-            QUARANTINED
-        } else {
-            ACCEPTED
-        }
-        .to_owned(),
-        // KV metadata is capped at 1024 bytes; the full reason is in the log.
-        reason: reason.map(|r| truncate(r, 600).to_owned()),
-    };
+        reason,
+    );
     let body_key = match reason {
         Some(_) => layout::quarantine_key(&id),
         None => layout::event_key(&id),

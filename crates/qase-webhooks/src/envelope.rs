@@ -248,9 +248,18 @@ fn classify(text: &str, err: serde_json::Error) -> EnvelopeError {
         },
         Category::Data => {
             // The raw fields accept any JSON value and key problems are kept
-            // apart, so a data error is a root that is not an object.
+            // apart, so a data error is a root that is not an object; the
+            // object visitor stops at its first byte, so whether the rest is
+            // JSON at all is asked apart (`[[[` unclosed is a syntax error).
             if !is_object(text) {
-                return EnvelopeError::NotAnObject;
+                return match serde_json::from_str::<&RawValue>(text) {
+                    Ok(_) => EnvelopeError::NotAnObject,
+                    Err(err) => EnvelopeError::Syntax {
+                        line: err.line(),
+                        column: err.column(),
+                        reason: strip_position(&err.to_string()),
+                    },
+                };
             }
             EnvelopeError::Syntax {
                 line: err.line(),
@@ -526,6 +535,16 @@ mod tests {
     fn a_body_that_is_not_an_object_is_named_so() {
         for body in ["[]", "1", "\"x\"", "null", "true"] {
             assert_eq!(err(body), EnvelopeError::NotAnObject, "{body}");
+        }
+        // Not JSON at all stays a syntax error, however it starts.
+        for body in [
+            "[[[",
+            "[1,",
+            "\"x",
+            "nul",
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+        ] {
+            assert!(matches!(err(body), EnvelopeError::Syntax { .. }), "{body}");
         }
     }
 

@@ -11,10 +11,12 @@
 //! - `delivery`: forwarding to downstream services: signatures, retries,
 //!   backoff, dead letters.
 //! - `api`: the operator API: auth, listing, inspection, replay, deletion.
+//! - `hardening`: regressions found by adversarial testing from outside.
 
 mod api;
 mod delivery;
 mod faults;
+mod hardening;
 mod health;
 mod hostile;
 mod ingest;

@@ -3,24 +3,23 @@
 //! <QASE_ADMIN_TOKEN>` (compared in constant time); without a configured
 //! token every `/api` path answers `404`, as if the API did not exist.
 
+pub mod listing;
 pub mod query;
 
+use qase_webhooks::EventId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use worker::web_sys::Response;
 use worker::{Env, KvStore, MessageBuilder, Request};
 
+use self::listing::{ListedKey, Listing, Page, Step, KV_PAGE_SIZE};
 use self::query::{Cursor, ListQuery, PageQuery, ParamError};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::error::ApiError;
-use crate::layout::{self, DeliveryState, EventMetadata};
+use crate::layout::{self, DeadLetterMetadata, DeliveryState, EventMetadata, EventStatus};
 use crate::messages::QueuedDelivery;
 use crate::routes::{Route, OPENAPI};
 use crate::{bindings, respond, settings};
-
-/// How many KV list pages one listing call may read before it returns what
-/// it found with a cursor (filters can skip many keys).
-const MAX_PAGES_PER_CALL: usize = 10;
 
 /// Whether the API is on: a token is configured (a broken configuration
 /// counts as on, so that `/api` answers `503 misconfigured` rather than hiding).
@@ -47,15 +46,24 @@ pub async fn handle(
         return Ok(respond::json_bytes(OPENAPI.as_bytes().to_vec(), 200)?);
     }
     let presented = req.headers().get("Authorization")?;
-    let bearer = presented
+    if !presented
         .as_deref()
-        .and_then(|value| value.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|token_text| token.verify(token_text.trim().as_bytes())) {
+        .and_then(bearer_token)
+        .is_some_and(|presented| token.verify(presented.as_bytes()))
+    {
         return Err(ApiError::BadToken);
     }
 
-    let kv = env.kv(bindings::EVENTS_KV)?;
+    // Ids have one documented form; anything else names no stored event
+    // (and would make a KV key past its length limit).
     let id = id.unwrap_or_default();
+    if !id.is_empty() && id.parse::<EventId>().is_err() {
+        return Err(match route {
+            Route::ReplayDeadLetter => ApiError::DeadLetterNotFound,
+            _ => ApiError::EventNotFound,
+        });
+    }
+    let kv = env.kv(bindings::EVENTS_KV)?;
     let pairs = || -> Result<Vec<(String, String)>, ApiError> {
         Ok(req
             .url()?
@@ -73,14 +81,44 @@ pub async fn handle(
             list_dead_letters(&kv, PageQuery::parse(pairs()?).map_err(param)?).await
         }
         Route::ReplayDeadLetter => {
-            let destination = pairs()?
-                .into_iter()
-                .find(|(k, _)| k == "destination")
-                .map(|(_, v)| v);
+            let destination = dead_letter_destination(pairs()?).map_err(param)?;
             replay_dead_letters(env, &kv, id, destination).await
         }
         Route::Ingest | Route::Health | Route::OpenApi => Err(ApiError::NotFound),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1) and whitespace around the token is not
+/// part of it.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches([' ', '\t']))
+}
+
+/// The `destination` parameter of a dead-letter replay: a destination name
+/// or the platform's `_all`; any other parameter is refused.
+fn dead_letter_destination(pairs: Vec<(String, String)>) -> Result<Option<String>, ParamError> {
+    let mut destination = None;
+    for (name, value) in pairs {
+        if name != "destination" {
+            return Err(ParamError {
+                param: name,
+                problem: "unknown parameter (known: destination)".into(),
+            });
+        }
+        if !(config::is_destination_name(&value) || value == crate::dead_letters::ALL_DESTINATIONS)
+        {
+            return Err(ParamError {
+                param: name,
+                problem: "must be a destination name: 1 to 64 letters, digits, `-` or `_`".into(),
+            });
+        }
+        destination = Some(value);
+    }
+    Ok(destination)
 }
 
 fn param(error: ParamError) -> ApiError {
@@ -91,93 +129,32 @@ fn ok_json(body: &impl Serialize, status: u16) -> Result<Response, ApiError> {
     Ok(respond::json(body, status)?)
 }
 
-#[derive(Serialize)]
-struct EventSummary {
-    id: String,
-    #[serde(flatten)]
-    metadata: EventMetadata,
-}
-
-#[derive(Serialize)]
-struct EventPage {
-    events: Vec<EventSummary>,
-    cursor: Option<String>,
-}
-
 async fn list_events(kv: &KvStore, query: ListQuery) -> Result<Response, ApiError> {
-    let prefix = match &query.project {
-        Some(project) => layout::project_index_prefix(project),
-        None => layout::INDEX.to_owned(),
-    };
-    let mut events = Vec::new();
-    let mut page_cursor = query.cursor.kv.clone();
-    let mut skip = query.cursor.skip;
-    // Where the next call resumes; `None` once the listing is complete.
-    let mut next = None;
-    for pages_read in 1..=MAX_PAGES_PER_CALL {
-        let mut list = kv.list().prefix(prefix.clone()).limit(1000);
-        if let Some(cursor) = &page_cursor {
-            list = list.cursor(cursor.clone());
-        }
-        let page = list.execute().await.map_err(worker::Error::from)?;
-        let mut stop = false;
-        for (index, key) in page.keys.iter().enumerate().skip(skip) {
-            let Some(metadata) = key
-                .metadata
-                .clone()
-                .and_then(|m| serde_json::from_value::<EventMetadata>(m).ok())
-            else {
-                continue;
-            };
-            // Newest first: past `since`, everything else is older still.
-            if query
-                .since
-                .is_some_and(|since| metadata.received_at < since)
-            {
-                stop = true;
-                break;
-            }
-            let keep = query.until.is_none_or(|until| metadata.received_at < until)
-                && query
-                    .event
-                    .as_ref()
-                    .is_none_or(|p| p.matches(&metadata.event_name))
-                && query.status.is_none_or(|s| s.as_str() == metadata.status);
-            if !keep {
-                continue;
-            }
-            let id = layout::id_in(&key.name).unwrap_or_default().to_owned();
-            events.push(EventSummary { id, metadata });
-            if events.len() == query.limit {
-                let more = index + 1 < page.keys.len() || !page.list_complete;
-                next = more.then(|| Cursor {
-                    kv: page_cursor.clone(),
-                    skip: index + 1,
+    let (mut listing, mut step) = Listing::start(query);
+    loop {
+        match step {
+            Step::Fetch { prefix, cursor } => {
+                let mut list = kv.list().prefix(prefix).limit(KV_PAGE_SIZE);
+                if let Some(cursor) = cursor {
+                    list = list.cursor(cursor);
+                }
+                let page = list.execute().await.map_err(worker::Error::from)?;
+                step = listing.feed(Page {
+                    keys: page
+                        .keys
+                        .into_iter()
+                        .map(|key| ListedKey {
+                            name: key.name,
+                            metadata: key.metadata.and_then(|m| serde_json::from_value(m).ok()),
+                        })
+                        .collect(),
+                    cursor: page.cursor,
+                    complete: page.list_complete,
                 });
-                stop = true;
-                break;
             }
-        }
-        if stop || page.list_complete || page.cursor.is_none() {
-            break;
-        }
-        page_cursor = page.cursor.clone();
-        skip = 0;
-        if pages_read == MAX_PAGES_PER_CALL {
-            // Out of pages for this call: the client continues from here.
-            next = Some(Cursor {
-                kv: page_cursor.clone(),
-                skip: 0,
-            });
+            Step::Done(page) => return ok_json(&page, 200),
         }
     }
-    ok_json(
-        &EventPage {
-            events,
-            cursor: next.map(|c| c.encode()),
-        },
-        200,
-    )
 }
 
 /// Reads an event's bytes and metadata, accepted or quarantined.
@@ -231,21 +208,19 @@ struct EventDetail {
 
 async fn get_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
     let (body, metadata) = read_event(kv, id).await?;
-    let deliveries = list_all(kv, &format!("{}{id}/", layout::DELIVERY))
+    let deliveries = list_all(kv, &layout::delivery_prefix(id))
         .await?
         .into_iter()
         .filter_map(|key| {
             let state = serde_json::from_value(key.metadata?).ok()?;
-            Some(DeliveryView {
-                destination: layout::destination_in(&key.name)?.to_owned(),
-                state,
-            })
+            let (_, destination) = layout::event_child(layout::DELIVERY, &key.name)?;
+            Some(DeliveryView { destination, state })
         })
         .collect();
-    let dead_letters = list_all(kv, &format!("{}{id}/", layout::DEAD))
+    let dead_letters = list_all(kv, &layout::dead_prefix(id))
         .await?
         .into_iter()
-        .filter_map(|key| layout::destination_in(&key.name).map(str::to_owned))
+        .filter_map(|key| layout::event_child(layout::DEAD, &key.name).map(|(_, d)| d))
         .collect();
     // Stored bodies passed the JSON check, so they embed as they are.
     let body = RawValue::from_string(String::from_utf8_lossy(&body).into_owned())
@@ -274,14 +249,26 @@ async fn delete_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
         layout::index_key(metadata.received_at, id),
         layout::project_index_key(&metadata.project_code, metadata.received_at, id),
     ];
-    for prefix in [layout::DELIVERY, layout::DEAD] {
+    for prefix in [layout::delivery_prefix(id), layout::dead_prefix(id)] {
+        keys.extend(list_all(kv, &prefix).await?.into_iter().map(|k| k.name));
+    }
+    // Copies of one delivery accepted at the same moment each wrote index
+    // entries under their own receive time; the indexes are keyed by time,
+    // so those entries are found by reading both indexes through.
+    for prefix in [
+        layout::INDEX.to_owned(),
+        layout::project_index_prefix(&metadata.project_code),
+    ] {
         keys.extend(
-            list_all(kv, &format!("{prefix}{id}/"))
+            list_all(kv, &prefix)
                 .await?
                 .into_iter()
+                .filter(|k| layout::index_entry_id(&k.name) == Some(id))
                 .map(|k| k.name),
         );
     }
+    keys.sort();
+    keys.dedup();
     for key in keys {
         kv.delete(&key).await.map_err(|e| {
             worker::console_error!("delete of {key} failed: {e}");
@@ -291,11 +278,31 @@ async fn delete_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
     Ok(respond::empty(204)?)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 struct ReplayRequest {
     #[serde(default)]
     destinations: Option<Vec<String>>,
+}
+
+impl ReplayRequest {
+    /// An empty body, or an object `{"destinations": [names]}`; anything
+    /// else (`[]`, `null`, a string) is refused, naming the body.
+    fn parse(text: &str) -> Result<ReplayRequest, ParamError> {
+        if text.trim().is_empty() {
+            return Ok(ReplayRequest::default());
+        }
+        let problem = |detail: String| ParamError {
+            param: "body".into(),
+            problem: format!("must be {{\"destinations\": [names]}} or empty ({detail})"),
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| problem(e.to_string()))?;
+        if !value.is_object() {
+            return Err(problem("not a JSON object".into()));
+        }
+        serde_json::from_value(value).map_err(|e| problem(e.to_string()))
+    }
 }
 
 #[derive(Serialize)]
@@ -343,16 +350,7 @@ async fn replay_event(
     id: &str,
 ) -> Result<Response, ApiError> {
     let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
-    let request: ReplayRequest = if text.trim().is_empty() {
-        ReplayRequest::default()
-    } else {
-        serde_json::from_str(&text).map_err(|e| {
-            ApiError::BadParameter(ParamError {
-                param: "body".into(),
-                problem: format!("must be {{\"destinations\": [names]}} or empty ({e})"),
-            })
-        })?
-    };
+    let request = ReplayRequest::parse(&text).map_err(ApiError::BadParameter)?;
     let (body, metadata) = read_event(kv, id).await?;
     let matching: Vec<&str> = config
         .destinations
@@ -399,9 +397,8 @@ async fn replay_event(
 #[derive(Serialize)]
 struct DeadLetterView {
     id: String,
-    destination: String,
     #[serde(flatten)]
-    metadata: serde_json::Value,
+    metadata: DeadLetterMetadata,
 }
 
 #[derive(Serialize)]
@@ -422,19 +419,21 @@ async fn list_dead_letters(kv: &KvStore, query: PageQuery) -> Result<Response, A
     let dead_letters = page
         .keys
         .into_iter()
-        .map(|key| DeadLetterView {
-            id: layout::id_in(&key.name).unwrap_or_default().to_owned(),
-            destination: layout::destination_in(&key.name)
-                .unwrap_or_default()
-                .to_owned(),
-            metadata: key.metadata.unwrap_or(serde_json::Value::Null),
+        .filter_map(|key| {
+            let (id, destination) = layout::event_child(layout::DEAD, &key.name)?;
+            let mut metadata: DeadLetterMetadata = serde_json::from_value(key.metadata?).ok()?;
+            metadata.destination = destination;
+            Some(DeadLetterView {
+                id: id.to_owned(),
+                metadata,
+            })
         })
         .collect();
     let cursor = match (page.list_complete, page.cursor) {
         (false, Some(kv)) => Some(
             Cursor {
                 kv: Some(kv),
-                skip: 0,
+                ..Cursor::default()
             }
             .encode(),
         ),
@@ -455,10 +454,10 @@ async fn replay_dead_letters(
     id: &str,
     only: Option<String>,
 ) -> Result<Response, ApiError> {
-    let keys = list_all(kv, &format!("{}{id}/", layout::DEAD)).await?;
+    let keys = list_all(kv, &layout::dead_prefix(id)).await?;
     let mut replayed = Vec::new();
     for key in keys {
-        let Some(destination) = layout::destination_in(&key.name).map(str::to_owned) else {
+        let Some((_, destination)) = layout::event_child(layout::DEAD, &key.name) else {
             continue;
         };
         if only.as_ref().is_some_and(|o| *o != destination) {
@@ -466,23 +465,22 @@ async fn replay_dead_letters(
         }
         let (body, metadata) = kv
             .get(&key.name)
-            .bytes_with_metadata::<serde_json::Value>()
+            .bytes_with_metadata::<DeadLetterMetadata>()
             .await
             .map_err(worker::Error::from)?;
         let (Some(body), Some(metadata)) = (body, metadata) else {
             continue;
         };
+        // The stored body has the event name whole, even where the
+        // metadata had to cut a long one.
+        let event_name = qase_webhooks::Envelope::parse(&body)
+            .map(|envelope| envelope.event_name.to_string())
+            .unwrap_or(metadata.event_name);
         let event = EventMetadata {
-            event_name: metadata["event_name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            project_code: metadata["project_code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            received_at: metadata["received_at"].as_u64().unwrap_or_default(),
-            status: "accepted".to_owned(),
+            event_name,
+            project_code: metadata.project_code,
+            received_at: metadata.received_at,
+            status: EventStatus::Accepted,
             reason: None,
         };
         // A platform-moved message was for every destination ("_all").
@@ -502,4 +500,86 @@ async fn replay_dead_letters(
         },
         202,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_trimmed() {
+        for value in [
+            "Bearer t0ken",
+            "bearer t0ken",
+            "BEARER t0ken",
+            "Bearer   t0ken ",
+            " Bearer\tt0ken",
+        ] {
+            assert_eq!(bearer_token(value), Some("t0ken"), "{value:?}");
+        }
+        for value in ["Basic t0ken", "Bearert0ken", "t0ken", "", "Token t0ken"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_replay_body_is_empty_or_an_object() {
+        assert_eq!(ReplayRequest::parse("").unwrap(), ReplayRequest::default());
+        assert_eq!(
+            ReplayRequest::parse("  \n").unwrap(),
+            ReplayRequest::default()
+        );
+        assert_eq!(
+            ReplayRequest::parse(r#"{"destinations":["ci"]}"#).unwrap(),
+            ReplayRequest {
+                destinations: Some(vec!["ci".into()])
+            }
+        );
+        assert_eq!(
+            ReplayRequest::parse("{}").unwrap(),
+            ReplayRequest::default()
+        );
+        // Regression: `[]` was read as an empty object.
+        for body in [
+            "[]",
+            "[[\"ci\"]]",
+            "null",
+            "\"ci\"",
+            "1",
+            r#"{"nope":1}"#,
+            "{",
+        ] {
+            assert_eq!(
+                ReplayRequest::parse(body).unwrap_err().param,
+                "body",
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_replay_takes_only_a_destination_name() {
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(dead_letter_destination(pairs(&[])).unwrap(), None);
+        assert_eq!(
+            dead_letter_destination(pairs(&[("destination", "ci")])).unwrap(),
+            Some("ci".into())
+        );
+        assert_eq!(
+            dead_letter_destination(pairs(&[("destination", "_all")])).unwrap(),
+            Some("_all".into())
+        );
+        let long = "d".repeat(500);
+        for bad in [
+            vec![("destination", long.as_str())],
+            vec![("destination", "a/b")],
+            vec![("dest", "ci")],
+        ] {
+            assert!(dead_letter_destination(pairs(&bad)).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -4,7 +4,10 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use qase_webhooks::routing::Pattern;
+use qase_webhooks::{MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN};
 use serde::{Deserialize, Serialize};
+
+use crate::layout::EventStatus;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -37,6 +40,10 @@ pub struct Cursor {
     /// Keys of that page already read.
     #[serde(rename = "s", default)]
     pub skip: usize,
+    /// Ids the last page returned that the next may repeat (see
+    /// [`super::listing`]).
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<String>,
 }
 
 impl Cursor {
@@ -48,25 +55,6 @@ impl Cursor {
     fn decode(text: &str) -> Option<Cursor> {
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         serde_json::from_slice(&bytes).ok()
-    }
-}
-
-/// Which stored events a listing returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusFilter {
-    /// Accepted events.
-    Accepted,
-    /// Quarantined events.
-    Quarantined,
-}
-
-impl StatusFilter {
-    /// The status as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatusFilter::Accepted => "accepted",
-            StatusFilter::Quarantined => "quarantined",
-        }
     }
 }
 
@@ -82,7 +70,7 @@ pub struct ListQuery {
     /// Only events received before, in Unix milliseconds.
     pub until: Option<u64>,
     /// Only events with this status.
-    pub status: Option<StatusFilter>,
+    pub status: Option<EventStatus>,
     /// Page size.
     pub limit: usize,
     /// Where to resume.
@@ -107,6 +95,29 @@ fn limit(value: &str) -> Result<usize, ParamError> {
     }
 }
 
+/// A project code as the envelope admits it: 1 to 64 characters.
+fn project(value: String) -> Result<String, ParamError> {
+    let length = value.chars().count();
+    if !(1..=MAX_PROJECT_CODE_LEN).contains(&length) {
+        return Err(bad(
+            "project",
+            format!("must be a project code of 1 to {MAX_PROJECT_CODE_LEN} characters"),
+        ));
+    }
+    Ok(value)
+}
+
+/// An event name or glob, no longer than an event name may be.
+fn event_pattern(value: &str) -> Result<Pattern, ParamError> {
+    if value.chars().count() > MAX_EVENT_NAME_LEN {
+        return Err(bad(
+            "event",
+            format!("must be at most {MAX_EVENT_NAME_LEN} characters"),
+        ));
+    }
+    Pattern::new(value).ok_or_else(|| bad("event", "must not be empty"))
+}
+
 fn cursor(value: &str) -> Result<Cursor, ParamError> {
     Cursor::decode(value).ok_or_else(|| bad("cursor", "is not a cursor this API handed out"))
 }
@@ -122,22 +133,19 @@ impl ListQuery {
         };
         for (name, value) in pairs {
             match name.as_str() {
-                "project" if !value.is_empty() => query.project = Some(value),
-                "event" => {
-                    query.event = Some(Pattern::new(&value).ok_or_else(|| bad("event", "must not be empty"))?)
-                }
+                "project" => query.project = Some(project(value)?),
+                "event" => query.event = Some(event_pattern(&value)?),
                 "since" => query.since = Some(seconds_to_millis("since", &value)?),
                 "until" => query.until = Some(seconds_to_millis("until", &value)?),
                 "status" => {
                     query.status = Some(match value.as_str() {
-                        "accepted" => StatusFilter::Accepted,
-                        "quarantined" => StatusFilter::Quarantined,
+                        "accepted" => EventStatus::Accepted,
+                        "quarantined" => EventStatus::Quarantined,
                         _ => return Err(bad("status", "must be `accepted` or `quarantined`")),
                     })
                 }
                 "limit" => query.limit = limit(&value)?,
                 "cursor" => query.cursor = cursor(&value)?,
-                "project" => return Err(bad("project", "must not be empty")),
                 other => {
                     return Err(bad(
                         other,
@@ -206,7 +214,7 @@ mod tests {
         assert_eq!(query.project.as_deref(), Some("WEB"));
         assert!(query.event.unwrap().matches("run.completed"));
         assert_eq!(query.since, Some(1_700_000_000_000));
-        assert_eq!(query.status, Some(StatusFilter::Quarantined));
+        assert_eq!(query.status, Some(EventStatus::Quarantined));
         assert_eq!(query.limit, 10);
     }
 
@@ -221,6 +229,10 @@ mod tests {
             (vec![("cursor", "!!")], "cursor"),
             (vec![("event", "")], "event"),
             (vec![("projct", "WEB")], "projct"),
+            (vec![("project", "")], "project"),
+            // Regression: a 1,000-character project answered 500.
+            (vec![("project", &"P".repeat(1000))], "project"),
+            (vec![("event", &"e".repeat(129))], "event"),
         ] {
             assert_eq!(parse(&query).unwrap_err().param, param, "{query:?}");
         }
@@ -231,6 +243,7 @@ mod tests {
         let cursor = Cursor {
             kv: Some("abc".into()),
             skip: 7,
+            recent: vec!["evt_0123456789abcdef0123456789abcdef".into()],
         };
         let text = cursor.encode();
         assert_eq!(parse(&[("cursor", &text)]).unwrap().cursor, cursor);
