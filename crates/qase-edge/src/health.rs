@@ -16,6 +16,9 @@ use crate::{ingest, settings};
 struct Health<'a> {
     status: &'static str,
     version: &'static str,
+    /// The git commit the Worker was built from (`-dirty` with local
+    /// changes); `qase-hook --version` names the same.
+    commit: &'static str,
     /// Sinks whose bindings exist.
     bound_sinks: Vec<Sink>,
     #[serde(flatten)]
@@ -62,6 +65,7 @@ pub fn handle(env: &Env) -> Result<Response, ApiError> {
     let health = Health {
         status,
         version: env!("CARGO_PKG_VERSION"),
+        commit: env!("QASE_EDGE_GIT_COMMIT"),
         bound_sinks: settings::bound_sinks(env),
         config,
         config_error,

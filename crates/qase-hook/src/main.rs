@@ -28,7 +28,9 @@ pub const DEFAULT_SECRET: &str = "local-demo-secret";
 #[derive(Parser)]
 #[command(
     name = "qase-hook",
-    version,
+    // The same version and commit as the Worker's `GET /health` (see
+    // build-support/git_commit.rs).
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("QASE_EDGE_GIT_COMMIT"), ")"),
     about = "Fire Qase webhook events at qase-edge, and verify what it forwards"
 )]
 struct Cli {

@@ -5,6 +5,7 @@
 //! 3. `send` reports a refused secret (exit 1) and an unreachable URL (exit 2).
 //! 4. `send --count` runs a load and prints its summary.
 //! 5. `verify` accepts a correctly signed request and refuses a tampered one.
+//! 6. `--version` names the version and the commit it was built from.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -261,4 +262,21 @@ fn api_commands_print_tables_or_json_and_report_refusals() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no token"));
+}
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let output = qase_hook(&["--version"]);
+    assert!(output.status.success());
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    let expected = format!("qase-hook {} ({head}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        stdout(&output).starts_with(&expected),
+        "{}",
+        stdout(&output)
+    );
 }
