@@ -166,9 +166,37 @@ pub fn is_destination_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// What a broken optional setting does instead of stopping ingestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// The operator API is off (`/api` answers `404`).
+    OperatorApiOff,
+    /// Deliveries to destinations wait in the queue until the setting is
+    /// fixed; nothing is delivered, dropped or dead-lettered meanwhile.
+    DeliveryPaused,
+    /// Duplicates are not detected.
+    DuplicatesNotDetected,
+    /// The setting's default is used.
+    DefaultUsed,
+}
+
+/// A broken optional setting: the key and problem, and what it turned off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigProblem {
+    /// The key and what is wrong with it.
+    #[serde(flatten)]
+    pub error: ConfigError,
+    /// What the Worker does instead.
+    pub effect: Effect,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Optional settings that are broken, each with what it turned off
+    /// (reported by `GET /health` and logged once per isolate).
+    pub problems: Vec<ConfigProblem>,
     /// Which secrets are accepted; empty when none is configured.
     pub secrets: SecretPolicy,
     /// Whether authentication is on.
@@ -199,6 +227,11 @@ impl Config {
     /// Whether `sink` is in use.
     pub fn has_sink(&self, sink: Sink) -> bool {
         self.sinks.contains(&sink)
+    }
+
+    /// The problem that caused `effect`, if any.
+    pub fn problem(&self, effect: Effect) -> Option<&ConfigProblem> {
+        self.problems.iter().find(|p| p.effect == effect)
     }
 
     /// The destination called `name`.
@@ -316,91 +349,66 @@ impl Config {
             ));
         }
 
-        // A time-to-live in seconds: `0` turns the feature off; otherwise at
-        // least KV's smallest expiration TTL.
-        let ttl = |key: &'static str, default: u64, zero_means: &str| {
-            match get(key) {
-            None => Ok(Some(default)),
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(0) => Ok(None),
-                Ok(n) if n >= MIN_DEDUPE_SECONDS => Ok(Some(n)),
-                _ => Err(invalid(
-                    key,
-                    format!("must be 0 ({zero_means}) or a whole number of seconds >= {MIN_DEDUPE_SECONDS}"),
-                )),
-            },
-        }
-        };
+        // Ingestion is configured: from here on, a bad setting turns its own
+        // feature off (or back to its default) and is reported, while
+        // deliveries keep being accepted and stored. Qase documents no
+        // retries, so refusing them over an operator-API typo loses events.
+        let mut problems = Vec::new();
 
-        let dedupe_seconds = ttl(bindings::DEDUPE_SECONDS, DEFAULT_DEDUPE_SECONDS, "off")?;
-        if dedupe_seconds.is_some() && !sinks.contains(&Sink::Kv) {
-            return Err(invalid(
+        let dedupe_seconds = optional(
+            &mut problems,
+            ttl(
+                &get,
                 bindings::DEDUPE_SECONDS,
-                "duplicate detection keeps its markers in KV: add the kv sink or set 0",
-            ));
-        }
-
-        let destinations = match get(bindings::DESTINATIONS) {
-            None => Vec::new(),
-            Some(json) => destinations(&json, &lookup)?,
-        };
-        if !destinations.is_empty() && sinks != [Sink::Kv, Sink::Queue] {
-            return Err(invalid(
-                bindings::DESTINATIONS,
-                "destinations need both sinks: the queue to deliver from and KV for dead letters",
-            ));
-        }
-
-        let seconds = |key: &'static str, default: u64, min: u64, max: u64| match get(key) {
-            None => Ok(default),
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(invalid(
-                    key,
-                    format!("must be a whole number from {min} to {max}"),
+                DEFAULT_DEDUPE_SECONDS,
+                "off",
+            )
+            .and_then(|window| match window {
+                Some(_) if !sinks.contains(&Sink::Kv) => Err(invalid(
+                    bindings::DEDUPE_SECONDS,
+                    "duplicate detection keeps its markers in KV: add the kv sink or set 0",
                 )),
-            },
-        };
-        let retry = RetryPolicy {
-            base: Duration::from_secs(seconds(
-                bindings::RETRY_BASE_SECONDS,
-                10,
-                1,
-                MAX_RETRY_SECONDS,
-            )?),
-            cap: Duration::from_secs(seconds(
-                bindings::RETRY_CAP_SECONDS,
-                3600,
-                1,
-                MAX_RETRY_SECONDS,
-            )?),
-            max_attempts: seconds(bindings::RETRY_MAX_ATTEMPTS, 8, 1, 100)? as u32,
-        };
-        if retry.cap < retry.base {
-            return Err(invalid(
-                bindings::RETRY_CAP_SECONDS,
-                "must not be smaller than QASE_RETRY_BASE_SECONDS",
-            ));
-        }
+                window => Ok(window),
+            }),
+            Effect::DuplicatesNotDetected,
+            None,
+        );
 
-        let admin_token = match lookup(bindings::ADMIN_TOKEN).filter(|v| !v.is_empty()) {
-            None => None,
-            Some(token) if token.len() < 16 => {
-                return Err(invalid(
-                    bindings::ADMIN_TOKEN,
-                    "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
-                ))
-            }
-            Some(token) => Some(secret(bindings::ADMIN_TOKEN, &token)?),
-        };
+        let destinations = optional(
+            &mut problems,
+            destinations_setting(&get, &lookup, &sinks),
+            Effect::DeliveryPaused,
+            Vec::new(),
+        );
 
-        let retention_seconds = ttl(
-            bindings::RETENTION_SECONDS,
-            DEFAULT_RETENTION_SECONDS,
-            "keep",
-        )?;
+        let retry = optional(
+            &mut problems,
+            retry_policy(&get),
+            Effect::DefaultUsed,
+            RetryPolicy::default(),
+        );
+
+        let admin_token = optional(
+            &mut problems,
+            admin_token(&lookup),
+            Effect::OperatorApiOff,
+            None,
+        );
+
+        let retention_seconds = optional(
+            &mut problems,
+            ttl(
+                &get,
+                bindings::RETENTION_SECONDS,
+                DEFAULT_RETENTION_SECONDS,
+                "keep",
+            ),
+            Effect::DefaultUsed,
+            Some(DEFAULT_RETENTION_SECONDS),
+        );
 
         Ok(Config {
+            problems,
             admin_token,
             retention_seconds,
             secrets,
@@ -416,6 +424,126 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
         })
     }
+}
+
+/// The value of an optional setting, or `fallback` with the problem recorded.
+fn optional<T>(
+    problems: &mut Vec<ConfigProblem>,
+    result: Result<T, ConfigError>,
+    effect: Effect,
+    fallback: T,
+) -> T {
+    result.unwrap_or_else(|error| {
+        problems.push(ConfigProblem { error, effect });
+        fallback
+    })
+}
+
+/// A time-to-live in seconds: `0` turns the feature off; otherwise at least
+/// KV's smallest expiration TTL.
+fn ttl(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: u64,
+    zero_means: &str,
+) -> Result<Option<u64>, ConfigError> {
+    match get(key) {
+        None => Ok(Some(default)),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(n) if n >= MIN_DEDUPE_SECONDS => Ok(Some(n)),
+            _ => Err(invalid(
+                key,
+                format!(
+                    "must be 0 ({zero_means}) or a whole number of seconds >= {MIN_DEDUPE_SECONDS}"
+                ),
+            )),
+        },
+    }
+}
+
+/// A whole number from `min` to `max`, `default` when unset.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: u64,
+    (min, max): (u64, u64),
+) -> Result<u64, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(invalid(
+                key,
+                format!("must be a whole number from {min} to {max}"),
+            )),
+        },
+    }
+}
+
+/// The backoff settings; each default is [`RetryPolicy::default`]'s.
+fn retry_policy(get: &impl Fn(&str) -> Option<String>) -> Result<RetryPolicy, ConfigError> {
+    let default = RetryPolicy::default();
+    let delay = (1, MAX_RETRY_SECONDS);
+    let retry = RetryPolicy {
+        base: Duration::from_secs(number(
+            get,
+            bindings::RETRY_BASE_SECONDS,
+            default.base.as_secs(),
+            delay,
+        )?),
+        cap: Duration::from_secs(number(
+            get,
+            bindings::RETRY_CAP_SECONDS,
+            default.cap.as_secs(),
+            delay,
+        )?),
+        max_attempts: number(
+            get,
+            bindings::RETRY_MAX_ATTEMPTS,
+            u64::from(default.max_attempts),
+            (1, 100),
+        )? as u32,
+    };
+    if retry.cap < retry.base {
+        return Err(invalid(
+            bindings::RETRY_CAP_SECONDS,
+            "must not be smaller than QASE_RETRY_BASE_SECONDS",
+        ));
+    }
+    Ok(retry)
+}
+
+/// The operator API's token: at least 16 characters, or unset.
+fn admin_token(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
+    match lookup(bindings::ADMIN_TOKEN).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(token) if token.trim().len() < 16 => Err(invalid(
+            bindings::ADMIN_TOKEN,
+            "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+        )),
+        Some(token) => Ok(Some(secret(bindings::ADMIN_TOKEN, &token)?)),
+    }
+}
+
+/// `QASE_DESTINATIONS`, which needs both sinks: the queue to deliver from
+/// and KV for dead letters.
+fn destinations_setting(
+    get: &impl Fn(&str) -> Option<String>,
+    lookup: &impl Fn(&str) -> Option<String>,
+    sinks: &[Sink],
+) -> Result<Vec<Destination>, ConfigError> {
+    let destinations = match get(bindings::DESTINATIONS) {
+        None => Vec::new(),
+        Some(json) => destinations(&json, lookup)?,
+    };
+    if !destinations.is_empty() && sinks != [Sink::Kv, Sink::Queue] {
+        return Err(invalid(
+            bindings::DESTINATIONS,
+            "destinations need both sinks: the queue to deliver from and KV for dead letters",
+        ));
+    }
+    Ok(destinations)
 }
 
 fn destinations(
@@ -508,6 +636,14 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|key| vars.get(key).cloned(), &Sink::ALL)
+    }
+
+    /// The one problem a broken optional setting leaves in an otherwise
+    /// working configuration.
+    fn problem(pairs: &[(&str, &str)]) -> ConfigProblem {
+        let config = config(pairs).expect("an optional setting never stops ingestion");
+        assert_eq!(config.problems.len(), 1, "{:?}", config.problems);
+        config.problems[0].clone()
     }
 
     #[test]
@@ -612,10 +748,13 @@ mod tests {
                 .dedupe_seconds,
             None
         );
+        let broken = problem(&[(bindings::DEDUPE_SECONDS, "30")]);
         assert_eq!(
-            config(&[(bindings::DEDUPE_SECONDS, "30")]).unwrap_err().key,
-            bindings::DEDUPE_SECONDS
+            (broken.error.key, broken.effect),
+            (bindings::DEDUPE_SECONDS, Effect::DuplicatesNotDetected)
         );
+        let off = config(&[(bindings::DEDUPE_SECONDS, "30")]).unwrap();
+        assert_eq!(off.dedupe_seconds, None);
     }
 
     #[test]
@@ -647,18 +786,22 @@ mod tests {
             r#"[{"name":"a","url":"https://x","timeout_ms":0}]"#,
             r#"[{"name":"a","url":"https://x","evnts":["x"]}]"#,
         ] {
-            let error = super::tests::config(&[(bindings::DESTINATIONS, bad)]).unwrap_err();
-            assert_eq!(error.key, bindings::DESTINATIONS, "{bad}");
+            let broken = problem(&[(bindings::DESTINATIONS, bad)]);
+            assert_eq!(broken.error.key, bindings::DESTINATIONS, "{bad}");
+            assert_eq!(broken.effect, Effect::DeliveryPaused);
         }
-        let error = super::tests::config(&[
+        let broken = problem(&[
             (
                 bindings::DESTINATIONS,
                 r#"[{"name":"a","url":"https://x","signing_secret":"S"}]"#,
             ),
             ("S", "whsec_tooshort"),
-        ])
-        .unwrap_err();
-        assert!(!error.problem.contains("tooshort"), "{error}");
+        ]);
+        assert!(
+            !broken.error.problem.contains("tooshort"),
+            "{}",
+            broken.error
+        );
     }
 
     #[test]
@@ -670,14 +813,19 @@ mod tests {
             (bindings::RETRY_CAP_SECONDS, "50000"),
             (bindings::RETRY_MAX_ATTEMPTS, "0"),
         ] {
-            assert_eq!(super::tests::config(&[(key, value)]).unwrap_err().key, key);
+            let broken = problem(&[(key, value)]);
+            assert_eq!(
+                (broken.error.key, broken.effect),
+                (key, Effect::DefaultUsed)
+            );
+            let config = super::tests::config(&[(key, value)]).unwrap();
+            assert_eq!(config.retry, RetryPolicy::default());
         }
-        let error = super::tests::config(&[
+        let broken = problem(&[
             (bindings::RETRY_BASE_SECONDS, "100"),
             (bindings::RETRY_CAP_SECONDS, "10"),
-        ])
-        .unwrap_err();
-        assert_eq!(error.key, bindings::RETRY_CAP_SECONDS);
+        ]);
+        assert_eq!(broken.error.key, bindings::RETRY_CAP_SECONDS);
     }
 
     #[test]
@@ -689,8 +837,19 @@ mod tests {
             .admin_token
             .unwrap()
             .verify(token.as_bytes()));
-        let error = config(&[(bindings::ADMIN_TOKEN, "short")]).unwrap_err();
-        assert_eq!(error.key, bindings::ADMIN_TOKEN);
+        // Regression: a 14-character token stopped all ingestion (503).
+        let short = [
+            (bindings::ADMIN_TOKEN, "14-characters!"),
+            (bindings::WEBHOOK_SECRET, "s"),
+        ];
+        let broken = problem(&short);
+        assert_eq!(
+            (broken.error.key, broken.effect),
+            (bindings::ADMIN_TOKEN, Effect::OperatorApiOff)
+        );
+        let with_short_token = config(&short).unwrap();
+        assert!(with_short_token.admin_token.is_none());
+        assert!(!with_short_token.secrets.is_empty());
         assert_eq!(
             config(&[]).unwrap().retention_seconds,
             Some(DEFAULT_RETENTION_SECONDS)
@@ -701,7 +860,11 @@ mod tests {
                 .retention_seconds,
             None
         );
-        assert!(config(&[(bindings::RETENTION_SECONDS, "5")]).is_err());
+        let broken = problem(&[(bindings::RETENTION_SECONDS, "5")]);
+        assert_eq!(broken.effect, Effect::DefaultUsed);
+        let retention = config(&[(bindings::RETENTION_SECONDS, "5")]).unwrap();
+        assert_eq!(retention.retention_seconds, Some(DEFAULT_RETENTION_SECONDS));
+        assert!(config(&[]).unwrap().problems.is_empty());
     }
 
     #[test]

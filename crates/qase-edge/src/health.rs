@@ -7,7 +7,7 @@ use serde::Serialize;
 use worker::web_sys::Response;
 use worker::Env;
 
-use crate::config::{AuthMode, ConfigError, PayloadPolicy, Sink};
+use crate::config::{AuthMode, ConfigError, ConfigProblem, PayloadPolicy, Sink};
 use crate::error::ApiError;
 use crate::respond;
 use crate::{ingest, settings};
@@ -25,6 +25,9 @@ struct Health<'a> {
     config: Option<ConfigSummary<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     config_error: Option<&'a ConfigError>,
+    /// Optional settings that are broken, and what each turned off.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    config_problems: &'a [ConfigProblem],
     /// Deliveries no route matched, in this isolate since it started.
     ignored_since_start: u64,
 }
@@ -42,10 +45,13 @@ struct ConfigSummary<'a> {
 
 /// Answers the health check.
 pub fn handle(env: &Env) -> Result<Response, ApiError> {
-    let (status, config, config_error) = match settings::load(env) {
+    let (status, config, config_error, config_problems) = match settings::load(env) {
         Ok(config) => {
             let status = if config.auth == AuthMode::Required && config.secrets.is_empty() {
                 "no_secret_configured"
+            } else if !config.problems.is_empty() {
+                // Deliveries are accepted and stored, but a feature is off.
+                "degraded"
             } else {
                 "ok"
             };
@@ -58,9 +64,9 @@ pub fn handle(env: &Env) -> Result<Response, ApiError> {
                 dedupe_seconds: config.dedupe_seconds,
                 max_body_bytes: config.max_body_bytes,
             };
-            (status, Some(summary), None)
+            (status, Some(summary), None, config.problems.as_slice())
         }
-        Err(error) => ("misconfigured", None, Some(error)),
+        Err(error) => ("misconfigured", None, Some(error), [].as_slice()),
     };
     let health = Health {
         status,
@@ -69,6 +75,7 @@ pub fn handle(env: &Env) -> Result<Response, ApiError> {
         bound_sinks: settings::bound_sinks(env),
         config,
         config_error,
+        config_problems,
         ignored_since_start: ingest::IGNORED.load(Ordering::Relaxed),
     };
     Ok(respond::json(&health, 200)?)

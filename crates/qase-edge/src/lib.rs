@@ -31,8 +31,13 @@ mod store_failure;
 use worker::web_sys;
 use worker::{event, Context, Env, MessageBatch, Request, Result};
 
+use crate::config::Effect;
 use crate::error::ApiError;
 use crate::routes::{Matched, Route};
+
+/// How long queued deliveries wait while delivery is paused by a broken
+/// `QASE_DESTINATIONS`.
+const PAUSED_DELIVERY_RECHECK_SECONDS: u32 = 3600;
 
 #[event(start)]
 fn start() {
@@ -79,6 +84,16 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     };
     if batch.queue() == config.dead_letter_queue {
         dead_letters::consume(&batch, &env, config).await;
+    } else if let Some(problem) = config.problem(Effect::DeliveryPaused) {
+        // Keep the messages until the destinations are fixed: looked at again
+        // hourly, so the queue's `max_retries` (10) gives an operator about
+        // ten hours before they go to dead letters, which can be replayed.
+        worker::console_error!("deliveries paused: {}", problem.error);
+        batch.retry_all_with_options(
+            &worker::QueueRetryOptionsBuilder::new()
+                .with_delay_seconds(PAUSED_DELIVERY_RECHECK_SECONDS)
+                .build(),
+        );
     } else {
         delivery::consume(&batch, &env, config).await;
     }

@@ -21,11 +21,24 @@ pub fn load(env: &Env) -> &'static Result<Config, ConfigError> {
             |key| env.var(key).ok().map(|value| value.to_string()),
             &bound_sinks(env),
         );
-        if let Err(error) = &config {
-            worker::console_error!(
+        match &config {
+            Err(error) => worker::console_error!(
                 "{}",
                 serde_json::json!({ "event": "config_error", "key": error.key, "problem": error.problem })
-            );
+            ),
+            Ok(config) => {
+                for problem in &config.problems {
+                    worker::console_error!(
+                        "{}",
+                        serde_json::json!({
+                            "event": "config_problem",
+                            "key": problem.error.key,
+                            "problem": problem.error.problem,
+                            "effect": problem.effect,
+                        })
+                    );
+                }
+            }
         }
         config
     })

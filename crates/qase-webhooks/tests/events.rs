@@ -5,7 +5,8 @@
 //! 2. Both sides of each of Qase's documented disagreements are accepted
 //!    (fixtures/variants/), and open value sets keep unknown values.
 //! 3. Conformance: every example in ../shared/qase/examples parses into its
-//!    known event (skipped, loudly, when that folder is absent).
+//!    known event (skipped, loudly, when that folder is absent outside CI;
+//!    a failure under `CI=true`).
 //! 4. A known event whose payload does not fit is an error naming the event
 //!    and the field, never an unknown event.
 
@@ -153,6 +154,13 @@ fn conformance_with_qase_documented_examples() {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/qase/examples")
         });
     if !dir.is_dir() {
+        // CI has the examples beside the clone: there, their absence is a
+        // broken set-up, not a reason to pass.
+        assert!(
+            std::env::var_os("CI").is_none_or(|ci| ci.is_empty() || ci == "false"),
+            "CI is set but there are no Qase examples at {}",
+            dir.display()
+        );
         eprintln!(
             "SKIPPED conformance: no Qase examples at {} (set QASE_EXAMPLES_DIR)",
             dir.display()

@@ -2,6 +2,9 @@
 //! 1. A broken configuration: 503 `misconfigured`, the key in `GET /health`
 //!    and in the log, no crash.
 //! 2. The KV binding missing: 503, and the secret in no log line.
+//! 2b. A broken optional setting (a 14-character operator token, broken
+//!    destinations) turns only its feature off: deliveries are still
+//!    accepted and stored, and `GET /health` says what is off and why.
 //! 3. A sink write that fails (a message too large for the queue, with no
 //!    KV to hold the body): 503 `storage_unavailable`, and the Worker keeps
 //!    serving.
@@ -38,6 +41,57 @@ async fn a_broken_configuration_is_503_and_named_in_health() {
     assert!(worker
         .logs_when(|logs| logs.contains("config_error"))
         .contains("QASE_ROUTES"));
+}
+
+#[tokio::test]
+async fn a_broken_optional_setting_turns_its_feature_off_and_ingestion_goes_on() {
+    // Regression: a 14-character QASE_ADMIN_TOKEN answered every Qase delivery 503.
+    let worker = Worker::start(
+        WorkerOptions::with_secret()
+            .var("QASE_ADMIN_TOKEN", "14-characters!")
+            .var(
+                "QASE_DESTINATIONS",
+                "[{\"name\": \"ci\", \"url\": \"ftp://x\"}]",
+            ),
+    );
+    let body = envelope("run.deleted", "P", json!({"id": 1}));
+    let response = deliver(&worker, body.clone()).await;
+    assert_eq!(response.status(), 202);
+    let id = qase_webhooks::EventId::of(&body).to_string();
+    assert!(
+        worker.kv_get(&format!("event/{id}")).await.is_some(),
+        "stored"
+    );
+
+    let health = worker.health().await;
+    assert_eq!(health["status"], "degraded");
+    let problems = health["config_problems"].as_array().unwrap();
+    let effect_of = |key: &str| {
+        problems
+            .iter()
+            .find(|p| p["key"] == key)
+            .map(|p| p["effect"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        effect_of("QASE_ADMIN_TOKEN").as_deref(),
+        Some("operator_api_off")
+    );
+    assert_eq!(
+        effect_of("QASE_DESTINATIONS").as_deref(),
+        Some("delivery_paused")
+    );
+    assert!(!health.to_string().contains("14-characters!"), "{health}");
+
+    let api = reqwest::Client::new()
+        .get(worker.url("/api/events"))
+        .bearer_auth("14-characters!")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404, "the operator API is off");
+    assert!(worker
+        .logs_when(|logs| logs.contains("config_problem"))
+        .contains("QASE_ADMIN_TOKEN"));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use worker::{Env, KvStore, MessageBuilder, Request};
 
 use self::listing::{ListedKey, Listing, Page, Step, KV_PAGE_SIZE};
 use self::query::{Cursor, ListQuery, PageQuery, ParamError};
-use crate::config::{self, Config};
+use crate::config::{self, Config, Effect};
 use crate::error::ApiError;
 use crate::layout::{self, DeadLetterMetadata, DeliveryState, EventMetadata, EventStatus};
 use crate::messages::QueuedDelivery;
@@ -351,6 +351,9 @@ async fn replay_event(
 ) -> Result<Response, ApiError> {
     let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
     let request = ReplayRequest::parse(&text).map_err(ApiError::BadParameter)?;
+    if let Some(problem) = config.problem(Effect::DeliveryPaused) {
+        return Err(ApiError::Misconfigured(problem.error.clone()));
+    }
     let (body, metadata) = read_event(kv, id).await?;
     let matching: Vec<&str> = config
         .destinations
