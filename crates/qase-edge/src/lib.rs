@@ -2,38 +2,39 @@
 //! authenticates and validates each delivery with the `qase-webhooks` core,
 //! and stores it durably before answering.
 //!
-//! This crate is glue: Cloudflare bindings on one side, the core on the
-//! other. Routes (all in `routes::ROUTES`, documented in `openapi.json`):
-//! - `POST /webhooks/qase`: a Qase delivery (`ingest`).
-//! - `GET /health`: version and configuration status (`health`).
-//! - `/api/...`: the operator API (`api`).
+//! Functional core, imperative shell: every decision is a pure function in
+//! [`engine`] (tested on the host with `cargo test`), and the
+//! [`shell`] only carries decisions out (bindings, KV and queue calls,
+//! `fetch`, `Response`s). The data flow:
 //!
-//! Queue consumers: the delivery queue (`delivery`) and the dead-letter
-//! queue (`dead_letters`).
+//! ```text
+//!  Qase ──POST──▶ fetch ──▶ shell::ingest ─┬─ engine::ingest::check_headers   (answer before the body)
+//!                                          ├─ engine::ingest::admit           (envelope, event id)
+//!                                          ├─ KV: seen/{id}? ──▶ engine::ingest::plan (outcome + writes)
+//!                                          └─ KV + queue writes ──▶ engine::ingest::settle ──▶ 2xx / 5xx
+//!
+//!  queue ──▶ shell::delivery ─┬─ engine::delivery::targets        (which destinations)
+//!                             ├─ fetch(destination, engine::delivery::request_headers)
+//!                             └─ engine::delivery::after_attempt  (done | requeue after delay | dead letter)
+//!  dead-letter queue ──▶ shell::dead_letters ── engine::delivery::dead_letter_record ──▶ KV dead/{id}/{dest}
+//!
+//!  operator ──/api──▶ shell::api ── engine::{query, listing, replay} ──▶ KV reads, queue sends
+//! ```
+//!
+//! Routes are one table, `engine::routes::ROUTES`, checked against the
+//! committed `openapi.json`; the KV layout is [`engine::layout`]; the
+//! configuration is parsed once per isolate by [`engine::config`].
 
-mod api;
-mod bindings;
-pub mod config;
-mod dead_letters;
-mod delivery;
-mod error;
-mod health;
-mod ingest;
-mod layout;
-mod log;
-mod messages;
-mod respond;
-mod routes;
-mod settings;
-mod sinks;
-mod store_failure;
+pub mod engine;
+pub mod shell;
 
 use worker::web_sys;
 use worker::{event, Context, Env, MessageBatch, Request, Result};
 
-use crate::config::Effect;
-use crate::error::ApiError;
-use crate::routes::{Matched, Route};
+use crate::engine::config::Effect;
+use crate::engine::routes::{self, Matched, Route};
+use crate::shell::error::ApiError;
+use crate::shell::{api, dead_letters, delivery, health, ingest, settings};
 
 /// How long queued deliveries wait while delivery is paused by a broken
 /// `QASE_DESTINATIONS`.
@@ -48,7 +49,7 @@ fn start() {
 /// Takes and returns the runtime's own `Request`/`Response` rather than
 /// `worker`'s wrappers: converting a request eagerly reads its `cf` object
 /// and converting a response sets each header again, work the ingest path
-/// does not need (see [`respond`]). The operator API, off the hot path,
+/// does not need (see `shell::respond`). The operator API, off the hot path,
 /// still gets a `worker::Request`.
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {

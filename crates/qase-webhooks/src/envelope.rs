@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::error::{EnvelopeError, JsonKind};
+use crate::error::{strip_position, EnvelopeError, JsonKind};
 use crate::event_name::EventName;
 use crate::payload::{Event, PayloadError};
 
@@ -274,14 +274,6 @@ fn classify(text: &str, err: serde_json::Error) -> EnvelopeError {
 fn is_object(text: &str) -> bool {
     text.trim_start_matches([' ', '\t', '\n', '\r'])
         .starts_with('{')
-}
-
-/// serde_json appends " at line L column C"; the error carries those apart.
-pub(crate) fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 fn required<'a>(

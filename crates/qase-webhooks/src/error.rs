@@ -148,3 +148,11 @@ impl fmt::Display for JsonKind {
         })
     }
 }
+
+/// serde_json appends " at line L column C"; the error carries those apart.
+pub(crate) fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}

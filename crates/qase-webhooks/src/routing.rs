@@ -176,7 +176,7 @@ impl Routes {
             rule: 0,
             problem: format!(
                 "must be a JSON array of {{\"events\", \"projects\", \"to\"}} objects ({})",
-                crate::envelope::strip_position(&err.to_string())
+                crate::error::strip_position(&err.to_string())
             ),
         })?;
         let rules = raw

@@ -9,7 +9,6 @@ use schemars::schema::RootSchema;
 use schemars::{schema_for, JsonSchema};
 
 use crate::event_name::EventName;
-use crate::payload::*;
 
 /// The envelope as a schema-only type; parsing is done by [`crate::Envelope`].
 #[derive(JsonSchema)]
@@ -49,38 +48,6 @@ pub fn envelope_schema() -> RootSchema {
 /// assert!(payload_schema(&EventName::ResultCreated).is_none());
 /// ```
 pub fn payload_schema(name: &EventName) -> Option<RootSchema> {
-    use EventName as N;
-    Some(match name {
-        N::CaseCreated | N::CaseUpdated | N::CaseDeleted | N::CaseCloned => schema_for!(TestCase),
-        N::SuiteCreated => schema_for!(SuiteCreated),
-        N::SuiteUpdated | N::SuiteDeleted => schema_for!(SuiteRef),
-        N::SuiteCloned => schema_for!(SuiteCloned),
-        N::PlanCreated => schema_for!(PlanCreated),
-        N::PlanUpdated => schema_for!(PlanUpdated),
-        N::PlanDeleted => schema_for!(PlanRef),
-        N::SharedStepCreated => schema_for!(SharedStepCreated),
-        N::SharedStepUpdated | N::SharedStepDeleted => schema_for!(SharedStepRef),
-        N::MilestoneCreated => schema_for!(MilestoneCreated),
-        N::MilestoneUpdated | N::MilestoneDeleted => schema_for!(MilestoneRef),
-        N::CustomFieldCreated | N::CustomFieldUpdated | N::CustomFieldDeleted => {
-            schema_for!(CustomField)
-        }
-        N::RunStarted => schema_for!(RunStarted),
-        N::RunAborted => schema_for!(RunAborted),
-        N::RunUpdated => schema_for!(RunUpdated),
-        N::RunDeleted => schema_for!(RunRef),
-        N::RunCompleted => schema_for!(RunCompleted),
-        N::RunReportChanged => schema_for!(RunReportChanged),
-        N::DefectCreated => schema_for!(DefectCreated),
-        N::DefectUpdated | N::DefectResolved | N::DefectDeleted => schema_for!(DefectRef),
-        N::ReviewCreated => schema_for!(ReviewCreated),
-        N::ReviewUpdated | N::ReviewReopened => schema_for!(ReviewChanged),
-        N::ReviewApprovalStatusChanged => schema_for!(ReviewApprovalStatusChanged),
-        N::ReviewReviewerAdded | N::ReviewReviewerRemoved => schema_for!(ReviewReviewer),
-        N::ReviewMerged => schema_for!(ReviewMerged),
-        N::ReviewCommented => schema_for!(ReviewCommented),
-        N::ReviewDeclined => schema_for!(ReviewDeclined),
-        N::ReviewDeleted => schema_for!(ReviewDeleted),
-        N::ResultCreated | N::ResultUpdated | N::ResultDeleted | N::Unknown(_) => return None,
-    })
+    // One table maps events to payload types: see `payload::typed_events!`.
+    crate::payload::payload_schema(name)
 }

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use qase_edge::engine::layout;
 use qase_edge_e2e::sink::{Reply, Sink};
 use qase_edge_e2e::{envelope, post, repo_root, Worker, WorkerOptions, SECRET};
 use serde_json::{json, Value};
@@ -239,8 +240,12 @@ async fn an_event_shows_its_metadata_and_exact_body_and_every_write_has_a_ttl() 
         .await
         .unwrap();
     assert_eq!(raw.to_vec(), body);
-    for prefix in ["event/", "idx/", "idxp/SHOW/"] {
-        let keys = worker.kv_list(prefix).await;
+    for prefix in [
+        layout::EVENT.to_owned(),
+        layout::INDEX.to_owned(),
+        layout::project_index_prefix("SHOW"),
+    ] {
+        let keys = worker.kv_list(&prefix).await;
         assert!(!keys.is_empty(), "{prefix}");
         assert!(
             keys.iter().all(|k| k["expiration"].as_u64().is_some()),
@@ -275,7 +280,7 @@ async fn an_event_shows_its_metadata_and_exact_body_and_every_write_has_a_ttl() 
     )
     .await;
     assert_eq!(status, 404);
-    assert!(worker.kv_list("idx/").await.is_empty());
+    assert!(worker.kv_list(layout::INDEX).await.is_empty());
 }
 
 #[tokio::test]

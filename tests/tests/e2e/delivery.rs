@@ -14,6 +14,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use qase_edge::engine::layout;
 use qase_edge_e2e::sink::{Reply, Sink};
 use qase_edge_e2e::{envelope, fixtures, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
@@ -135,7 +136,7 @@ async fn only_the_failing_destination_is_retried_with_backoff() {
     assert_eq!(steady.len(), 1, "the steady destination was called again");
     assert_eq!(steady[0].headers["webhook-id"], id);
     assert_eq!(sink.received("/flaky").len(), 3);
-    assert!(worker.kv_list("dead/").await.is_empty());
+    assert!(worker.kv_list(layout::DEAD).await.is_empty());
 }
 
 #[tokio::test]
@@ -169,13 +170,13 @@ async fn rejections_and_exhausted_retries_become_dead_letters() {
     let body = envelope("defect.created", "DLQ", json!({"id": 3, "title": "Broken"}));
     let id = accept(&worker, body.clone()).await;
 
-    let (stored, metadata) = dead_letter(&worker, &format!("dead/{id}/refuses")).await;
+    let (stored, metadata) = dead_letter(&worker, &layout::dead_key(&id, "refuses")).await;
     assert_eq!(stored, body);
     assert_eq!(metadata["last_status"], 400);
     assert_eq!(metadata["attempts"], 1);
     assert_eq!(metadata["reason"], "rejected by the destination");
 
-    let (stored, metadata) = dead_letter(&worker, &format!("dead/{id}/down")).await;
+    let (stored, metadata) = dead_letter(&worker, &layout::dead_key(&id, "down")).await;
     assert_eq!(stored, body);
     assert_eq!(metadata["last_status"], 500);
     assert_eq!(metadata["attempts"], 3);
@@ -199,7 +200,7 @@ async fn a_destination_slower_than_its_timeout_is_retried_then_dead_lettered() {
     let worker =
         worker_with(json!([{"name": "slow", "url": sink.url("/slow"), "timeout_ms": 300}]));
     let id = accept(&worker, envelope("run.deleted", "SLOW", json!({"id": 9}))).await;
-    let (_, metadata) = dead_letter(&worker, &format!("dead/{id}/slow")).await;
+    let (_, metadata) = dead_letter(&worker, &layout::dead_key(&id, "slow")).await;
     assert_eq!(metadata["last_error"], "no answer within 300 ms");
     assert_eq!(metadata["attempts"], 3);
 }

@@ -2,13 +2,14 @@
 //! 1. A broken configuration: 503 `misconfigured`, the key in `GET /health`
 //!    and in the log, no crash.
 //! 2. The KV binding missing: 503, and the secret in no log line.
-//! 2b. A broken optional setting (a 14-character operator token, broken
+//! 3. A broken optional setting (a 14-character operator token, broken
 //!    destinations) turns only its feature off: deliveries are still
 //!    accepted and stored, and `GET /health` says what is off and why.
-//! 3. A sink write that fails (a message too large for the queue, with no
+//! 4. A sink write that fails (a message too large for the queue, with no
 //!    KV to hold the body): 503 `storage_unavailable`, and the Worker keeps
 //!    serving.
 
+use qase_edge::engine::layout;
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
 
@@ -59,7 +60,7 @@ async fn a_broken_optional_setting_turns_its_feature_off_and_ingestion_goes_on()
     assert_eq!(response.status(), 202);
     let id = qase_webhooks::EventId::of(&body).to_string();
     assert!(
-        worker.kv_get(&format!("event/{id}")).await.is_some(),
+        worker.kv_get(&layout::event_key(&id)).await.is_some(),
         "stored"
     );
 

@@ -14,6 +14,7 @@
 //!    envelope keys that differ only in case; numbers and strings strict
 //!    parsers refuse are quarantined.
 
+use qase_edge::engine::layout;
 use qase_edge_e2e::{envelope, post, raw_request, Worker, WorkerOptions, SECRET};
 use serde_json::{json, Value};
 
@@ -70,7 +71,7 @@ async fn a_reason_that_grows_when_escaped_is_stored_and_logged_without_the_value
     }
     let id = envelope_id(&body);
     let (stored, metadata) = worker
-        .kv_get(&format!("quarantine/{id}"))
+        .kv_get(&layout::quarantine_key(&id))
         .await
         .expect("stored apart");
     assert_eq!(stored, body);
@@ -241,7 +242,7 @@ async fn simultaneous_copies_are_listed_once_and_delete_removes_every_entry() {
         assert!(status == 202 || status == 200, "{status}: {response}");
     }
     let id = envelope_id(&body);
-    let entries = worker.kv_list("idx/").await.len();
+    let entries = worker.kv_list(layout::INDEX).await.len();
     assert!(entries > 1, "the copies left {entries} index entries");
     for limit in ["1", "50"] {
         let mut ids = Vec::new();
@@ -266,7 +267,12 @@ async fn simultaneous_copies_are_listed_once_and_delete_removes_every_entry() {
     )
     .await;
     assert_eq!(status, 204);
-    for prefix in ["idx/", "idxp/", "event/", "seen/"] {
+    for prefix in [
+        layout::INDEX,
+        layout::PROJECT_INDEX,
+        layout::EVENT,
+        layout::SEEN,
+    ] {
         let left: Vec<Value> = worker
             .kv_list(prefix)
             .await

@@ -9,6 +9,7 @@
 //! every envelope field; empty and whitespace bodies; near-miss secrets;
 //! long and repeated headers; content types; unknown and hostile paths.
 
+use qase_edge::engine::layout;
 use qase_edge_e2e::{chunked_post, raw_request, Worker, WorkerOptions, SECRET};
 use serde_json::Value;
 
@@ -572,6 +573,7 @@ async fn the_hostile_corpus_gets_documented_answers_and_nothing_rejected_is_stor
     // Still serving, and only what was accepted is stored.
     let health = worker.health().await;
     assert_eq!(health["status"], "ok");
-    let stored = worker.kv_list("event/").await.len() + worker.kv_list("quarantine/").await.len();
+    let stored =
+        worker.kv_list(layout::EVENT).await.len() + worker.kv_list(layout::QUARANTINE).await.len();
     assert_eq!(stored, accepted, "stored {stored}, accepted {accepted}");
 }

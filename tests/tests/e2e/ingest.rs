@@ -10,6 +10,7 @@ use qase_edge_e2e::{chunked_post, envelope, post, raw_request, SECRET};
 use serde_json::json;
 
 use crate::default_worker;
+use qase_edge::engine::layout;
 
 fn run_completed(id: u64) -> Vec<u8> {
     envelope(
@@ -101,7 +102,7 @@ async fn missing_and_wrong_secrets_get_the_same_401_and_nothing_is_stored() {
     );
     assert_eq!(missing, wrong);
     assert_eq!(missing["error"], "unauthorized");
-    assert!(worker.kv_get(&format!("event/{id}")).await.is_none());
+    assert!(worker.kv_get(&layout::event_key(&id)).await.is_none());
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
+use qase_edge::engine::layout;
 use qase_edge_e2e::sink::{Reply, Sink};
 use qase_edge_e2e::{envelope, Worker, WorkerOptions, SECRET};
 use serde_json::json;
@@ -153,14 +154,14 @@ async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
     assert_eq!(tally.acknowledged.len() as u64, count);
 
     let stored: BTreeSet<String> = worker
-        .kv_list("event/")
+        .kv_list(layout::EVENT)
         .await
         .iter()
         .map(|k| {
             k["name"]
                 .as_str()
                 .unwrap()
-                .trim_start_matches("event/")
+                .trim_start_matches(layout::EVENT)
                 .to_owned()
         })
         .collect();
@@ -206,7 +207,7 @@ async fn a_destination_down_throughout_leaves_a_dead_letter_for_every_event() {
     assert_eq!(tally.acknowledged.len(), 40, "{:?}", tally.other);
     let mut dead = Vec::new();
     for _ in 0..120 {
-        dead = worker.kv_list("dead/").await;
+        dead = worker.kv_list(layout::DEAD).await;
         if dead.len() >= 40 {
             break;
         }
@@ -271,5 +272,5 @@ async fn a_flapping_destination_still_gets_every_event() {
         failed >= 25,
         "the destination did not flap: {failed} failures"
     );
-    assert!(worker.kv_list("dead/").await.is_empty());
+    assert!(worker.kv_list(layout::DEAD).await.is_empty());
 }

@@ -7,6 +7,7 @@ use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
 
 use crate::default_worker;
+use qase_edge::engine::layout;
 
 #[tokio::test]
 async fn misfits_and_unknown_events_are_quarantined_by_default() {
@@ -21,13 +22,13 @@ async fn misfits_and_unknown_events_are_quarantined_by_default() {
         assert_eq!(status, 202, "{response}");
         assert_eq!(response["status"], "quarantined");
         let id = response["id"].as_str().unwrap();
-        let (stored, metadata) = worker.kv_get(&format!("quarantine/{id}")).await.unwrap();
+        let (stored, metadata) = worker.kv_get(&layout::quarantine_key(id)).await.unwrap();
         assert_eq!(stored, body);
         assert!(
             metadata["reason"].as_str().unwrap().contains(reason),
             "{metadata}"
         );
-        assert!(worker.kv_get(&format!("event/{id}")).await.is_none());
+        assert!(worker.kv_get(&layout::event_key(id)).await.is_none());
     }
 }
 

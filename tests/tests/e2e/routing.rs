@@ -3,6 +3,7 @@
 //!    stored nowhere, and counted in `GET /health`.
 //! 2. Globs and project filters combine.
 
+use qase_edge::engine::layout;
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
 
@@ -23,7 +24,7 @@ async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
             (202, Some("accepted"))
         );
         let id = response["id"].as_str().unwrap();
-        assert_eq!(worker.kv_get(&format!("event/{id}")).await.unwrap().0, body);
+        assert_eq!(worker.kv_get(&layout::event_key(id)).await.unwrap().0, body);
     }
     let ignored = [
         envelope("case.deleted", "WEB", json!({"id": 3})),
@@ -36,7 +37,7 @@ async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
             (202, Some("ignored"))
         );
         let id = response["id"].as_str().unwrap();
-        assert!(worker.kv_get(&format!("event/{id}")).await.is_none());
+        assert!(worker.kv_get(&layout::event_key(id)).await.is_none());
     }
     let health = worker.health().await;
     assert_eq!(health["ignored_since_start"], 2);

@@ -7,6 +7,7 @@ use qase_edge_e2e::{envelope, fixtures, post, SECRET};
 use serde_json::json;
 
 use crate::default_worker;
+use qase_edge::engine::layout;
 
 #[tokio::test]
 async fn every_event_is_stored_byte_for_byte() {
@@ -19,7 +20,7 @@ async fn every_event_is_stored_byte_for_byte() {
         assert_eq!(response["status"], "accepted", "{name}");
         let id = response["id"].as_str().unwrap();
         let (stored, metadata) = worker
-            .kv_get(&format!("event/{id}"))
+            .kv_get(&layout::event_key(id))
             .await
             .unwrap_or_else(|| panic!("{name} not in KV"));
         assert!(stored == body, "{name}: stored bytes differ");
@@ -37,17 +38,17 @@ async fn a_resent_delivery_is_a_duplicate_and_not_stored_again() {
     let (status, first) = post(worker, body.clone(), &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!((status, first["duplicate"].as_bool()), (202, Some(false)));
     let id = first["id"].as_str().unwrap();
-    let (_, metadata) = worker.kv_get(&format!("event/{id}")).await.unwrap();
+    let (_, metadata) = worker.kv_get(&layout::event_key(id)).await.unwrap();
 
     let (status, second) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["duplicate"], true);
     assert_eq!(second["status"], "duplicate");
     assert_eq!(second["id"], first["id"]);
-    let (_, again) = worker.kv_get(&format!("event/{id}")).await.unwrap();
+    let (_, again) = worker.kv_get(&layout::event_key(id)).await.unwrap();
     assert_eq!(again["received_at"], metadata["received_at"], "rewritten");
 
-    let marker = worker.kv_list(&format!("seen/{id}")).await;
+    let marker = worker.kv_list(&layout::seen_key(id)).await;
     assert_eq!(marker.len(), 1);
     assert!(marker[0]["expiration"].as_u64().is_some(), "{marker:?}");
 }

@@ -42,7 +42,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::envelope::strip_position;
+use crate::error::strip_position;
 use crate::event_name::EventName;
 
 /// Declares an `Other(String)`-terminated string enum for an open value set.
@@ -115,70 +115,122 @@ macro_rules! open_enum {
 }
 pub(crate) use open_enum;
 
-/// A Qase event with its typed payload.
-///
-/// Produced by [`crate::Envelope::event`]. Variants are named like
-/// [`EventName`]; several events that carry the same payload share a type.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-#[allow(missing_docs)] // each variant is documented by its EventName twin
-pub enum Event {
-    CaseCreated(TestCase),
+/// Declares the typed events from one table, the single place where an
+/// event's variant meets its payload type: [`Event`], [`Event::name`], the
+/// typed parse and (with the `schema` feature) the payload's JSON Schema
+/// are all generated from it, so none of them can miss an event.
+macro_rules! typed_events {
+    ($( $(#[$doc:meta])* $variant:ident($payload:ty); )*) => {
+        /// A Qase event with its typed payload.
+        ///
+        /// Produced by [`crate::Envelope::event`]. Variants are named like
+        /// [`EventName`]; several events that carry the same payload share a type.
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub enum Event {
+            $(
+                #[doc = concat!("`", stringify!($variant), "`: see [`EventName::", stringify!($variant), "`].")]
+                $(#[$doc])*
+                $variant($payload),
+            )*
+            /// Undocumented by Qase: the payload is kept as raw JSON.
+            ResultCreated(Box<RawValue>),
+            /// Undocumented by Qase: the payload is kept as raw JSON.
+            ResultUpdated(Box<RawValue>),
+            /// Undocumented by Qase: the payload is kept as raw JSON.
+            ResultDeleted(Box<RawValue>),
+            /// An event this version does not know; a value, not an error.
+            Unknown {
+                /// The `event_name` as sent.
+                name: String,
+                /// The payload as sent.
+                payload: Box<RawValue>,
+            },
+        }
+
+        impl Event {
+            /// The event's name.
+            pub fn name(&self) -> EventName {
+                match self {
+                    $( Event::$variant(_) => EventName::$variant, )*
+                    Event::ResultCreated(_) => EventName::ResultCreated,
+                    Event::ResultUpdated(_) => EventName::ResultUpdated,
+                    Event::ResultDeleted(_) => EventName::ResultDeleted,
+                    Event::Unknown { name, .. } => EventName::Unknown(name.clone()),
+                }
+            }
+
+            fn parse_model(name: &EventName, payload: &RawValue) -> Result<Event, PayloadError> {
+                let raw = || payload.to_owned();
+                Ok(match name {
+                    $( EventName::$variant => Event::$variant(typed(name, payload)?), )*
+                    EventName::ResultCreated => Event::ResultCreated(raw()),
+                    EventName::ResultUpdated => Event::ResultUpdated(raw()),
+                    EventName::ResultDeleted => Event::ResultDeleted(raw()),
+                    EventName::Unknown(unknown) => Event::Unknown {
+                        name: unknown.clone(),
+                        payload: raw(),
+                    },
+                })
+            }
+        }
+
+        /// The JSON Schema of `name`'s payload type, `None` for the Results
+        /// events and unknown events (no documented payload).
+        #[cfg(feature = "schema")]
+        pub(crate) fn payload_schema(name: &EventName) -> Option<schemars::schema::RootSchema> {
+            match name {
+                $( EventName::$variant => Some(schemars::schema_for!($payload)), )*
+                _ => None,
+            }
+        }
+    };
+}
+
+typed_events! {
+    CaseCreated(TestCase);
     /// Qase's docs send only `id`; its newer Notion page says the full case (D2).
-    CaseUpdated(TestCase),
+    CaseUpdated(TestCase);
     /// Qase's docs send only `id`; its newer Notion page says the full case (D2).
-    CaseDeleted(TestCase),
+    CaseDeleted(TestCase);
     /// `id` is the clone, `from_id` the original (D2 applies here too).
-    CaseCloned(TestCase),
-    SuiteCreated(SuiteCreated),
-    SuiteUpdated(SuiteRef),
-    SuiteDeleted(SuiteRef),
-    SuiteCloned(SuiteCloned),
-    PlanCreated(PlanCreated),
-    PlanUpdated(PlanUpdated),
-    PlanDeleted(PlanRef),
-    SharedStepCreated(SharedStepCreated),
-    SharedStepUpdated(SharedStepRef),
-    SharedStepDeleted(SharedStepRef),
-    MilestoneCreated(MilestoneCreated),
-    MilestoneUpdated(MilestoneRef),
-    MilestoneDeleted(MilestoneRef),
-    CustomFieldCreated(CustomField),
-    CustomFieldUpdated(CustomField),
-    CustomFieldDeleted(CustomField),
-    RunStarted(RunStarted),
-    RunAborted(RunAborted),
-    RunUpdated(RunUpdated),
-    RunDeleted(RunRef),
-    RunCompleted(RunCompleted),
-    RunReportChanged(RunReportChanged),
-    DefectCreated(DefectCreated),
-    DefectUpdated(DefectRef),
-    DefectResolved(DefectRef),
-    DefectDeleted(DefectRef),
-    ReviewCreated(ReviewCreated),
-    ReviewUpdated(ReviewChanged),
-    ReviewApprovalStatusChanged(ReviewApprovalStatusChanged),
-    ReviewReviewerAdded(ReviewReviewer),
-    ReviewReviewerRemoved(ReviewReviewer),
-    ReviewMerged(ReviewMerged),
-    ReviewReopened(ReviewChanged),
-    ReviewCommented(ReviewCommented),
-    ReviewDeclined(ReviewDeclined),
-    ReviewDeleted(ReviewDeleted),
-    /// Undocumented by Qase: the payload is kept as raw JSON.
-    ResultCreated(Box<RawValue>),
-    /// Undocumented by Qase: the payload is kept as raw JSON.
-    ResultUpdated(Box<RawValue>),
-    /// Undocumented by Qase: the payload is kept as raw JSON.
-    ResultDeleted(Box<RawValue>),
-    /// An event this version does not know; a value, not an error.
-    Unknown {
-        /// The `event_name` as sent.
-        name: String,
-        /// The payload as sent.
-        payload: Box<RawValue>,
-    },
+    CaseCloned(TestCase);
+    SuiteCreated(SuiteCreated);
+    SuiteUpdated(SuiteRef);
+    SuiteDeleted(SuiteRef);
+    SuiteCloned(SuiteCloned);
+    PlanCreated(PlanCreated);
+    PlanUpdated(PlanUpdated);
+    PlanDeleted(PlanRef);
+    SharedStepCreated(SharedStepCreated);
+    SharedStepUpdated(SharedStepRef);
+    SharedStepDeleted(SharedStepRef);
+    MilestoneCreated(MilestoneCreated);
+    MilestoneUpdated(MilestoneRef);
+    MilestoneDeleted(MilestoneRef);
+    CustomFieldCreated(CustomField);
+    CustomFieldUpdated(CustomField);
+    CustomFieldDeleted(CustomField);
+    RunStarted(RunStarted);
+    RunAborted(RunAborted);
+    RunUpdated(RunUpdated);
+    RunDeleted(RunRef);
+    RunCompleted(RunCompleted);
+    RunReportChanged(RunReportChanged);
+    DefectCreated(DefectCreated);
+    DefectUpdated(DefectRef);
+    DefectResolved(DefectRef);
+    DefectDeleted(DefectRef);
+    ReviewCreated(ReviewCreated);
+    ReviewUpdated(ReviewChanged);
+    ReviewApprovalStatusChanged(ReviewApprovalStatusChanged);
+    ReviewReviewerAdded(ReviewReviewer);
+    ReviewReviewerRemoved(ReviewReviewer);
+    ReviewMerged(ReviewMerged);
+    ReviewReopened(ReviewChanged);
+    ReviewCommented(ReviewCommented);
+    ReviewDeclined(ReviewDeclined);
+    ReviewDeleted(ReviewDeleted);
 }
 
 /// A known event's payload that does not fit its model.
@@ -241,57 +293,6 @@ fn locate_error<T: DeserializeOwned>(name: &EventName, payload: &RawValue) -> Pa
 }
 
 impl Event {
-    /// The event's name.
-    pub fn name(&self) -> EventName {
-        use EventName as N;
-        match self {
-            Event::CaseCreated(_) => N::CaseCreated,
-            Event::CaseUpdated(_) => N::CaseUpdated,
-            Event::CaseDeleted(_) => N::CaseDeleted,
-            Event::CaseCloned(_) => N::CaseCloned,
-            Event::SuiteCreated(_) => N::SuiteCreated,
-            Event::SuiteUpdated(_) => N::SuiteUpdated,
-            Event::SuiteDeleted(_) => N::SuiteDeleted,
-            Event::SuiteCloned(_) => N::SuiteCloned,
-            Event::PlanCreated(_) => N::PlanCreated,
-            Event::PlanUpdated(_) => N::PlanUpdated,
-            Event::PlanDeleted(_) => N::PlanDeleted,
-            Event::SharedStepCreated(_) => N::SharedStepCreated,
-            Event::SharedStepUpdated(_) => N::SharedStepUpdated,
-            Event::SharedStepDeleted(_) => N::SharedStepDeleted,
-            Event::MilestoneCreated(_) => N::MilestoneCreated,
-            Event::MilestoneUpdated(_) => N::MilestoneUpdated,
-            Event::MilestoneDeleted(_) => N::MilestoneDeleted,
-            Event::CustomFieldCreated(_) => N::CustomFieldCreated,
-            Event::CustomFieldUpdated(_) => N::CustomFieldUpdated,
-            Event::CustomFieldDeleted(_) => N::CustomFieldDeleted,
-            Event::RunStarted(_) => N::RunStarted,
-            Event::RunAborted(_) => N::RunAborted,
-            Event::RunUpdated(_) => N::RunUpdated,
-            Event::RunDeleted(_) => N::RunDeleted,
-            Event::RunCompleted(_) => N::RunCompleted,
-            Event::RunReportChanged(_) => N::RunReportChanged,
-            Event::DefectCreated(_) => N::DefectCreated,
-            Event::DefectUpdated(_) => N::DefectUpdated,
-            Event::DefectResolved(_) => N::DefectResolved,
-            Event::DefectDeleted(_) => N::DefectDeleted,
-            Event::ReviewCreated(_) => N::ReviewCreated,
-            Event::ReviewUpdated(_) => N::ReviewUpdated,
-            Event::ReviewApprovalStatusChanged(_) => N::ReviewApprovalStatusChanged,
-            Event::ReviewReviewerAdded(_) => N::ReviewReviewerAdded,
-            Event::ReviewReviewerRemoved(_) => N::ReviewReviewerRemoved,
-            Event::ReviewMerged(_) => N::ReviewMerged,
-            Event::ReviewReopened(_) => N::ReviewReopened,
-            Event::ReviewCommented(_) => N::ReviewCommented,
-            Event::ReviewDeclined(_) => N::ReviewDeclined,
-            Event::ReviewDeleted(_) => N::ReviewDeleted,
-            Event::ResultCreated(_) => N::ResultCreated,
-            Event::ResultUpdated(_) => N::ResultUpdated,
-            Event::ResultDeleted(_) => N::ResultDeleted,
-            Event::Unknown { name, .. } => N::Unknown(name.clone()),
-        }
-    }
-
     /// Types `payload` as the payload of the event `name`.
     ///
     /// A known event's payload must fit its model and be portable (see
@@ -316,62 +317,6 @@ impl Event {
             })?;
         }
         Ok(event)
-    }
-
-    fn parse_model(name: &EventName, payload: &RawValue) -> Result<Event, PayloadError> {
-        use EventName as N;
-        let raw = || payload.to_owned();
-        Ok(match name {
-            N::CaseCreated => Event::CaseCreated(typed(name, payload)?),
-            N::CaseUpdated => Event::CaseUpdated(typed(name, payload)?),
-            N::CaseDeleted => Event::CaseDeleted(typed(name, payload)?),
-            N::CaseCloned => Event::CaseCloned(typed(name, payload)?),
-            N::SuiteCreated => Event::SuiteCreated(typed(name, payload)?),
-            N::SuiteUpdated => Event::SuiteUpdated(typed(name, payload)?),
-            N::SuiteDeleted => Event::SuiteDeleted(typed(name, payload)?),
-            N::SuiteCloned => Event::SuiteCloned(typed(name, payload)?),
-            N::PlanCreated => Event::PlanCreated(typed(name, payload)?),
-            N::PlanUpdated => Event::PlanUpdated(typed(name, payload)?),
-            N::PlanDeleted => Event::PlanDeleted(typed(name, payload)?),
-            N::SharedStepCreated => Event::SharedStepCreated(typed(name, payload)?),
-            N::SharedStepUpdated => Event::SharedStepUpdated(typed(name, payload)?),
-            N::SharedStepDeleted => Event::SharedStepDeleted(typed(name, payload)?),
-            N::MilestoneCreated => Event::MilestoneCreated(typed(name, payload)?),
-            N::MilestoneUpdated => Event::MilestoneUpdated(typed(name, payload)?),
-            N::MilestoneDeleted => Event::MilestoneDeleted(typed(name, payload)?),
-            N::CustomFieldCreated => Event::CustomFieldCreated(typed(name, payload)?),
-            N::CustomFieldUpdated => Event::CustomFieldUpdated(typed(name, payload)?),
-            N::CustomFieldDeleted => Event::CustomFieldDeleted(typed(name, payload)?),
-            N::RunStarted => Event::RunStarted(typed(name, payload)?),
-            N::RunAborted => Event::RunAborted(typed(name, payload)?),
-            N::RunUpdated => Event::RunUpdated(typed(name, payload)?),
-            N::RunDeleted => Event::RunDeleted(typed(name, payload)?),
-            N::RunCompleted => Event::RunCompleted(typed(name, payload)?),
-            N::RunReportChanged => Event::RunReportChanged(typed(name, payload)?),
-            N::DefectCreated => Event::DefectCreated(typed(name, payload)?),
-            N::DefectUpdated => Event::DefectUpdated(typed(name, payload)?),
-            N::DefectResolved => Event::DefectResolved(typed(name, payload)?),
-            N::DefectDeleted => Event::DefectDeleted(typed(name, payload)?),
-            N::ReviewCreated => Event::ReviewCreated(typed(name, payload)?),
-            N::ReviewUpdated => Event::ReviewUpdated(typed(name, payload)?),
-            N::ReviewApprovalStatusChanged => {
-                Event::ReviewApprovalStatusChanged(typed(name, payload)?)
-            }
-            N::ReviewReviewerAdded => Event::ReviewReviewerAdded(typed(name, payload)?),
-            N::ReviewReviewerRemoved => Event::ReviewReviewerRemoved(typed(name, payload)?),
-            N::ReviewMerged => Event::ReviewMerged(typed(name, payload)?),
-            N::ReviewReopened => Event::ReviewReopened(typed(name, payload)?),
-            N::ReviewCommented => Event::ReviewCommented(typed(name, payload)?),
-            N::ReviewDeclined => Event::ReviewDeclined(typed(name, payload)?),
-            N::ReviewDeleted => Event::ReviewDeleted(typed(name, payload)?),
-            N::ResultCreated => Event::ResultCreated(raw()),
-            N::ResultUpdated => Event::ResultUpdated(raw()),
-            N::ResultDeleted => Event::ResultDeleted(raw()),
-            N::Unknown(unknown) => Event::Unknown {
-                name: unknown.clone(),
-                payload: raw(),
-            },
-        })
     }
 }
 

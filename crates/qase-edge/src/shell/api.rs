@@ -3,23 +3,22 @@
 //! <QASE_ADMIN_TOKEN>` (compared in constant time); without a configured
 //! token every `/api` path answers `404`, as if the API did not exist.
 
-pub mod listing;
-pub mod query;
-
 use qase_webhooks::EventId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use worker::web_sys::Response;
 use worker::{Env, KvStore, MessageBuilder, Request};
 
-use self::listing::{ListedKey, Listing, Page, Step, KV_PAGE_SIZE};
-use self::query::{Cursor, ListQuery, PageQuery, ParamError};
-use crate::config::{self, Config, Effect};
-use crate::error::ApiError;
-use crate::layout::{self, DeadLetterMetadata, DeliveryState, EventMetadata, EventStatus};
-use crate::messages::QueuedDelivery;
-use crate::routes::{Route, OPENAPI};
-use crate::{bindings, respond, settings};
+use crate::engine::bindings;
+use crate::engine::config::Config;
+use crate::engine::layout::{self, DeadLetterMetadata, DeliveryState, EventMetadata};
+use crate::engine::listing::{ListedKey, Listing, Page, Step, KV_PAGE_SIZE};
+use crate::engine::messages::QueuedDelivery;
+use crate::engine::query::{self, Cursor, ListQuery, PageQuery, ParamError};
+use crate::engine::replay::{self, ReplayRefusal, ReplayRequest};
+use crate::engine::routes::{Route, OPENAPI};
+use crate::shell::error::ApiError;
+use crate::shell::{respond, settings};
 
 /// Whether the API is on: a token is configured (a broken configuration
 /// counts as on, so that `/api` answers `503 misconfigured` rather than hiding).
@@ -48,7 +47,7 @@ pub async fn handle(
     let presented = req.headers().get("Authorization")?;
     if !presented
         .as_deref()
-        .and_then(bearer_token)
+        .and_then(query::bearer_token)
         .is_some_and(|presented| token.verify(presented.as_bytes()))
     {
         return Err(ApiError::BadToken);
@@ -81,44 +80,11 @@ pub async fn handle(
             list_dead_letters(&kv, PageQuery::parse(pairs()?).map_err(param)?).await
         }
         Route::ReplayDeadLetter => {
-            let destination = dead_letter_destination(pairs()?).map_err(param)?;
+            let destination = query::dead_letter_destination(pairs()?).map_err(param)?;
             replay_dead_letters(env, &kv, id, destination).await
         }
         Route::Ingest | Route::Health | Route::OpenApi => Err(ApiError::NotFound),
     }
-}
-
-/// The token of an `Authorization: Bearer <token>` value. The scheme is
-/// case-insensitive (RFC 9110 §11.1) and whitespace around the token is not
-/// part of it.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim_matches([' ', '\t']))
-}
-
-/// The `destination` parameter of a dead-letter replay: a destination name
-/// or the platform's `_all`; any other parameter is refused.
-fn dead_letter_destination(pairs: Vec<(String, String)>) -> Result<Option<String>, ParamError> {
-    let mut destination = None;
-    for (name, value) in pairs {
-        if name != "destination" {
-            return Err(ParamError {
-                param: name,
-                problem: "unknown parameter (known: destination)".into(),
-            });
-        }
-        if !(config::is_destination_name(&value) || value == crate::dead_letters::ALL_DESTINATIONS)
-        {
-            return Err(ParamError {
-                param: name,
-                problem: "must be a destination name: 1 to 64 letters, digits, `-` or `_`".into(),
-            });
-        }
-        destination = Some(value);
-    }
-    Ok(destination)
 }
 
 fn param(error: ParamError) -> ApiError {
@@ -278,58 +244,10 @@ async fn delete_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
     Ok(respond::empty(204)?)
 }
 
-#[derive(Debug, Deserialize, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-struct ReplayRequest {
-    #[serde(default)]
-    destinations: Option<Vec<String>>,
-}
-
-impl ReplayRequest {
-    /// An empty body, or an object `{"destinations": [names]}`; anything
-    /// else (`[]`, `null`, a string) is refused, naming the body.
-    fn parse(text: &str) -> Result<ReplayRequest, ParamError> {
-        if text.trim().is_empty() {
-            return Ok(ReplayRequest::default());
-        }
-        let problem = |detail: String| ParamError {
-            param: "body".into(),
-            problem: format!("must be {{\"destinations\": [names]}} or empty ({detail})"),
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| problem(e.to_string()))?;
-        if !value.is_object() {
-            return Err(problem("not a JSON object".into()));
-        }
-        serde_json::from_value(value).map_err(|e| problem(e.to_string()))
-    }
-}
-
 #[derive(Serialize)]
 struct Replayed {
     id: String,
     destinations: Vec<String>,
-}
-
-/// A replay message; `destination` `None` reaches every matching one. The
-/// stored body is in KV, so a large one is read back by the consumer.
-fn queued(
-    id: &str,
-    metadata: &EventMetadata,
-    body: &[u8],
-    destination: Option<String>,
-) -> QueuedDelivery {
-    QueuedDelivery {
-        destination,
-        ..QueuedDelivery::new(
-            id.to_owned(),
-            metadata.event_name.clone(),
-            metadata.project_code.clone(),
-            metadata.received_at,
-            body,
-            true,
-        )
-    }
 }
 
 async fn send(env: &Env, message: QueuedDelivery) -> Result<(), ApiError> {
@@ -351,50 +269,21 @@ async fn replay_event(
 ) -> Result<Response, ApiError> {
     let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
     let request = ReplayRequest::parse(&text).map_err(ApiError::BadParameter)?;
-    if let Some(problem) = config.problem(Effect::DeliveryPaused) {
-        return Err(ApiError::Misconfigured(problem.error.clone()));
-    }
     let (body, metadata) = read_event(kv, id).await?;
-    let matching: Vec<&str> = config
-        .destinations
-        .iter()
-        .filter(|d| {
-            d.enabled
-                && d.filter
-                    .matches(&metadata.event_name, &metadata.project_code)
-        })
-        .map(|d| d.name.as_str())
-        .collect();
-    let names: Vec<String> = match request.destinations {
-        None => {
-            if matching.is_empty() {
-                return Err(ApiError::NoDestinations);
-            }
-            send(env, queued(id, &metadata, &body, None)).await?;
-            matching.iter().map(|n| n.to_string()).collect()
-        }
-        Some(names) => {
-            if names.is_empty() {
-                return Err(ApiError::NoDestinations);
-            }
-            for name in &names {
-                if !config.destination(name).is_some_and(|d| d.enabled) {
-                    return Err(ApiError::UnknownDestination { name: name.clone() });
-                }
-            }
-            for name in &names {
-                send(env, queued(id, &metadata, &body, Some(name.clone()))).await?;
-            }
-            names
-        }
+    let plan =
+        replay::plan(config, id, &metadata, &body, request).map_err(|refusal| match refusal {
+            ReplayRefusal::Paused(error) => ApiError::Misconfigured(error),
+            ReplayRefusal::NoDestinations => ApiError::NoDestinations,
+            ReplayRefusal::UnknownDestination { name } => ApiError::UnknownDestination { name },
+        })?;
+    for message in plan.messages {
+        send(env, message).await?;
+    }
+    let replayed = Replayed {
+        id: id.to_owned(),
+        destinations: plan.destinations,
     };
-    ok_json(
-        &Replayed {
-            id: id.to_owned(),
-            destinations: names,
-        },
-        202,
-    )
+    ok_json(&replayed, 202)
 }
 
 #[derive(Serialize)]
@@ -474,22 +363,11 @@ async fn replay_dead_letters(
         let (Some(body), Some(metadata)) = (body, metadata) else {
             continue;
         };
-        // The stored body has the event name whole, even where the
-        // metadata had to cut a long one.
-        let event_name = qase_webhooks::Envelope::parse(&body)
-            .map(|envelope| envelope.event_name.to_string())
-            .unwrap_or(metadata.event_name);
-        let event = EventMetadata {
-            event_name,
-            project_code: metadata.project_code,
-            received_at: metadata.received_at,
-            status: EventStatus::Accepted,
-            reason: None,
-        };
-        // A platform-moved message was for every destination ("_all").
-        let target =
-            (destination != crate::dead_letters::ALL_DESTINATIONS).then(|| destination.clone());
-        send(env, queued(id, &event, &body, target)).await?;
+        send(
+            env,
+            replay::dead_letter_message(id, &destination, metadata, &body),
+        )
+        .await?;
         kv.delete(&key.name).await.map_err(worker::Error::from)?;
         replayed.push(destination);
     }
@@ -503,86 +381,4 @@ async fn replay_dead_letters(
         },
         202,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive_and_the_token_trimmed() {
-        for value in [
-            "Bearer t0ken",
-            "bearer t0ken",
-            "BEARER t0ken",
-            "Bearer   t0ken ",
-            " Bearer\tt0ken",
-        ] {
-            assert_eq!(bearer_token(value), Some("t0ken"), "{value:?}");
-        }
-        for value in ["Basic t0ken", "Bearert0ken", "t0ken", "", "Token t0ken"] {
-            assert_eq!(bearer_token(value), None, "{value:?}");
-        }
-    }
-
-    #[test]
-    fn a_replay_body_is_empty_or_an_object() {
-        assert_eq!(ReplayRequest::parse("").unwrap(), ReplayRequest::default());
-        assert_eq!(
-            ReplayRequest::parse("  \n").unwrap(),
-            ReplayRequest::default()
-        );
-        assert_eq!(
-            ReplayRequest::parse(r#"{"destinations":["ci"]}"#).unwrap(),
-            ReplayRequest {
-                destinations: Some(vec!["ci".into()])
-            }
-        );
-        assert_eq!(
-            ReplayRequest::parse("{}").unwrap(),
-            ReplayRequest::default()
-        );
-        // Regression: `[]` was read as an empty object.
-        for body in [
-            "[]",
-            "[[\"ci\"]]",
-            "null",
-            "\"ci\"",
-            "1",
-            r#"{"nope":1}"#,
-            "{",
-        ] {
-            assert_eq!(
-                ReplayRequest::parse(body).unwrap_err().param,
-                "body",
-                "{body}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_dead_letter_replay_takes_only_a_destination_name() {
-        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
-            p.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert_eq!(dead_letter_destination(pairs(&[])).unwrap(), None);
-        assert_eq!(
-            dead_letter_destination(pairs(&[("destination", "ci")])).unwrap(),
-            Some("ci".into())
-        );
-        assert_eq!(
-            dead_letter_destination(pairs(&[("destination", "_all")])).unwrap(),
-            Some("_all".into())
-        );
-        let long = "d".repeat(500);
-        for bad in [
-            vec![("destination", long.as_str())],
-            vec![("destination", "a/b")],
-            vec![("dest", "ci")],
-        ] {
-            assert!(dead_letter_destination(pairs(&bad)).is_err(), "{bad:?}");
-        }
-    }
 }

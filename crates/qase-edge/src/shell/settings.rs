@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 
 use worker::Env;
 
-use crate::bindings;
-use crate::config::{Config, ConfigError, Sink};
+use crate::engine::bindings;
+use crate::engine::config::{Config, ConfigError, Sink};
 
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 

@@ -2,7 +2,7 @@
 //! never. Pure, so it is tested on the host.
 //!
 //! The layout keeps every key, value and metadata record within the stores'
-//! limits by construction ([`crate::layout`]); this is the second line: a
+//! limits by construction ([`crate::engine::layout`]); this is the second line: a
 //! write refused for its size or shape fails the same way on every retry, so
 //! it must not be answered with "retry later" (`503`), which would make Qase
 //! or an operator send it again forever.

@@ -7,7 +7,7 @@ use qase_webhooks::routing::Pattern;
 use qase_webhooks::{MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN};
 use serde::{Deserialize, Serialize};
 
-use crate::layout::EventStatus;
+use crate::engine::layout::EventStatus;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -192,6 +192,40 @@ impl PageQuery {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1) and whitespace around the token is not
+/// part of it.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches([' ', '\t']))
+}
+
+/// The `destination` parameter of a dead-letter replay: a destination name
+/// or the platform's `_all`; any other parameter is refused.
+pub fn dead_letter_destination(pairs: Vec<(String, String)>) -> Result<Option<String>, ParamError> {
+    let mut destination = None;
+    for (name, value) in pairs {
+        if name != "destination" {
+            return Err(ParamError {
+                param: name,
+                problem: "unknown parameter (known: destination)".into(),
+            });
+        }
+        if !(super::config::is_destination_name(&value)
+            || value == super::delivery::ALL_DESTINATIONS)
+        {
+            return Err(ParamError {
+                param: name,
+                problem: "must be a destination name: 1 to 64 letters, digits, `-` or `_`".into(),
+            });
+        }
+        destination = Some(value);
+    }
+    Ok(destination)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +281,47 @@ mod tests {
         };
         let text = cursor.encode();
         assert_eq!(parse(&[("cursor", &text)]).unwrap().cursor, cursor);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_trimmed() {
+        for value in [
+            "Bearer t0ken",
+            "bearer t0ken",
+            "BEARER t0ken",
+            "Bearer   t0ken ",
+            " Bearer\tt0ken",
+        ] {
+            assert_eq!(bearer_token(value), Some("t0ken"), "{value:?}");
+        }
+        for value in ["Basic t0ken", "Bearert0ken", "t0ken", "", "Token t0ken"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_replay_takes_only_a_destination_name() {
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(dead_letter_destination(pairs(&[])).unwrap(), None);
+        assert_eq!(
+            dead_letter_destination(pairs(&[("destination", "ci")])).unwrap(),
+            Some("ci".into())
+        );
+        assert_eq!(
+            dead_letter_destination(pairs(&[("destination", "_all")])).unwrap(),
+            Some("_all".into())
+        );
+        let long = "d".repeat(500);
+        for bad in [
+            vec![("destination", long.as_str())],
+            vec![("destination", "a/b")],
+            vec![("dest", "ci")],
+        ] {
+            assert!(dead_letter_destination(pairs(&bad)).is_err(), "{bad:?}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use qase_webhooks::signing::SigningSecret;
 use qase_webhooks::{Secret, SecretPolicy};
 use serde::{Deserialize, Serialize};
 
-use crate::bindings;
+use crate::engine::bindings;
 
 /// Default largest accepted body: 1 MiB. Qase's largest documented payloads
 /// (a test case with many steps) are a few kilobytes.
@@ -234,6 +234,15 @@ impl Config {
         self.problems.iter().find(|p| p.effect == effect)
     }
 
+    /// The enabled destinations whose filter matches an event, in
+    /// configuration order: the one rule for fan-out and for replay.
+    pub fn matching_destinations(&self, event_name: &str, project_code: &str) -> Vec<&Destination> {
+        self.destinations
+            .iter()
+            .filter(|d| d.enabled && d.filter.matches(event_name, project_code))
+            .collect()
+    }
+
     /// The destination called `name`.
     pub fn destination(&self, name: &str) -> Option<&Destination> {
         self.destinations.iter().find(|d| d.name == name)
@@ -258,72 +267,16 @@ impl Config {
             Some(_) => return Err(invalid(bindings::AUTH, "must be `required` or `disabled`")),
         };
 
-        let max_body_bytes = match get(bindings::MAX_BODY_BYTES) {
-            None => DEFAULT_MAX_BODY_BYTES,
-            Some(text) => match text.trim().parse::<usize>() {
-                Ok(n) if (1..=MAX_MAX_BODY_BYTES).contains(&n) => n,
-                _ => {
-                    return Err(invalid(
-                        bindings::MAX_BODY_BYTES,
-                        format!("must be a whole number of bytes from 1 to {MAX_MAX_BODY_BYTES}"),
-                    ))
-                }
-            },
-        };
+        let max_body_bytes = number(
+            &get,
+            bindings::MAX_BODY_BYTES,
+            DEFAULT_MAX_BODY_BYTES as u64,
+            (1, MAX_MAX_BODY_BYTES as u64),
+        )? as usize;
 
-        let secrets = match auth {
-            AuthMode::Disabled => SecretPolicy::disabled(),
-            AuthMode::Required => {
-                let mut global = Vec::new();
-                for key in [bindings::WEBHOOK_SECRET, bindings::WEBHOOK_SECRET_NEXT] {
-                    if let Some(value) = lookup(key).filter(|v| !v.is_empty()) {
-                        global.push(secret(key, &value)?);
-                    }
-                }
-                let mut policy = SecretPolicy::new(global);
-                if let Some(json) = get(bindings::PROJECT_SECRETS) {
-                    for (project, value) in project_secrets(&json)? {
-                        policy = policy.with_project_secret(
-                            &project,
-                            secret(bindings::PROJECT_SECRETS, &value)?,
-                        );
-                    }
-                }
-                policy
-            }
-        };
+        let secrets = secret_policy(&get, &lookup, auth)?;
 
-        let sinks = match get(bindings::SINKS) {
-            None => bound.to_vec(),
-            Some(list) => {
-                let mut sinks = Vec::new();
-                for name in list.split(',').map(str::trim) {
-                    let sink = Sink::from_name(name).ok_or_else(|| {
-                        invalid(
-                            bindings::SINKS,
-                            format!("unknown sink `{name}` (known: kv, queue)"),
-                        )
-                    })?;
-                    if !bound.contains(&sink) {
-                        return Err(invalid(
-                            bindings::SINKS,
-                            format!("sink `{name}` has no binding in wrangler.toml"),
-                        ));
-                    }
-                    if !sinks.contains(&sink) {
-                        sinks.push(sink);
-                    }
-                }
-                sinks.sort();
-                sinks
-            }
-        };
-        if sinks.is_empty() {
-            return Err(invalid(
-                bindings::SINKS,
-                "no sink: bind QASE_EVENTS (KV) or QASE_DELIVERIES (queue) in wrangler.toml",
-            ));
-        }
+        let sinks = sinks_setting(&get, bound)?;
 
         let sink_names: Vec<&str> = sinks.iter().map(|sink| sink.name()).collect();
         let routes = match get(bindings::ROUTES) {
@@ -332,23 +285,44 @@ impl Config {
                 .map_err(|err| invalid(bindings::ROUTES, err.to_string()))?,
         };
 
-        let payload_policy = match get(bindings::PAYLOAD_POLICY).as_deref() {
-            None | Some("quarantine") => PayloadPolicy::Quarantine,
-            Some("reject") => PayloadPolicy::Reject,
-            Some(_) => {
-                return Err(invalid(
-                    bindings::PAYLOAD_POLICY,
-                    "must be `quarantine` or `reject`",
-                ))
-            }
-        };
-        if payload_policy == PayloadPolicy::Quarantine && !sinks.contains(&Sink::Kv) {
-            return Err(invalid(
-                bindings::PAYLOAD_POLICY,
-                "`quarantine` stores in KV: add the kv sink or set `reject`",
-            ));
-        }
+        let payload_policy = payload_policy(&get, &sinks)?;
 
+        let optional = OptionalSettings::read(&get, &lookup, &sinks);
+        Ok(Config {
+            problems: optional.problems,
+            admin_token: optional.admin_token,
+            retention_seconds: optional.retention_seconds,
+            secrets,
+            auth,
+            max_body_bytes,
+            sinks,
+            routes,
+            payload_policy,
+            dedupe_seconds: optional.dedupe_seconds,
+            destinations: optional.destinations,
+            retry: optional.retry,
+            dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
+                .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
+        })
+    }
+}
+
+/// The settings whose failure turns only their own feature off.
+struct OptionalSettings {
+    problems: Vec<ConfigProblem>,
+    dedupe_seconds: Option<u64>,
+    destinations: Vec<Destination>,
+    retry: RetryPolicy,
+    admin_token: Option<Secret>,
+    retention_seconds: Option<u64>,
+}
+
+impl OptionalSettings {
+    fn read(
+        get: &impl Fn(&str) -> Option<String>,
+        lookup: &impl Fn(&str) -> Option<String>,
+        sinks: &[Sink],
+    ) -> OptionalSettings {
         // Ingestion is configured: from here on, a bad setting turns its own
         // feature off (or back to its default) and is reported, while
         // deliveries keep being accepted and stored. Qase documents no
@@ -357,40 +331,28 @@ impl Config {
 
         let dedupe_seconds = optional(
             &mut problems,
-            ttl(
-                &get,
-                bindings::DEDUPE_SECONDS,
-                DEFAULT_DEDUPE_SECONDS,
-                "off",
-            )
-            .and_then(|window| match window {
-                Some(_) if !sinks.contains(&Sink::Kv) => Err(invalid(
-                    bindings::DEDUPE_SECONDS,
-                    "duplicate detection keeps its markers in KV: add the kv sink or set 0",
-                )),
-                window => Ok(window),
-            }),
+            dedupe_window(get, sinks),
             Effect::DuplicatesNotDetected,
             None,
         );
 
         let destinations = optional(
             &mut problems,
-            destinations_setting(&get, &lookup, &sinks),
+            destinations_setting(get, lookup, sinks),
             Effect::DeliveryPaused,
             Vec::new(),
         );
 
         let retry = optional(
             &mut problems,
-            retry_policy(&get),
+            retry_policy(get),
             Effect::DefaultUsed,
             RetryPolicy::default(),
         );
 
         let admin_token = optional(
             &mut problems,
-            admin_token(&lookup),
+            admin_token(lookup),
             Effect::OperatorApiOff,
             None,
         );
@@ -398,7 +360,7 @@ impl Config {
         let retention_seconds = optional(
             &mut problems,
             ttl(
-                &get,
+                get,
                 bindings::RETENTION_SECONDS,
                 DEFAULT_RETENTION_SECONDS,
                 "keep",
@@ -406,24 +368,112 @@ impl Config {
             Effect::DefaultUsed,
             Some(DEFAULT_RETENTION_SECONDS),
         );
-
-        Ok(Config {
+        OptionalSettings {
             problems,
-            admin_token,
-            retention_seconds,
-            secrets,
-            auth,
-            max_body_bytes,
-            sinks,
-            routes,
-            payload_policy,
             dedupe_seconds,
             destinations,
             retry,
-            dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
-                .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
-        })
+            admin_token,
+            retention_seconds,
+        }
     }
+}
+
+/// `QASE_DEDUPE_SECONDS`, whose markers live in KV.
+fn dedupe_window(
+    get: &impl Fn(&str) -> Option<String>,
+    sinks: &[Sink],
+) -> Result<Option<u64>, ConfigError> {
+    match ttl(get, bindings::DEDUPE_SECONDS, DEFAULT_DEDUPE_SECONDS, "off")? {
+        Some(_) if !sinks.contains(&Sink::Kv) => Err(invalid(
+            bindings::DEDUPE_SECONDS,
+            "duplicate detection keeps its markers in KV: add the kv sink or set 0",
+        )),
+        window => Ok(window),
+    }
+}
+
+/// The accepted secrets: none when authentication is disabled.
+fn secret_policy(
+    get: &impl Fn(&str) -> Option<String>,
+    lookup: &impl Fn(&str) -> Option<String>,
+    auth: AuthMode,
+) -> Result<SecretPolicy, ConfigError> {
+    if auth == AuthMode::Disabled {
+        return Ok(SecretPolicy::disabled());
+    }
+    let mut global = Vec::new();
+    for key in [bindings::WEBHOOK_SECRET, bindings::WEBHOOK_SECRET_NEXT] {
+        if let Some(value) = lookup(key).filter(|v| !v.is_empty()) {
+            global.push(secret(key, &value)?);
+        }
+    }
+    let mut policy = SecretPolicy::new(global);
+    if let Some(json) = get(bindings::PROJECT_SECRETS) {
+        for (project, value) in project_secrets(&json)? {
+            let value = secret(bindings::PROJECT_SECRETS, &value)?;
+            policy = policy.with_project_secret(&project, value);
+        }
+    }
+    Ok(policy)
+}
+
+/// `QASE_SINKS`: every bound sink by default; each named one must be bound.
+fn sinks_setting(
+    get: &impl Fn(&str) -> Option<String>,
+    bound: &[Sink],
+) -> Result<Vec<Sink>, ConfigError> {
+    let mut sinks = Vec::new();
+    match get(bindings::SINKS) {
+        None => sinks.extend_from_slice(bound),
+        Some(list) => {
+            for name in list.split(',').map(str::trim) {
+                let sink = Sink::from_name(name).ok_or_else(|| {
+                    invalid(
+                        bindings::SINKS,
+                        format!("unknown sink `{name}` (known: kv, queue)"),
+                    )
+                })?;
+                if !bound.contains(&sink) {
+                    let problem = format!("sink `{name}` has no binding in wrangler.toml");
+                    return Err(invalid(bindings::SINKS, problem));
+                }
+                if !sinks.contains(&sink) {
+                    sinks.push(sink);
+                }
+            }
+            sinks.sort();
+        }
+    }
+    if sinks.is_empty() {
+        return Err(invalid(
+            bindings::SINKS,
+            "no sink: bind QASE_EVENTS (KV) or QASE_DELIVERIES (queue) in wrangler.toml",
+        ));
+    }
+    Ok(sinks)
+}
+
+/// `QASE_PAYLOAD_POLICY`; quarantine needs the kv sink.
+fn payload_policy(
+    get: &impl Fn(&str) -> Option<String>,
+    sinks: &[Sink],
+) -> Result<PayloadPolicy, ConfigError> {
+    let policy = match get(bindings::PAYLOAD_POLICY).as_deref() {
+        None | Some("quarantine") => PayloadPolicy::Quarantine,
+        Some("reject") => PayloadPolicy::Reject,
+        Some(_) => {
+            let problem = "must be `quarantine` or `reject`";
+            return Err(invalid(bindings::PAYLOAD_POLICY, problem));
+        }
+    };
+    if policy == PayloadPolicy::Quarantine && !sinks.contains(&Sink::Kv) {
+        return Err(invalid(
+            bindings::PAYLOAD_POLICY,
+            "`quarantine` stores in KV: add the kv sink or set `reject`",
+        ));
+    }
+    Ok(policy)
 }
 
 /// The value of an optional setting, or `fallback` with the problem recorded.

@@ -7,10 +7,10 @@ use serde::Serialize;
 use worker::web_sys::Response;
 use worker::Env;
 
-use crate::config::{AuthMode, ConfigError, ConfigProblem, PayloadPolicy, Sink};
-use crate::error::ApiError;
-use crate::respond;
-use crate::{ingest, settings};
+use crate::engine::config::{AuthMode, ConfigError, ConfigProblem, PayloadPolicy, Sink};
+use crate::shell::error::ApiError;
+use crate::shell::respond;
+use crate::shell::{ingest, settings};
 
 #[derive(Serialize)]
 struct Health<'a> {

@@ -104,7 +104,7 @@ pub fn path_of(url: &str) -> &str {
 }
 
 /// The committed OpenAPI document of this surface.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 #[cfg(test)]
 mod tests {

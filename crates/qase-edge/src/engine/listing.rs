@@ -14,8 +14,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::query::{Cursor, ListQuery};
-use crate::layout::{self, EventMetadata};
+use crate::engine::layout::{self, EventMetadata};
+use crate::engine::query::{Cursor, ListQuery};
 
 /// How many KV list pages one call may read before it returns what it
 /// found with a cursor (filters can skip many keys).
@@ -225,9 +225,9 @@ impl Listing {
 
 #[cfg(test)]
 mod tests {
-    use super::super::query::ListQuery;
     use super::*;
-    use crate::layout::EventStatus;
+    use crate::engine::layout::EventStatus;
+    use crate::engine::query::ListQuery;
 
     /// An id made from a number.
     fn id(n: u64) -> String {

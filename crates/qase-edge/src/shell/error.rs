@@ -6,9 +6,10 @@ use qase_webhooks::{EnvelopeError, PayloadError};
 use serde::Serialize;
 use worker::web_sys::Response;
 
-use crate::api::query::ParamError;
-use crate::config::ConfigError;
-use crate::respond;
+use crate::engine::config::ConfigError;
+use crate::engine::ingest::Refusal;
+use crate::engine::query::ParamError;
+use crate::shell::respond;
 
 /// Seconds a caller should wait before retrying after a `503` (the
 /// `Retry-After` value).
@@ -75,6 +76,25 @@ pub enum ApiError {
     NoDestinations,
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Misconfigured(error) => ApiError::Misconfigured(error),
+            Refusal::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            Refusal::NoSecretConfigured => ApiError::NoSecretConfigured,
+            Refusal::Unauthorized => ApiError::Unauthorized,
+            Refusal::UnsupportedMediaType => ApiError::UnsupportedMediaType,
+            Refusal::BodyUnreadable => ApiError::BodyUnreadable,
+            Refusal::InvalidJson(error) => ApiError::InvalidJson(error),
+            Refusal::InvalidEnvelope(error) => ApiError::InvalidEnvelope(error),
+            Refusal::InvalidPayload(error) => ApiError::InvalidPayload(error),
+            Refusal::UnknownEvent { name } => ApiError::UnknownEvent { name },
+            Refusal::StorageUnavailable => ApiError::StorageUnavailable,
+            Refusal::StorageRejected => ApiError::StorageRejected,
+        }
+    }
+}
+
 impl From<worker::Error> for ApiError {
     fn from(error: worker::Error) -> Self {
         worker::console_error!("internal error: {error}");
@@ -91,11 +111,6 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    /// Why a payload was refused, for the quarantine record.
-    pub fn reason(&self) -> String {
-        self.message()
-    }
-
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
@@ -180,7 +195,7 @@ impl ApiError {
             ),
             ApiError::NoSecretConfigured => format!(
                 "no webhook secret is configured: set {} with `wrangler secret put`",
-                crate::bindings::WEBHOOK_SECRET
+                crate::engine::bindings::WEBHOOK_SECRET
             ),
             ApiError::StorageUnavailable => {
                 "the delivery could not be stored; nothing was accepted, retry later".into()

@@ -1,0 +1,520 @@
+//! The delivery decisions: which destinations a queued message goes to,
+//! the request each one gets, what follows an attempt (done, another
+//! attempt after a delay, or a dead letter), and what a dead letter
+//! records. Pure; [`crate::shell::delivery`] and
+//! [`crate::shell::dead_letters`] carry them out.
+
+use qase_webhooks::retry::{AttemptResult, Verdict};
+use serde::Serialize;
+
+use super::config::{Config, Destination};
+use super::layout::{self, DeadLetterMetadata, DeliveryState, DeliveryStatus};
+use super::messages::{DeadLetter, DeadLetterMessage, QueuedDelivery};
+
+/// The destination name recorded for messages the platform moved to the
+/// dead-letter queue on its own (the consumer kept failing on them).
+pub const ALL_DESTINATIONS: &str = "_all";
+
+/// Where a queued message goes.
+#[derive(Debug)]
+pub enum Targets<'c> {
+    /// These destinations (none: nothing to do).
+    Send(Vec<&'c Destination>),
+    /// A retry or replay for a destination that is gone or disabled: it
+    /// becomes a dead letter, so it is not lost.
+    Gone {
+        /// The destination named in the message.
+        destination: String,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// The destinations of `message`: every enabled matching one for a new
+/// event, or the one it names.
+pub fn targets<'c>(config: &'c Config, message: &QueuedDelivery) -> Targets<'c> {
+    match &message.destination {
+        None => {
+            Targets::Send(config.matching_destinations(&message.event_name, &message.project_code))
+        }
+        Some(name) => match config.destination(name) {
+            Some(destination) if destination.enabled => Targets::Send(vec![destination]),
+            _ => Targets::Gone {
+                destination: name.clone(),
+                reason: format!("destination `{name}` is no longer configured or enabled"),
+            },
+        },
+    }
+}
+
+/// The headers of a delivery request, in the order they are set: the
+/// destination's static headers first, ours last so that none can be
+/// forged by configuration. `timestamp` is in Unix seconds.
+pub fn request_headers(
+    destination: &Destination,
+    message: &QueuedDelivery,
+    timestamp: u64,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let mut headers = destination.headers.clone();
+    let ours = [
+        ("Content-Type", "application/json".to_owned()),
+        (
+            "User-Agent",
+            concat!("qase-edge/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
+        ("X-Qase-Event", message.event_name.clone()),
+        ("X-Qase-Project", message.project_code.clone()),
+        ("webhook-id", message.id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+    ];
+    headers.extend(
+        ours.into_iter()
+            .map(|(name, value)| (name.to_owned(), value)),
+    );
+    if let Some(secret) = &destination.signing {
+        headers.push((
+            "webhook-signature".to_owned(),
+            secret.sign(&message.id, timestamp, body),
+        ));
+    }
+    headers
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Delivered: done with this destination.
+    Delivered,
+    /// Send `next` again after this many seconds.
+    Requeue {
+        /// The delay.
+        delay_seconds: u32,
+    },
+    /// Failed for good: a dead letter.
+    DeadLetter {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// An attempt's consequences.
+#[derive(Debug, Clone)]
+pub struct AttemptStep {
+    /// The message as it stands after the attempt (for a requeue or a dead letter).
+    pub next: QueuedDelivery,
+    /// The delivery state to record (dead letters record their own).
+    pub state: Option<DeliveryState>,
+    /// What to do.
+    pub action: Action,
+    /// The attempt's log line.
+    pub log: AttemptLog,
+}
+
+/// One JSON log line per attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptLog {
+    /// Always `attempt`.
+    pub event: &'static str,
+    /// The event id.
+    pub id: String,
+    /// The event name.
+    pub event_name: String,
+    /// The project code.
+    pub project_code: String,
+    /// The destination.
+    pub destination: String,
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// What happened, in words (`HTTP 503`, a timeout, a network error).
+    pub result: String,
+    /// `delivered`, `retry` or `rejected`.
+    pub outcome: &'static str,
+    /// The backoff before the next attempt, if one follows.
+    pub retry_in_seconds: Option<u64>,
+}
+
+impl AttemptLog {
+    fn new(
+        message: &QueuedDelivery,
+        destination: &str,
+        attempt: u32,
+        result: String,
+        verdict: Verdict,
+    ) -> AttemptLog {
+        let (outcome, retry_in_seconds) = match verdict {
+            Verdict::Delivered => ("delivered", None),
+            Verdict::Retry(delay) => ("retry", Some(delay.as_secs())),
+            Verdict::Rejected => ("rejected", None),
+        };
+        AttemptLog {
+            event: "attempt",
+            id: message.id.clone(),
+            event_name: message.event_name.clone(),
+            project_code: message.project_code.clone(),
+            destination: destination.to_owned(),
+            attempt,
+            result,
+            outcome,
+            retry_in_seconds,
+        }
+    }
+}
+
+/// Decides what follows an attempt to `destination`. `random` is uniform
+/// in `[0, 1)` (the backoff's jitter), `now` in Unix milliseconds.
+pub fn after_attempt(
+    config: &Config,
+    message: &QueuedDelivery,
+    destination: &str,
+    (result, description): (AttemptResult, String),
+    random: f64,
+    now: u64,
+) -> AttemptStep {
+    let attempt = message.attempts + 1;
+    let verdict = config.retry.verdict(result, attempt, random);
+    let next = QueuedDelivery {
+        destination: Some(destination.to_owned()),
+        attempts: attempt,
+        last_status: match result {
+            AttemptResult::Status { status, .. } => Some(status),
+            _ => None,
+        },
+        last_error: Some(description.clone()),
+        ..message.clone()
+    };
+    let may_retry = config.retry.may_retry(attempt);
+    let (action, status) = match verdict {
+        Verdict::Delivered => (Action::Delivered, Some(DeliveryStatus::Delivered)),
+        Verdict::Retry(delay) if may_retry => (
+            Action::Requeue {
+                delay_seconds: delay.as_secs_f64().ceil() as u32,
+            },
+            Some(DeliveryStatus::Retrying),
+        ),
+        Verdict::Retry(_) => (
+            Action::DeadLetter {
+                reason: format!("gave up after {attempt} attempts"),
+            },
+            None,
+        ),
+        Verdict::Rejected => (
+            Action::DeadLetter {
+                reason: "rejected by the destination".to_owned(),
+            },
+            None,
+        ),
+    };
+    let state = status.map(|status| {
+        DeliveryState::new(status, attempt, next.last_status, Some(&description), now)
+    });
+    let log = AttemptLog::new(message, destination, attempt, description, verdict);
+    AttemptStep {
+        next,
+        state,
+        action,
+        log,
+    }
+}
+
+/// A dead letter for `message` to `destination`, given up at `now`.
+pub fn dead_letter(
+    message: &QueuedDelivery,
+    destination: &str,
+    reason: String,
+    now: u64,
+) -> DeadLetter {
+    DeadLetter {
+        delivery: message.clone(),
+        destination: destination.to_owned(),
+        reason,
+        dead_at: now,
+    }
+}
+
+/// What a message on the dead-letter queue is: ours, or a delivery the
+/// platform moved there (for every destination, [`ALL_DESTINATIONS`]).
+pub fn from_dead_letter_queue(message: DeadLetterMessage, now: u64) -> DeadLetter {
+    match message {
+        DeadLetterMessage::DeadLetter(dead) => dead,
+        DeadLetterMessage::Undelivered(delivery) => {
+            let destination = delivery
+                .destination
+                .clone()
+                .unwrap_or_else(|| ALL_DESTINATIONS.to_owned());
+            let reason = "the delivery consumer failed on it repeatedly".to_owned();
+            dead_letter(&delivery, &destination, reason, now)
+        }
+    }
+}
+
+/// What recording a dead letter writes: the dead letter (with the body) and
+/// the destination's delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRecord {
+    /// `dead/{id}/{destination}`.
+    pub key: String,
+    /// Its metadata, fitted to KV's limit.
+    pub metadata: DeadLetterMetadata,
+    /// `delivery/{id}/{destination}`.
+    pub state_key: String,
+    /// The state: dead.
+    pub state: DeliveryState,
+}
+
+/// The writes that record `dead`.
+pub fn dead_letter_record(dead: &DeadLetter) -> DeadLetterRecord {
+    let delivery = &dead.delivery;
+    let metadata = DeadLetterMetadata {
+        event_name: delivery.event_name.clone(),
+        project_code: delivery.project_code.clone(),
+        received_at: delivery.received_at,
+        destination: dead.destination.clone(),
+        attempts: delivery.attempts,
+        last_status: delivery.last_status,
+        last_error: delivery.last_error.clone(),
+        reason: dead.reason.clone(),
+        dead_at: dead.dead_at,
+    }
+    .fitted();
+    let state = DeliveryState::new(
+        DeliveryStatus::Dead,
+        delivery.attempts,
+        delivery.last_status,
+        delivery.last_error.as_deref(),
+        dead.dead_at,
+    );
+    DeadLetterRecord {
+        key: layout::dead_key(&delivery.id, &dead.destination),
+        metadata,
+        state_key: layout::delivery_key(&delivery.id, &dead.destination),
+        state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::bindings;
+    use crate::engine::config::ConfigError;
+    use crate::engine::config::Sink;
+
+    fn config(destinations: &str, retry_max: &str) -> Config {
+        let vars = [
+            (bindings::DESTINATIONS, destinations),
+            (bindings::RETRY_MAX_ATTEMPTS, retry_max),
+            (bindings::RETRY_BASE_SECONDS, "10"),
+            ("CI_SIGNING", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ];
+        let config: Result<Config, ConfigError> = Config::from_lookup(
+            |key| {
+                vars.iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            },
+            &Sink::ALL,
+        );
+        let config = config.unwrap();
+        assert!(config.problems.is_empty(), "{:?}", config.problems);
+        config
+    }
+
+    const DESTINATIONS: &str = r#"[
+        {"name":"ci","url":"https://ci.example/hook","events":["run.*"],"signing_secret":"CI_SIGNING",
+         "headers":{"X-Team":"qa","webhook-id":"forged"}},
+        {"name":"chat","url":"https://chat.example/hook","projects":["WEB"]},
+        {"name":"off","url":"https://off.example/hook","enabled":false}
+    ]"#;
+
+    fn message(event_name: &str, project: &str) -> QueuedDelivery {
+        QueuedDelivery::new(
+            "evt_0123456789abcdef0123456789abcdef".into(),
+            event_name.into(),
+            project.into(),
+            1_000,
+            br#"{"x":1}"#,
+            false,
+        )
+    }
+
+    fn names(targets: Targets<'_>) -> Vec<String> {
+        match targets {
+            Targets::Send(list) => list.iter().map(|d| d.name.clone()).collect(),
+            Targets::Gone { destination, .. } => vec![format!("gone:{destination}")],
+        }
+    }
+
+    #[test]
+    fn a_new_event_goes_to_every_enabled_matching_destination() {
+        let config = config(DESTINATIONS, "3");
+        assert_eq!(
+            names(targets(&config, &message("run.completed", "WEB"))),
+            ["ci", "chat"]
+        );
+        assert_eq!(
+            names(targets(&config, &message("case.created", "API"))),
+            Vec::<String>::new()
+        );
+        let mut retry = message("case.created", "API");
+        retry.destination = Some("ci".into());
+        assert_eq!(
+            names(targets(&config, &retry)),
+            ["ci"],
+            "a retry names its destination"
+        );
+        retry.destination = Some("off".into());
+        assert_eq!(names(targets(&config, &retry)), ["gone:off"]);
+        retry.destination = Some("removed".into());
+        assert_eq!(names(targets(&config, &retry)), ["gone:removed"]);
+    }
+
+    #[test]
+    fn our_headers_come_last_and_the_signature_covers_the_body() {
+        let config = config(DESTINATIONS, "3");
+        let ci = config.destination("ci").unwrap();
+        let message = message("run.completed", "WEB");
+        let headers = request_headers(ci, &message, 1_700_000_000, b"{}");
+        let last_webhook_id = headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "webhook-id")
+            .unwrap();
+        assert_eq!(
+            last_webhook_id.1, message.id,
+            "a static header cannot forge ours"
+        );
+        let signature = &headers
+            .iter()
+            .find(|(n, _)| n == "webhook-signature")
+            .unwrap()
+            .1;
+        assert_eq!(
+            *signature,
+            ci.signing
+                .as_ref()
+                .unwrap()
+                .sign(&message.id, 1_700_000_000, b"{}")
+        );
+        let chat = config.destination("chat").unwrap();
+        assert!(!request_headers(chat, &message, 1, b"{}")
+            .iter()
+            .any(|(n, _)| n == "webhook-signature"));
+    }
+
+    fn status(code: u16, retry_after: Option<u64>) -> (AttemptResult, String) {
+        (
+            AttemptResult::Status {
+                status: code,
+                retry_after,
+            },
+            format!("HTTP {code}"),
+        )
+    }
+
+    #[test]
+    fn every_retry_branch_is_decided() {
+        let config = config(DESTINATIONS, "3");
+        let first = message("run.completed", "WEB");
+
+        let step = after_attempt(&config, &first, "ci", status(200, None), 0.5, 7);
+        assert_eq!(step.action, Action::Delivered);
+        assert_eq!(step.state.unwrap().status, DeliveryStatus::Delivered);
+        assert_eq!(step.log.outcome, "delivered");
+
+        let step = after_attempt(&config, &first, "ci", status(500, None), 0.0, 7);
+        assert_eq!(
+            step.action,
+            Action::Requeue { delay_seconds: 5 },
+            "equal jitter: half of 10 s"
+        );
+        assert_eq!((step.next.attempts, step.next.last_status), (1, Some(500)));
+        assert_eq!(step.next.destination.as_deref(), Some("ci"));
+        assert_eq!(
+            step.state.as_ref().unwrap().status,
+            DeliveryStatus::Retrying
+        );
+        assert_eq!(step.log.retry_in_seconds, Some(5));
+
+        let step = after_attempt(&config, &first, "ci", status(503, Some(120)), 0.0, 7);
+        assert_eq!(
+            step.action,
+            Action::Requeue { delay_seconds: 120 },
+            "Retry-After"
+        );
+
+        let step = after_attempt(
+            &config,
+            &first,
+            "ci",
+            (AttemptResult::Timeout, "no answer".into()),
+            0.0,
+            7,
+        );
+        assert!(matches!(step.action, Action::Requeue { .. }));
+        assert_eq!(step.next.last_status, None);
+
+        let step = after_attempt(&config, &first, "ci", status(404, None), 0.0, 7);
+        assert_eq!(
+            step.action,
+            Action::DeadLetter {
+                reason: "rejected by the destination".into()
+            }
+        );
+        assert!(
+            step.state.is_none(),
+            "the dead letter records its own state"
+        );
+
+        let mut last = first.clone();
+        last.attempts = 2;
+        let step = after_attempt(&config, &last, "ci", status(500, None), 0.0, 7);
+        assert_eq!(
+            step.action,
+            Action::DeadLetter {
+                reason: "gave up after 3 attempts".into()
+            }
+        );
+        assert_eq!(step.next.attempts, 3);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        let config = config(DESTINATIONS, "20");
+        let mut message = message("run.completed", "WEB");
+        let mut delays = Vec::new();
+        for attempts in 0..12 {
+            message.attempts = attempts;
+            match after_attempt(&config, &message, "ci", status(500, None), 0.999, 0).action {
+                Action::Requeue { delay_seconds } => delays.push(delay_seconds),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{delays:?}");
+        assert!(*delays.last().unwrap() as u64 <= config.retry.cap.as_secs());
+        assert_eq!(config.retry.cap, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn dead_letters_record_the_failure_and_the_platforms_moves_are_for_all() {
+        let mut message = message("run.completed", "WEB");
+        message.attempts = 3;
+        message.last_status = Some(500);
+        message.last_error = Some("HTTP 500".into());
+        let dead = dead_letter(&message, "ci", "gave up after 3 attempts".into(), 99);
+        let record = dead_letter_record(&dead);
+        assert_eq!(record.key, layout::dead_key(&message.id, "ci"));
+        assert_eq!(record.state_key, layout::delivery_key(&message.id, "ci"));
+        assert_eq!(record.state.status, DeliveryStatus::Dead);
+        assert_eq!((record.metadata.attempts, record.metadata.dead_at), (3, 99));
+
+        let moved = from_dead_letter_queue(DeadLetterMessage::Undelivered(message.clone()), 5);
+        assert_eq!(moved.destination, ALL_DESTINATIONS);
+        let mut retry = message;
+        retry.destination = Some("chat".into());
+        let moved = from_dead_letter_queue(DeadLetterMessage::Undelivered(retry), 5);
+        assert_eq!(moved.destination, "chat");
+        assert_eq!(moved.dead_at, 5);
+    }
+}

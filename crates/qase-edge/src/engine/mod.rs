@@ -1,0 +1,17 @@
+//! The functional core: every decision the Worker makes, as pure functions
+//! of their inputs (configuration, request facts, bytes, the time, what a
+//! store answered), returning what to answer and what to write. Nothing
+//! here touches a binding, the network or the clock, so all of it is tested
+//! on the host with `cargo test`; the [`crate::shell`] carries it out.
+
+pub mod bindings;
+pub mod config;
+pub mod delivery;
+pub mod ingest;
+pub mod layout;
+pub mod listing;
+pub mod messages;
+pub mod query;
+pub mod replay;
+pub mod routes;
+pub mod store_failure;

@@ -1,0 +1,211 @@
+//! `POST /webhooks/qase`: carries out [`crate::engine::ingest`]'s decision:
+//! reads the headers and the body, looks up the duplicate marker, makes
+//! the planned writes (all of which must succeed before `202`), and answers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::future::join;
+use futures_util::StreamExt;
+use qase_webhooks::VerifiedDelivery;
+use serde::Serialize;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{Headers, Request, Response};
+use worker::{js_sys, ByteStream, Env};
+
+use crate::engine::config::Config;
+use crate::engine::ingest::{self, Admission, Outcome, Plan, Refusal, RequestFacts};
+use crate::shell::error::ApiError;
+use crate::shell::log::DeliveryLog;
+use crate::shell::{respond, settings, sinks};
+
+/// The header Qase puts its shared secret in.
+pub const SECRET_HEADER: &str = "X-Qase-Secret";
+
+/// Deliveries no routing rule matched since this isolate started. A Worker
+/// has no shared memory across isolates: the durable count is the log
+/// (`"outcome":"ignored"`), this is a local hint shown by `GET /health`.
+pub static IGNORED: AtomicU64 = AtomicU64::new(0);
+
+/// The success body.
+#[derive(Serialize)]
+struct Answer<'a> {
+    id: String,
+    event_name: &'a str,
+    project_code: &'a str,
+    status: Outcome,
+    duplicate: bool,
+}
+
+/// Handles one delivery and writes its log line, whatever the outcome.
+pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let started = now_millis();
+    let mut log = DeliveryLog {
+        event: "delivery",
+        ..DeliveryLog::default()
+    };
+    let result = accept(req, env, &mut log, started).await;
+    log.duration_ms = now_millis().saturating_sub(started);
+    match &result {
+        Ok(response) => log.status = response.status(),
+        Err(error) => {
+            log.outcome = error.code();
+            log.status = error.status();
+        }
+    }
+    log.emit();
+    result
+}
+
+async fn accept(
+    req: Request,
+    env: &Env,
+    log: &mut DeliveryLog,
+    received_at: u64,
+) -> Result<Response, ApiError> {
+    let loaded = settings::load(env);
+    let headers = req.headers();
+    let (length, secret, content_type) = (
+        header(&headers, "Content-Length")?,
+        header(&headers, SECRET_HEADER)?,
+        header(&headers, "Content-Type")?,
+    );
+    let facts = RequestFacts {
+        content_length: length.as_deref(),
+        secret: secret.as_deref(),
+        content_type: content_type.as_deref(),
+    };
+    let admission = ingest::check_headers(loaded, facts)?;
+    let config = loaded.as_ref().expect("checked by check_headers");
+    if !admission.credential.is_authenticated() {
+        log.unauthenticated = true;
+        worker::console_warn!(
+            "{} is `disabled`: this request is let in without checking its secret",
+            crate::engine::bindings::AUTH
+        );
+    }
+
+    let body = read_body(&req, config, &admission).await?;
+    let delivery = ingest::admit(&admission, &body)?;
+    let envelope = delivery.envelope();
+    log.id = Some(delivery.id().to_string());
+    log.event_name = Some(envelope.event_name.to_string());
+    log.project_code = Some(envelope.project_code.clone());
+
+    let seen = ingest::checks_duplicates(config)
+        && sinks::was_seen(env, delivery.id())
+            .await
+            .map_err(|e| failed("duplicate marker not read", e))?;
+    let plan = ingest::plan(config, &delivery, seen, received_at)?;
+    if let Some(quarantine) = &plan.quarantine {
+        // The field and the kind, never a value (SECURITY.md).
+        worker::console_warn!(
+            "{}",
+            serde_json::json!({"event": "quarantine", "id": delivery.id(), "field": quarantine.field, "kind": quarantine.kind})
+        );
+    }
+    let outcome = execute(env, &plan, &delivery).await?;
+    if outcome == Outcome::Ignored {
+        IGNORED.fetch_add(1, Ordering::Relaxed);
+    }
+    log.outcome = outcome_name(outcome);
+    let answer = Answer {
+        id: delivery.id().to_string(),
+        event_name: envelope.event_name.as_str(),
+        project_code: &envelope.project_code,
+        status: outcome,
+        duplicate: outcome == Outcome::Duplicate,
+    };
+    Ok(respond::json(&answer, outcome.http_status())?)
+}
+
+/// Makes the planned writes (KV and queue at once) and settles the answer;
+/// then the duplicate marker, whose failure is only logged.
+async fn execute(
+    env: &Env,
+    plan: &Plan,
+    delivery: &VerifiedDelivery<'_>,
+) -> Result<Outcome, Refusal> {
+    let kv = sinks::put_all(env, &plan.kv, delivery.body());
+    let queue = async {
+        match &plan.queue {
+            Some(message) => sinks::send_to_queue(env, message).await,
+            None => Ok(()),
+        }
+    };
+    let (kv, queue) = join(kv, queue).await;
+    let failure = kv.err().or(queue.err()).map(|error| {
+        worker::console_error!("sink write failed: {error}");
+        error.to_string()
+    });
+    let outcome = ingest::settle(plan, failure.as_deref())?;
+    if let Some(marker) = &plan.mark_seen {
+        if let Err(error) = sinks::put_all(env, std::slice::from_ref(marker), b"").await {
+            worker::console_warn!(
+                "duplicate marker for {} not written: {error}",
+                delivery.id()
+            );
+        }
+    }
+    Ok(outcome)
+}
+
+/// The log's name for an outcome (as the answer's `status`).
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Accepted => "accepted",
+        Outcome::Quarantined => "quarantined",
+        Outcome::Ignored => "ignored",
+        Outcome::Duplicate => "duplicate",
+    }
+}
+
+/// A read that failed: the delivery is not acknowledged.
+fn failed(what: &str, error: worker::Error) -> Refusal {
+    worker::console_error!("{what}: {error}");
+    Refusal::StorageUnavailable
+}
+
+/// Milliseconds since the epoch. `Date.now()` directly: `worker::Date`
+/// would create a `Date` object to read it.
+fn now_millis() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn header(headers: &Headers, name: &str) -> Result<Option<String>, ApiError> {
+    Ok(headers.get(name).map_err(worker::Error::from)?)
+}
+
+/// Reads the body, refusing it as soon as it passes the limit.
+///
+/// With a `Content-Length` within the limit (what Qase sends), the body is
+/// read in one call and copied across the JavaScript/Wasm boundary once; the
+/// runtime guarantees the body matches its declared length. Without one
+/// (chunked), it is streamed and counted chunk by chunk.
+async fn read_body(
+    req: &Request,
+    config: &Config,
+    admission: &Admission<'_>,
+) -> Result<Vec<u8>, Refusal> {
+    if admission.declared_length.is_some() {
+        let promise = req.array_buffer().map_err(|_| Refusal::BodyUnreadable)?;
+        let buffer = JsFuture::from(promise)
+            .await
+            .map_err(|_| Refusal::BodyUnreadable)?;
+        let body = js_sys::Uint8Array::new(&buffer).to_vec();
+        ingest::check_body_size(config, body.len())?;
+        return Ok(body);
+    }
+    let mut body = Vec::new();
+    // A request without a body has no stream: that is an empty body, which
+    // the JSON check then refuses with a clear message.
+    let Some(stream) = req.body() else {
+        return Ok(body);
+    };
+    let mut stream = ByteStream::from(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Refusal::BodyUnreadable)?;
+        ingest::check_body_size(config, body.len() + chunk.len())?;
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,14 @@
+//! The imperative shell: Cloudflare bindings, KV and queue calls, `fetch`,
+//! and turning the [`crate::engine`]'s decisions into `Response`s. Each
+//! module executes decisions made in the engine and decides nothing itself.
+
+pub mod api;
+pub mod dead_letters;
+pub mod delivery;
+pub mod error;
+pub mod health;
+pub mod ingest;
+pub mod log;
+pub mod respond;
+pub mod settings;
+pub mod sinks;
