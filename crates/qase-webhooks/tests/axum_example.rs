@@ -29,10 +29,13 @@ mod samples;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use qase_webhooks::{EventId, EventName, Secret, SecretPolicy};
 use serde_json::{json, Value};
+
+mod common;
+use common::json_files;
 
 const SECRET: &str = "local-demo-secret";
 const NEXT_SECRET: &str = "the-rotated-secret";
@@ -124,16 +127,6 @@ fn assert_refused(what: &str, status: u16, answer: &Value, want: Want<'_>) {
     }
     let keys = answer.as_object().unwrap().len();
     assert_eq!(keys, 2 + usize::from(field.is_some()), "{what}: {answer}");
-}
-
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    files
 }
 
 fn run_completed() -> Vec<u8> {

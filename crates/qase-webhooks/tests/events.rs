@@ -15,18 +15,11 @@ use std::path::{Path, PathBuf};
 use qase_webhooks::payload::{ApprovalStatus, Attachment, LooseId};
 use qase_webhooks::{Envelope, Event, EventName};
 
+mod common;
+use common::json_files;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// The event a file is named for: `run.started.json` and
