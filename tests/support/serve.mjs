@@ -35,6 +35,12 @@ const mf = new Miniflare({
   ...workerOptions,
   bindings,
   modules: true,
+  // The entry (build/entry.mjs) imports worker-build's index.js, an ES
+  // module too (wrangler's bundler knows; Miniflare's defaults say CommonJS).
+  modulesRules: [
+    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+    { type: "CompiledWasm", include: ["**/*.wasm"] },
+  ],
   scriptPath,
   host: "127.0.0.1",
   port: 0,

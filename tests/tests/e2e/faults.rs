@@ -5,7 +5,9 @@
 //! 3. A broken optional setting (a 14-character operator token, broken
 //!    destinations) turns only its feature off: deliveries are still
 //!    accepted and stored, and `GET /health` says what is off and why.
-//! 4. A sink write that fails (a message too large for the queue, with no
+//! 4. A panic inside the engine (a test-only input) fails that request
+//!    only: the next deliveries are accepted by a fresh Wasm instance.
+//! 5. A sink write that fails (a message too large for the queue, with no
 //!    KV to hold the body): 503 `storage_unavailable`, and the Worker keeps
 //!    serving.
 
@@ -93,6 +95,31 @@ async fn a_broken_optional_setting_turns_its_feature_off_and_ingestion_goes_on()
     assert!(worker
         .logs_when(|logs| logs.contains("config_problem"))
         .contains("QASE_ADMIN_TOKEN"));
+}
+
+#[tokio::test]
+async fn a_panic_fails_one_request_and_the_next_deliveries_are_accepted() {
+    let worker = Worker::start(WorkerOptions::with_secret().var("QASE_TEST_PANIC", "1"));
+    for round in 0..2 {
+        let panicked = deliver(&worker, b"panic".to_vec()).await;
+        assert!(
+            panicked.status().is_server_error(),
+            "round {round}: {}",
+            panicked.status()
+        );
+        for n in 0..3 {
+            let body = envelope("run.deleted", "P", json!({"id": round * 10 + n}));
+            let response = deliver(&worker, body).await;
+            assert_eq!(
+                response.status(),
+                202,
+                "round {round}, delivery {n} after the panic"
+            );
+        }
+    }
+    assert!(worker
+        .logs_when(|logs| logs.contains("test-only panic"))
+        .contains("test-only panic"));
 }
 
 #[tokio::test]

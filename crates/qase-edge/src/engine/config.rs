@@ -166,6 +166,28 @@ pub fn is_destination_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Which deliveries get a log line of their own. Cloudflare's invocation
+/// logs (`[observability]` in wrangler.toml) record every request's status
+/// either way; the line adds the event id, name, project and outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogDeliveries {
+    /// Every delivery (the default).
+    All,
+    /// Only those not answered `2xx`, and quarantined ones.
+    Refused,
+}
+
+impl LogDeliveries {
+    /// Whether a delivery answered `status` (`quarantined` when it was) gets a line.
+    pub fn logs(self, status: u16, quarantined: bool) -> bool {
+        match self {
+            LogDeliveries::All => true,
+            LogDeliveries::Refused => !(200..300).contains(&status) || quarantined,
+        }
+    }
+}
+
 /// What a broken optional setting does instead of stopping ingestion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -221,6 +243,10 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// TTL of stored events, dead letters and delivery states, in seconds.
     pub retention_seconds: Option<u64>,
+    /// Which deliveries get a log line.
+    pub log_deliveries: LogDeliveries,
+    /// Test-only: whether the body `panic` panics the ingest export.
+    pub test_panic: bool,
 }
 
 impl Config {
@@ -301,6 +327,8 @@ impl Config {
             dedupe_seconds: optional.dedupe_seconds,
             destinations: optional.destinations,
             retry: optional.retry,
+            log_deliveries: optional.log_deliveries,
+            test_panic: get(bindings::TEST_PANIC).as_deref() == Some("1"),
             dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
                 .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
         })
@@ -315,6 +343,7 @@ struct OptionalSettings {
     retry: RetryPolicy,
     admin_token: Option<Secret>,
     retention_seconds: Option<u64>,
+    log_deliveries: LogDeliveries,
 }
 
 impl OptionalSettings {
@@ -368,7 +397,14 @@ impl OptionalSettings {
             Effect::DefaultUsed,
             Some(DEFAULT_RETENTION_SECONDS),
         );
+        let log_deliveries = optional(
+            &mut problems,
+            log_deliveries(get),
+            Effect::DefaultUsed,
+            LogDeliveries::All,
+        );
         OptionalSettings {
+            log_deliveries,
             problems,
             dedupe_seconds,
             destinations,
@@ -376,6 +412,18 @@ impl OptionalSettings {
             admin_token,
             retention_seconds,
         }
+    }
+}
+
+/// `QASE_LOG_DELIVERIES`: `all` (default) or `refused`.
+fn log_deliveries(get: &impl Fn(&str) -> Option<String>) -> Result<LogDeliveries, ConfigError> {
+    match get(bindings::LOG_DELIVERIES).as_deref().map(str::trim) {
+        None | Some("all") => Ok(LogDeliveries::All),
+        Some("refused") => Ok(LogDeliveries::Refused),
+        Some(_) => Err(invalid(
+            bindings::LOG_DELIVERIES,
+            "must be `all` or `refused`",
+        )),
     }
 }
 
@@ -876,6 +924,25 @@ mod tests {
             (bindings::RETRY_CAP_SECONDS, "10"),
         ]);
         assert_eq!(broken.error.key, bindings::RETRY_CAP_SECONDS);
+    }
+
+    #[test]
+    fn delivery_log_lines_are_all_or_only_refused_ones() {
+        assert_eq!(config(&[]).unwrap().log_deliveries, LogDeliveries::All);
+        let refused = config(&[(bindings::LOG_DELIVERIES, "refused")]).unwrap();
+        assert_eq!(refused.log_deliveries, LogDeliveries::Refused);
+        assert!(!LogDeliveries::Refused.logs(202, false));
+        assert!(!LogDeliveries::Refused.logs(200, false));
+        assert!(LogDeliveries::Refused.logs(202, true), "quarantined");
+        assert!(LogDeliveries::Refused.logs(401, false));
+        assert!(LogDeliveries::Refused.logs(503, false));
+        assert!(LogDeliveries::All.logs(202, false));
+        let broken = problem(&[(bindings::LOG_DELIVERIES, "some")]);
+        assert_eq!(
+            (broken.error.key, broken.effect),
+            (bindings::LOG_DELIVERIES, Effect::DefaultUsed)
+        );
+        assert!(!config(&[]).unwrap().test_panic);
     }
 
     #[test]

@@ -80,6 +80,41 @@ impl Outcome {
     }
 }
 
+/// The body of a `2xx` answer.
+#[derive(Serialize)]
+struct Answer<'a> {
+    id: String,
+    event_name: &'a str,
+    project_code: &'a str,
+    status: Outcome,
+    duplicate: bool,
+}
+
+/// The JSON body answering `delivery` with `outcome`.
+pub fn answer_body(delivery: &VerifiedDelivery<'_>, outcome: Outcome) -> Vec<u8> {
+    let envelope = delivery.envelope();
+    let answer = Answer {
+        id: delivery.id().to_string(),
+        event_name: envelope.event_name.as_str(),
+        project_code: &envelope.project_code,
+        status: outcome,
+        duplicate: outcome == Outcome::Duplicate,
+    };
+    serde_json::to_vec(&answer).expect("answers serialise")
+}
+
+impl Outcome {
+    /// The name used in answers and log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Quarantined => "quarantined",
+            Outcome::Ignored => "ignored",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+}
+
 /// The header facts the first checks need, as the request carried them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestFacts<'a> {

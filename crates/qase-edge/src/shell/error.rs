@@ -220,27 +220,34 @@ impl ApiError {
         }
     }
 
-    /// The response: status, JSON body and any header the status calls for.
-    pub fn to_response(&self) -> worker::Result<Response> {
+    /// The JSON body `{"error", "message", "field"}`.
+    pub fn body(&self) -> Vec<u8> {
         let body = ErrorBody {
             error: self.code(),
             message: self.message(),
             field: self.field(),
         };
-        let status = self.status();
+        serde_json::to_vec(&body).expect("error bodies serialise")
+    }
+
+    /// The header the status calls for, if any.
+    pub fn header(&self) -> Option<(&'static str, &str)> {
         match self {
-            ApiError::MethodNotAllowed { allow } => {
-                respond::json_with_header(&body, status, "Allow", allow)
-            }
-            ApiError::BadToken => {
-                respond::json_with_header(&body, status, "WWW-Authenticate", "Bearer")
-            }
+            ApiError::MethodNotAllowed { allow } => Some(("Allow", allow)),
+            ApiError::BadToken => Some(("WWW-Authenticate", "Bearer")),
             ApiError::Misconfigured(_)
             | ApiError::NoSecretConfigured
-            | ApiError::StorageUnavailable => {
-                respond::json_with_header(&body, status, "Retry-After", RETRY_AFTER)
-            }
-            _ => respond::json(&body, status),
+            | ApiError::StorageUnavailable => Some(("Retry-After", RETRY_AFTER)),
+            _ => None,
+        }
+    }
+
+    /// The response: status, JSON body and any header the status calls for.
+    pub fn to_response(&self) -> worker::Result<Response> {
+        let (body, status) = (self.body(), self.status());
+        match self.header() {
+            Some((name, value)) => respond::json_bytes_with_header(body, status, name, value),
+            None => respond::json_bytes(body, status),
         }
     }
 }

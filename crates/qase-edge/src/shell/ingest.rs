@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::future::join;
 use futures_util::StreamExt;
 use qase_webhooks::VerifiedDelivery;
-use serde::Serialize;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, Request, Response};
 use worker::{js_sys, ByteStream, Env};
@@ -26,16 +25,6 @@ pub const SECRET_HEADER: &str = "X-Qase-Secret";
 /// (`"outcome":"ignored"`), this is a local hint shown by `GET /health`.
 pub static IGNORED: AtomicU64 = AtomicU64::new(0);
 
-/// The success body.
-#[derive(Serialize)]
-struct Answer<'a> {
-    id: String,
-    event_name: &'a str,
-    project_code: &'a str,
-    status: Outcome,
-    duplicate: bool,
-}
-
 /// Handles one delivery and writes its log line, whatever the outcome.
 pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
     let started = now_millis();
@@ -52,7 +41,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
             log.status = error.status();
         }
     }
-    log.emit();
+    log.emit_for(settings::load(env));
     result
 }
 
@@ -78,10 +67,7 @@ async fn accept(
     let config = loaded.as_ref().expect("checked by check_headers");
     if !admission.credential.is_authenticated() {
         log.unauthenticated = true;
-        worker::console_warn!(
-            "{} is `disabled`: this request is let in without checking its secret",
-            crate::engine::bindings::AUTH
-        );
+        warn_unauthenticated();
     }
 
     let body = read_body(&req, config, &admission).await?;
@@ -107,15 +93,9 @@ async fn accept(
     if outcome == Outcome::Ignored {
         IGNORED.fetch_add(1, Ordering::Relaxed);
     }
-    log.outcome = outcome_name(outcome);
-    let answer = Answer {
-        id: delivery.id().to_string(),
-        event_name: envelope.event_name.as_str(),
-        project_code: &envelope.project_code,
-        status: outcome,
-        duplicate: outcome == Outcome::Duplicate,
-    };
-    Ok(respond::json(&answer, outcome.http_status())?)
+    log.outcome = outcome.as_str();
+    let answer = ingest::answer_body(&delivery, outcome);
+    Ok(respond::json_bytes(answer, outcome.http_status())?)
 }
 
 /// Makes the planned writes (KV and queue at once) and settles the answer;
@@ -149,14 +129,12 @@ async fn execute(
     Ok(outcome)
 }
 
-/// The log's name for an outcome (as the answer's `status`).
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Accepted => "accepted",
-        Outcome::Quarantined => "quarantined",
-        Outcome::Ignored => "ignored",
-        Outcome::Duplicate => "duplicate",
-    }
+/// Every delivery let in without a secret check says so, loudly.
+pub fn warn_unauthenticated() {
+    worker::console_warn!(
+        "{} is `disabled`: this request is let in without checking its secret",
+        crate::engine::bindings::AUTH
+    );
 }
 
 /// A read that failed: the delivery is not acknowledged.

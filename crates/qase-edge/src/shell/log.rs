@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+use crate::engine::config::{Config, ConfigError};
+use crate::engine::ingest::Outcome;
+
 /// The fields of a delivery's log line, filled in as the request proceeds.
 #[derive(Debug, Default, Serialize)]
 pub struct DeliveryLog {
@@ -29,6 +32,19 @@ pub struct DeliveryLog {
 }
 
 impl DeliveryLog {
+    /// Writes the line if the configuration asks for it (always when the
+    /// configuration is broken).
+    pub fn emit_for(&self, config: &Result<Config, ConfigError>) {
+        let wanted = config.as_ref().map_or(true, |config| {
+            config
+                .log_deliveries
+                .logs(self.status, self.outcome == Outcome::Quarantined.as_str())
+        });
+        if wanted {
+            self.emit();
+        }
+    }
+
     /// Writes the line to the Worker's log.
     pub fn emit(&self) {
         match serde_json::to_string(self) {

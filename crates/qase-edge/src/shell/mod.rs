@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod delivery;
 pub mod error;
 pub mod health;
+pub mod hot_path;
 pub mod ingest;
 pub mod log;
 pub mod respond;

@@ -32,14 +32,13 @@ pub fn json(body: &impl Serialize, status: u16) -> Result<Response> {
     JSON_HEADERS.with(|headers| build(Some(&mut bytes), status, headers))
 }
 
-/// A JSON response with one more header (`Allow`, `Retry-After`, ...).
-pub fn json_with_header(
-    body: &impl Serialize,
+/// JSON bytes with one more header (`Allow`, `Retry-After`, ...).
+pub fn json_bytes_with_header(
+    mut bytes: Vec<u8>,
     status: u16,
     name: &str,
     value: &str,
 ) -> Result<Response> {
-    let mut bytes = serde_json::to_vec(body)?;
     let headers = JSON_HEADERS.with(Headers::new_with_headers)?;
     headers.set(name, value)?;
     build(Some(&mut bytes), status, &headers)
