@@ -46,14 +46,16 @@
 //! # Beyond the three steps
 //!
 //! [`routing`] decides which targets a delivery goes to, [`retry`] what to
-//! do after a delivery attempt downstream, and [`signing`] signs and verifies
-//! forwarded deliveries (Standard Webhooks). `examples/axum.rs` in the
-//! repository is a complete receiver on axum.
+//! do after a delivery attempt downstream, [`signing`] signs and verifies
+//! forwarded deliveries (Standard Webhooks), and [`chat`] renders an event
+//! as a Slack, Microsoft Teams, Discord or Google Chat message.
+//! `examples/axum.rs` in the repository is a complete receiver on axum.
 //!
 //! [Qase.io]: https://qase.io
 
 #![deny(missing_docs)]
 
+pub mod chat;
 mod envelope;
 mod error;
 mod event_id;
@@ -66,6 +68,7 @@ pub mod schema;
 mod secret;
 pub mod signing;
 
+pub use chat::{render, ChatFormat};
 pub use envelope::{Envelope, MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN, MAX_SAFE_INTEGER};
 pub use error::{EnvelopeError, JsonKind};
 pub use event_id::{EventId, ParseEventIdError, EVENT_ID_PREFIX};

@@ -1,0 +1,169 @@
+//! Links into Qase, in the URL forms its web app uses.
+//!
+//! Forms seen in public use of Qase's app (Qase documents no URL scheme):
+//! `{base}/run/{CODE}/dashboard/{id}` (a run), `{base}/case/{CODE}-{id}` (a
+//! case), `{base}/plan/{CODE}/{id}` (a plan), `{base}/project/{CODE}?suite={id}`
+//! (a suite in the repository), `{base}/project/{CODE}` (the repository) and
+//! `{base}/defect/{CODE}` (the defects). A defect's own page is linked as
+//! `{base}/defect/{CODE}/{id}`, the form the issue (#17) gives; milestones,
+//! reviews without a case, shared steps and custom fields have no known
+//! page of their own and link to the project. Deleted objects link to the
+//! project too, never to a page that no longer exists.
+
+/// The Qase app's address when none is configured.
+pub const DEFAULT_APP_URL: &str = "https://app.qase.io";
+
+/// The longest base URL used as given; a longer one is replaced by
+/// [`DEFAULT_APP_URL`] so that links stay within every service's limits.
+const MAX_BASE_LEN: usize = 512;
+
+/// Builds the links of one project.
+#[derive(Debug, Clone)]
+pub(crate) struct Links {
+    base: String,
+    code: String,
+}
+
+impl Links {
+    /// Links into `project` of the Qase app at `app_url`.
+    ///
+    /// `app_url` is normalised: spaces and trailing slashes are trimmed, and
+    /// any character that could end a link in a chat service's markup (`<`,
+    /// `>`, `|`, `(`, `)`, quotes, spaces, non-ASCII) is percent-encoded. An
+    /// address that is not `http(s)://`, or is longer than 512 bytes, is
+    /// replaced by [`DEFAULT_APP_URL`]: a chat message must never carry a
+    /// `javascript:` link, whatever the configuration says.
+    pub(crate) fn new(app_url: &str, project: &str) -> Links {
+        let trimmed = app_url.trim().trim_end_matches('/');
+        let lower = trimmed.to_ascii_lowercase();
+        let web = (lower.starts_with("https://") || lower.starts_with("http://"))
+            && trimmed.len() <= MAX_BASE_LEN
+            && trimmed
+                .split_once("://")
+                .is_some_and(|(_, host)| !host.is_empty());
+        let base = if web {
+            encode(trimmed, |b| {
+                b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'*+,;=%".contains(&b)
+            })
+        } else {
+            DEFAULT_APP_URL.to_owned()
+        };
+        Links {
+            base,
+            code: segment(project),
+        }
+    }
+
+    /// The project's repository.
+    pub(crate) fn project(&self) -> String {
+        format!("{}/project/{}", self.base, self.code)
+    }
+
+    /// A run's dashboard.
+    pub(crate) fn run(&self, id: u64) -> String {
+        format!("{}/run/{}/dashboard/{id}", self.base, self.code)
+    }
+
+    /// A test case.
+    pub(crate) fn case(&self, id: u64) -> String {
+        format!("{}/case/{}-{id}", self.base, self.code)
+    }
+
+    /// A test plan.
+    pub(crate) fn plan(&self, id: u64) -> String {
+        format!("{}/plan/{}/{id}", self.base, self.code)
+    }
+
+    /// A suite, opened in the repository.
+    pub(crate) fn suite(&self, id: u64) -> String {
+        format!("{}/project/{}?suite={id}", self.base, self.code)
+    }
+
+    /// A defect.
+    pub(crate) fn defect(&self, id: u64) -> String {
+        format!("{}/defect/{}/{id}", self.base, self.code)
+    }
+}
+
+/// `text` with every byte that `keep` refuses percent-encoded.
+fn encode(text: &str, keep: impl Fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &byte in text.as_bytes() {
+        if keep(byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// One path segment: everything but RFC 3986's unreserved characters is
+/// percent-encoded, so a project code such as `a/../b?x` stays one segment.
+/// An empty code becomes `_`, so that no link has an empty segment.
+fn segment(text: &str) -> String {
+    if text.is_empty() {
+        return "_".to_owned();
+    }
+    encode(text, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_is_normalised() {
+        let links = Links::new("https://qase.example.com/", "DEMO");
+        assert_eq!(
+            links.run(7),
+            "https://qase.example.com/run/DEMO/dashboard/7"
+        );
+        assert_eq!(
+            Links::new(" https://a.io// ", "D").case(3),
+            "https://a.io/case/D-3"
+        );
+        assert_eq!(
+            Links::new("https://a.io/q|<x> (y)", "D").project(),
+            "https://a.io/q%7C%3Cx%3E%20%28y%29/project/D"
+        );
+    }
+
+    #[test]
+    fn anything_but_a_web_address_is_replaced_by_the_default() {
+        for bad in [
+            "",
+            "javascript:alert(1)",
+            "ftp://x",
+            "https://",
+            "app.qase.io",
+        ] {
+            assert_eq!(
+                Links::new(bad, "D").plan(1),
+                "https://app.qase.io/plan/D/1",
+                "{bad}"
+            );
+        }
+        let long = format!("https://{}", "a".repeat(MAX_BASE_LEN));
+        assert!(Links::new(&long, "D")
+            .project()
+            .starts_with(DEFAULT_APP_URL));
+    }
+
+    #[test]
+    fn project_codes_are_one_encoded_segment() {
+        let links = Links::new(DEFAULT_APP_URL, "a/../b?x=<1>");
+        assert_eq!(
+            links.defect(2),
+            "https://app.qase.io/defect/a%2F..%2Fb%3Fx%3D%3C1%3E/2"
+        );
+        assert_eq!(
+            Links::new(DEFAULT_APP_URL, "").suite(4),
+            "https://app.qase.io/project/_?suite=4"
+        );
+        assert_eq!(
+            Links::new(DEFAULT_APP_URL, "ÄB").case(1),
+            "https://app.qase.io/case/%C3%84B-1"
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! Chat messages: a Qase event as the JSON body to post to a Slack,
+//! Microsoft Teams, Discord or Google Chat incoming webhook.
+//!
+//! [`render`] is a pure function of the envelope, the typed event and the
+//! Qase app's address: the caller posts what it returns. Each message says
+//! what happened in a headline, names the object (its title when Qase sends
+//! one), gives the numbers (a run's counts, pass rate and duration, coloured
+//! by outcome), and links to the object in Qase. Events without a message
+//! of their own get a short generic one; no payload makes `render` panic.
+//!
+//! Text from Qase is user input. Each format escapes it for its own markup
+//! (Slack `mrkdwn` entities, Discord and Teams Markdown, Google Chat HTML),
+//! breaks up `@everyone`, `@here` and `@channel`, cuts it to the service's
+//! limits with an ellipsis, and Discord's messages allow no mentions at all.
+//! A case titled `<!channel> @everyone` pings nobody.
+//!
+//! Run durations are read as milliseconds, as Qase's user docs say since
+//! 2024-10 (its developer docs say seconds; every example is `0`).
+
+mod discord;
+mod google_chat;
+mod links;
+mod message;
+mod slack;
+mod teams;
+mod text;
+
+pub use links::DEFAULT_APP_URL;
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::{Envelope, Event};
+
+/// The chat services a destination can post to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatFormat {
+    /// A Slack incoming webhook: Block Kit `blocks` and a `text` fallback.
+    Slack,
+    /// A Microsoft Teams Workflows webhook: a message with an Adaptive Card.
+    Teams,
+    /// A Discord webhook: one embed, no mentions allowed.
+    Discord,
+    /// A Google Chat incoming webhook: one card in `cardsV2`.
+    GoogleChat,
+}
+
+impl ChatFormat {
+    /// Every format, in the order of [`ChatFormat::as_str`]'s documentation.
+    pub const ALL: [ChatFormat; 4] = [
+        ChatFormat::Slack,
+        ChatFormat::Teams,
+        ChatFormat::Discord,
+        ChatFormat::GoogleChat,
+    ];
+
+    /// The format's name in configuration: `slack`, `teams`, `discord` or
+    /// `google_chat` (the same as its serde form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatFormat::Slack => "slack",
+            ChatFormat::Teams => "teams",
+            ChatFormat::Discord => "discord",
+            ChatFormat::GoogleChat => "google_chat",
+        }
+    }
+
+    /// The format named `name` (exactly as [`ChatFormat::as_str`] writes
+    /// it), or `None`.
+    ///
+    /// ```
+    /// use qase_webhooks::ChatFormat;
+    ///
+    /// assert_eq!(ChatFormat::parse("google_chat"), Some(ChatFormat::GoogleChat));
+    /// assert_eq!(ChatFormat::parse("Slack"), None);
+    /// ```
+    pub fn parse(name: &str) -> Option<ChatFormat> {
+        ChatFormat::ALL
+            .into_iter()
+            .find(|format| format.as_str() == name)
+    }
+}
+
+impl fmt::Display for ChatFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JSON body to POST to the service's incoming webhook for this event.
+///
+/// `app_url` is the Qase app's address, [`DEFAULT_APP_URL`] unless the
+/// workspace is in another region or self-hosted; a trailing slash is
+/// ignored, and an address that is not `http(s)://` is replaced by the
+/// default. Links use Qase's own URL forms, with the project code
+/// percent-encoded as one path segment.
+///
+/// ```
+/// use qase_webhooks::chat::{render, ChatFormat, DEFAULT_APP_URL};
+/// use qase_webhooks::Envelope;
+///
+/// let body = br#"{"event_name":"run.completed","timestamp":1700000000,
+///     "payload":{"id":7,"cases":12,"passed":11,"failed":1,"blocked":0,"duration":184000},
+///     "team_member_id":12,"project_code":"DEMO"}"#;
+/// let envelope = Envelope::parse(body).unwrap();
+/// let event = envelope.event().unwrap();
+///
+/// let slack = render(ChatFormat::Slack, &envelope, &event, DEFAULT_APP_URL);
+/// assert!(slack["text"].as_str().unwrap().contains("Test run completed"));
+/// let section = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+/// assert!(section.contains("<https://app.qase.io/run/DEMO/dashboard/7|Run #7>"));
+///
+/// let discord = render(ChatFormat::Discord, &envelope, &event, "https://eu.qase.example/");
+/// assert_eq!(discord["embeds"][0]["url"], "https://eu.qase.example/run/DEMO/dashboard/7");
+/// assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
+/// ```
+pub fn render(format: ChatFormat, envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Value {
+    let message = message::message(envelope, event, app_url);
+    match format {
+        ChatFormat::Slack => slack::render(&message),
+        ChatFormat::Teams => teams::render(&message),
+        ChatFormat::Discord => discord::render(&message),
+        ChatFormat::GoogleChat => google_chat::render(&message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for format in ChatFormat::ALL {
+            assert_eq!(ChatFormat::parse(format.as_str()), Some(format));
+            assert_eq!(
+                serde_json::to_value(format).unwrap(),
+                Value::from(format.as_str())
+            );
+            assert_eq!(format.to_string(), format.as_str());
+        }
+        assert_eq!(ChatFormat::parse("standard"), None);
+        assert_eq!(ChatFormat::parse("googlechat"), None);
+    }
+}
