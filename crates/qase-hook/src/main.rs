@@ -3,6 +3,8 @@
 //! - `send`: fire realistic, authenticated Qase events (or a given body) at a
 //!   receiver, once or as a load run with a latency summary.
 //! - `events`, `schema`: what Qase sends, from the core crate's model.
+//! - `preview`: the chat message (Slack, Teams, Discord, Google Chat) an
+//!   event becomes.
 //! - `verify`: check a forwarded request's Standard Webhooks signature.
 //! - `api`: the operator API (list, get, replay, dead letters).
 //! - `completions`: shell completions.
@@ -11,6 +13,7 @@
 //! 2 a usage error or an unreachable receiver.
 
 mod api;
+mod preview;
 mod samples;
 mod send;
 mod verify;
@@ -49,6 +52,8 @@ enum Command {
         /// An event name such as `run.completed`, or `envelope`.
         event: String,
     },
+    /// Print the chat message body (Slack, Teams, Discord, Google Chat) an event becomes.
+    Preview(preview::PreviewArgs),
     /// Verify the Standard Webhooks signature of a forwarded request.
     Verify(verify::VerifyArgs),
     /// The qase-edge operator API: list, get, replay, dead letters.
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Schema { event } => schema(&event),
+        Command::Preview(args) => preview::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Api(args) => api::run(args),
         Command::Completions { shell } => {

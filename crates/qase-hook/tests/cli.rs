@@ -6,6 +6,9 @@
 //! 4. `send --count` runs a load and prints its summary.
 //! 5. `verify` accepts a correctly signed request and refuses a tampered one.
 //! 6. `--version` names the version and the commit it was built from.
+//! 7. `preview` prints each format's chat body for a generated event or a
+//!    given file, with links to `--app-url`; an unknown format is a usage
+//!    error, a body that is not a delivery is refused.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -279,4 +282,72 @@ fn the_version_names_the_commit_it_was_built_from() {
         "{}",
         stdout(&output)
     );
+}
+
+#[test]
+fn preview_prints_the_chat_body_of_an_event_or_a_file() {
+    for (format, essential) in [
+        ("slack", "/blocks"),
+        ("teams", "/attachments/0/content/body"),
+        ("discord", "/embeds/0/fields"),
+        ("google_chat", "/cardsV2/0/card/sections"),
+    ] {
+        let output = qase_hook(&["preview", "--format", format, "run.completed"]);
+        assert!(output.status.success(), "{format}: {}", stderr(&output));
+        let body: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        assert!(
+            body.pointer(essential).is_some_and(|v| v.is_array()),
+            "{format}: {body:#}"
+        );
+        assert!(stdout(&output).contains("https://app.qase.io/run/DEMO/dashboard/1"));
+    }
+
+    let dir = std::env::temp_dir().join(format!("qase-hook-preview-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("delivery.json");
+    std::fs::write(
+        &file,
+        r#"{"event_name":"case.created","timestamp":1764547200,"payload":{"id":13,"title":"<!channel> @everyone"},"team_member_id":1,"project_code":"WEB"}"#,
+    )
+    .unwrap();
+    let output = qase_hook(&[
+        "preview",
+        "--format",
+        "slack",
+        "--file",
+        file.to_str().unwrap(),
+        "--app-url",
+        "https://qase.eu.example/",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("<https://qase.eu.example/case/WEB-13|&lt;!channel&gt; @\u{200B}everyone>"),
+        "{text}"
+    );
+    assert!(!text.contains("<!channel>"), "{text}");
+
+    let output = qase_hook(&["preview", "--format", "msteams", "run.completed"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("google_chat"),
+        "{}",
+        stderr(&output)
+    );
+
+    std::fs::write(&file, "{}").unwrap();
+    let output = qase_hook(&[
+        "preview",
+        "--format",
+        "teams",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("not a Qase delivery"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
