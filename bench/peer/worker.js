@@ -1,7 +1,8 @@
 // The JavaScript peer: what a careful user would write by hand to receive
 // Qase webhooks in a Worker. Constant-time secret check, JSON.parse, type
-// checks of the envelope, and the same sink writes as qase-edge (KV and the
-// queue; none when SINKS is "none"). It does not validate payloads by event.
+// checks of the envelope, and the same sink writes as qase-edge (the body and
+// two index entries in KV, and the queue; none when SINKS is "none"). It does
+// not validate payloads by event.
 const encoder = new TextEncoder();
 
 function json(status, body) {
@@ -48,10 +49,16 @@ export default {
     const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
     const id = "evt_" + [...hash.slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
     if (env.SINKS !== "none") {
+      // The same writes as qase-edge: the body, the two listing index
+      // entries (newest first) and the queue message.
       const metadata = { event_name, project_code, received_at: Date.now(), status: "accepted" };
+      const rev = String(9999999999999 - metadata.received_at).padStart(13, "0");
+      const segment = project_code.replaceAll("%", "%25").replaceAll("/", "%2F");
       try {
         await Promise.all([
           env.QASE_EVENTS.put(`event/${id}`, text, { metadata }),
+          env.QASE_EVENTS.put(`idx/${rev}/${id}`, "", { metadata }),
+          env.QASE_EVENTS.put(`idxp/${segment}/${rev}/${id}`, "", { metadata }),
           env.QASE_DELIVERIES.send({ id, event_name, project_code, received_at: metadata.received_at, body: text }),
         ]);
       } catch {

@@ -11,9 +11,11 @@
 //! - `delivery`: forwarding to downstream services: signatures, retries,
 //!   backoff, dead letters.
 //! - `api`: the operator API: auth, listing, inspection, replay, deletion.
+//! - `chat`: Slack, Teams, Discord and Google Chat destinations, paced.
 //! - `hardening`: regressions found by adversarial testing from outside.
 
 mod api;
+mod chat;
 mod delivery;
 mod faults;
 mod hardening;

@@ -47,7 +47,11 @@ pub const ADMIN_TOKEN: &str = "QASE_ADMIN_TOKEN";
 /// Variable: how long stored events, dead letters and delivery states are
 /// kept, in seconds (default 30 days; 0 keeps them until deleted).
 pub const RETENTION_SECONDS: &str = "QASE_RETENTION_SECONDS";
-/// Which deliveries get a log line: `all` or `refused`.
+/// Qase's web app, for links in chat messages.
+pub const APP_URL: &str = "QASE_APP_URL";
+/// The Durable Object namespace that paces chat destinations.
+pub const PACER: &str = "QASE_PACER";
+/// Which deliveries get a log line: `all`, `refused` or `none`.
 pub const LOG_DELIVERIES: &str = "QASE_LOG_DELIVERIES";
 /// Test-only: `1` lets the body `panic` make the ingest export panic, for the
 /// end-to-end test of recovery after a panic. Never set it in production.

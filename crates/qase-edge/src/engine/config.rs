@@ -10,7 +10,7 @@ use std::time::Duration;
 use qase_webhooks::retry::RetryPolicy;
 use qase_webhooks::routing::{Filter, Routes};
 use qase_webhooks::signing::SigningSecret;
-use qase_webhooks::{Secret, SecretPolicy};
+use qase_webhooks::{ChatFormat, Secret, SecretPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::bindings;
@@ -131,6 +131,44 @@ pub struct Destination {
     pub signing: Option<SigningSecret>,
     /// Whether it receives events at all.
     pub enabled: bool,
+    /// What it is sent: the exact bytes, or a chat message.
+    pub format: Format,
+    /// The least time between two posts to it (chat services throttle);
+    /// `None`: not paced.
+    pub pace: Option<Duration>,
+}
+
+/// What a destination is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The exact bytes Qase sent, with Standard Webhooks headers.
+    Standard,
+    /// A message for a chat service's incoming webhook, made from the event.
+    Chat(ChatFormat),
+}
+
+impl Format {
+    /// The format named in `QASE_DESTINATIONS`.
+    fn parse(name: &str) -> Option<Format> {
+        match name {
+            "standard" => Some(Format::Standard),
+            other => ChatFormat::parse(other).map(Format::Chat),
+        }
+    }
+
+    /// The documented pace of each chat service's incoming webhooks: Slack
+    /// about one message per second, Discord 5 per 2 seconds, Google Chat
+    /// one per second per space, Teams Workflows a few per second.
+    pub fn default_pace(self) -> Option<Duration> {
+        match self {
+            Format::Standard => None,
+            Format::Chat(ChatFormat::Slack | ChatFormat::GoogleChat) => {
+                Some(Duration::from_millis(1000))
+            }
+            Format::Chat(ChatFormat::Discord) => Some(Duration::from_millis(400)),
+            Format::Chat(ChatFormat::Teams) => Some(Duration::from_millis(250)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -151,6 +189,12 @@ struct RawDestination {
     signing_secret: Option<String>,
     #[serde(default = "enabled_by_default")]
     enabled: bool,
+    /// `standard` (default), `slack`, `teams`, `discord` or `google_chat`.
+    #[serde(default)]
+    format: Option<String>,
+    /// Least milliseconds between two posts (default: the service's pace).
+    #[serde(default)]
+    pace_ms: Option<u64>,
 }
 
 fn enabled_by_default() -> bool {
@@ -176,6 +220,8 @@ pub enum LogDeliveries {
     All,
     /// Only those not answered `2xx`, and quarantined ones.
     Refused,
+    /// None: Workers Logs' invocation records are enough.
+    None,
 }
 
 impl LogDeliveries {
@@ -184,6 +230,7 @@ impl LogDeliveries {
         match self {
             LogDeliveries::All => true,
             LogDeliveries::Refused => !(200..300).contains(&status) || quarantined,
+            LogDeliveries::None => false,
         }
     }
 }
@@ -245,6 +292,8 @@ pub struct Config {
     pub retention_seconds: Option<u64>,
     /// Which deliveries get a log line.
     pub log_deliveries: LogDeliveries,
+    /// Qase's web app, for links in chat messages (`QASE_APP_URL`).
+    pub app_url: String,
     /// Test-only: whether the body `panic` panics the ingest export.
     pub test_panic: bool,
 }
@@ -328,6 +377,7 @@ impl Config {
             destinations: optional.destinations,
             retry: optional.retry,
             log_deliveries: optional.log_deliveries,
+            app_url: optional.app_url,
             test_panic: get(bindings::TEST_PANIC).as_deref() == Some("1"),
             dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
                 .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
@@ -344,6 +394,7 @@ struct OptionalSettings {
     admin_token: Option<Secret>,
     retention_seconds: Option<u64>,
     log_deliveries: LogDeliveries,
+    app_url: String,
 }
 
 impl OptionalSettings {
@@ -403,7 +454,14 @@ impl OptionalSettings {
             Effect::DefaultUsed,
             LogDeliveries::All,
         );
+        let app_url = optional(
+            &mut problems,
+            app_url(get),
+            Effect::DefaultUsed,
+            qase_webhooks::chat::DEFAULT_APP_URL.to_owned(),
+        );
         OptionalSettings {
+            app_url,
             log_deliveries,
             problems,
             dedupe_seconds,
@@ -415,14 +473,30 @@ impl OptionalSettings {
     }
 }
 
-/// `QASE_LOG_DELIVERIES`: `all` (default) or `refused`.
+/// `QASE_APP_URL`: Qase's web app (the EU region and self-hosted
+/// installations have their own); `https://app.qase.io` by default.
+fn app_url(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    match get(bindings::APP_URL) {
+        None => Ok(qase_webhooks::chat::DEFAULT_APP_URL.to_owned()),
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            Ok(url.trim().trim_end_matches('/').to_owned())
+        }
+        Some(_) => Err(invalid(
+            bindings::APP_URL,
+            "must be an http:// or https:// URL",
+        )),
+    }
+}
+
+/// `QASE_LOG_DELIVERIES`: `all` (default), `refused` or `none`.
 fn log_deliveries(get: &impl Fn(&str) -> Option<String>) -> Result<LogDeliveries, ConfigError> {
     match get(bindings::LOG_DELIVERIES).as_deref().map(str::trim) {
         None | Some("all") => Ok(LogDeliveries::All),
         Some("refused") => Ok(LogDeliveries::Refused),
+        Some("none") => Ok(LogDeliveries::None),
         Some(_) => Err(invalid(
             bindings::LOG_DELIVERIES,
-            "must be `all` or `refused`",
+            "must be `all`, `refused` or `none`",
         )),
     }
 }
@@ -688,7 +762,23 @@ fn destinations(
             Some(ms) if (1..=300_000).contains(&ms) => Duration::from_millis(ms),
             Some(_) => return Err(fail("`timeout_ms` must be from 1 to 300000".into())),
         };
+        let format = match raw.format.as_deref() {
+            None => Format::Standard,
+            Some(name) => Format::parse(name).ok_or_else(|| {
+                fail(format!(
+                    "unknown `format` `{name}` (known: standard, slack, teams, discord, google_chat)"
+                ))
+            })?,
+        };
+        let pace = match raw.pace_ms {
+            None => format.default_pace(),
+            Some(0) => None,
+            Some(ms) if ms <= 60_000 => Some(Duration::from_millis(ms)),
+            Some(_) => return Err(fail("`pace_ms` must be from 0 to 60000".into())),
+        };
         destinations.push(Destination {
+            format,
+            pace,
             url: raw.url,
             filter,
             headers: raw.headers.into_iter().collect(),
@@ -856,6 +946,37 @@ mod tests {
     }
 
     #[test]
+    fn a_destination_format_is_standard_or_a_chat_service_with_its_pace() {
+        let config = config(&[(
+            bindings::DESTINATIONS,
+            r#"[{"name":"a","url":"https://x"},{"name":"s","url":"https://x","format":"slack"},
+                {"name":"d","url":"https://x","format":"discord","pace_ms":50},
+                {"name":"t","url":"https://x","format":"teams","pace_ms":0}]"#,
+        )])
+        .unwrap();
+        let d = |name: &str| config.destination(name).unwrap();
+        assert_eq!((d("a").format, d("a").pace), (Format::Standard, None));
+        assert_eq!(d("s").format, Format::Chat(ChatFormat::Slack));
+        assert_eq!(d("s").pace, Some(Duration::from_secs(1)));
+        assert_eq!(d("d").pace, Some(Duration::from_millis(50)));
+        assert_eq!(d("t").pace, None);
+        for bad in [
+            r#"[{"name":"a","url":"https://x","format":"mattermost"}]"#,
+            r#"[{"name":"a","url":"https://x","format":"slack","pace_ms":600000}]"#,
+        ] {
+            let broken = problem(&[(bindings::DESTINATIONS, bad)]);
+            assert_eq!(broken.error.key, bindings::DESTINATIONS, "{bad}");
+        }
+        assert_eq!(config.app_url, qase_webhooks::chat::DEFAULT_APP_URL);
+        let eu = super::tests::config(&[(bindings::APP_URL, "https://app.qase.eu/")]).unwrap();
+        assert_eq!(eu.app_url, "https://app.qase.eu");
+        assert_eq!(
+            problem(&[(bindings::APP_URL, "javascript:x")]).error.key,
+            bindings::APP_URL
+        );
+    }
+
+    #[test]
     fn destinations_are_validated_and_resolve_their_signing_secret() {
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let config = config(&[
@@ -937,6 +1058,7 @@ mod tests {
         assert!(LogDeliveries::Refused.logs(401, false));
         assert!(LogDeliveries::Refused.logs(503, false));
         assert!(LogDeliveries::All.logs(202, false));
+        assert!(!LogDeliveries::None.logs(503, true));
         let broken = problem(&[(bindings::LOG_DELIVERIES, "some")]);
         assert_eq!(
             (broken.error.key, broken.effect),

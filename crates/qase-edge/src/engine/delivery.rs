@@ -7,7 +7,7 @@
 use qase_webhooks::retry::{AttemptResult, Verdict};
 use serde::Serialize;
 
-use super::config::{Config, Destination};
+use super::config::{Config, Destination, Format};
 use super::layout::{self, DeadLetterMetadata, DeliveryState, DeliveryStatus};
 use super::messages::{DeadLetter, DeadLetterMessage, QueuedDelivery};
 
@@ -47,9 +47,31 @@ pub fn targets<'c>(config: &'c Config, message: &QueuedDelivery) -> Targets<'c> 
     }
 }
 
+/// The body a destination is sent: the exact bytes Qase sent, or the chat
+/// message made from the event (`None` when `body` is no Qase delivery,
+/// which a stored body always is). A payload that does not fit its model
+/// (a replayed quarantined event) gets the generic message.
+pub fn request_body(destination: &Destination, body: &[u8], app_url: &str) -> Option<Vec<u8>> {
+    let format = match destination.format {
+        Format::Standard => return Some(body.to_vec()),
+        Format::Chat(format) => format,
+    };
+    let envelope = qase_webhooks::Envelope::parse(body).ok()?;
+    let event = envelope
+        .event()
+        .unwrap_or_else(|_| qase_webhooks::Event::Unknown {
+            name: envelope.event_name.to_string(),
+            payload: envelope.payload.to_owned(),
+        });
+    let message = qase_webhooks::render(format, &envelope, &event, app_url);
+    serde_json::to_vec(&message).ok()
+}
+
 /// The headers of a delivery request, in the order they are set: the
 /// destination's static headers first, ours last so that none can be
-/// forged by configuration. `timestamp` is in Unix seconds.
+/// forged by configuration. `timestamp` is in Unix seconds; `body` is the
+/// request body ([`request_body`]). A chat service gets no Qase or Standard
+/// Webhooks headers: it reads only the message.
 pub fn request_headers(
     destination: &Destination,
     message: &QueuedDelivery,
@@ -57,6 +79,14 @@ pub fn request_headers(
     body: &[u8],
 ) -> Vec<(String, String)> {
     let mut headers = destination.headers.clone();
+    if let Format::Chat(_) = destination.format {
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        headers.push((
+            "User-Agent".to_owned(),
+            concat!("qase-edge/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ));
+        return headers;
+    }
     let ours = [
         ("Content-Type", "application/json".to_owned()),
         (
@@ -181,6 +211,8 @@ pub fn after_attempt(
             _ => None,
         },
         last_error: Some(description.clone()),
+        // A retry takes a new send slot.
+        not_before: None,
         ..message.clone()
     };
     let may_retry = config.retry.may_retry(attempt);
@@ -368,6 +400,59 @@ mod tests {
         assert_eq!(names(targets(&config, &retry)), ["gone:off"]);
         retry.destination = Some("removed".into());
         assert_eq!(names(targets(&config, &retry)), ["gone:removed"]);
+    }
+
+    #[test]
+    fn a_chat_destination_gets_the_rendered_message_and_plain_headers() {
+        let config = config(
+            r#"[{"name":"slack","url":"https://hooks.slack.example/x","format":"slack"},
+                {"name":"raw","url":"https://raw.example/x"}]"#,
+            "3",
+        );
+        let body = br#"{"event_name":"run.completed","timestamp":1764000000,"payload":{"id":7,"cases":2,"passed":2,"failed":0,"blocked":0,"duration":1000},"team_member_id":1,"project_code":"DEMO"}"#;
+        let slack = config.destination("slack").unwrap();
+        assert_eq!(slack.pace, Some(Duration::from_millis(1000)));
+        let rendered = request_body(slack, body, "https://qase.example").unwrap();
+        let message: serde_json::Value = serde_json::from_slice(&rendered).unwrap();
+        assert!(
+            message["blocks"].is_array() && message["text"].is_string(),
+            "{message}"
+        );
+        assert!(
+            message
+                .to_string()
+                .contains("https://qase.example/run/DEMO/dashboard/7"),
+            "{message}"
+        );
+        let headers = request_headers(slack, &message_for(body), 1, &rendered);
+        assert!(!headers
+            .iter()
+            .any(|(n, _)| n.starts_with("webhook-") || n.starts_with("X-Qase")));
+
+        let raw = config.destination("raw").unwrap();
+        assert_eq!(
+            request_body(raw, body, "https://qase.example").unwrap(),
+            body.to_vec()
+        );
+        assert_eq!(raw.pace, None);
+        // A quarantined payload replayed to chat gets the generic message.
+        let misfit = br#"{"event_name":"run.completed","timestamp":1,"payload":{"id":"x"},"team_member_id":1,"project_code":"DEMO"}"#;
+        assert!(request_body(slack, misfit, "https://qase.example").is_some());
+        assert_eq!(
+            request_body(slack, b"not json", "https://qase.example"),
+            None
+        );
+    }
+
+    fn message_for(body: &[u8]) -> QueuedDelivery {
+        QueuedDelivery::new(
+            "evt_0123456789abcdef0123456789abcdef".into(),
+            "run.completed".into(),
+            "DEMO".into(),
+            1,
+            body,
+            false,
+        )
     }
 
     #[test]

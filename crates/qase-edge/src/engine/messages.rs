@@ -34,6 +34,10 @@ pub struct QueuedDelivery {
     /// The last attempt's failure, in words.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// For a paced destination: the send slot this message already holds,
+    /// in Unix milliseconds (see [`crate::engine::pace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<u64>,
 }
 
 /// Bodies up to this size travel inside the queue message; larger ones are
@@ -66,6 +70,7 @@ impl QueuedDelivery {
             attempts: 0,
             last_status: None,
             last_error: None,
+            not_before: None,
         }
     }
 }

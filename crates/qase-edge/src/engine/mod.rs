@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod layout;
 pub mod listing;
 pub mod messages;
+pub mod pace;
 pub mod query;
 pub mod replay;
 pub mod routes;

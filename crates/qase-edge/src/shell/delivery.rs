@@ -21,7 +21,8 @@ use crate::engine::bindings;
 use crate::engine::config::{Config, Destination};
 use crate::engine::delivery::{self, Action, Targets};
 use crate::engine::messages::{DeadLetter, QueuedDelivery};
-use crate::shell::{dead_letters, sinks};
+use crate::engine::pace;
+use crate::shell::{dead_letters, pacer, sinks};
 
 /// How long a message whose processing failed (KV or queue unavailable)
 /// waits before the platform delivers it again.
@@ -72,8 +73,16 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> worke
     let body = sinks::body_of(env, delivery).await?.ok_or_else(|| {
         worker::Error::RustError(format!("event/{} is not in KV (yet)", delivery.id))
     })?;
-    let attempts = join_all(targets.iter().map(|d| attempt(d, delivery, &body))).await;
-    for (destination, result) in targets.into_iter().zip(attempts) {
+    let paced = join_all(targets.iter().map(|d| pace(env, d, delivery))).await;
+    let mut ready = Vec::new();
+    for (destination, go) in targets.into_iter().zip(paced) {
+        if go? {
+            ready.push(destination);
+        }
+    }
+    let app_url = &config.app_url;
+    let attempts = join_all(ready.iter().map(|d| attempt(d, delivery, &body, app_url))).await;
+    for (destination, result) in ready.into_iter().zip(attempts) {
         let now = Date::now().as_millis();
         let random = js_sys::Math::random();
         let step =
@@ -99,13 +108,66 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> worke
     Ok(())
 }
 
+/// Waits for a paced destination's send slot: `true` to send now, `false`
+/// when the message went back on the queue to keep a slot further off. A
+/// pacer that cannot be reached does not hold deliveries back.
+async fn pace(
+    env: &Env,
+    destination: &Destination,
+    delivery: &QueuedDelivery,
+) -> worker::Result<bool> {
+    let Some(interval) = destination.pace else {
+        return Ok(true);
+    };
+    let held = delivery
+        .not_before
+        .filter(|_| delivery.destination.as_ref() == Some(&destination.name));
+    let slot = match held {
+        Some(slot) => slot,
+        None => match pacer::reserve(env, &destination.name, interval).await {
+            Ok(slot) => slot,
+            Err(error) => {
+                worker::console_warn!(
+                    "pacer for `{}` unavailable, sending unpaced: {error}",
+                    destination.name
+                );
+                return Ok(true);
+            }
+        },
+    };
+    match pace::step(slot, Date::now().as_millis()) {
+        pace::Step::SendAfter(0) => Ok(true),
+        pace::Step::SendAfter(ms) => {
+            Delay::from(std::time::Duration::from_millis(ms)).await;
+            Ok(true)
+        }
+        pace::Step::Requeue {
+            delay_seconds,
+            not_before,
+        } => {
+            let held = QueuedDelivery {
+                destination: Some(destination.name.clone()),
+                not_before: Some(not_before),
+                ..delivery.clone()
+            };
+            requeue(env, held, delay_seconds).await?;
+            Ok(false)
+        }
+    }
+}
+
 /// Makes one attempt; returns its result and a one-line description.
 async fn attempt(
     destination: &Destination,
     delivery: &QueuedDelivery,
     body: &[u8],
+    app_url: &str,
 ) -> (AttemptResult, String) {
-    let request = match build_request(destination, delivery, body) {
+    let Some(body) = delivery::request_body(destination, body, app_url) else {
+        let problem = "the stored body is no Qase delivery; no chat message can be made";
+        return (AttemptResult::NetworkError, problem.to_owned());
+    };
+    let request = match build_request(destination, delivery, &body) {
         Ok(request) => request,
         Err(error) => {
             return (

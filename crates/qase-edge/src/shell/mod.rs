@@ -10,6 +10,7 @@ pub mod health;
 pub mod hot_path;
 pub mod ingest;
 pub mod log;
+pub mod pacer;
 pub mod respond;
 pub mod settings;
 pub mod sinks;

@@ -1,0 +1,163 @@
+//! Chat destinations: Slack, Teams, Discord and Google Chat messages made
+//! from the typed events, against a local sink.
+//! 1. Each format's body has its service's essentials (Slack `blocks` and
+//!    `text`, Teams an Adaptive Card attachment, Discord `embeds`, Google
+//!    Chat `cardsV2`), links to the run in the configured Qase app, and no
+//!    Standard Webhooks or Qase headers.
+//! 2. A hostile test case title pings nobody and injects no markup.
+//! 3. A burst of 100 events to one paced chat destination arrives complete,
+//!    and no faster than its pace: the k-th post no sooner than k intervals
+//!    after the first.
+
+use std::time::Duration;
+
+use qase_edge_e2e::sink::{Reply, Sink};
+use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
+use serde_json::{json, Value};
+
+const APP_URL: &str = "https://qase.example.eu";
+
+fn chat_worker(destinations: Value) -> Worker {
+    Worker::start(
+        WorkerOptions::with_secret()
+            .var("QASE_DESTINATIONS", &destinations.to_string())
+            .var("QASE_APP_URL", APP_URL)
+            .var("QASE_DEDUPE_SECONDS", "0"),
+    )
+}
+
+async fn accept(worker: &Worker, body: Vec<u8>) {
+    let (status, response) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
+    assert_eq!(status, 202, "{response}");
+}
+
+fn run_completed(id: u64) -> Vec<u8> {
+    envelope(
+        "run.completed",
+        "DEMO",
+        json!({"id": id, "cases": 3, "passed": 2, "failed": 1, "blocked": 0, "duration": 4000}),
+    )
+}
+
+#[tokio::test]
+async fn each_format_reaches_its_service_with_its_essentials_and_links() {
+    let sink = Sink::start();
+    sink.always("/slack", Reply::status(200));
+    sink.always("/teams", Reply::status(202));
+    sink.always("/discord", Reply::status(204));
+    sink.always("/gchat", Reply::status(200));
+    let destinations = json!([
+        {"name": "slack", "url": sink.url("/slack"), "format": "slack", "pace_ms": 0},
+        {"name": "teams", "url": sink.url("/teams"), "format": "teams", "pace_ms": 0},
+        {"name": "discord", "url": sink.url("/discord"), "format": "discord", "pace_ms": 0},
+        {"name": "gchat", "url": sink.url("/gchat"), "format": "google_chat", "pace_ms": 0},
+    ]);
+    let worker = chat_worker(destinations);
+    accept(&worker, run_completed(42)).await;
+
+    let link = format!("{APP_URL}/run/DEMO/dashboard/42");
+    for path in ["/slack", "/teams", "/discord", "/gchat"] {
+        let received = sink.wait_for(path, 1, Duration::from_secs(20)).await;
+        assert_eq!(received.len(), 1, "{path}");
+        let request = &received[0];
+        let body: Value = serde_json::from_slice(&request.body).expect("a JSON body");
+        match path {
+            "/slack" => assert!(
+                body["blocks"].is_array() && body["text"].is_string(),
+                "{body}"
+            ),
+            "/teams" => assert_eq!(
+                body["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive",
+                "{body}"
+            ),
+            "/discord" => assert!(body["embeds"].is_array(), "{body}"),
+            _ => assert!(body["cardsV2"].is_array(), "{body}"),
+        }
+        assert!(body.to_string().contains(&link), "{path}: {body}");
+        assert_eq!(request.headers["content-type"], "application/json");
+        for header in request.headers.keys() {
+            assert!(
+                !header.starts_with("webhook-") && !header.starts_with("x-qase"),
+                "{path}: {header}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hostile_title_pings_nobody() {
+    let sink = Sink::start();
+    sink.always("/slack", Reply::status(200));
+    sink.always("/discord", Reply::status(204));
+    let worker = chat_worker(json!([
+        {"name": "slack", "url": sink.url("/slack"), "format": "slack", "pace_ms": 0},
+        {"name": "discord", "url": sink.url("/discord"), "format": "discord", "pace_ms": 0},
+    ]));
+    let body = envelope(
+        "case.created",
+        "DEMO",
+        json!({"id": 9, "title": "<!channel> @everyone <img src=x onerror=alert(1)> *bold*"}),
+    );
+    accept(&worker, body).await;
+    let slack = sink.wait_for("/slack", 1, Duration::from_secs(20)).await;
+    let discord = sink.wait_for("/discord", 1, Duration::from_secs(20)).await;
+    let slack = String::from_utf8_lossy(&slack[0].body).into_owned();
+    assert!(
+        !slack.contains("<!channel>") && !slack.contains("<img"),
+        "{slack}"
+    );
+    let discord_body: Value = serde_json::from_slice(&discord[0].body).unwrap();
+    assert_eq!(discord_body["allowed_mentions"]["parse"], json!([]));
+    assert!(
+        !discord_body.to_string().contains("@everyone "),
+        "{discord_body}"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_to_a_paced_destination_arrives_complete_and_paced() {
+    const PACE_MS: u64 = 60;
+    const EVENTS: usize = 100;
+    let sink = Sink::start();
+    sink.always("/slack", Reply::status(200));
+    let worker = chat_worker(json!([
+        {"name": "slack", "url": sink.url("/slack"), "format": "slack", "pace_ms": PACE_MS},
+    ]));
+    for id in 0..EVENTS as u64 {
+        accept(&worker, run_completed(id)).await;
+    }
+    let received = sink
+        .wait_for("/slack", EVENTS, Duration::from_secs(90))
+        .await;
+    assert_eq!(received.len(), EVENTS, "every event arrives");
+    let mut times: Vec<_> = received.iter().map(|r| r.at).collect();
+    times.sort();
+    // Paced means a rate: the k-th post comes no sooner than k intervals
+    // after the first (a late timer may bring two closer, never more of
+    // them), with a little slack for the network between Worker and sink.
+    let tolerance = Duration::from_millis(30);
+    for (k, at) in times.iter().enumerate() {
+        let since_first = *at - times[0];
+        let floor = Duration::from_millis(PACE_MS * k as u64);
+        assert!(
+            since_first + tolerance >= floor,
+            "post {k} came {since_first:?} after the first, sooner than {floor:?}"
+        );
+    }
+    let mut ids: Vec<u64> = received
+        .iter()
+        .map(|r| {
+            let text = String::from_utf8_lossy(&r.body).into_owned();
+            let at = text.find("/dashboard/").expect("a run link") + "/dashboard/".len();
+            text[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), EVENTS, "no event twice, none missing");
+}
