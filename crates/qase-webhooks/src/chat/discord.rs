@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use super::message::Message;
-use super::text::{escape, rfc3339, Markup};
+use super::text::{escape, lines, rfc3339, Markup};
 
 const TITLE_MAX: usize = 256;
 const SUMMARY_MAX: usize = 500;
@@ -22,19 +22,20 @@ fn markdown(text: &str, max: usize) -> String {
 }
 
 pub(crate) fn render(m: &Message) -> Value {
-    let mut description = format!(
+    let description = format!(
         "**{}** · {}",
         markdown(&m.headline, TITLE_MAX),
         markdown(&m.project, CODE_MAX)
     );
-    if let Some(status) = &m.status {
-        description.push('\n');
-        description.push_str(status);
-    }
-    if let Some(summary) = &m.summary {
-        description.push('\n');
-        description.push_str(&markdown(summary, SUMMARY_MAX));
-    }
+    let description = lines(
+        description,
+        [
+            m.status.clone(),
+            m.summary
+                .as_deref()
+                .map(|summary| markdown(summary, SUMMARY_MAX)),
+        ],
+    );
     let fields: Vec<Value> = m
         .facts
         .iter()

@@ -182,6 +182,23 @@ fn field_title(field: Option<&SystemField>) -> Option<&str> {
     field?.title.as_deref()
 }
 
+/// The [`Counts`] of a `run.completed` or `run.aborted` payload (two types
+/// with the same count fields).
+macro_rules! run_counts {
+    ($run:expr, $extra:expr) => {
+        Counts {
+            cases: $run.cases,
+            passed: $run.passed,
+            failed: $run.failed,
+            blocked: $run.blocked,
+            skipped: $run.skipped,
+            untested: $run.untested,
+            retest: $extra.count("retest"),
+            duration: $run.duration,
+        }
+    };
+}
+
 /// The counts of a completed or aborted run.
 struct Counts {
     cases: u64,
@@ -306,29 +323,11 @@ pub(crate) fn message(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> 
             .summary(run.description.as_deref())
         }
         Event::RunCompleted(run) => {
-            let counts = Counts {
-                cases: run.cases,
-                passed: run.passed,
-                failed: run.failed,
-                blocked: run.blocked,
-                skipped: run.skipped,
-                untested: run.untested,
-                retest: extra.count("retest"),
-                duration: run.duration,
-            };
+            let counts = run_counts!(run, extra);
             run_result(envelope, &links, &extra, run.id, counts, false)
         }
         Event::RunAborted(run) => {
-            let counts = Counts {
-                cases: run.cases,
-                passed: run.passed,
-                failed: run.failed,
-                blocked: run.blocked,
-                skipped: run.skipped,
-                untested: run.untested,
-                retest: extra.count("retest"),
-                duration: run.duration,
-            };
+            let counts = run_counts!(run, extra);
             run_result(envelope, &links, &extra, run.id, counts, true)
         }
         Event::DefectCreated(defect) => Message::new(

@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use super::message::Message;
-use super::text::{escape, utc_minute, Markup};
+use super::text::{escape, lines, utc_minute, Markup};
 
 const HEADER_MAX: usize = 150;
 const TITLE_MAX: usize = 250;
@@ -32,15 +32,16 @@ fn mrkdwn(text: &str, max: usize) -> String {
 pub(crate) fn render(m: &Message) -> Value {
     let title = mrkdwn(m.title.as_deref().unwrap_or(&m.label), TITLE_MAX);
     let project = mrkdwn(&m.project, CODE_MAX);
-    let mut section = format!("*<{}|{title}>*", url(&m.url));
-    if let Some(status) = &m.status {
-        section.push('\n');
-        section.push_str(status);
-    }
-    if let Some(summary) = &m.summary {
-        section.push('\n');
-        section.push_str(&mrkdwn(summary, SUMMARY_MAX));
-    }
+    let section = format!("*<{}|{title}>*", url(&m.url));
+    let section = lines(
+        section,
+        [
+            m.status.clone(),
+            m.summary
+                .as_deref()
+                .map(|summary| mrkdwn(summary, SUMMARY_MAX)),
+        ],
+    );
     let mut blocks = vec![
         json!({
             "type": "header",

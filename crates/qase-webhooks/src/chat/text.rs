@@ -214,6 +214,13 @@ pub(crate) fn rfc3339(timestamp: u64) -> Option<String> {
     Some(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"))
 }
 
+/// `first`, then each present line on a line of its own.
+pub(crate) fn lines(first: String, rest: [Option<String>; 2]) -> String {
+    rest.into_iter()
+        .flatten()
+        .fold(first, |text, line| text + "\n" + &line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
