@@ -29,6 +29,8 @@ pub struct WorkerOptions {
     pub vars: BTreeMap<String, String>,
     /// Bindings of wrangler.toml to leave out (to make a sink fail).
     pub omit_bindings: Vec<String>,
+    /// Bindings replaced by one whose every call fails: a store that is down.
+    pub faults: Vec<String>,
 }
 
 impl WorkerOptions {
@@ -48,6 +50,13 @@ impl WorkerOptions {
         self.omit_bindings.push(binding.to_owned());
         self
     }
+
+    /// Makes every call of a binding (`QASE_EVENTS`, `QASE_DELIVERIES`,
+    /// `QASE_DB`, ...) fail, as when that store is down.
+    pub fn fault(mut self, binding: &str) -> WorkerOptions {
+        self.faults.push(binding.to_owned());
+        self
+    }
 }
 
 /// A served Worker.
@@ -56,7 +65,7 @@ pub struct Worker {
     url: String,
     control: String,
     logs: Arc<Mutex<String>>,
-    _storage: tempdir::Dir,
+    storage: Option<tempdir::Dir>,
 }
 
 /// The repository root.
@@ -67,6 +76,19 @@ pub fn repo_root() -> PathBuf {
 impl Worker {
     /// Starts a Worker and waits until it serves.
     pub fn start(options: WorkerOptions) -> Worker {
+        Worker::start_on(options, tempdir::Dir::new())
+    }
+
+    /// Stops this Worker and starts another with `options` on the same
+    /// storage (KV, queues, D1): a store that was down comes back, or the
+    /// configuration changes, and what was stored is still there.
+    pub fn restart(mut self, options: WorkerOptions) -> Worker {
+        let storage = self.storage.take().expect("a running Worker has storage");
+        self.stop(true);
+        Worker::start_on(options, storage)
+    }
+
+    fn start_on(options: WorkerOptions, storage: tempdir::Dir) -> Worker {
         let root = repo_root();
         let bundle = root.join("crates/qase-edge/build/index.js");
         assert!(
@@ -74,11 +96,11 @@ impl Worker {
             "no Worker bundle at {}: run scripts/test (or scripts/build-worker) first",
             bundle.display()
         );
-        let storage = tempdir::Dir::new();
         let spec = json!({
             "config": root.join("wrangler.toml"),
             "vars": options.vars,
             "omitBindings": options.omit_bindings,
+            "faults": options.faults,
             "persist": storage.path(),
         });
         let mut child = Command::new("node")
@@ -141,7 +163,7 @@ impl Worker {
             url: ready["url"].as_str().unwrap().to_owned(),
             control: ready["control"].as_str().unwrap().to_owned(),
             logs,
-            _storage: storage,
+            storage: Some(storage),
         }
     }
 
@@ -215,13 +237,47 @@ impl Worker {
             .await
             .unwrap()
     }
+
+    /// The rows `sql` selects from the Worker's D1 database (`QASE_DB`).
+    pub async fn d1(&self, sql: &str, params: &[Value]) -> Vec<Value> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/d1/query", self.control))
+            .json(&json!({"sql": sql, "params": params}))
+            .send()
+            .await
+            .expect("control server answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "D1 query `{sql}` failed: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Fires the cron trigger once and waits for its handler to finish.
+    pub async fn scheduled(&self) -> Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/scheduled", self.control))
+            .send()
+            .await
+            .expect("control server answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "the scheduled handler failed: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        // Closing stdin makes serve.mjs dispose of workerd and exit.
+impl Worker {
+    /// Closing stdin makes serve.mjs dispose of workerd and exit; with
+    /// `keep`, it leaves the storage for the next Worker.
+    fn stop(&mut self, keep: bool) {
+        use std::io::Write;
         let mut child = self.child.lock().unwrap();
-        drop(child.stdin.take());
+        if let Some(mut stdin) = child.stdin.take() {
+            if keep {
+                let _ = stdin.write_all(b"keep\n");
+                let _ = stdin.flush();
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -230,6 +286,12 @@ impl Drop for Worker {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop(false);
     }
 }
 

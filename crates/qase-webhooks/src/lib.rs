@@ -67,6 +67,7 @@ pub mod routing;
 pub mod schema;
 mod secret;
 pub mod signing;
+mod subjects;
 
 pub use chat::{render, ChatFormat};
 pub use envelope::{Envelope, MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN, MAX_SAFE_INTEGER};
@@ -78,6 +79,7 @@ pub use secret::{
     trim_header_value, AdmitError, Credential, Secret, SecretError, SecretPolicy, Unauthorized,
     VerifiedDelivery,
 };
+pub use subjects::Subjects;
 
 // The README's examples run as doc tests too, so the crate page cannot drift.
 #[cfg(doctest)]

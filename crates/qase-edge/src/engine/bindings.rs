@@ -3,6 +3,8 @@
 
 /// KV namespace holding accepted deliveries (and the duplicate markers).
 pub const EVENTS_KV: &str = "QASE_EVENTS";
+/// D1 database: the event store (events, delivery states, dead letters).
+pub const DB: &str = "QASE_DB";
 /// Queue producer for accepted deliveries (consumed by this Worker).
 pub const DELIVERIES_QUEUE: &str = "QASE_DELIVERIES";
 

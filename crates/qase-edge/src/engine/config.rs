@@ -71,7 +71,9 @@ pub const MIN_DEDUPE_SECONDS: u64 = 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sink {
-    /// Workers KV, binding `QASE_EVENTS`.
+    /// The D1 event store, binding `QASE_DB` (see [`super::store`]).
+    D1,
+    /// Workers KV, binding `QASE_EVENTS`: the raw bytes, one key per event.
     Kv,
     /// Cloudflare Queues, binding `QASE_DELIVERIES`.
     Queue,
@@ -79,11 +81,12 @@ pub enum Sink {
 
 impl Sink {
     /// Every sink, in write order.
-    pub const ALL: [Sink; 2] = [Sink::Kv, Sink::Queue];
+    pub const ALL: [Sink; 3] = [Sink::D1, Sink::Kv, Sink::Queue];
 
     /// The name used in `QASE_SINKS` and `QASE_ROUTES`.
     pub fn name(self) -> &'static str {
         match self {
+            Sink::D1 => "d1",
             Sink::Kv => "kv",
             Sink::Queue => "queue",
         }
@@ -501,15 +504,17 @@ fn log_deliveries(get: &impl Fn(&str) -> Option<String>) -> Result<LogDeliveries
     }
 }
 
-/// `QASE_DEDUPE_SECONDS`, whose markers live in KV.
+/// `QASE_DEDUPE_SECONDS`: the window of KV's duplicate markers. With the
+/// d1 sink duplicates are exact for as long as events are kept, and the
+/// window is not used (`0` still turns detection off).
 fn dedupe_window(
     get: &impl Fn(&str) -> Option<String>,
     sinks: &[Sink],
 ) -> Result<Option<u64>, ConfigError> {
     match ttl(get, bindings::DEDUPE_SECONDS, DEFAULT_DEDUPE_SECONDS, "off")? {
-        Some(_) if !sinks.contains(&Sink::Kv) => Err(invalid(
+        Some(_) if !sinks.contains(&Sink::Kv) && !sinks.contains(&Sink::D1) => Err(invalid(
             bindings::DEDUPE_SECONDS,
-            "duplicate detection keeps its markers in KV: add the kv sink or set 0",
+            "duplicate detection needs the d1 sink (or KV markers: the kv sink), or set 0",
         )),
         window => Ok(window),
     }
@@ -540,20 +545,25 @@ fn secret_policy(
     Ok(policy)
 }
 
-/// `QASE_SINKS`: every bound sink by default; each named one must be bound.
+/// `QASE_SINKS`: by default D1 and the queue when D1 is bound (KV only when
+/// asked for: it costs a write per event and D1 holds the bytes), else every
+/// bound sink; each named one must be bound.
 fn sinks_setting(
     get: &impl Fn(&str) -> Option<String>,
     bound: &[Sink],
 ) -> Result<Vec<Sink>, ConfigError> {
     let mut sinks = Vec::new();
     match get(bindings::SINKS) {
+        None if bound.contains(&Sink::D1) => {
+            sinks.extend(bound.iter().filter(|sink| **sink != Sink::Kv));
+        }
         None => sinks.extend_from_slice(bound),
         Some(list) => {
             for name in list.split(',').map(str::trim) {
                 let sink = Sink::from_name(name).ok_or_else(|| {
                     invalid(
                         bindings::SINKS,
-                        format!("unknown sink `{name}` (known: kv, queue)"),
+                        format!("unknown sink `{name}` (known: d1, kv, queue)"),
                     )
                 })?;
                 if !bound.contains(&sink) {
@@ -570,13 +580,13 @@ fn sinks_setting(
     if sinks.is_empty() {
         return Err(invalid(
             bindings::SINKS,
-            "no sink: bind QASE_EVENTS (KV) or QASE_DELIVERIES (queue) in wrangler.toml",
+            "no sink: bind QASE_DB (D1), QASE_EVENTS (KV) or QASE_DELIVERIES (queue) in wrangler.toml",
         ));
     }
     Ok(sinks)
 }
 
-/// `QASE_PAYLOAD_POLICY`; quarantine needs the kv sink.
+/// `QASE_PAYLOAD_POLICY`; quarantine needs a store for the bytes (d1 or kv).
 fn payload_policy(
     get: &impl Fn(&str) -> Option<String>,
     sinks: &[Sink],
@@ -589,10 +599,13 @@ fn payload_policy(
             return Err(invalid(bindings::PAYLOAD_POLICY, problem));
         }
     };
-    if policy == PayloadPolicy::Quarantine && !sinks.contains(&Sink::Kv) {
+    if policy == PayloadPolicy::Quarantine
+        && !sinks.contains(&Sink::Kv)
+        && !sinks.contains(&Sink::D1)
+    {
         return Err(invalid(
             bindings::PAYLOAD_POLICY,
-            "`quarantine` stores in KV: add the kv sink or set `reject`",
+            "`quarantine` stores the bytes apart: add the d1 or kv sink, or set `reject`",
         ));
     }
     Ok(policy)
@@ -698,8 +711,8 @@ fn admin_token(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Secret
     }
 }
 
-/// `QASE_DESTINATIONS`, which needs both sinks: the queue to deliver from
-/// and KV for dead letters.
+/// `QASE_DESTINATIONS`, which needs the queue to deliver from and D1 for
+/// delivery states and dead letters.
 fn destinations_setting(
     get: &impl Fn(&str) -> Option<String>,
     lookup: &impl Fn(&str) -> Option<String>,
@@ -709,10 +722,10 @@ fn destinations_setting(
         None => Vec::new(),
         Some(json) => destinations(&json, lookup)?,
     };
-    if !destinations.is_empty() && sinks != [Sink::Kv, Sink::Queue] {
+    if !destinations.is_empty() && !(sinks.contains(&Sink::Queue) && sinks.contains(&Sink::D1)) {
         return Err(invalid(
             bindings::DESTINATIONS,
-            "destinations need both sinks: the queue to deliver from and KV for dead letters",
+            "destinations need the queue sink to deliver from and the d1 sink for delivery states and dead letters",
         ));
     }
     Ok(destinations)

@@ -15,4 +15,5 @@ pub mod pace;
 pub mod query;
 pub mod replay;
 pub mod routes;
+pub mod store;
 pub mod store_failure;

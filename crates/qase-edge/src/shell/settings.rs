@@ -47,6 +47,9 @@ pub fn load(env: &Env) -> &'static Result<Config, ConfigError> {
 /// The sinks whose bindings exist in this deployment.
 pub fn bound_sinks(env: &Env) -> Vec<Sink> {
     let mut bound = Vec::new();
+    if env.d1(bindings::DB).is_ok() {
+        bound.push(Sink::D1);
+    }
     if env.kv(bindings::EVENTS_KV).is_ok() {
         bound.push(Sink::Kv);
     }
