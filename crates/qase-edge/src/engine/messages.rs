@@ -34,6 +34,10 @@ pub struct QueuedDelivery {
     /// The last attempt's failure, in words.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Whether D1 holds the event's row. `false` when the D1 write failed at
+    /// ingest: the consumer then records it (see [`crate::engine::store`]).
+    #[serde(default = "recorded_by_default")]
+    pub recorded: bool,
     /// For a paced destination: the send slot this message already holds,
     /// in Unix milliseconds (see [`crate::engine::pace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,9 +74,14 @@ impl QueuedDelivery {
             attempts: 0,
             last_status: None,
             last_error: None,
+            recorded: true,
             not_before: None,
         }
     }
+}
+
+fn recorded_by_default() -> bool {
+    true
 }
 
 /// A message on the dead-letter queue (`QASE_DEAD_LETTERS`): a delivery to

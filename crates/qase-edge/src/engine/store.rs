@@ -26,6 +26,8 @@
 //!   D1 nor the queue took waits in KV (`rescue/{id}`) for the sweep
 //!   ([`rescue_insert`]).
 
+use std::borrow::Cow;
+
 use qase_webhooks::Subjects;
 use serde::{Deserialize, Serialize};
 
@@ -127,8 +129,9 @@ impl From<Option<&str>> for Param {
 /// One SQL statement and its parameters (`?1`, `?2`, ... in order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
-    /// The SQL text, with numbered parameters.
-    pub sql: &'static str,
+    /// The SQL text, with numbered parameters (built at run time for the
+    /// operator API's filters).
+    pub sql: Cow<'static, str>,
     /// The parameters.
     pub params: Vec<Param>,
 }
@@ -214,13 +217,13 @@ impl NewEvent {
 /// `0` exactly when this delivery was the first ([`is_first`]).
 pub fn record_event(event: &NewEvent) -> Statement {
     Statement {
-        sql: "INSERT INTO events (id, event_name, entity, action, project_code, team_member_id, \
+        sql: Cow::Borrowed("INSERT INTO events (id, event_name, entity, action, project_code, team_member_id, \
               received_at, outcome, reason, run_id, case_id, defect_id, plan_id, milestone_id, \
               forward, size, body, body_in_kv) \
               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
               ON CONFLICT (id) DO UPDATE SET duplicates = duplicates + 1, \
               last_duplicate_at = excluded.received_at \
-              RETURNING duplicates",
+              RETURNING duplicates"),
         params: event.params(),
     }
 }
@@ -235,7 +238,9 @@ pub fn is_first(duplicates: u64) -> bool {
 /// `queued`. Forward the message only when it changed one row.
 pub fn claim_forward(id: &str) -> Statement {
     Statement {
-        sql: "UPDATE events SET forward = 'queued' WHERE id = ?1 AND forward = 'pending'",
+        sql: Cow::Borrowed(
+            "UPDATE events SET forward = 'queued' WHERE id = ?1 AND forward = 'pending'",
+        ),
         params: vec![id.into()],
     }
 }
@@ -245,11 +250,11 @@ pub fn claim_forward(id: &str) -> Statement {
 /// otherwise try [`claim_forward`] (the sweep may have inserted it first).
 pub fn record_from_queue(event: &NewEvent) -> Statement {
     Statement {
-        sql: "INSERT INTO events (id, event_name, entity, action, project_code, team_member_id, \
+        sql: Cow::Borrowed("INSERT INTO events (id, event_name, entity, action, project_code, team_member_id, \
               received_at, outcome, reason, run_id, case_id, defect_id, plan_id, milestone_id, \
               forward, size, body, body_in_kv) \
               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'queued', ?16, ?17, ?18) \
-              ON CONFLICT (id) DO NOTHING",
+              ON CONFLICT (id) DO NOTHING"),
         params: event.params(),
     }
 }
@@ -258,11 +263,11 @@ pub fn record_from_queue(event: &NewEvent) -> Statement {
 /// routing as recorded there; `changes = 0` means D1 already has it.
 pub fn rescue_insert(event: &NewEvent) -> Statement {
     Statement {
-        sql: "INSERT INTO events (id, event_name, entity, action, project_code, team_member_id, \
+        sql: Cow::Borrowed("INSERT INTO events (id, event_name, entity, action, project_code, team_member_id, \
               received_at, outcome, reason, run_id, case_id, defect_id, plan_id, milestone_id, \
               forward, size, body, body_in_kv) \
               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
-              ON CONFLICT (id) DO NOTHING",
+              ON CONFLICT (id) DO NOTHING"),
         params: event.params(),
     }
 }
@@ -270,8 +275,10 @@ pub fn rescue_insert(event: &NewEvent) -> Statement {
 /// `pending` rows received before `before` (Unix ms): the sweep's re-sends.
 pub fn unforwarded(before: u64) -> Statement {
     Statement {
-        sql: "SELECT id, event_name, project_code, received_at, body, body_in_kv FROM events \
+        sql: Cow::Borrowed(
+            "SELECT id, event_name, project_code, received_at, body, body_in_kv FROM events \
               WHERE forward = 'pending' AND received_at < ?1 ORDER BY received_at LIMIT ?2",
+        ),
         params: vec![before.into(), (SWEEP_BATCH as u64).into()],
     }
 }
@@ -282,12 +289,14 @@ pub fn unforwarded(before: u64) -> Statement {
 pub fn delete_expired(before: u64) -> [Statement; 2] {
     [
         Statement {
-            sql: "DELETE FROM deliveries WHERE event_id IN \
+            sql: Cow::Borrowed(
+                "DELETE FROM deliveries WHERE event_id IN \
                   (SELECT id FROM events WHERE received_at < ?1)",
+            ),
             params: vec![before.into()],
         },
         Statement {
-            sql: "DELETE FROM events WHERE received_at < ?1",
+            sql: Cow::Borrowed("DELETE FROM events WHERE received_at < ?1"),
             params: vec![before.into()],
         },
     ]
@@ -296,7 +305,9 @@ pub fn delete_expired(before: u64) -> [Statement; 2] {
 /// Ids of expired events whose bytes are in KV, to delete there first.
 pub fn expired_in_kv(before: u64) -> Statement {
     Statement {
-        sql: "SELECT id FROM events WHERE received_at < ?1 AND body_in_kv = 1 LIMIT ?2",
+        sql: Cow::Borrowed(
+            "SELECT id FROM events WHERE received_at < ?1 AND body_in_kv = 1 LIMIT ?2",
+        ),
         params: vec![before.into(), (SWEEP_BATCH as u64).into()],
     }
 }
