@@ -29,6 +29,7 @@ const bindings = { ...config.vars, ...(options.vars ?? {}) };
 for (const name of options.omitBindings ?? []) {
   delete workerOptions.kvNamespaces?.[name];
   delete workerOptions.queueProducers?.[name];
+  delete workerOptions.d1Databases?.[name];
 }
 // A store that is down: every call rejects, as the runtime's bindings do when
 // their service fails. Miniflare's wrapped bindings run this module's
@@ -109,6 +110,7 @@ await applyMigrations();
 async function applyMigrations() {
   for (const database of config.d1_databases ?? []) {
     if (options.faults?.includes(database.binding)) continue;
+    if (options.omitBindings?.includes(database.binding)) continue;
     const db = await mf.getD1Database(database.binding);
     await db.prepare("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)").run();
     const dir = path.resolve(path.dirname(configPath), database.migrations_dir ?? "migrations");

@@ -29,12 +29,12 @@ pub mod engine;
 pub mod shell;
 
 use worker::web_sys;
-use worker::{event, Context, Env, MessageBatch, Request, Result};
+use worker::{event, Context, Env, MessageBatch, Request, Result, ScheduleContext, ScheduledEvent};
 
 use crate::engine::config::Effect;
 use crate::engine::routes::{self, Matched, Route};
 use crate::shell::error::ApiError;
-use crate::shell::{api, dead_letters, delivery, health, ingest, settings};
+use crate::shell::{api, dead_letters, delivery, health, ingest, settings, sweep};
 
 /// How long queued deliveries wait while delivery is paused by a broken
 /// `QASE_DESTINATIONS`.
@@ -101,4 +101,14 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     // Every message was acked or retried one by one; an `Err` here would
     // turn into a panic in the generated glue.
     Ok(())
+}
+
+/// The cron sweep ([`engine::sweep`]): rescue copies into D1 and the queue,
+/// `pending` rows sent again, expired rows deleted.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match settings::load(&env) {
+        Ok(config) => sweep::run(&env, config, worker::Date::now().as_millis()).await,
+        Err(error) => worker::console_error!("sweep not run, configuration broken: {error}"),
+    }
 }

@@ -1,17 +1,26 @@
 //! Failures answer 503 with `Retry-After`, never 2xx.
 //! 1. A broken configuration: 503 `misconfigured`, the key in `GET /health`
 //!    and in the log, no crash.
-//! 2. The KV binding missing: 503, and the secret in no log line.
+//! 2. The D1 and KV bindings missing: 503, and the secret in no log line;
+//!    KV alone missing changes nothing (it is optional).
 //! 3. A broken optional setting (a 14-character operator token, broken
 //!    destinations) turns only its feature off: deliveries are still
 //!    accepted and stored, and `GET /health` says what is off and why.
 //! 4. A panic inside the engine (a test-only input) fails that request
 //!    only: the next deliveries are accepted by a fresh Wasm instance.
 //! 5. A sink write that fails (a message too large for the queue, with no
-//!    KV to hold the body): 503 `storage_unavailable`, and the Worker keeps
-//!    serving.
+//!    D1 or KV to hold the body): a 5xx `storage_*` error, never 2xx, and the
+//!    Worker keeps serving.
+//! 6. Each store down, alone and together (queue, KV, D1, D1 and the queue,
+//!    D1 and KV, all three): `202` while any store took the delivery, `503`
+//!    with `Retry-After` only when none did; once the stores are back and
+//!    the cron sweep has run, every acknowledged delivery is in D1 byte for
+//!    byte and forwarded exactly once.
+
+use std::time::Duration;
 
 use qase_edge::engine::layout;
+use qase_edge_e2e::sink::Sink;
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
 
@@ -61,10 +70,10 @@ async fn a_broken_optional_setting_turns_its_feature_off_and_ingestion_goes_on()
     let response = deliver(&worker, body.clone()).await;
     assert_eq!(response.status(), 202);
     let id = qase_webhooks::EventId::of(&body).to_string();
-    assert!(
-        worker.kv_get(&layout::event_key(&id)).await.is_some(),
-        "stored"
-    );
+    let stored = worker
+        .d1("SELECT id FROM events WHERE id = ?1", &[json!(id)])
+        .await;
+    assert_eq!(stored.len(), 1, "stored");
 
     let health = worker.health().await;
     assert_eq!(health["status"], "degraded");
@@ -126,7 +135,8 @@ async fn a_panic_fails_one_request_and_the_next_deliveries_are_accepted() {
 async fn a_failed_sink_write_is_503_and_never_2xx() {
     let worker = Worker::start(
         WorkerOptions::with_secret()
-            .var("QASE_SINKS", "queue")
+            .omit("QASE_DB")
+            .omit("QASE_EVENTS")
             .var("QASE_PAYLOAD_POLICY", "reject")
             .var("QASE_DEDUPE_SECONDS", "0"),
     );
@@ -140,22 +150,28 @@ async fn a_failed_sink_write_is_503_and_never_2xx() {
     );
     assert!(big.len() > 128 * 1024);
     let response = deliver(&worker, big).await;
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["retry-after"], "5");
+    assert!(response.status().is_server_error(), "{}", response.status());
     let error: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(error["error"], "storage_unavailable");
+    let code = error["error"].as_str().unwrap();
+    assert!(code.starts_with("storage_"), "{error}");
 
     let small = envelope("run.deleted", "BIG", json!({"id": 2}));
     let (status, _) = post(&worker, small, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(status, 202, "the Worker keeps serving");
-    let logs = worker.logs_when(|logs| logs.contains("sink write failed"));
-    assert!(logs.contains("sink write failed"), "{logs}");
+    let logs = worker.logs_when(|logs| logs.contains("store write failed"));
+    assert!(logs.contains("store write failed"), "{logs}");
     assert!(!logs.contains(SECRET), "the secret is in the logs:\n{logs}");
 }
 
 #[tokio::test]
-async fn a_missing_kv_binding_is_503_and_the_secret_stays_out_of_the_logs() {
-    let worker = Worker::start(WorkerOptions::with_secret().omit("QASE_EVENTS"));
+async fn missing_store_bindings_are_503_and_the_secret_stays_out_of_the_logs() {
+    // Without D1 and KV nothing can hold a quarantined payload: the default
+    // policy cannot work, and nothing is acknowledged.
+    let worker = Worker::start(
+        WorkerOptions::with_secret()
+            .omit("QASE_EVENTS")
+            .omit("QASE_DB"),
+    );
     let body = envelope("run.deleted", "NOKV", json!({"id": 1}));
     let response = deliver(&worker, body).await;
     assert_eq!(response.status(), 503);
@@ -163,4 +179,73 @@ async fn a_missing_kv_binding_is_503_and_the_secret_stays_out_of_the_logs() {
     let logs = worker.logs_when(|logs| logs.contains("config_error"));
     assert!(logs.contains("QASE_PAYLOAD_POLICY"), "{logs}");
     assert!(!logs.contains(SECRET), "the secret is in the logs:\n{logs}");
+
+    let without_kv = Worker::start(WorkerOptions::with_secret().omit("QASE_EVENTS"));
+    let body = envelope("run.deleted", "NOKV", json!({"id": 2}));
+    assert_eq!(
+        deliver(&without_kv, body).await.status(),
+        202,
+        "KV is optional"
+    );
+}
+
+/// A Worker forwarding to `sink`'s `/ci`, whose sweep sends again at once.
+fn forwarding_to(sink: &Sink) -> WorkerOptions {
+    let destinations = json!([{"name": "ci", "url": sink.url("/ci")}]);
+    WorkerOptions::with_secret()
+        .var("QASE_DESTINATIONS", &destinations.to_string())
+        .var("QASE_REDRIVE_AFTER_SECONDS", "0")
+}
+
+#[tokio::test]
+async fn a_store_down_loses_nothing_that_was_acknowledged() {
+    let cases: [&[&str]; 6] = [
+        &["QASE_DELIVERIES"],
+        &["QASE_EVENTS"],
+        &["QASE_DB"],
+        &["QASE_DB", "QASE_DELIVERIES"],
+        &["QASE_DB", "QASE_EVENTS"],
+        &["QASE_DB", "QASE_EVENTS", "QASE_DELIVERIES"],
+    ];
+    for down in cases {
+        let sink = Sink::start();
+        // The kv sink too, so that KV being down is felt on the ingest path.
+        let options = forwarding_to(&sink).var("QASE_SINKS", "d1,kv,queue");
+        let faulty = down.iter().fold(options.clone(), |o, name| o.fault(name));
+        let worker = Worker::start(faulty);
+        let body = envelope("run.deleted", "FAULT", json!({"id": down.len()}));
+        let response = deliver(&worker, body.clone()).await;
+        let status = response.status().as_u16();
+        let all_down = down.len() == 3;
+        if all_down {
+            assert_eq!(status, 503, "{down:?}");
+            assert!(response.headers().contains_key("retry-after"), "{down:?}");
+            continue;
+        }
+        assert_eq!(status, 202, "{down:?}: a store took it");
+
+        // The stores come back; the cron sweep runs.
+        let worker = worker.restart(options);
+        worker.scheduled().await;
+        let id = qase_webhooks::EventId::of(&body).to_string();
+        let rows = worker
+            .d1("SELECT body FROM events WHERE id = ?1", &[json!(id)])
+            .await;
+        assert_eq!(rows.len(), 1, "{down:?}: in D1 once the sweep ran");
+        assert_eq!(
+            rows[0]["body"].as_str().unwrap().as_bytes(),
+            body,
+            "{down:?}"
+        );
+        let forwarded = sink.wait_for("/ci", 1, Duration::from_secs(20)).await;
+        assert_eq!(forwarded[0].body, body, "{down:?}");
+        // A second sweep and the queue's batch window: nothing sent twice.
+        worker.scheduled().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(sink.received("/ci").len(), 1, "{down:?}: forwarded once");
+        assert!(
+            worker.kv_list(layout::RESCUE).await.is_empty(),
+            "{down:?}: the rescue copy is gone"
+        );
+    }
 }

@@ -1,13 +1,29 @@
-//! What lands in KV.
+//! What lands in the event store (D1), and what each event costs.
 //! 1. Every fixture (each documented event and each variant) is accepted and
-//!    stored under `event/{id}` byte for byte, with its metadata.
-//! 2. A re-sent delivery is answered 200 `duplicate` and not stored again.
+//!    stored in its row byte for byte, with what people filter on.
+//! 2. A re-sent delivery is answered 200 `duplicate`, stored once, counted.
+//! 3. 20 identical deliveries at the same moment: exactly one `accepted`,
+//!    19 `duplicate`, one row, one forwarded delivery per destination.
+//! 4. The writes per event match the README's table: one D1 row and one
+//!    queue message by default, nothing in KV; one KV key more with the kv sink.
 
-use qase_edge_e2e::{envelope, fixtures, post, SECRET};
-use serde_json::json;
+use std::time::Duration;
+
+use qase_edge::engine::layout;
+use qase_edge_e2e::sink::Sink;
+use qase_edge_e2e::{envelope, fixtures, post, Worker, WorkerOptions, SECRET};
+use serde_json::{json, Value};
 
 use crate::default_worker;
-use qase_edge::engine::layout;
+
+/// The stored row of event `id`.
+async fn row(worker: &Worker, id: &str) -> Option<Value> {
+    worker
+        .d1("SELECT * FROM events WHERE id = ?1", &[json!(id)])
+        .await
+        .into_iter()
+        .next()
+}
 
 #[tokio::test]
 async fn every_event_is_stored_byte_for_byte() {
@@ -19,15 +35,29 @@ async fn every_event_is_stored_byte_for_byte() {
         assert_eq!(status, 202, "{name}: {response}");
         assert_eq!(response["status"], "accepted", "{name}");
         let id = response["id"].as_str().unwrap();
-        let (stored, metadata) = worker
-            .kv_get(&layout::event_key(id))
+        let row = row(worker, id)
             .await
-            .unwrap_or_else(|| panic!("{name} not in KV"));
-        assert!(stored == body, "{name}: stored bytes differ");
-        let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(metadata["event_name"], sent["event_name"], "{name}");
-        assert_eq!(metadata["project_code"], sent["project_code"], "{name}");
-        assert!(metadata["received_at"].as_u64().unwrap() > 1_700_000_000_000);
+            .unwrap_or_else(|| panic!("{name} not in D1"));
+        assert!(
+            row["body"].as_str().unwrap().as_bytes() == body,
+            "{name}: stored bytes differ"
+        );
+        let sent: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(row["event_name"], sent["event_name"], "{name}");
+        assert_eq!(row["project_code"], sent["project_code"], "{name}");
+        assert_eq!(row["team_member_id"], sent["team_member_id"], "{name}");
+        assert_eq!(row["outcome"], "accepted", "{name}");
+        assert_eq!(row["size"], body.len(), "{name}");
+        assert!(row["received_at"].as_u64().unwrap() > 1_700_000_000_000);
+        let event_name = sent["event_name"].as_str().unwrap();
+        let (entity, action) = event_name.split_once('.').unwrap();
+        assert_eq!(
+            (row["entity"].as_str(), row["action"].as_str()),
+            (Some(entity), Some(action))
+        );
+        if entity == "run" {
+            assert_eq!(row["run_id"], sent["payload"]["id"], "{name}: the run's id");
+        }
     }
 }
 
@@ -38,17 +68,96 @@ async fn a_resent_delivery_is_a_duplicate_and_not_stored_again() {
     let (status, first) = post(worker, body.clone(), &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!((status, first["duplicate"].as_bool()), (202, Some(false)));
     let id = first["id"].as_str().unwrap();
-    let (_, metadata) = worker.kv_get(&layout::event_key(id)).await.unwrap();
+    let stored = row(worker, id).await.unwrap();
+    assert_eq!(
+        (stored["duplicates"].as_u64(), stored["defect_id"].as_u64()),
+        (Some(0), Some(991))
+    );
 
     let (status, second) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["duplicate"], true);
     assert_eq!(second["status"], "duplicate");
     assert_eq!(second["id"], first["id"]);
-    let (_, again) = worker.kv_get(&layout::event_key(id)).await.unwrap();
-    assert_eq!(again["received_at"], metadata["received_at"], "rewritten");
+    let again = row(worker, id).await.unwrap();
+    assert_eq!(again["received_at"], stored["received_at"], "rewritten");
+    assert_eq!(again["duplicates"], 1);
+    assert!(again["last_duplicate_at"].as_u64() >= stored["received_at"].as_u64());
+}
 
-    let marker = worker.kv_list(&layout::seen_key(id)).await;
-    assert_eq!(marker.len(), 1);
-    assert!(marker[0]["expiration"].as_u64().is_some(), "{marker:?}");
+#[tokio::test]
+async fn twenty_identical_deliveries_at_once_are_accepted_and_forwarded_once() {
+    let sink = Sink::start();
+    let destinations = json!([{"name": "ci", "url": sink.url("/ci")}]);
+    let worker = Worker::start(
+        WorkerOptions::with_secret().var("QASE_DESTINATIONS", &destinations.to_string()),
+    );
+    let body = envelope("run.deleted", "SAME", json!({"id": 20}));
+    let answers = futures_util::future::join_all(
+        (0..20).map(|_| post(&worker, body.clone(), &[("X-Qase-Secret", SECRET)])),
+    )
+    .await;
+    let statuses: Vec<&str> = answers
+        .iter()
+        .map(|(_, answer)| answer["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "accepted").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "duplicate").count(),
+        19,
+        "{statuses:?}"
+    );
+    let id = answers[0].1["id"].as_str().unwrap();
+    assert_eq!(row(&worker, id).await.unwrap()["duplicates"], 19);
+    let forwarded = sink.wait_for("/ci", 1, Duration::from_secs(20)).await;
+    // Anything forwarded twice would arrive within the same batch window.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sink.received("/ci").len(), 1, "forwarded once");
+    assert_eq!(forwarded[0].body, body);
+}
+
+/// Counts what the local stores hold after `n` distinct events were
+/// accepted: D1 rows, KV keys, and events the queue consumer took.
+async fn writes_for(worker: &Worker, n: usize) -> (usize, usize, usize) {
+    for i in 0..n {
+        let body = envelope("run.deleted", "COST", json!({"id": i}));
+        let (status, answer) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let count = |rows: Vec<Value>| rows[0]["n"].as_u64().unwrap() as usize;
+    // The consumer marks each event it took from the queue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let taken = loop {
+        let taken = count(
+            worker
+                .d1(
+                    "SELECT count(*) AS n FROM events WHERE forward = 'queued'",
+                    &[],
+                )
+                .await,
+        );
+        if taken >= n || std::time::Instant::now() > deadline {
+            break taken;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let rows = count(worker.d1("SELECT count(*) AS n FROM events", &[]).await);
+    let kv_keys = worker.kv_list("").await.len();
+    (rows, kv_keys, taken)
+}
+
+#[tokio::test]
+async fn each_event_costs_the_writes_the_readme_says() {
+    // Default: one D1 row and one queue message per event, nothing in KV.
+    let worker = Worker::start(WorkerOptions::with_secret());
+    assert_eq!(writes_for(&worker, 10).await, (10, 0, 10));
+    // The kv sink: one key more per event, the event's bytes.
+    let worker = Worker::start(WorkerOptions::with_secret().var("QASE_SINKS", "d1,kv,queue"));
+    assert_eq!(writes_for(&worker, 10).await, (10, 10, 10));
+    let keys = worker.kv_list(layout::EVENT).await;
+    assert_eq!(keys.len(), 10, "one key per event, under event/: {keys:?}");
 }

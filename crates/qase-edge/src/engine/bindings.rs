@@ -49,6 +49,9 @@ pub const ADMIN_TOKEN: &str = "QASE_ADMIN_TOKEN";
 /// Variable: how long stored events, dead letters and delivery states are
 /// kept, in seconds (default 30 days; 0 keeps them until deleted).
 pub const RETENTION_SECONDS: &str = "QASE_RETENTION_SECONDS";
+/// Variable: how old an event not yet taken by the queue consumer must be
+/// before the cron sweep sends it again, in seconds (default 300).
+pub const REDRIVE_AFTER_SECONDS: &str = "QASE_REDRIVE_AFTER_SECONDS";
 /// Qase's web app, for links in chat messages.
 pub const APP_URL: &str = "QASE_APP_URL";
 /// The Durable Object namespace that paces chat destinations.

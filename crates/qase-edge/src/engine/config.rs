@@ -60,6 +60,10 @@ pub enum AuthMode {
 
 /// Default retention: 30 days.
 pub const DEFAULT_RETENTION_SECONDS: u64 = 30 * 86_400;
+/// Default of `QASE_REDRIVE_AFTER_SECONDS`: far above the queue's usual
+/// delay, so that the sweep rarely sends what is only slow (harmless when it
+/// does: the consumer's claim forwards one of the two).
+pub const DEFAULT_REDRIVE_AFTER_SECONDS: u64 = 300;
 
 /// Default duplicate window: a day.
 pub const DEFAULT_DEDUPE_SECONDS: u64 = 86_400;
@@ -277,6 +281,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The sinks in use, in write order.
     pub sinks: Vec<Sink>,
+    /// Whether KV is bound, in use as a sink or not: it holds what a failed
+    /// D1 or queue write left behind (`rescue/{id}`) and bodies too large
+    /// for a D1 row.
+    pub kv_bound: bool,
     /// Which deliveries go to which sinks.
     pub routes: Routes,
     /// What to do with payloads that do not fit.
@@ -297,6 +305,9 @@ pub struct Config {
     pub log_deliveries: LogDeliveries,
     /// Qase's web app, for links in chat messages (`QASE_APP_URL`).
     pub app_url: String,
+    /// How old a `pending` row must be before the sweep sends it to the
+    /// queue again (`QASE_REDRIVE_AFTER_SECONDS`).
+    pub redrive_after_seconds: u64,
     /// Test-only: whether the body `panic` panics the ingest export.
     pub test_panic: bool,
 }
@@ -355,6 +366,18 @@ impl Config {
         let secrets = secret_policy(&get, &lookup, auth)?;
 
         let sinks = sinks_setting(&get, bound)?;
+        if sinks.contains(&Sink::D1)
+            && max_body_bytes > super::store::D1_BODY_LIMIT
+            && !bound.contains(&Sink::Kv)
+        {
+            return Err(invalid(
+                bindings::MAX_BODY_BYTES,
+                format!(
+                    "bodies over {} bytes do not fit a D1 row and are kept in KV: bind QASE_EVENTS or lower it",
+                    super::store::D1_BODY_LIMIT
+                ),
+            ));
+        }
 
         let sink_names: Vec<&str> = sinks.iter().map(|sink| sink.name()).collect();
         let routes = match get(bindings::ROUTES) {
@@ -367,6 +390,7 @@ impl Config {
 
         let optional = OptionalSettings::read(&get, &lookup, &sinks);
         Ok(Config {
+            kv_bound: bound.contains(&Sink::Kv),
             problems: optional.problems,
             admin_token: optional.admin_token,
             retention_seconds: optional.retention_seconds,
@@ -381,6 +405,7 @@ impl Config {
             retry: optional.retry,
             log_deliveries: optional.log_deliveries,
             app_url: optional.app_url,
+            redrive_after_seconds: optional.redrive_after_seconds,
             test_panic: get(bindings::TEST_PANIC).as_deref() == Some("1"),
             dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
                 .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
@@ -398,6 +423,7 @@ struct OptionalSettings {
     retention_seconds: Option<u64>,
     log_deliveries: LogDeliveries,
     app_url: String,
+    redrive_after_seconds: u64,
 }
 
 impl OptionalSettings {
@@ -463,7 +489,19 @@ impl OptionalSettings {
             Effect::DefaultUsed,
             qase_webhooks::chat::DEFAULT_APP_URL.to_owned(),
         );
+        let redrive_after_seconds = optional(
+            &mut problems,
+            number(
+                get,
+                bindings::REDRIVE_AFTER_SECONDS,
+                DEFAULT_REDRIVE_AFTER_SECONDS,
+                (0, 86_400),
+            ),
+            Effect::DefaultUsed,
+            DEFAULT_REDRIVE_AFTER_SECONDS,
+        );
         OptionalSettings {
+            redrive_after_seconds,
             app_url,
             log_deliveries,
             problems,
@@ -889,8 +927,25 @@ mod tests {
     }
 
     #[test]
-    fn sinks_default_to_every_bound_one_and_must_be_bound() {
-        assert_eq!(config(&[]).unwrap().sinks, [Sink::Kv, Sink::Queue]);
+    fn sinks_default_to_d1_and_the_queue_and_must_be_bound() {
+        // KV costs a write per event and D1 holds the bytes: KV only when asked.
+        assert_eq!(config(&[]).unwrap().sinks, [Sink::D1, Sink::Queue]);
+        let without_d1 = Config::from_lookup(|_| None, &[Sink::Kv, Sink::Queue]);
+        assert_eq!(without_d1.unwrap().sinks, [Sink::Kv, Sink::Queue]);
+        assert_eq!(
+            config(&[(bindings::SINKS, "kv, d1 ,queue")]).unwrap().sinks,
+            [Sink::D1, Sink::Kv, Sink::Queue]
+        );
+        // Bodies too large for a D1 row go to KV, which must then be bound.
+        let large = |bound: &[Sink]| {
+            Config::from_lookup(
+                |key| (key == bindings::MAX_BODY_BYTES).then(|| "5000000".to_owned()),
+                bound,
+            )
+        };
+        assert!(large(&Sink::ALL).is_ok());
+        let error = large(&[Sink::D1, Sink::Queue]).unwrap_err();
+        assert_eq!(error.key, bindings::MAX_BODY_BYTES, "{error}");
         assert_eq!(
             config(&[(bindings::SINKS, "queue")])
                 .map_err(|e| e.key)

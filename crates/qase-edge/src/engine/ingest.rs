@@ -5,20 +5,24 @@
 //!    type, before a byte of the body is read.
 //! 2. [`check_body_size`] while the shell reads the body, then [`admit`]:
 //!    JSON, envelope, per-project secrets, the event id.
-//! 3. [`plan`], once the shell knows whether the id was seen within the
-//!    duplicate window: the outcome and the exact writes that must all
-//!    succeed before it is answered.
-//! 4. [`settle`]: the answer once the writes are done: the outcome, or a
-//!    refusal that says whether a retry can help.
+//! 3. [`plan`]: the outcome and the writes: the D1 row, the KV copy, the
+//!    queue message, and what covers each of them when it fails.
+//! 4. [`Ingest`]: the plan carried out in rounds, fed with what the stores
+//!    answered, down to the answer: `2xx` once a durable store holds the
+//!    delivery, else a refusal that says whether a retry can help.
 //!
-//! Every function is pure; [`crate::shell::ingest`] carries them out.
+//! Every function is pure; [`crate::shell::hot_path`] (and
+//! [`crate::shell::ingest`] for bodies without a length) carries them out.
 
-use qase_webhooks::{AdmitError, Credential, EnvelopeError, Event, PayloadError, VerifiedDelivery};
+use qase_webhooks::{
+    AdmitError, Credential, EnvelopeError, Event, PayloadError, Subjects, VerifiedDelivery,
+};
 use serde::Serialize;
 
 use super::config::{Config, ConfigError, PayloadPolicy, Sink};
-use super::layout::{self, EventMetadata};
+use super::layout::{self, EventMetadata, EventStatus, RescueMetadata};
 use super::messages::{QueuedDelivery, INLINE_BODY_LIMIT};
+use super::store::{self, Forward, NewEvent, Statement, D1_BODY_LIMIT};
 use super::store_failure::StoreFailure;
 
 /// Why a delivery is refused: domain verdicts, mapped to HTTP by the shell.
@@ -203,12 +207,6 @@ pub fn admit<'b>(
         })
 }
 
-/// Whether [`plan`] needs to know if the id was seen (the shell reads the
-/// duplicate marker only then).
-pub fn checks_duplicates(config: &Config) -> bool {
-    config.dedupe_seconds.is_some()
-}
-
 /// Why a payload does not fit, as stored with the event and as logged (the
 /// log has the field and the kind only, never a value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,24 +226,42 @@ pub struct KvWrite {
     pub key: String,
     /// Whether the value is the delivery's body (else empty).
     pub body: bool,
-    /// The metadata, if any.
-    pub metadata: Option<EventMetadata>,
+    /// The metadata, if any (JSON).
+    pub metadata: Option<KvMetadata>,
     /// Expiration TTL in seconds, if any.
     pub ttl: Option<u64>,
 }
 
-/// What to write for a delivery, and what to answer once all of it is written.
+/// The metadata records a KV write may carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum KvMetadata {
+    /// A stored event (the kv sink).
+    Event(EventMetadata),
+    /// An event waiting for the sweep (`rescue/{id}`).
+    Rescue(RescueMetadata),
+}
+
+/// What to write for a delivery, and what to answer once it is held.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The answer when every write succeeds.
+    /// The answer once a store holds the delivery.
     pub outcome: Outcome,
-    /// KV writes that must succeed.
-    pub kv: Vec<KvWrite>,
-    /// The queue message that must be sent.
+    /// The D1 row (the d1 sink): the first write, whose result also says
+    /// whether the bytes were seen before.
+    pub record: Option<NewEvent>,
+    /// The body in KV: the kv sink's one key per event, or a body too large
+    /// for a D1 row (`record.body_in_kv`), which is then written first.
+    pub kv: Option<KvWrite>,
+    /// The queue message. Its `recorded` flag is set when the row is written.
     pub queue: Option<QueuedDelivery>,
-    /// The duplicate marker, written after the rest; its failure only
-    /// weakens duplicate detection, so it is not part of the answer.
-    pub mark_seen: Option<KvWrite>,
+    /// Where the bytes wait for the sweep when D1 (or, without D1, the
+    /// queue) fails: written only then, after the queue send (whose result
+    /// it records), and only when KV is bound.
+    pub rescue: Option<KvWrite>,
+    /// Without D1: the duplicate marker, looked up first and written after
+    /// the answer (its failure only weakens duplicate detection).
+    pub seen: Option<KvWrite>,
     /// Set when the payload was quarantined.
     pub quarantine: Option<Quarantine>,
 }
@@ -254,58 +270,83 @@ impl Plan {
     fn answer_only(outcome: Outcome) -> Plan {
         Plan {
             outcome,
-            kv: Vec::new(),
+            record: None,
+            kv: None,
             queue: None,
-            mark_seen: None,
+            rescue: None,
+            seen: None,
             quarantine: None,
         }
     }
 }
 
-/// Step 3: the outcome and the writes, given whether the id was already seen.
+/// Step 3: the outcome and the writes. Whether the bytes were seen before
+/// is learnt while carrying the plan out ([`Ingest`]).
 pub fn plan(
     config: &Config,
     delivery: &VerifiedDelivery<'_>,
-    already_seen: bool,
     received_at: u64,
 ) -> Result<Plan, Refusal> {
-    if already_seen && checks_duplicates(config) {
-        return Ok(Plan::answer_only(Outcome::Duplicate));
-    }
     let id = delivery.id().to_string();
     let envelope = delivery.envelope();
-    let mark_seen = seen_marker(config, &id);
-    let metadata = |reason: Option<&str>| {
-        EventMetadata::new(
-            envelope.event_name.as_str(),
-            &envelope.project_code,
-            received_at,
-            reason,
-        )
+    let body_len = delivery.body().len();
+    let quarantine = check_payload(config, delivery)?;
+    let targets = match quarantine {
+        // Quarantined events are stored where they can be, never forwarded.
+        Some(_) => None,
+        None => {
+            let targets = config
+                .routes
+                .targets(envelope.event_name.as_str(), &envelope.project_code);
+            if targets.is_empty() {
+                return Ok(Plan::answer_only(Outcome::Ignored));
+            }
+            Some(targets)
+        }
     };
-
-    if let Some(quarantine) = check_payload(config, delivery)? {
-        return Ok(Plan {
-            outcome: Outcome::Quarantined,
-            kv: event_writes(config, &id, metadata(Some(&quarantine.reason))),
-            queue: None,
-            mark_seen,
-            quarantine: Some(quarantine),
-        });
-    }
-
-    let targets = config
-        .routes
-        .targets(envelope.event_name.as_str(), &envelope.project_code);
-    if targets.is_empty() {
-        return Ok(Plan::answer_only(Outcome::Ignored));
-    }
-    let to_queue = targets.contains(Sink::Queue.name());
-    // A body too large for a queue message is read from KV by the consumer,
-    // so it is stored there even when the routes do not ask for KV.
-    let too_large_for_queue = delivery.body().len() > INLINE_BODY_LIMIT;
-    let to_kv = targets.contains(Sink::Kv.name())
-        || (to_queue && too_large_for_queue && config.has_sink(Sink::Kv));
+    let routed = |sink: Sink| match &targets {
+        None => config.has_sink(sink) && sink != Sink::Queue,
+        Some(targets) => targets.contains(sink.name()),
+    };
+    let (to_d1, to_kv, to_queue) = (routed(Sink::D1), routed(Sink::Kv), routed(Sink::Queue));
+    let reason = quarantine.as_ref().map(|q| q.reason.as_str());
+    let metadata = EventMetadata::new(
+        envelope.event_name.as_str(),
+        &envelope.project_code,
+        received_at,
+        reason,
+    );
+    // A body too large for a row, or for a queue message when D1 does not
+    // hold it, is read back from KV.
+    let body_in_kv = config.kv_bound
+        && ((to_d1 && body_len > D1_BODY_LIMIT)
+            || (to_queue && !to_d1 && body_len > INLINE_BODY_LIMIT));
+    let forward = match to_queue {
+        true => Forward::Pending,
+        false => Forward::None,
+    };
+    let record = to_d1.then(|| NewEvent {
+        id: id.clone(),
+        event_name: envelope.event_name.to_string(),
+        project_code: envelope.project_code.clone(),
+        team_member_id: envelope.team_member_id,
+        received_at,
+        outcome: metadata.status,
+        reason: metadata.reason.clone(),
+        subjects: Subjects::of(envelope.event_name.as_str(), envelope.payload),
+        forward,
+        size: body_len,
+        body_in_kv,
+    });
+    let kv = (to_kv || body_in_kv).then(|| KvWrite {
+        key: match metadata.status {
+            EventStatus::Quarantined => layout::quarantine_key(&id),
+            EventStatus::Accepted => layout::event_key(&id),
+        },
+        body: true,
+        metadata: Some(KvMetadata::Event(metadata.clone())),
+        ttl: config.retention_seconds,
+    });
     let queue = to_queue.then(|| {
         QueuedDelivery::new(
             id.clone(),
@@ -313,19 +354,311 @@ pub fn plan(
             envelope.project_code.clone(),
             received_at,
             delivery.body(),
-            to_kv,
+            // The consumer reads a body that is not inline from D1 or KV.
+            to_d1 || body_in_kv,
         )
     });
+    let rescue = config.kv_bound.then(|| KvWrite {
+        key: layout::rescue_key(&id),
+        body: true,
+        // `forward` is set once the queue send has been tried.
+        metadata: Some(KvMetadata::Rescue(RescueMetadata::new(
+            received_at,
+            forward,
+            reason,
+        ))),
+        ttl: None,
+    });
     Ok(Plan {
-        outcome: Outcome::Accepted,
-        kv: match to_kv {
-            true => event_writes(config, &id, metadata(None)),
-            false => Vec::new(),
+        outcome: match quarantine {
+            Some(_) => Outcome::Quarantined,
+            None => Outcome::Accepted,
         },
+        seen: match to_d1 {
+            true => None,
+            false => seen_marker(config, &id),
+        },
+        record,
+        kv,
         queue,
-        mark_seen,
-        quarantine: None,
+        rescue,
+        quarantine,
     })
+}
+
+/// A read or write to make; [`Ingest`] says which, in rounds whose
+/// operations run at once.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Run [`store::record_event`]: its result is the `duplicates` count.
+    Record(Statement),
+    /// Look a KV key up: its result is `1` when found, `0` when not.
+    Lookup(String),
+    /// A KV put.
+    Put(KvWrite),
+    /// A queue send.
+    Send(QueuedDelivery),
+}
+
+/// How an [`Op`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    /// Done, with the value the operation reads (see [`Op`]), `0` for writes.
+    Done(u64),
+    /// Failed, with the store's error message.
+    Failed(String),
+}
+
+/// What the shell does next.
+#[derive(Debug, Clone)]
+pub enum Next {
+    /// Run these operations at once and [`Ingest::feed`] their results, in order.
+    Run(Vec<Op>),
+    /// Answer. After a `2xx`, write [`Ingest::after_answer`].
+    Answer(Result<Outcome, Refusal>),
+}
+
+/// Where carrying a plan out stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The body in KV, which a row with `body_in_kv` points to.
+    Body,
+    /// The D1 row.
+    Record,
+    /// The duplicate marker (without D1).
+    Lookup,
+    /// The other writes at once.
+    Writes,
+    /// The rescue copy, after a failed D1 write (or, without D1, a failed
+    /// queue send).
+    Rescue,
+    /// Answered.
+    Answered,
+}
+
+/// Carries a [`Plan`] out as a state machine fed with what the stores
+/// answered, so that every fault path is decided, and tested, here:
+///
+/// - The answer is `2xx` once any durable store holds the delivery (the D1
+///   row, the KV copy, the rescue copy or the queue message: each is
+///   brought back into the store and forwarded by the consumer or the
+///   sweep), and never otherwise.
+/// - A body too large for a D1 row is put in KV first: a row must never
+///   point to bytes nobody stored.
+/// - The D1 row is written before anything else: its upsert says whether
+///   the bytes were stored before (then `duplicate`, nothing else written).
+/// - A failed D1 write is covered by the queue message (`recorded: false`,
+///   the consumer records it) and then the rescue copy in KV, which says
+///   whether the queue took the message (the sweep records the row, and
+///   sends the message only if the queue did not take it). A failed queue
+///   send is covered by the `pending` row (the sweep sends it again) or,
+///   without D1, by the rescue copy.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    plan: Plan,
+    stage: Stage,
+    /// The D1 row was written.
+    recorded: bool,
+    /// Some store holds the delivery.
+    held: bool,
+    /// The first failure, which decides the refusal when nothing holds it.
+    first_failure: Option<String>,
+    /// Every failure, for the log.
+    failures: Vec<String>,
+}
+
+impl Ingest {
+    /// Starts carrying `plan` out.
+    pub fn start(plan: Plan) -> (Ingest, Next) {
+        let mut ingest = Ingest {
+            plan,
+            stage: Stage::Answered,
+            recorded: false,
+            held: false,
+            first_failure: None,
+            failures: Vec::new(),
+        };
+        let next = if ingest.plan.outcome == Outcome::Ignored {
+            ingest.answer(Ok(Outcome::Ignored))
+        } else if ingest.plan.record.as_ref().is_some_and(|r| r.body_in_kv) {
+            let put = ingest.plan.kv.clone().expect("a body in KV has its write");
+            ingest.run(Stage::Body, vec![Op::Put(put)])
+        } else {
+            ingest.after_body()
+        };
+        (ingest, next)
+    }
+
+    /// The plan being carried out.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The writes that failed although the delivery is held (for the log).
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
+    /// The write to make once a `2xx` is answered: the duplicate marker.
+    pub fn after_answer(&self) -> Option<&KvWrite> {
+        self.plan.seen.as_ref()
+    }
+
+    /// The next step, given the results of the last round, in its order.
+    pub fn feed(&mut self, results: &[OpResult]) -> Next {
+        match self.stage {
+            Stage::Body => match &results[0] {
+                OpResult::Done(_) => self.after_body(),
+                OpResult::Failed(error) => {
+                    self.fail(error);
+                    self.refuse()
+                }
+            },
+            Stage::Record => match &results[0] {
+                OpResult::Done(duplicates) if !store::is_first(*duplicates) => {
+                    self.answer(Ok(Outcome::Duplicate))
+                }
+                OpResult::Done(_) => {
+                    self.recorded = true;
+                    self.held = true;
+                    self.writes()
+                }
+                OpResult::Failed(error) => {
+                    self.fail(error);
+                    self.writes()
+                }
+            },
+            Stage::Lookup => match &results[0] {
+                OpResult::Done(found) if *found > 0 => self.answer(Ok(Outcome::Duplicate)),
+                OpResult::Done(_) => self.writes(),
+                // Without knowing, a copy could be forwarded twice: refuse.
+                OpResult::Failed(error) => {
+                    self.fail(error);
+                    self.refuse()
+                }
+            },
+            Stage::Writes => {
+                let mut sent = None;
+                for (op, result) in self.round().into_iter().zip(results) {
+                    let ok = matches!(result, OpResult::Done(_));
+                    if matches!(op, Op::Send(_)) {
+                        sent = Some(ok);
+                    }
+                    match result {
+                        OpResult::Done(_) => self.held = true,
+                        OpResult::Failed(error) => self.fail(error),
+                    }
+                }
+                match self.rescue(sent) {
+                    Some(rescue) => self.run(Stage::Rescue, vec![Op::Put(rescue)]),
+                    None => self.settle(),
+                }
+            }
+            Stage::Rescue => {
+                match &results[0] {
+                    OpResult::Done(_) => self.held = true,
+                    OpResult::Failed(error) => self.fail(error),
+                }
+                self.settle()
+            }
+            Stage::Answered => self.answer(Err(Refusal::StorageUnavailable)),
+        }
+    }
+
+    /// The rescue copy, when a write failed that only the sweep can make
+    /// up for: the D1 row (then recording whether the queue took the
+    /// message, so that the sweep sends it only if not), or, without D1, the
+    /// queue send.
+    fn rescue(&self, sent: Option<bool>) -> Option<KvWrite> {
+        let mut rescue = self.plan.rescue.clone()?;
+        let record_failed = self.plan.record.is_some() && !self.recorded;
+        let send_failed = sent == Some(false);
+        if !(record_failed || (self.plan.record.is_none() && send_failed)) {
+            return None;
+        }
+        if let Some(KvMetadata::Rescue(metadata)) = rescue.metadata.as_mut() {
+            metadata.forward = match sent {
+                None => Forward::None,
+                Some(true) => Forward::Queued,
+                Some(false) => Forward::Pending,
+            };
+        }
+        Some(rescue)
+    }
+
+    fn after_body(&mut self) -> Next {
+        if let Some(record) = &self.plan.record {
+            let statement = store::record_event(record);
+            return self.run(Stage::Record, vec![Op::Record(statement)]);
+        }
+        if let Some(seen) = &self.plan.seen {
+            let key = seen.key.clone();
+            return self.run(Stage::Lookup, vec![Op::Lookup(key)]);
+        }
+        self.writes()
+    }
+
+    /// The writes of [`Stage::Writes`], in the order their results come.
+    fn round(&self) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let body_written = self.plan.record.as_ref().is_some_and(|r| r.body_in_kv);
+        if let Some(kv) = self.plan.kv.as_ref().filter(|_| !body_written) {
+            ops.push(Op::Put(kv.clone()));
+        }
+        if let Some(message) = &self.plan.queue {
+            let mut message = message.clone();
+            message.recorded = self.recorded;
+            ops.push(Op::Send(message));
+        }
+        ops
+    }
+
+    fn writes(&mut self) -> Next {
+        let ops = self.round();
+        if ops.is_empty() {
+            return match self.rescue(None) {
+                Some(rescue) => self.run(Stage::Rescue, vec![Op::Put(rescue)]),
+                None => self.settle(),
+            };
+        }
+        self.run(Stage::Writes, ops)
+    }
+
+    fn run(&mut self, stage: Stage, ops: Vec<Op>) -> Next {
+        self.stage = stage;
+        Next::Run(ops)
+    }
+
+    fn fail(&mut self, error: &str) {
+        self.first_failure.get_or_insert_with(|| error.to_owned());
+        self.failures.push(error.to_owned());
+    }
+
+    fn settle(&mut self) -> Next {
+        match self.held {
+            true => self.answer(Ok(self.plan.outcome)),
+            false => self.refuse(),
+        }
+    }
+
+    /// Nothing holds the delivery: whether a retry can help depends on what
+    /// the store said.
+    fn refuse(&mut self) -> Next {
+        let refusal = match self.first_failure.as_deref().map(StoreFailure::classify) {
+            Some(StoreFailure::Permanent) => Refusal::StorageRejected,
+            _ => Refusal::StorageUnavailable,
+        };
+        self.answer(Err(refusal))
+    }
+
+    fn answer(&mut self, answer: Result<Outcome, Refusal>) -> Next {
+        if answer != Ok(Outcome::Accepted) && answer != Ok(Outcome::Quarantined) {
+            // Only a delivery stored for the first time is marked as seen.
+            self.plan.seen = None;
+        }
+        self.stage = Stage::Answered;
+        Next::Answer(answer)
+    }
 }
 
 /// The duplicate marker, when duplicates are detected.
@@ -377,37 +710,6 @@ fn refusal_reason(refusal: &Refusal) -> String {
     }
 }
 
-/// The body under `event/{id}` (or `quarantine/{id}`) and its two index
-/// entries, all with the same metadata and the retention TTL.
-fn event_writes(config: &Config, id: &str, metadata: EventMetadata) -> Vec<KvWrite> {
-    let ttl = config.retention_seconds;
-    let body_key = match metadata.status {
-        layout::EventStatus::Quarantined => layout::quarantine_key(id),
-        layout::EventStatus::Accepted => layout::event_key(id),
-    };
-    let index = layout::index_key(metadata.received_at, id);
-    let project_index = layout::project_index_key(&metadata.project_code, metadata.received_at, id);
-    [(body_key, true), (index, false), (project_index, false)]
-        .into_iter()
-        .map(|(key, body)| KvWrite {
-            key,
-            body,
-            metadata: Some(metadata.clone()),
-            ttl,
-        })
-        .collect()
-}
-
-/// Step 4: the answer, given the error message of the first write that
-/// failed (`None` when all succeeded).
-pub fn settle(plan: &Plan, failed_write: Option<&str>) -> Result<Outcome, Refusal> {
-    match failed_write.map(StoreFailure::classify) {
-        None => Ok(plan.outcome),
-        Some(StoreFailure::Transient) => Err(Refusal::StorageUnavailable),
-        Some(StoreFailure::Permanent) => Err(Refusal::StorageRejected),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,14 +748,82 @@ mod tests {
     }
 
     /// Runs steps 1 to 3 for `body`.
-    fn decide(
-        config: &Result<Config, ConfigError>,
-        body: &[u8],
-        seen: bool,
-    ) -> Result<Plan, Refusal> {
+    fn decide(config: &Result<Config, ConfigError>, body: &[u8]) -> Result<Plan, Refusal> {
         let admission = check_headers(config, facts(Some(SECRET)))?;
         let delivery = admit(&admission, body)?;
-        plan(config.as_ref().unwrap(), &delivery, seen, 1_700_000_000_000)
+        plan(config.as_ref().unwrap(), &delivery, 1_700_000_000_000)
+    }
+
+    /// An operation's shape, to compare rounds.
+    fn shape(op: &Op) -> String {
+        match op {
+            Op::Record(_) => "record".into(),
+            Op::Lookup(key) => format!("lookup {key}"),
+            Op::Put(write) => format!("put {}", write.key),
+            Op::Send(message) => format!("send recorded={}", message.recorded),
+        }
+    }
+
+    /// Carries `plan` out with the stores answering as `answer` says for
+    /// each operation; the rounds run (as shapes) and the answer.
+    fn carry_out(
+        plan: Plan,
+        answer: impl Fn(&Op) -> OpResult,
+    ) -> (Vec<Vec<String>>, Result<Outcome, Refusal>, Ingest) {
+        let (mut ingest, mut next) = Ingest::start(plan);
+        let mut rounds = Vec::new();
+        loop {
+            match next {
+                Next::Answer(result) => return (rounds, result, ingest),
+                Next::Run(ops) => {
+                    assert!(rounds.len() < 5, "a plan is carried out in a few rounds");
+                    rounds.push(ops.iter().map(shape).collect());
+                    let results: Vec<OpResult> = ops.iter().map(&answer).collect();
+                    next = ingest.feed(&results);
+                }
+            }
+        }
+    }
+
+    const DOWN: &str = "Network connection lost.";
+
+    /// The `forward` the rescue copy records when the stores answer as `answer` says.
+    fn rescue_forward(ingest: &Ingest, answer: impl Fn(&Op) -> OpResult) -> Option<Forward> {
+        let (mut ingest, mut next) = Ingest::start(ingest.plan().clone());
+        loop {
+            match next {
+                Next::Answer(_) => return None,
+                Next::Run(ops) => {
+                    for op in &ops {
+                        if let Op::Put(KvWrite {
+                            metadata: Some(KvMetadata::Rescue(metadata)),
+                            ..
+                        }) = op
+                        {
+                            return Some(metadata.forward);
+                        }
+                    }
+                    let results: Vec<OpResult> = ops.iter().map(&answer).collect();
+                    next = ingest.feed(&results);
+                }
+            }
+        }
+    }
+
+    /// Every store answers; `record` gives `duplicates`.
+    fn healthy(duplicates: u64) -> impl Fn(&Op) -> OpResult {
+        move |op| match op {
+            Op::Record(_) => OpResult::Done(duplicates),
+            _ => OpResult::Done(0),
+        }
+    }
+
+    /// The stores whose shapes start with one of `down` fail.
+    fn failing(down: &'static [&'static str]) -> impl Fn(&Op) -> OpResult {
+        move |op| match down.iter().any(|d| shape(op).starts_with(d)) {
+            true => OpResult::Failed(DOWN.into()),
+            false => OpResult::Done(0),
+        }
     }
 
     #[test]
@@ -514,132 +884,262 @@ mod tests {
     fn bodies_are_refused_as_json_or_envelope_errors() {
         let config = config(&[]);
         assert!(matches!(
-            decide(&config, b"{", false),
+            decide(&config, b"{"),
             Err(Refusal::InvalidJson(_))
         ));
         assert!(matches!(
-            decide(&config, b"[]", false),
+            decide(&config, b"[]"),
             Err(Refusal::InvalidEnvelope(_))
         ));
     }
 
     #[test]
-    fn an_accepted_delivery_is_stored_indexed_queued_and_marked() {
+    fn by_default_an_event_costs_one_d1_row_and_one_queue_message() {
         let config = config(&[]);
-        let body = body("run.deleted", r#"{"id":1}"#);
-        let plan = decide(&config, &body, false).unwrap();
-        assert_eq!(plan.outcome, Outcome::Accepted);
-        let id = qase_webhooks::EventId::of(&body).to_string();
-        let keys: Vec<&str> = plan.kv.iter().map(|w| w.key.as_str()).collect();
-        assert_eq!(keys[0], layout::event_key(&id));
-        assert_eq!(keys[1], layout::index_key(1_700_000_000_000, &id));
+        let body = body("run.deleted", r#"{"id":42}"#);
+        let plan = decide(&config, &body).unwrap();
+        let record = plan.record.clone().unwrap();
+        assert_eq!(record.id, qase_webhooks::EventId::of(&body).to_string());
         assert_eq!(
-            keys[2],
-            layout::project_index_key("P/Q", 1_700_000_000_000, &id)
+            (record.forward, record.body_in_kv),
+            (Forward::Pending, false)
         );
-        assert!(plan.kv[0].body && !plan.kv[1].body);
-        assert!(plan
-            .kv
-            .iter()
-            .all(|w| w.ttl == Some(crate::engine::config::DEFAULT_RETENTION_SECONDS)));
-        let message = plan.queue.unwrap();
-        assert_eq!(
-            message.body.as_deref().map(str::as_bytes),
-            Some(body.as_slice())
-        );
-        assert_eq!(plan.mark_seen.unwrap().key, layout::seen_key(&id));
-        assert_eq!(
-            settle(&decide(&config, &body, false).unwrap(), None),
-            Ok(Outcome::Accepted)
-        );
+        assert_eq!(record.subjects.run, Some(42));
+        assert_eq!(record.project_code, "P/Q");
+        assert!(plan.kv.is_none() && plan.seen.is_none());
+        let message = plan.queue.clone().unwrap();
+        assert_eq!(message.body.as_deref().map(str::as_bytes), Some(&body[..]));
+
+        let (rounds, answer, ingest) = carry_out(plan, healthy(0));
+        assert_eq!(rounds, [vec!["record"], vec!["send recorded=true"]]);
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        assert!(ingest.after_answer().is_none() && ingest.failures().is_empty());
     }
 
     #[test]
-    fn a_seen_id_is_a_duplicate_with_no_writes_unless_duplicates_are_off() {
-        let body = body("run.deleted", r#"{"id":1}"#);
-        let plan = decide(&config(&[]), &body, true).unwrap();
+    fn a_copy_of_stored_bytes_is_a_duplicate_and_nothing_else_is_written() {
+        let plan = decide(&config(&[]), &body("run.deleted", r#"{"id":1}"#)).unwrap();
+        let (rounds, answer, _) = carry_out(plan, healthy(1));
+        assert_eq!(rounds, [vec!["record"]]);
+        assert_eq!(answer, Ok(Outcome::Duplicate));
+        assert_eq!(Outcome::Duplicate.http_status(), 200);
+    }
+
+    #[test]
+    fn every_store_failure_is_covered_by_another_store_or_refused() {
+        let plan = || decide(&config(&[]), &body("run.deleted", r#"{"id":1}"#)).unwrap();
+        let rescue = format!("put {}", layout::rescue_key(&plan().record.unwrap().id));
+
+        // The queue down: the `pending` row is sent again by the sweep.
+        let (rounds, answer, ingest) = carry_out(plan(), failing(&["send"]));
+        assert_eq!(rounds, [vec!["record"], vec!["send recorded=true"]]);
         assert_eq!(
-            (plan.outcome, plan.kv.len(), plan.queue.is_none()),
-            (Outcome::Duplicate, 0, true)
+            (answer, ingest.failures().len()),
+            (Ok(Outcome::Accepted), 1)
         );
-        assert_eq!(plan.outcome.http_status(), 200);
-        let off = config(&[(bindings::DEDUPE_SECONDS, "0")]);
-        assert!(!checks_duplicates(off.as_ref().unwrap()));
-        let plan = decide(&off, &body, true).unwrap();
-        assert_eq!(plan.outcome, Outcome::Accepted);
-        assert!(plan.mark_seen.is_none());
+
+        // D1 down: the message says so (the consumer records it), then the
+        // rescue copy waits for the sweep, saying whether the queue took it.
+        let (rounds, answer, ingest) = carry_out(plan(), failing(&["record"]));
+        assert_eq!(
+            rounds,
+            [
+                vec!["record".to_owned()],
+                vec!["send recorded=false".to_owned()],
+                vec![rescue.clone()]
+            ]
+        );
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        assert_eq!(
+            rescue_forward(&ingest, failing(&["record"])),
+            Some(Forward::Queued)
+        );
+        assert_eq!(
+            rescue_forward(&ingest, failing(&["record", "send"])),
+            Some(Forward::Pending),
+            "the sweep sends it"
+        );
+
+        // D1 and the queue down: the rescue copy holds it.
+        let (_, answer, _) = carry_out(plan(), failing(&["record", "send"]));
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        // D1 and KV down: the queue message holds it.
+        let (_, answer, _) = carry_out(plan(), failing(&["record", "put"]));
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        // Everything down: nothing holds it, retry.
+        let (_, answer, _) = carry_out(plan(), failing(&["record", "send", "put"]));
+        assert_eq!(answer, Err(Refusal::StorageUnavailable));
+        // A refusal no retry fixes is said so.
+        let (_, answer, _) = carry_out(plan(), |_: &Op| {
+            OpResult::Failed("D1_ERROR: string or blob too big: SQLITE_TOOBIG".into())
+        });
+        assert_eq!(answer, Err(Refusal::StorageRejected));
+    }
+
+    #[test]
+    fn without_kv_bound_a_failed_d1_write_relies_on_the_queue_alone() {
+        let lookup = |key: &str| match key {
+            bindings::WEBHOOK_SECRET => Some(SECRET.to_owned()),
+            _ => None,
+        };
+        let config = Config::from_lookup(lookup, &[Sink::D1, Sink::Queue]);
+        let plan = decide(&config, &body("run.deleted", r#"{"id":1}"#)).unwrap();
+        assert!(plan.rescue.is_none());
+        let (rounds, answer, _) = carry_out(plan.clone(), failing(&["record"]));
+        assert_eq!(rounds[1], ["send recorded=false"]);
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        let (_, answer, _) = carry_out(plan, failing(&["record", "send"]));
+        assert_eq!(answer, Err(Refusal::StorageUnavailable));
+    }
+
+    #[test]
+    fn the_kv_sink_adds_one_key_per_event_whose_failure_d1_covers() {
+        let config = config(&[(bindings::SINKS, "d1,kv,queue")]);
+        let body = body("run.deleted", r#"{"id":1}"#);
+        let id = qase_webhooks::EventId::of(&body).to_string();
+        let plan = decide(&config, &body).unwrap();
+        let (rounds, answer, _) = carry_out(plan.clone(), healthy(0));
+        assert_eq!(
+            rounds[1],
+            [
+                format!("put {}", layout::event_key(&id)),
+                "send recorded=true".into()
+            ]
+        );
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        let (_, answer, _) = carry_out(plan, failing(&["put"]));
+        assert_eq!(answer, Ok(Outcome::Accepted));
+    }
+
+    #[test]
+    fn without_d1_kv_markers_detect_duplicates_and_a_failed_send_is_rescued() {
+        let config = config(&[(bindings::SINKS, "kv,queue")]);
+        let body = body("run.deleted", r#"{"id":1}"#);
+        let id = qase_webhooks::EventId::of(&body).to_string();
+        let plan = decide(&config, &body).unwrap();
+        assert!(plan.record.is_none());
+        let (rounds, answer, ingest) = carry_out(plan.clone(), healthy(0));
+        assert_eq!(rounds[0], [format!("lookup {}", layout::seen_key(&id))]);
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        assert_eq!(ingest.after_answer().unwrap().key, layout::seen_key(&id));
+
+        // Found: a duplicate, no marker written again.
+        let (rounds, answer, ingest) = carry_out(plan.clone(), |_: &Op| OpResult::Done(1));
+        assert_eq!((rounds.len(), answer), (1, Ok(Outcome::Duplicate)));
+        assert!(ingest.after_answer().is_none());
+
+        // The queue down: the KV copy holds it, the rescue copy makes the
+        // sweep send it.
+        let (rounds, answer, _) = carry_out(plan.clone(), failing(&["send"]));
+        assert_eq!(rounds[2], [format!("put {}", layout::rescue_key(&id))]);
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        // The marker unreadable: refused rather than risk forwarding twice.
+        let (_, answer, _) = carry_out(plan, failing(&["lookup"]));
+        assert_eq!(answer, Err(Refusal::StorageUnavailable));
+        let off = super::tests::config(&[
+            (bindings::SINKS, "kv,queue"),
+            (bindings::DEDUPE_SECONDS, "0"),
+        ]);
+        assert!(decide(&off, &body).unwrap().seen.is_none());
+    }
+
+    #[test]
+    fn a_body_too_large_for_a_row_is_in_kv_before_the_row_points_to_it() {
+        let config = config(&[(bindings::MAX_BODY_BYTES, "2000000")]);
+        let large = body(
+            "run.deleted",
+            &format!(r#"{{"id":1,"pad":"{}"}}"#, "x".repeat(D1_BODY_LIMIT)),
+        );
+        let id = qase_webhooks::EventId::of(&large).to_string();
+        let plan = decide(&config, &large).unwrap();
+        assert!(plan.record.as_ref().unwrap().body_in_kv);
+        assert!(plan.queue.as_ref().unwrap().body.is_none(), "read from KV");
+        let (rounds, answer, _) = carry_out(plan.clone(), healthy(0));
+        assert_eq!(
+            rounds,
+            [
+                vec![format!("put {}", layout::event_key(&id))],
+                vec!["record".to_owned()],
+                vec!["send recorded=true".to_owned()]
+            ]
+        );
+        assert_eq!(answer, Ok(Outcome::Accepted));
+        let (rounds, answer, _) = carry_out(plan, failing(&["put"]));
+        assert_eq!(
+            (rounds.len(), answer),
+            (1, Err(Refusal::StorageUnavailable))
+        );
     }
 
     #[test]
     fn a_payload_that_does_not_fit_is_quarantined_or_rejected_by_policy() {
         let body = body("run.deleted", r#"{"id":"x"}"#);
-        let plan = decide(&config(&[]), &body, false).unwrap();
+        let plan = decide(&config(&[]), &body).unwrap();
         assert_eq!(plan.outcome, Outcome::Quarantined);
         assert!(plan.queue.is_none(), "quarantined events are not forwarded");
-        let quarantine = plan.quarantine.unwrap();
+        let quarantine = plan.quarantine.clone().unwrap();
         assert_eq!(
             (quarantine.field.as_str(), quarantine.kind.as_str()),
             ("id", "invalid type")
         );
-        assert!(plan.kv[0].key.starts_with(layout::QUARANTINE));
-        let reason = plan.kv[0]
-            .metadata
-            .as_ref()
-            .unwrap()
-            .reason
-            .clone()
-            .unwrap();
-        assert!(reason.contains("run.deleted"), "{reason}");
+        let record = plan.record.clone().unwrap();
+        assert_eq!(
+            (record.outcome, record.forward),
+            (EventStatus::Quarantined, Forward::None)
+        );
+        assert!(record.reason.unwrap().contains("run.deleted"));
+        let (rounds, answer, _) = carry_out(plan, healthy(0));
+        assert_eq!((rounds.len(), answer), (1, Ok(Outcome::Quarantined)));
+
+        let kv_only = config(&[(bindings::SINKS, "kv")]);
+        let plan = decide(&kv_only, &body).unwrap();
+        assert!(plan.kv.unwrap().key.starts_with(layout::QUARANTINE));
 
         let reject = config(&[(bindings::PAYLOAD_POLICY, "reject")]);
         assert!(matches!(
-            decide(&reject, &body, false),
+            decide(&reject, &body),
             Err(Refusal::InvalidPayload(_))
         ));
         let unknown = self::body("note.added", "{}");
         assert_eq!(
-            decide(&reject, &unknown, false).unwrap_err(),
+            decide(&reject, &unknown).unwrap_err(),
             Refusal::UnknownEvent {
                 name: "note.added".into()
             }
         );
-        let plan = decide(&config(&[]), &unknown, false).unwrap();
+        let plan = decide(&config(&[]), &unknown).unwrap();
         assert_eq!(plan.quarantine.unwrap().kind, "unknown event");
     }
 
     #[test]
-    fn routes_decide_the_sinks_and_a_large_body_goes_to_kv_for_the_queue() {
-        let ignored = config(&[(bindings::ROUTES, r#"[{"events":["case.*"],"to":["kv"]}]"#)]);
-        let plan = decide(&ignored, &body("run.deleted", r#"{"id":1}"#), false).unwrap();
-        assert_eq!((plan.outcome, plan.kv.len()), (Outcome::Ignored, 0));
-        assert!(plan.mark_seen.is_none(), "nothing stored, nothing marked");
+    fn routes_decide_the_sinks_and_nothing_routed_is_ignored() {
+        let ignored = config(&[(bindings::ROUTES, r#"[{"events":["case.*"],"to":["d1"]}]"#)]);
+        let plan = decide(&ignored, &body("run.deleted", r#"{"id":1}"#)).unwrap();
+        let (rounds, answer, ingest) = carry_out(plan, healthy(0));
+        assert_eq!((rounds.len(), answer), (0, Ok(Outcome::Ignored)));
+        assert!(
+            ingest.after_answer().is_none(),
+            "nothing stored, nothing marked"
+        );
 
-        let queue_only = config(&[(bindings::ROUTES, r#"[{"to":["queue"]}]"#)]);
-        let small = body("run.deleted", r#"{"id":1}"#);
-        let plan = decide(&queue_only, &small, false).unwrap();
-        assert!(plan.kv.is_empty() && plan.queue.unwrap().body.is_some());
+        let d1_only = config(&[(bindings::ROUTES, r#"[{"to":["d1"]}]"#)]);
+        let plan = decide(&d1_only, &body("run.deleted", r#"{"id":1}"#)).unwrap();
+        assert!(plan.queue.is_none());
+        assert_eq!(plan.record.unwrap().forward, Forward::None);
+
+        let queue_only = config(&[
+            (bindings::SINKS, "queue"),
+            (bindings::PAYLOAD_POLICY, "reject"),
+        ]);
         let large = body(
             "run.deleted",
             &format!(r#"{{"id":1,"pad":"{}"}}"#, "x".repeat(INLINE_BODY_LIMIT)),
         );
-        let plan = decide(&queue_only, &large, false).unwrap();
-        assert_eq!(plan.kv.len(), 3, "stored for the consumer to read");
+        let plan = decide(&queue_only, &large).unwrap();
+        assert!(
+            plan.kv.is_some(),
+            "KV is bound: the consumer reads the body there"
+        );
         assert!(plan.queue.unwrap().body.is_none());
-    }
-
-    #[test]
-    fn a_failed_write_is_retryable_or_not_by_what_the_store_said() {
-        let plan = decide(&config(&[]), &body("run.deleted", r#"{"id":1}"#), false).unwrap();
-        assert_eq!(
-            settle(&plan, Some("KV PUT failed: 503 Service Unavailable")),
-            Err(Refusal::StorageUnavailable)
-        );
-        assert_eq!(
-            settle(
-                &plan,
-                Some("KV PUT failed: 413 Metadata length of 2000 exceeds limit of 1024.")
-            ),
-            Err(Refusal::StorageRejected)
-        );
     }
 }

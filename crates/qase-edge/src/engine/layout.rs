@@ -8,7 +8,8 @@
 //! | `quarantine/{id}` | the exact bytes received | [`EventMetadata`] with `reason` |
 //! | `idx/{rev}/{id}` | empty | [`EventMetadata`]: every event, newest first |
 //! | `idxp/{project}/{rev}/{id}` | empty | [`EventMetadata`]: one project's events, newest first |
-//! | `seen/{id}` | empty | none; expires after the duplicate window |
+//! | `seen/{id}` | empty | none; expires after the duplicate window (without D1) |
+//! | `rescue/{id}` | the exact bytes received | [`RescueMetadata`]: what a failed D1 write (or, without D1, a failed queue send) left for the sweep |
 //! | `delivery/{id}/{destination}` | empty | [`DeliveryState`] |
 //! | `dead/{id}/{destination}` | the exact bytes received | [`DeadLetterMetadata`] |
 //!
@@ -32,6 +33,8 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use super::store::Forward;
+
 /// Prefix of accepted deliveries.
 pub const EVENT: &str = "event/";
 /// Prefix of quarantined deliveries.
@@ -42,6 +45,8 @@ pub const INDEX: &str = "idx/";
 pub const PROJECT_INDEX: &str = "idxp/";
 /// Prefix of duplicate markers.
 pub const SEEN: &str = "seen/";
+/// Prefix of events waiting for the sweep.
+pub const RESCUE: &str = "rescue/";
 /// Prefix of per-destination delivery states.
 pub const DELIVERY: &str = "delivery/";
 /// Prefix of dead letters.
@@ -97,6 +102,37 @@ impl EventMetadata {
             },
             reason: reason.map(str::to_owned),
         })
+    }
+}
+
+/// What the sweep needs, besides the body (which has the envelope), to
+/// record an event found under `rescue/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescueMetadata {
+    /// When the Worker received it, in Unix milliseconds.
+    pub received_at: u64,
+    /// Not routed to the queue (`none`), sent to it at ingest (`queued`:
+    /// the consumer forwards it), or still to be sent (`pending`).
+    pub forward: Forward,
+    /// Why it was quarantined (cut to fit), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RescueMetadata {
+    /// The record, `reason` cut to fit KV's limit.
+    pub fn new(received_at: u64, forward: Forward, reason: Option<&str>) -> RescueMetadata {
+        fit(RescueMetadata {
+            received_at,
+            forward,
+            reason: reason.map(str::to_owned),
+        })
+    }
+}
+
+impl Fit for RescueMetadata {
+    fn texts(&mut self) -> Vec<&mut String> {
+        self.reason.iter_mut().collect()
     }
 }
 
@@ -286,6 +322,11 @@ pub fn project_index_key(project: &str, received_at: u64, id: &str) -> String {
 /// The prefix listing one project's index: `idxp/{project}/`.
 pub fn project_index_prefix(project: &str) -> String {
     format!("{PROJECT_INDEX}{}/", key_segment(project))
+}
+
+/// `rescue/{id}`.
+pub fn rescue_key(id: &str) -> String {
+    format!("{RESCUE}{id}")
 }
 
 /// `seen/{id}`.

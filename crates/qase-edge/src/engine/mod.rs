@@ -17,3 +17,4 @@ pub mod replay;
 pub mod routes;
 pub mod store;
 pub mod store_failure;
+pub mod sweep;

@@ -18,7 +18,7 @@
 //!   and sent to the queue. The consumer forwards a message only if it
 //!   moves that row from `pending` to `queued` ([`claim_forward`]: one
 //!   conditional update, `changes = 1`). The cron sweep re-sends `pending`
-//!   rows older than [`REDRIVE_AFTER_MS`] (a queue send that failed), and
+//!   rows older than `QASE_REDRIVE_AFTER_SECONDS` (a queue send that failed), and
 //!   whichever message claims first is the one forwarded.
 //! - **Never lost when D1 fails.** The queue message then says `recorded:
 //!   false`; the consumer inserts the row itself ([`record_from_queue`]) and
@@ -37,11 +37,6 @@ use super::layout::EventStatus;
 /// `event/{id}`. D1 allows 2,000,000 bytes per row; the other columns are
 /// bounded far below the rest.
 pub const D1_BODY_LIMIT: usize = 1_900_000;
-
-/// A `pending` row older than this was not (or not yet) taken by the
-/// consumer: the sweep sends it again. Far above the queue's usual delay,
-/// so that a re-send is rare; harmless when it happens (the claim).
-pub const REDRIVE_AFTER_MS: u64 = 5 * 60 * 1000;
 
 /// Rows the sweep handles per run, within Workers' subrequest limits (one
 /// queue send each, 50 subrequests per invocation on the Free plan).
@@ -323,10 +318,6 @@ pub struct UnforwardedRow {
     pub project_code: String,
     /// When it was received, in Unix milliseconds.
     pub received_at: u64,
-    /// The exact bytes, unless they are in KV.
-    pub body: Option<String>,
-    /// The bytes are in KV `event/{id}`.
-    pub body_in_kv: u8,
 }
 
 #[cfg(test)]

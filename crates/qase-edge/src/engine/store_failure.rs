@@ -22,7 +22,10 @@ impl StoreFailure {
     /// `KV PUT failed: 413 Metadata length of N exceeds limit of 1024.`,
     /// `414 UTF-8 encoded length of N exceeds key length limit of 512.`,
     /// `400 Key names must not be empty`; Queues refuse oversized messages
-    /// as too large. Anything else (network, rate limits, `5xx`) is transient.
+    /// as too large; D1 says `string or blob too big: SQLITE_TOOBIG`, and a
+    /// statement that breaks the schema's constraints fails every time.
+    /// Anything else (network, rate limits, `5xx`, a missing table that an
+    /// operator's `d1 migrations apply` fixes) is transient.
     pub fn classify(message: &str) -> StoreFailure {
         let lower = message.to_ascii_lowercase();
         let refused_status = ["failed: 400", "failed: 413", "failed: 414"]
@@ -34,6 +37,9 @@ impl StoreFailure {
             "too long",
             "illegal key",
             "must not be empty",
+            "too big",
+            "sqlite_toobig",
+            "sqlite_constraint",
         ]
         .iter()
         .any(|phrase| lower.contains(phrase));
@@ -57,6 +63,8 @@ mod tests {
             "KV PUT failed: 413 Value length of 30000000 exceeds limit of 26214400.",
             "KV PUT failed: 400 Key names must not be empty",
             "Error: Queue send failed: message too large",
+            "D1_ERROR: string or blob too big: SQLITE_TOOBIG",
+            "D1_ERROR: CHECK constraint failed: outcome IN ('accepted', 'quarantined'): SQLITE_CONSTRAINT",
         ] {
             assert_eq!(
                 StoreFailure::classify(message),

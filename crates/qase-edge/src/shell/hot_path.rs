@@ -8,21 +8,24 @@
 //! 1. [`qase_begin`]: is this a delivery to ingest here (else the Rust
 //!    `fetch` handler serves it), and do its headers pass?
 //! 2. [`qase_ingest`]: the body, admitted and planned: either the answer, or
-//!    the duplicate marker to look up and the writes to make.
-//! 3. [`qase_finish`]: given whether the marker was there and how the writes
-//!    went, the answer (and the marker to write afterwards).
+//!    the first round of reads and writes to make ([`Op`]s).
+//! 3. [`qase_feed`], once per round: how each operation went; either the
+//!    next round, or the answer (and the marker to write afterwards).
 
 use std::sync::atomic::Ordering;
 
 use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use worker::web_sys::Response;
 use worker::{js_sys, Env};
 
 use crate::engine::bindings;
 use crate::engine::config::{Config, ConfigError};
-use crate::engine::ingest::{self, KvWrite, Outcome, Plan, Refusal, RequestFacts};
-use crate::engine::layout;
+use crate::engine::ingest::{
+    self, Ingest, KvWrite, Next, Op, OpResult, Outcome, Refusal, RequestFacts,
+};
 use crate::engine::routes::{self, Matched, Route};
+use crate::engine::store::Statement;
 use crate::shell::error::ApiError;
 use crate::shell::log::DeliveryLog;
 use crate::shell::{ingest as ingest_shell, respond, settings};
@@ -35,7 +38,7 @@ pub struct Decision {
     stream: bool,
     /// The response, once decided.
     response: Option<Response>,
-    /// The writes to make, and what follows them.
+    /// The plan being carried out, and the round of operations to run.
     pending: Option<Pending>,
     /// The duplicate marker to write once the response is decided.
     mark_seen: Option<KvWrite>,
@@ -43,9 +46,9 @@ pub struct Decision {
 
 /// A delivery admitted and planned, waiting for its reads and writes.
 struct Pending {
-    plan: Plan,
-    /// The marker to look up first, when duplicates are detected.
-    seen_key: Option<String>,
+    ingest: Ingest,
+    /// The operations of the current round.
+    ops: Vec<Op>,
     /// The answers, prepared while the body was at hand.
     answer: Vec<u8>,
     duplicate_answer: Vec<u8>,
@@ -71,6 +74,24 @@ impl Decision {
             mark_seen: None,
         }
     }
+
+    fn op(&self, index: usize) -> Option<&Op> {
+        self.pending.as_ref()?.ops.get(index)
+    }
+
+    fn put(&self, index: usize) -> Option<&KvWrite> {
+        match self.op(index)? {
+            Op::Put(write) => Some(write),
+            _ => None,
+        }
+    }
+
+    fn statement(&self, index: usize) -> Option<&Statement> {
+        match self.op(index)? {
+            Op::Record(statement) => Some(statement),
+            _ => None,
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -92,60 +113,88 @@ impl Decision {
         self.response.take()
     }
 
-    /// The KV binding every key below belongs to.
+    /// The KV binding of every key below.
     #[wasm_bindgen(getter)]
     pub fn kv_binding(&self) -> String {
         bindings::EVENTS_KV.to_owned()
     }
 
-    /// The queue binding of [`Decision::queue_message`].
+    /// The queue binding of every message below.
     #[wasm_bindgen(getter)]
     pub fn queue_binding(&self) -> String {
         bindings::DELIVERIES_QUEUE.to_owned()
     }
 
-    /// The duplicate marker to look up before writing, if any.
+    /// The D1 binding of every statement below.
     #[wasm_bindgen(getter)]
-    pub fn seen_key(&self) -> Option<String> {
-        self.pending.as_ref()?.seen_key.clone()
+    pub fn db_binding(&self) -> String {
+        bindings::DB.to_owned()
     }
 
-    /// How many KV writes to make (all at once, with the queue send).
+    /// How many operations the current round has (all run at once).
     #[wasm_bindgen(getter)]
-    pub fn kv_count(&self) -> usize {
-        self.pending.as_ref().map_or(0, |p| p.plan.kv.len())
+    pub fn op_count(&self) -> usize {
+        self.pending.as_ref().map_or(0, |p| p.ops.len())
     }
 
-    fn kv(&self, index: usize) -> Option<&KvWrite> {
-        self.pending.as_ref()?.plan.kv.get(index)
+    /// Operation `index`'s kind: `record` (a D1 statement whose first row's
+    /// `duplicates` is its value), `lookup` (a KV get: 1 when found, else
+    /// 0), `put` (a KV put) or `send` (a queue send).
+    pub fn op_kind(&self, index: usize) -> Option<String> {
+        let kind = match self.op(index)? {
+            Op::Record(_) => "record",
+            Op::Lookup(_) => "lookup",
+            Op::Put(_) => "put",
+            Op::Send(_) => "send",
+        };
+        Some(kind.to_owned())
     }
 
-    /// Write `index`'s key.
-    pub fn kv_key(&self, index: usize) -> Option<String> {
-        Some(self.kv(index)?.key.clone())
+    /// The KV key of a `lookup` or `put`.
+    pub fn op_key(&self, index: usize) -> Option<String> {
+        match self.op(index)? {
+            Op::Lookup(key) => Some(key.clone()),
+            Op::Put(write) => Some(write.key.clone()),
+            _ => None,
+        }
     }
 
-    /// Whether write `index` stores the body (else an empty value).
-    pub fn kv_stores_body(&self, index: usize) -> bool {
-        self.kv(index).is_some_and(|w| w.body)
+    /// Whether a `put` stores the body (else an empty value).
+    pub fn op_stores_body(&self, index: usize) -> bool {
+        self.put(index).is_some_and(|w| w.body)
     }
 
-    /// Write `index`'s metadata, as JSON text.
-    pub fn kv_metadata(&self, index: usize) -> Option<String> {
-        let metadata = self.kv(index)?.metadata.as_ref()?;
-        serde_json::to_string(metadata).ok()
+    /// A `put`'s metadata, as JSON text.
+    pub fn op_metadata(&self, index: usize) -> Option<String> {
+        serde_json::to_string(self.put(index)?.metadata.as_ref()?).ok()
     }
 
-    /// Write `index`'s expiration TTL in seconds, if any.
-    pub fn kv_ttl(&self, index: usize) -> Option<f64> {
-        self.kv(index)?.ttl.map(|ttl| ttl as f64)
+    /// A `put`'s expiration TTL in seconds, if any.
+    pub fn op_ttl(&self, index: usize) -> Option<f64> {
+        self.put(index)?.ttl.map(|ttl| ttl as f64)
     }
 
-    /// The queue message to send, as JSON text, if any.
-    #[wasm_bindgen(getter)]
-    pub fn queue_message(&self) -> Option<String> {
-        let message = self.pending.as_ref()?.plan.queue.as_ref()?;
-        serde_json::to_string(message).ok()
+    /// A `record`'s SQL.
+    pub fn op_sql(&self, index: usize) -> Option<String> {
+        Some(self.statement(index)?.sql.to_string())
+    }
+
+    /// A `record`'s parameters, as a JSON array.
+    pub fn op_params(&self, index: usize) -> Option<String> {
+        Some(self.statement(index)?.params_json())
+    }
+
+    /// Which of a `record`'s parameters is the body, bound as text.
+    pub fn op_body_index(&self, index: usize) -> Option<usize> {
+        self.statement(index)?.body_index()
+    }
+
+    /// A `send`'s message, as JSON text.
+    pub fn op_message(&self, index: usize) -> Option<String> {
+        match self.op(index)? {
+            Op::Send(message) => serde_json::to_string(message).ok(),
+            _ => None,
+        }
     }
 
     /// The duplicate marker to write after answering, if any.
@@ -231,14 +280,15 @@ pub fn qase_begin(
 }
 
 /// Step 2: the body (read by the entry, whole: its length was declared and
-/// passed the limit), admitted and planned.
+/// passed the limit; `undefined` when it could not be read), admitted and
+/// planned.
 #[wasm_bindgen]
 pub fn qase_ingest(
     env: Env,
     content_length: Option<String>,
     secret: Option<String>,
     content_type: Option<String>,
-    body: &[u8],
+    body: Option<Box<[u8]>>,
     received_at: f64,
 ) -> Decision {
     let started = received_at as u64;
@@ -250,6 +300,9 @@ pub fn qase_ingest(
         Err(refusal) => return refused(loaded, refusal, log, started),
     };
     let config = loaded.as_ref().expect("checked by check_headers");
+    let Some(body) = body.as_deref() else {
+        return refused(loaded, Refusal::BodyUnreadable, log, started);
+    };
     if config.test_panic && body == b"panic" {
         panic!("test-only panic ({} is set)", bindings::TEST_PANIC);
     }
@@ -266,73 +319,95 @@ pub fn qase_ingest(
     log.id = Some(delivery.id().to_string());
     log.event_name = Some(delivery.envelope().event_name.to_string());
     log.project_code = Some(delivery.envelope().project_code.clone());
-    let plan = match ingest::plan(config, &delivery, false, started) {
+    let plan = match ingest::plan(config, &delivery, started) {
         Ok(plan) => plan,
         Err(refusal) => return refused(loaded, refusal, log, started),
     };
-    let id = delivery.id().to_string();
-    let pending = Pending {
-        seen_key: ingest::checks_duplicates(config).then(|| layout::seen_key(&id)),
-        answer: ingest::answer_body(&delivery, plan.outcome),
-        duplicate_answer: ingest::answer_body(&delivery, Outcome::Duplicate),
-        plan,
-        log,
-        started,
-    };
-    Decision {
+    let answer = ingest::answer_body(&delivery, plan.outcome);
+    let duplicate_answer = ingest::answer_body(&delivery, Outcome::Duplicate);
+    let (ingest, next) = Ingest::start(plan);
+    let mut decision = Decision {
         stream: false,
         response: None,
-        pending: Some(pending),
+        pending: Some(Pending {
+            ingest,
+            ops: Vec::new(),
+            answer,
+            duplicate_answer,
+            log,
+            started,
+        }),
         mark_seen: None,
-    }
+    };
+    decision.proceed(loaded, next);
+    decision
 }
 
-/// Step 3: the answer, given whether the duplicate marker was found and the
-/// error of the first read or write that failed (`undefined` when none did).
+/// Step 3, once per round: how each operation of the round went, in order:
+/// `failures[i]` is the error message of operation `i` (`undefined` when
+/// it succeeded) and `values[i]` the value it read.
 #[wasm_bindgen]
-pub fn qase_finish(env: Env, decision: &mut Decision, seen: bool, failure: Option<String>) {
-    let Some(mut pending) = decision.pending.take() else {
+pub fn qase_feed(env: Env, decision: &mut Decision, values: Vec<f64>, failures: Vec<JsValue>) {
+    let Some(pending) = decision.pending.as_mut() else {
         return;
     };
-    let config = settings::load(&env);
-    let outcome = match (seen, failure) {
-        (true, None) => Ok(Outcome::Duplicate),
-        (_, failure) => {
-            if let Some(failure) = &failure {
-                worker::console_error!("sink write failed: {failure}");
+    let results: Vec<OpResult> = (0..pending.ops.len())
+        .map(|i| match failures.get(i).and_then(JsValue::as_string) {
+            Some(error) => OpResult::Failed(error),
+            None => OpResult::Done(values.get(i).copied().unwrap_or_default() as u64),
+        })
+        .collect();
+    let next = pending.ingest.feed(&results);
+    decision.proceed(settings::load(&env), next);
+}
+
+impl Decision {
+    /// Sets the next round, or answers.
+    fn proceed(&mut self, config: &Result<Config, ConfigError>, next: Next) {
+        let answer = match next {
+            Next::Run(ops) => {
+                if let Some(pending) = self.pending.as_mut() {
+                    pending.ops = ops;
+                }
+                return;
             }
-            ingest::settle(&pending.plan, failure.as_deref())
-        }
-    };
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(refusal) => {
-            *decision = refused(config, refusal, pending.log, pending.started);
+            Next::Answer(answer) => answer,
+        };
+        let Some(mut pending) = self.pending.take() else {
             return;
+        };
+        for failure in pending.ingest.failures() {
+            worker::console_error!("store write failed: {failure}");
         }
-    };
-    if outcome == Outcome::Ignored {
-        ingest_shell::IGNORED.fetch_add(1, Ordering::Relaxed);
+        let outcome = match answer {
+            Ok(outcome) => outcome,
+            Err(refusal) => {
+                *self = refused(config, refusal, pending.log, pending.started);
+                return;
+            }
+        };
+        if outcome == Outcome::Ignored {
+            ingest_shell::IGNORED.fetch_add(1, Ordering::Relaxed);
+        }
+        if let (Outcome::Quarantined, Some(quarantine)) =
+            (outcome, &pending.ingest.plan().quarantine)
+        {
+            // The field and the kind, never a value (SECURITY.md).
+            worker::console_warn!(
+                "{}",
+                serde_json::json!({"event": "quarantine", "id": pending.log.id, "field": quarantine.field, "kind": quarantine.kind})
+            );
+        }
+        let body = match outcome {
+            Outcome::Duplicate => pending.duplicate_answer,
+            _ => std::mem::take(&mut pending.answer),
+        };
+        pending.log.outcome = outcome.as_str();
+        pending.log.status = outcome.http_status();
+        pending.log.duration_ms = now().saturating_sub(pending.started);
+        pending.log.emit_for(config);
+        self.mark_seen = pending.ingest.after_answer().cloned();
+        let response = respond::json_bytes(body, outcome.http_status());
+        self.response = Some(response.expect("a response can be built"));
     }
-    if let (Outcome::Quarantined, Some(quarantine)) = (outcome, &pending.plan.quarantine) {
-        // The field and the kind, never a value (SECURITY.md).
-        worker::console_warn!(
-            "{}",
-            serde_json::json!({"event": "quarantine", "id": pending.log.id, "field": quarantine.field, "kind": quarantine.kind})
-        );
-    }
-    let body = match outcome {
-        Outcome::Duplicate => pending.duplicate_answer,
-        _ => std::mem::take(&mut pending.answer),
-    };
-    pending.log.outcome = outcome.as_str();
-    pending.log.status = outcome.http_status();
-    pending.log.duration_ms = now().saturating_sub(pending.started);
-    pending.log.emit_for(config);
-    decision.mark_seen = match outcome {
-        Outcome::Duplicate => None,
-        _ => pending.plan.mark_seen.take(),
-    };
-    let response = respond::json_bytes(body, outcome.http_status());
-    decision.response = Some(response.expect("a response can be built"));
 }

@@ -1,18 +1,18 @@
-//! `POST /webhooks/qase`: carries out [`crate::engine::ingest`]'s decision:
-//! reads the headers and the body, looks up the duplicate marker, makes
-//! the planned writes (all of which must succeed before `202`), and answers.
+//! `POST /webhooks/qase` for bodies without a `Content-Length` (streamed and
+//! counted), and whatever [`crate::shell::hot_path`] hands over: carries out
+//! [`crate::engine::ingest`]'s decision: reads the headers and the body,
+//! runs the rounds of reads and writes the engine asks for, and answers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_util::future::join;
+use futures_util::future::join_all;
 use futures_util::StreamExt;
-use qase_webhooks::VerifiedDelivery;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, Request, Response};
 use worker::{js_sys, ByteStream, Env};
 
 use crate::engine::config::Config;
-use crate::engine::ingest::{self, Admission, Outcome, Plan, Refusal, RequestFacts};
+use crate::engine::ingest::{self, Admission, Ingest, Next, Outcome, Plan, Refusal, RequestFacts};
 use crate::shell::error::ApiError;
 use crate::shell::log::DeliveryLog;
 use crate::shell::{respond, settings, sinks};
@@ -77,11 +77,7 @@ async fn accept(
     log.event_name = Some(envelope.event_name.to_string());
     log.project_code = Some(envelope.project_code.clone());
 
-    let seen = ingest::checks_duplicates(config)
-        && sinks::was_seen(env, delivery.id())
-            .await
-            .map_err(|e| failed("duplicate marker not read", e))?;
-    let plan = ingest::plan(config, &delivery, seen, received_at)?;
+    let plan = ingest::plan(config, &delivery, received_at)?;
     if let Some(quarantine) = &plan.quarantine {
         // The field and the kind, never a value (SECURITY.md).
         worker::console_warn!(
@@ -89,7 +85,7 @@ async fn accept(
             serde_json::json!({"event": "quarantine", "id": delivery.id(), "field": quarantine.field, "kind": quarantine.kind})
         );
     }
-    let outcome = execute(env, &plan, &delivery).await?;
+    let outcome = carry_out(env, plan, delivery.body()).await?;
     if outcome == Outcome::Ignored {
         IGNORED.fetch_add(1, Ordering::Relaxed);
     }
@@ -98,32 +94,26 @@ async fn accept(
     Ok(respond::json_bytes(answer, outcome.http_status())?)
 }
 
-/// Makes the planned writes (KV and queue at once) and settles the answer;
-/// then the duplicate marker, whose failure is only logged.
-async fn execute(
-    env: &Env,
-    plan: &Plan,
-    delivery: &VerifiedDelivery<'_>,
-) -> Result<Outcome, Refusal> {
-    let kv = sinks::put_all(env, &plan.kv, delivery.body());
-    let queue = async {
-        match &plan.queue {
-            Some(message) => sinks::send_to_queue(env, message).await,
-            None => Ok(()),
+/// Carries the plan out round by round ([`Ingest`]); then the duplicate
+/// marker, whose failure is only logged.
+async fn carry_out(env: &Env, plan: Plan, body: &[u8]) -> Result<Outcome, Refusal> {
+    let (mut ingest, mut next) = Ingest::start(plan);
+    let answer = loop {
+        match next {
+            Next::Answer(answer) => break answer,
+            Next::Run(ops) => {
+                let results = join_all(ops.iter().map(|op| sinks::run(env, op, body))).await;
+                next = ingest.feed(&results);
+            }
         }
     };
-    let (kv, queue) = join(kv, queue).await;
-    let failure = kv.err().or(queue.err()).map(|error| {
-        worker::console_error!("sink write failed: {error}");
-        error.to_string()
-    });
-    let outcome = ingest::settle(plan, failure.as_deref())?;
-    if let Some(marker) = &plan.mark_seen {
+    for failure in ingest.failures() {
+        worker::console_error!("store write failed: {failure}");
+    }
+    let outcome = answer?;
+    if let Some(marker) = ingest.after_answer() {
         if let Err(error) = sinks::put_all(env, std::slice::from_ref(marker), b"").await {
-            worker::console_warn!(
-                "duplicate marker for {} not written: {error}",
-                delivery.id()
-            );
+            worker::console_warn!("duplicate marker {} not written: {error}", marker.key);
         }
     }
     Ok(outcome)
@@ -135,12 +125,6 @@ pub fn warn_unauthenticated() {
         "{} is `disabled`: this request is let in without checking its secret",
         crate::engine::bindings::AUTH
     );
-}
-
-/// A read that failed: the delivery is not acknowledged.
-fn failed(what: &str, error: worker::Error) -> Refusal {
-    worker::console_error!("{what}: {error}");
-    Refusal::StorageUnavailable
 }
 
 /// Milliseconds since the epoch. `Date.now()` directly: `worker::Date`

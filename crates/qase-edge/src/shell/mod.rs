@@ -15,3 +15,4 @@ pub mod pacer;
 pub mod respond;
 pub mod settings;
 pub mod sinks;
+pub mod sweep;

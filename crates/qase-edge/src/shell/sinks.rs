@@ -1,17 +1,59 @@
-//! Writes and reads of the stores, as the engine planned them: KV (see
-//! [`crate::engine::layout`] for the keys) and the delivery queue. Every
-//! function returns the binding's error; what it means for the answer is
-//! the engine's call ([`crate::engine::ingest::settle`]).
+//! Writes and reads of the stores, as the engine planned them: D1 (see
+//! [`crate::engine::store`]), KV (see [`crate::engine::layout`] for the
+//! keys) and the delivery queue. Every function returns the binding's
+//! error; what it means for the answer is the engine's call
+//! ([`crate::engine::ingest::Ingest`]).
 
 use futures_util::future::try_join_all;
-use qase_webhooks::EventId;
 use serde::Serialize;
 use worker::Env;
 
 use crate::engine::bindings;
-use crate::engine::ingest::KvWrite;
+use crate::engine::ingest::{KvWrite, Op, OpResult};
 use crate::engine::layout;
 use crate::engine::messages::QueuedDelivery;
+use crate::shell::db;
+
+/// Runs one of the ingest path's operations; `body` is the delivery's.
+pub async fn run(env: &Env, op: &Op, body: &[u8]) -> OpResult {
+    let result = match op {
+        Op::Record(statement) => record(env, statement, body).await,
+        Op::Lookup(key) => lookup(env, key).await.map(u64::from),
+        Op::Put(write) => put_all(env, std::slice::from_ref(write), body)
+            .await
+            .map(|()| 0),
+        Op::Send(message) => send_to_queue(env, message).await.map(|()| 0),
+    };
+    match result {
+        Ok(value) => OpResult::Done(value),
+        Err(error) => OpResult::Failed(error.to_string()),
+    }
+}
+
+/// Runs the ingest upsert; the row's `duplicates`.
+async fn record(
+    env: &Env,
+    statement: &crate::engine::store::Statement,
+    body: &[u8],
+) -> worker::Result<u64> {
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        duplicates: u64,
+    }
+    let db = db::database(env)?;
+    let row: Option<Recorded> = db::prepare(&db, statement, Some(body))?.first(None).await?;
+    Ok(row.map_or(0, |row| row.duplicates))
+}
+
+/// Whether a KV key exists.
+async fn lookup(env: &Env, key: &str) -> worker::Result<bool> {
+    Ok(env
+        .kv(bindings::EVENTS_KV)?
+        .get(key)
+        .bytes()
+        .await?
+        .is_some())
+}
 
 /// Writes `value` under `key`, with metadata and a TTL.
 pub async fn put(
@@ -63,15 +105,4 @@ pub async fn body_of(env: &Env, delivery: &QueuedDelivery) -> worker::Result<Opt
         Some(body) => Ok(Some(body.as_bytes().to_vec())),
         None => get_event(env, &delivery.id).await,
     }
-}
-
-/// Whether a delivery with this id was accepted within the duplicate window.
-pub async fn was_seen(env: &Env, id: EventId) -> worker::Result<bool> {
-    let key = layout::seen_key(&id.to_string());
-    Ok(env
-        .kv(bindings::EVENTS_KV)?
-        .get(&key)
-        .bytes()
-        .await?
-        .is_some())
 }

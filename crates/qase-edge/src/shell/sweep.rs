@@ -1,0 +1,136 @@
+//! The cron sweep: carries out [`crate::engine::sweep`]: rescue keys into
+//! D1 and the queue, `pending` rows sent again, expired rows deleted. Each
+//! step logs its own failure and leaves its work for the next run; none
+//! stops the others.
+
+use worker::Env;
+
+use crate::engine::bindings;
+use crate::engine::config::{Config, Sink};
+use crate::engine::layout::{self, RescueMetadata};
+use crate::engine::store::{self, UnforwardedRow};
+use crate::engine::sweep::{self, RESCUE_BATCH};
+use crate::shell::{db, sinks};
+
+/// What one run did, for its log line.
+#[derive(Debug, Default, serde::Serialize)]
+struct Report {
+    rescued: usize,
+    redriven: usize,
+    expired: usize,
+}
+
+/// Runs the sweep once.
+pub async fn run(env: &Env, config: &Config, now: u64) {
+    let mut report = Report::default();
+    if config.kv_bound {
+        match rescue(env, config).await {
+            Ok(count) => report.rescued = count,
+            Err(error) => worker::console_error!("sweep: rescue failed: {error}"),
+        }
+    }
+    if config.has_sink(Sink::D1) {
+        match redrive(env, config, now).await {
+            Ok(count) => report.redriven = count,
+            Err(error) => worker::console_error!("sweep: re-drive failed: {error}"),
+        }
+        match expire(env, config, now).await {
+            Ok(count) => report.expired = count,
+            Err(error) => worker::console_error!("sweep: retention failed: {error}"),
+        }
+    }
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"event": "sweep", "rescued": report.rescued, "redriven": report.redriven, "expired": report.expired})
+    );
+}
+
+/// Moves `rescue/` keys into D1 and the queue; how many it moved.
+async fn rescue(env: &Env, config: &Config) -> worker::Result<usize> {
+    let kv = env.kv(bindings::EVENTS_KV)?;
+    let page = kv
+        .list()
+        .prefix(layout::RESCUE.to_owned())
+        .limit(RESCUE_BATCH as u64)
+        .execute()
+        .await?;
+    let mut moved = 0;
+    for key in page.keys {
+        let Some(id) = sweep::rescued_id(&key.name) else {
+            continue;
+        };
+        let (body, metadata) = kv
+            .get(&key.name)
+            .bytes_with_metadata::<RescueMetadata>()
+            .await?;
+        let (Some(body), Some(metadata)) = (body, metadata) else {
+            continue;
+        };
+        let Some(plan) = sweep::rescue(config, id, &metadata, &body) else {
+            worker::console_error!(
+                "sweep: {} is not an envelope; left for an operator",
+                key.name
+            );
+            continue;
+        };
+        if plan.body_to_kv {
+            sinks::put(
+                env,
+                &layout::event_key(id),
+                &body,
+                None::<()>,
+                config.retention_seconds,
+            )
+            .await?;
+        }
+        let changes = match &plan.insert {
+            Some(event) => {
+                let db = db::database(env)?;
+                Some(db::changes(&db, &store::rescue_insert(event), Some(&body)).await?)
+            }
+            None => None,
+        };
+        if let Some(message) = plan.message.filter(|_| sweep::send_after_insert(changes)) {
+            sinks::send_to_queue(env, &message).await?;
+        }
+        kv.delete(&key.name).await?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
+/// Sends `pending` rows again, in one batch; how many.
+async fn redrive(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
+    let db = db::database(env)?;
+    let rows: Vec<UnforwardedRow> = db::rows(&db, &sweep::unforwarded(config, now)).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let messages: Vec<_> = rows.iter().map(sweep::redrive_message).collect();
+    env.queue(bindings::DELIVERIES_QUEUE)?
+        .send_batch(messages)
+        .await?;
+    Ok(rows.len())
+}
+
+/// Deletes what outlived the retention; how many events.
+async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
+    let Some(cutoff) = sweep::retention_cutoff(config, now) else {
+        return Ok(0);
+    };
+    let db = db::database(env)?;
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let in_kv: Vec<Id> = db::rows(&db, &store::expired_in_kv(cutoff)).await?;
+    if !in_kv.is_empty() {
+        let kv = env.kv(bindings::EVENTS_KV)?;
+        for row in &in_kv {
+            kv.delete(&layout::event_key(&row.id)).await?;
+        }
+    }
+    let [deliveries, events] = store::delete_expired(cutoff);
+    db::changes(&db, &deliveries, None).await?;
+    db::changes(&db, &events, None).await
+}
