@@ -10,7 +10,6 @@ use qase_edge_e2e::{chunked_post, envelope, post, raw_request, SECRET};
 use serde_json::json;
 
 use crate::default_worker;
-use qase_edge::engine::layout;
 
 fn run_completed(id: u64) -> Vec<u8> {
     envelope(
@@ -102,7 +101,10 @@ async fn missing_and_wrong_secrets_get_the_same_401_and_nothing_is_stored() {
     );
     assert_eq!(missing, wrong);
     assert_eq!(missing["error"], "unauthorized");
-    assert!(worker.kv_get(&layout::event_key(&id)).await.is_none());
+    let rows = worker
+        .d1("SELECT id FROM events WHERE id = ?1", &[json!(id)])
+        .await;
+    assert!(rows.is_empty(), "stored: {rows:?}");
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@ use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
 
 use crate::default_worker;
-use qase_edge::engine::layout;
 
 #[tokio::test]
 async fn misfits_and_unknown_events_are_quarantined_by_default() {
@@ -22,13 +21,20 @@ async fn misfits_and_unknown_events_are_quarantined_by_default() {
         assert_eq!(status, 202, "{response}");
         assert_eq!(response["status"], "quarantined");
         let id = response["id"].as_str().unwrap();
-        let (stored, metadata) = worker.kv_get(&layout::quarantine_key(id)).await.unwrap();
-        assert_eq!(stored, body);
+        let rows = worker
+            .d1(
+                "SELECT body, outcome, reason, forward FROM events WHERE id = ?1",
+                &[json!(id)],
+            )
+            .await;
+        assert_eq!(rows[0]["body"].as_str().unwrap().as_bytes(), body);
+        assert_eq!(rows[0]["outcome"], "quarantined");
+        assert_eq!(rows[0]["forward"], "none", "never forwarded");
         assert!(
-            metadata["reason"].as_str().unwrap().contains(reason),
-            "{metadata}"
+            rows[0]["reason"].as_str().unwrap().contains(reason),
+            "{}",
+            rows[0]
         );
-        assert!(worker.kv_get(&layout::event_key(id)).await.is_none());
     }
 }
 
@@ -54,4 +60,6 @@ async fn the_reject_policy_answers_422_and_stores_nothing() {
     assert_eq!(response["field"], "event_name");
 
     assert!(worker.kv_list("").await.is_empty(), "nothing stored");
+    let rows = worker.d1("SELECT id FROM events", &[]).await;
+    assert!(rows.is_empty(), "nothing stored: {rows:?}");
 }

@@ -3,15 +3,23 @@
 //!    stored nowhere, and counted in `GET /health`.
 //! 2. Globs and project filters combine.
 
-use qase_edge::engine::layout;
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
-use serde_json::json;
+use serde_json::{json, Value};
+
+async fn stored(worker: &Worker, id: &str) -> Vec<Value> {
+    worker
+        .d1(
+            "SELECT body, forward FROM events WHERE id = ?1",
+            &[json!(id)],
+        )
+        .await
+}
 
 #[tokio::test]
 async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
     let worker = Worker::start(WorkerOptions::with_secret().var(
         "QASE_ROUTES",
-        r#"[{"events":["run.*"],"to":["kv"]},{"events":["*.deleted"],"projects":["OPS"],"to":["kv"]}]"#,
+        r#"[{"events":["run.*"],"to":["d1"]},{"events":["*.deleted"],"projects":["OPS"],"to":["d1"]}]"#,
     ));
     let routed = [
         envelope("run.deleted", "WEB", json!({"id": 1})),
@@ -24,7 +32,9 @@ async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
             (202, Some("accepted"))
         );
         let id = response["id"].as_str().unwrap();
-        assert_eq!(worker.kv_get(&layout::event_key(id)).await.unwrap().0, body);
+        let rows = stored(&worker, id).await;
+        assert_eq!(rows[0]["body"].as_str().unwrap().as_bytes(), body);
+        assert_eq!(rows[0]["forward"], "none", "routed to D1 only");
     }
     let ignored = [
         envelope("case.deleted", "WEB", json!({"id": 3})),
@@ -37,7 +47,7 @@ async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
             (202, Some("ignored"))
         );
         let id = response["id"].as_str().unwrap();
-        assert!(worker.kv_get(&layout::event_key(id)).await.is_none());
+        assert!(stored(&worker, id).await.is_empty());
     }
     let health = worker.health().await;
     assert_eq!(health["ignored_since_start"], 2);
