@@ -1,8 +1,9 @@
 // The JavaScript peer: what a careful user would write by hand to receive
 // Qase webhooks in a Worker. Constant-time secret check, JSON.parse, type
-// checks of the envelope, and the same sink writes as qase-edge (the body and
-// two index entries in KV, and the queue; none when SINKS is "none"). It does
-// not validate payloads by event.
+// checks of the envelope, and the same writes as qase-edge by default (one D1
+// upsert that also says whether the bytes were stored before, then the queue
+// message; none when SINKS is "none"). It does not validate payloads by
+// event, and its only answer to a failed write is 503.
 const encoder = new TextEncoder();
 
 function json(status, body) {
@@ -49,18 +50,21 @@ export default {
     const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
     const id = "evt_" + [...hash.slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
     if (env.SINKS !== "none") {
-      // The same writes as qase-edge: the body, the two listing index
-      // entries (newest first) and the queue message.
-      const metadata = { event_name, project_code, received_at: Date.now(), status: "accepted" };
-      const rev = String(9999999999999 - metadata.received_at).padStart(13, "0");
-      const segment = project_code.replaceAll("%", "%25").replaceAll("/", "%2F");
+      const received_at = Date.now();
+      const [entity, action = ""] = event_name.split(/\.(.*)/s);
+      const run_id = entity === "run" && isInt(payload.id) ? payload.id : null;
       try {
-        await Promise.all([
-          env.QASE_EVENTS.put(`event/${id}`, text, { metadata }),
-          env.QASE_EVENTS.put(`idx/${rev}/${id}`, "", { metadata }),
-          env.QASE_EVENTS.put(`idxp/${segment}/${rev}/${id}`, "", { metadata }),
-          env.QASE_DELIVERIES.send({ id, event_name, project_code, received_at: metadata.received_at, body: text }),
-        ]);
+        const row = await env.QASE_DB.prepare(
+          "INSERT INTO events (id, event_name, entity, action, project_code, team_member_id, received_at, " +
+            "outcome, run_id, forward, size, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'accepted', ?8, 'pending', ?9, ?10) " +
+            "ON CONFLICT (id) DO UPDATE SET duplicates = duplicates + 1 RETURNING duplicates",
+        )
+          .bind(id, event_name, entity, action, project_code, team_member_id, received_at, run_id, text.length, text)
+          .first();
+        if (row.duplicates > 0) {
+          return json(200, { id, event_name, project_code, status: "duplicate", duplicate: true });
+        }
+        await env.QASE_DELIVERIES.send({ id, event_name, project_code, received_at, body: text });
       } catch {
         return json(503, { error: "storage_unavailable" });
       }
