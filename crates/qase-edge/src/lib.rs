@@ -8,22 +8,24 @@
 //! `fetch`, `Response`s). The data flow:
 //!
 //! ```text
-//!  Qase ──POST──▶ fetch ──▶ shell::ingest ─┬─ engine::ingest::check_headers   (answer before the body)
-//!                                          ├─ engine::ingest::admit           (envelope, event id)
-//!                                          ├─ KV: seen/{id}? ──▶ engine::ingest::plan (outcome + writes)
-//!                                          └─ KV + queue writes ──▶ engine::ingest::settle ──▶ 2xx / 5xx
+//!  Qase ──POST──▶ js/entry.mjs ──▶ shell::hot_path ─┬─ engine::ingest::check_headers  (answer before the body)
+//!                                                  ├─ engine::ingest::admit          (envelope, event id)
+//!                                                  ├─ engine::ingest::plan           (outcome, writes, what covers each)
+//!                                                  └─ engine::ingest::Ingest         (rounds: D1 upsert → queue/KV → rescue ──▶ 2xx / 5xx)
 //!
-//!  queue ──▶ shell::delivery ─┬─ engine::delivery::targets        (which destinations)
+//!  queue ──▶ shell::delivery ─┬─ claim the event's row (engine::store), once
 //!                             ├─ fetch(destination, engine::delivery::request_headers)
-//!                             └─ engine::delivery::after_attempt  (done | requeue after delay | dead letter)
-//!  dead-letter queue ──▶ shell::dead_letters ── engine::delivery::dead_letter_record ──▶ KV dead/{id}/{dest}
+//!                             └─ engine::delivery::after_attempt  (done | requeue after delay | dead letter) ──▶ D1 deliveries
+//!  dead-letter queue ──▶ shell::dead_letters ──▶ D1 deliveries (status dead)
+//!  cron ──▶ shell::sweep ── engine::sweep   (rescue copies ──▶ D1, pending rows ──▶ queue, expired rows deleted)
 //!
-//!  operator ──/api──▶ shell::api ── engine::{query, listing, replay} ──▶ KV reads, queue sends
+//!  operator ──/api──▶ shell::api ── engine::{query, history, replay} ──▶ D1 reads, queue sends
 //! ```
 //!
 //! Routes are one table, `engine::routes::ROUTES`, checked against the
-//! committed `openapi.json`; the KV layout is [`engine::layout`]; the
-//! configuration is parsed once per isolate by [`engine::config`].
+//! committed `openapi.json`; the D1 schema and statements are
+//! [`engine::store`] (with `migrations/`), the KV layout [`engine::layout`];
+//! the configuration is parsed once per isolate by [`engine::config`].
 
 pub mod engine;
 pub mod shell;
