@@ -1,14 +1,17 @@
 //! The delivery decisions: which destinations a queued message goes to,
 //! the request each one gets, what follows an attempt (done, another
-//! attempt after a delay, or a dead letter), and what a dead letter
-//! records. Pure; [`crate::shell::delivery`] and
-//! [`crate::shell::dead_letters`] carry them out.
+//! attempt after a delay, or a dead letter), what to fall back on when
+//! that fails, and what becomes of the message. Each destination is
+//! handled on its own: a failure for one never makes another be called
+//! again. Pure; [`crate::shell::delivery`] and
+//! [`crate::shell::dead_letters`] carry them out (the D1 rows are
+//! [`crate::engine::deliveries`]).
 
 use qase_webhooks::retry::{AttemptResult, Verdict};
 use serde::Serialize;
 
 use super::config::{Config, Destination, Format};
-use super::layout::{self, DeadLetterMetadata, DeliveryState, DeliveryStatus};
+use super::layout::{DeliveryState, DeliveryStatus};
 use super::messages::{DeadLetter, DeadLetterMessage, QueuedDelivery};
 
 /// The destination name recorded for messages the platform moved to the
@@ -280,47 +283,91 @@ pub fn from_dead_letter_queue(message: DeadLetterMessage, now: u64) -> DeadLette
     }
 }
 
-/// What recording a dead letter writes: the dead letter (with the body) and
-/// the destination's delivery state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetterRecord {
-    /// `dead/{id}/{destination}`.
-    pub key: String,
-    /// Its metadata, fitted to KV's limit.
-    pub metadata: DeadLetterMetadata,
-    /// `delivery/{id}/{destination}`.
-    pub state_key: String,
-    /// The state: dead.
-    pub state: DeliveryState,
+/// What carries one destination's outcome onward after an attempt (or
+/// after finding its destination gone). Each is tried in turn: when one
+/// fails, [`fallback`] names the next.
+#[derive(Debug, Clone)]
+pub enum FollowUp {
+    /// Nothing more: delivered.
+    Done,
+    /// Send `next` to the delivery queue after `delay_seconds`.
+    Requeue {
+        /// The message for this destination alone.
+        next: QueuedDelivery,
+        /// The delay.
+        delay_seconds: u32,
+    },
+    /// Send the dead letter to the dead-letter queue, whose consumer records it.
+    DeadLetterQueue(DeadLetter),
+    /// Record the dead letter in D1 directly.
+    RecordDead(DeadLetter),
 }
 
-/// The writes that record `dead`.
-pub fn dead_letter_record(dead: &DeadLetter) -> DeadLetterRecord {
-    let delivery = &dead.delivery;
-    let metadata = DeadLetterMetadata {
-        event_name: delivery.event_name.clone(),
-        project_code: delivery.project_code.clone(),
-        received_at: delivery.received_at,
-        destination: dead.destination.clone(),
-        attempts: delivery.attempts,
-        last_status: delivery.last_status,
-        last_error: delivery.last_error.clone(),
-        reason: dead.reason.clone(),
-        dead_at: dead.dead_at,
+/// The follow-up an attempt's step calls for, at `now`.
+pub fn follow_up(step: &AttemptStep, destination: &str, now: u64) -> FollowUp {
+    match &step.action {
+        Action::Delivered => FollowUp::Done,
+        Action::Requeue { delay_seconds } => FollowUp::Requeue {
+            next: step.next.clone(),
+            delay_seconds: *delay_seconds,
+        },
+        Action::DeadLetter { reason } => {
+            FollowUp::DeadLetterQueue(dead_letter(&step.next, destination, reason.clone(), now))
+        }
     }
-    .fitted();
-    let state = DeliveryState::new(
-        DeliveryStatus::Dead,
-        delivery.attempts,
-        delivery.last_status,
-        delivery.last_error.as_deref(),
-        dead.dead_at,
-    );
-    DeadLetterRecord {
-        key: layout::dead_key(&delivery.id, &dead.destination),
-        metadata,
-        state_key: layout::delivery_key(&delivery.id, &dead.destination),
-        state,
+}
+
+/// What to try when `failed` could not be carried out (`error` says why),
+/// while handling `message`; `None` when nothing is left to try.
+///
+/// A message for one destination (`destination: Some`) is then retried
+/// whole ([`disposition`]): that repeats nothing but its own attempt. A new
+/// event's message is never retried once a destination was called: that
+/// would call the destinations that succeeded again (and its claim is
+/// taken, so the retry would forward nothing anyway). So a retry that
+/// cannot be scheduled for one of its destinations becomes a dead letter,
+/// recorded and replayable, rather than a repeat for the others.
+pub fn fallback(
+    message: &QueuedDelivery,
+    failed: FollowUp,
+    error: &str,
+    now: u64,
+) -> Option<FollowUp> {
+    match failed {
+        FollowUp::Done | FollowUp::RecordDead(_) => None,
+        FollowUp::Requeue { .. } if message.destination.is_some() => None,
+        FollowUp::Requeue { next, .. } => {
+            let destination = next.destination.clone().unwrap_or_default();
+            let reason = format!("no further attempt could be scheduled: {error}");
+            Some(FollowUp::DeadLetterQueue(dead_letter(
+                &next,
+                &destination,
+                reason,
+                now,
+            )))
+        }
+        FollowUp::DeadLetterQueue(dead) => Some(FollowUp::RecordDead(dead)),
+    }
+}
+
+/// What becomes of a queue message once each of its destinations is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done with it.
+    Ack,
+    /// Let the platform deliver it again (after a delay).
+    Retry,
+}
+
+/// The disposition of `message` when the follow-ups of `unsettled` of its
+/// destinations all failed (see [`fallback`]). A new event's message is
+/// acked whatever happened: retrying it would repeat the destinations that
+/// succeeded; each of its destinations' failures was handled on its own,
+/// and one that could not be recorded anywhere is logged as lost.
+pub fn disposition(message: &QueuedDelivery, unsettled: usize) -> Disposition {
+    match (unsettled, &message.destination) {
+        (0, _) | (_, None) => Disposition::Ack,
+        (_, Some(_)) => Disposition::Retry,
     }
 }
 
@@ -582,18 +629,8 @@ mod tests {
     }
 
     #[test]
-    fn dead_letters_record_the_failure_and_the_platforms_moves_are_for_all() {
-        let mut message = message("run.completed", "WEB");
-        message.attempts = 3;
-        message.last_status = Some(500);
-        message.last_error = Some("HTTP 500".into());
-        let dead = dead_letter(&message, "ci", "gave up after 3 attempts".into(), 99);
-        let record = dead_letter_record(&dead);
-        assert_eq!(record.key, layout::dead_key(&message.id, "ci"));
-        assert_eq!(record.state_key, layout::delivery_key(&message.id, "ci"));
-        assert_eq!(record.state.status, DeliveryStatus::Dead);
-        assert_eq!((record.metadata.attempts, record.metadata.dead_at), (3, 99));
-
+    fn the_platforms_moves_are_dead_letters_for_all() {
+        let message = message("run.completed", "WEB");
         let moved = from_dead_letter_queue(DeadLetterMessage::Undelivered(message.clone()), 5);
         assert_eq!(moved.destination, ALL_DESTINATIONS);
         let mut retry = message;
@@ -601,5 +638,90 @@ mod tests {
         let moved = from_dead_letter_queue(DeadLetterMessage::Undelivered(retry), 5);
         assert_eq!(moved.destination, "chat");
         assert_eq!(moved.dead_at, 5);
+    }
+
+    fn is_dead_letter_queue(follow_up: &Option<FollowUp>) -> bool {
+        matches!(follow_up, Some(FollowUp::DeadLetterQueue(_)))
+    }
+
+    #[test]
+    fn each_outcome_has_its_follow_up() {
+        let config = config(DESTINATIONS, "3");
+        let fan_out = message("run.completed", "WEB");
+        let step = after_attempt(&config, &fan_out, "ci", status(200, None), 0.5, 7);
+        assert!(matches!(follow_up(&step, "ci", 8), FollowUp::Done));
+        let step = after_attempt(&config, &fan_out, "ci", status(500, None), 0.0, 7);
+        match follow_up(&step, "ci", 8) {
+            FollowUp::Requeue {
+                next,
+                delay_seconds,
+            } => {
+                assert_eq!(
+                    (next.destination.as_deref(), next.attempts),
+                    (Some("ci"), 1)
+                );
+                assert_eq!(delay_seconds, 5);
+            }
+            other => panic!("{other:?}"),
+        }
+        let step = after_attempt(&config, &fan_out, "ci", status(400, None), 0.0, 7);
+        match follow_up(&step, "ci", 8) {
+            FollowUp::DeadLetterQueue(dead) => {
+                assert_eq!(dead.destination, "ci");
+                assert_eq!(dead.reason, "rejected by the destination");
+                assert_eq!((dead.delivery.attempts, dead.dead_at), (1, 8));
+                assert_eq!(dead.delivery.last_status, Some(400));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fan_out_is_never_retried_after_a_side_effect() {
+        let config = config(DESTINATIONS, "3");
+        let fan_out = message("run.completed", "WEB");
+        // `chat` was delivered; `ci` failed and its retry cannot be queued.
+        let step = after_attempt(&config, &fan_out, "ci", status(500, None), 0.0, 7);
+        let requeue = follow_up(&step, "ci", 8);
+        let next = fallback(&fan_out, requeue, "queue down", 9);
+        assert!(is_dead_letter_queue(&next), "{next:?}");
+        let Some(FollowUp::DeadLetterQueue(dead)) = &next else {
+            unreachable!()
+        };
+        assert_eq!(dead.destination, "ci");
+        assert_eq!(
+            dead.reason,
+            "no further attempt could be scheduled: queue down"
+        );
+        assert_eq!(dead.delivery.attempts, 1);
+        // The dead-letter queue is down too: straight to D1.
+        let next = fallback(&fan_out, next.unwrap(), "dlq down", 9);
+        assert!(matches!(next, Some(FollowUp::RecordDead(_))));
+        // D1 too: nothing left; the message is still acked, so `chat` is
+        // not called again.
+        assert!(fallback(&fan_out, next.unwrap(), "d1 down", 9).is_none());
+        assert_eq!(disposition(&fan_out, 1), Disposition::Ack);
+        assert_eq!(disposition(&fan_out, 0), Disposition::Ack);
+    }
+
+    #[test]
+    fn a_message_for_one_destination_is_retried_when_nothing_else_worked() {
+        let config = config(DESTINATIONS, "3");
+        let mut retry = message("run.completed", "WEB");
+        retry.destination = Some("ci".into());
+        retry.attempts = 1;
+        let step = after_attempt(&config, &retry, "ci", status(500, None), 0.0, 7);
+        let requeue = follow_up(&step, "ci", 8);
+        assert!(
+            fallback(&retry, requeue, "queue down", 9).is_none(),
+            "retried whole: it repeats only its own destination"
+        );
+        assert_eq!(disposition(&retry, 1), Disposition::Retry);
+        assert_eq!(disposition(&retry, 0), Disposition::Ack);
+        let step = after_attempt(&config, &retry, "ci", status(400, None), 0.0, 7);
+        let dead = follow_up(&step, "ci", 8);
+        let next = fallback(&retry, dead, "dlq down", 9);
+        assert!(matches!(next, Some(FollowUp::RecordDead(_))));
+        assert!(fallback(&retry, next.unwrap(), "d1 down", 9).is_none());
     }
 }

@@ -5,6 +5,8 @@
 //! slot is far is put back on the queue until then ([`step`]), keeping the
 //! slot it was given.
 
+use super::config::MAX_RETRY_SECONDS;
+
 /// The longest a consumer waits in place for a slot; beyond that the
 /// message goes back on the queue, delayed.
 pub const MAX_INLINE_WAIT_MS: u64 = 5_000;
@@ -31,7 +33,10 @@ pub enum Step {
     },
 }
 
-/// The step for a message whose slot is `slot`, at `now`.
+/// The step for a message whose slot is `slot`, at `now`. A slot further
+/// off than the queue's longest delay ([`MAX_RETRY_SECONDS`], 12 hours: a
+/// longer one fails to send) is reached in several requeues, each keeping
+/// the slot.
 pub fn step(slot: u64, now: u64) -> Step {
     let wait = slot.saturating_sub(now);
     if wait <= MAX_INLINE_WAIT_MS {
@@ -40,7 +45,7 @@ pub fn step(slot: u64, now: u64) -> Step {
     Step::Requeue {
         // The queue delivers after the delay, never before: round down, and
         // the consumer waits the rest in place.
-        delay_seconds: (wait / 1000) as u32,
+        delay_seconds: (wait / 1000).min(MAX_RETRY_SECONDS) as u32,
         not_before: slot,
     }
 }
@@ -79,6 +84,31 @@ mod tests {
                 not_before: 149_000
             }
         );
+    }
+
+    #[test]
+    fn a_slot_beyond_the_queues_longest_delay_is_reached_in_several_requeues() {
+        let slot = 100_000 * 1000;
+        assert_eq!(
+            step(slot, 0),
+            Step::Requeue {
+                delay_seconds: MAX_RETRY_SECONDS as u32,
+                not_before: slot
+            }
+        );
+        let back = MAX_RETRY_SECONDS * 1000;
+        assert_eq!(
+            step(slot, back),
+            Step::Requeue {
+                delay_seconds: MAX_RETRY_SECONDS as u32,
+                not_before: slot
+            }
+        );
+        // A slot past u32 seconds away does not wrap around to a short delay.
+        assert!(matches!(
+            step(u64::MAX, 0),
+            Step::Requeue { delay_seconds, .. } if u64::from(delay_seconds) == MAX_RETRY_SECONDS
+        ));
     }
 
     #[test]

@@ -3,12 +3,23 @@
 //! headers the engine chose (Standard Webhooks signature, `webhook-id` the
 //! event id), never the Qase secret.
 //!
+//! A new event's message is forwarded only by the message that claims the
+//! event's row in D1 ([`crate::engine::deliveries`]): a duplicate message
+//! (the sweep's re-send, a queue redelivery) is acked without a request.
+//! The body travels in the message, or is read from the event's row (KV
+//! `event/{id}` for one too large for a row).
+//!
 //! Attempts are tracked in the messages themselves (see
-//! [`crate::engine::messages`]): a new event fans out to its destinations;
-//! each one that needs another attempt gets its own follow-up message,
-//! delayed by the backoff, so a destination that succeeded is not called
-//! again. Every message is acked or retried individually and the handler
-//! never returns `Err` (workers-rs turns that into a panic of the whole batch).
+//! [`crate::engine::messages`]): a new event fans out to its destinations,
+//! each handled on its own; each one that needs another attempt gets its
+//! own follow-up message, delayed by the backoff, so a destination that
+//! succeeded is never called again. When a follow-up cannot be sent, the
+//! engine's [`delivery::fallback`] says what to do instead, and
+//! [`delivery::disposition`] whether the message is acked or retried: a
+//! new event's message is never retried after its claim. Delivery states
+//! are `deliveries` rows in D1. Every message is acked or retried
+//! individually and the handler never returns `Err` (workers-rs turns that
+//! into a panic of the whole batch).
 
 use futures_util::future::{join_all, select, Either};
 use qase_webhooks::retry::AttemptResult;
@@ -19,13 +30,16 @@ use worker::{
 
 use crate::engine::bindings;
 use crate::engine::config::{Config, Destination};
-use crate::engine::delivery::{self, Action, Targets};
+use crate::engine::deliveries::{self, BodyAt, BodyRow, Claim, DeliveryRow};
+use crate::engine::delivery::{self, Disposition, FollowUp, Targets};
+use crate::engine::layout::DeliveryState;
 use crate::engine::messages::{DeadLetter, QueuedDelivery};
 use crate::engine::pace;
-use crate::shell::{dead_letters, pacer, sinks};
+use crate::shell::{db, dead_letters, pacer, sinks};
 
-/// How long a message whose processing failed (KV or queue unavailable)
-/// waits before the platform delivers it again.
+/// How long a message whose processing failed (its body unreadable, or a
+/// retry that could not be queued) waits before the platform delivers it
+/// again.
 const REPROCESS_DELAY_SECONDS: u32 = 30;
 
 /// Processes one batch of the delivery queue.
@@ -49,9 +63,9 @@ async fn process(message: RawMessage, env: &Env, config: &Config) {
         }
     };
     match deliver(&delivery, env, config).await {
-        Ok(()) => message.ack(),
-        Err(error) => {
-            worker::console_error!("delivery of {} will be retried: {error}", delivery.id);
+        Disposition::Ack => message.ack(),
+        Disposition::Retry => {
+            worker::console_error!("delivery of {} will be retried", delivery.id);
             message.retry_with_options(
                 &QueueRetryOptionsBuilder::new()
                     .with_delay_seconds(REPROCESS_DELAY_SECONDS)
@@ -61,63 +75,215 @@ async fn process(message: RawMessage, env: &Env, config: &Config) {
     }
 }
 
-async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> worker::Result<()> {
+async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Disposition {
     let targets = match delivery::targets(config, delivery) {
-        Targets::Send(targets) if targets.is_empty() => return Ok(()),
         Targets::Send(targets) => targets,
         Targets::Gone {
             destination,
             reason,
-        } => return dead_letter(env, config, delivery, &destination, reason).await,
+        } => {
+            let dead =
+                delivery::dead_letter(delivery, &destination, reason, Date::now().as_millis());
+            let settled = carry_out(env, delivery, FollowUp::DeadLetterQueue(dead)).await;
+            return delivery::disposition(delivery, usize::from(!settled));
+        }
     };
-    let body = sinks::body_of(env, delivery).await?.ok_or_else(|| {
-        worker::Error::RustError(format!("event/{} is not in KV (yet)", delivery.id))
-    })?;
-    let paced = join_all(targets.iter().map(|d| pace(env, d, delivery))).await;
-    let mut ready = Vec::new();
-    for (destination, go) in targets.into_iter().zip(paced) {
-        if go? {
-            ready.push(destination);
+    let is_new = delivery.destination.is_none();
+    // The body before the claim: a message retried because its body could
+    // not be read has changed nothing yet. A recorded event with nowhere
+    // to go needs none (only its claim).
+    let body = match (
+        targets.is_empty() && delivery.recorded,
+        body_of(env, delivery).await,
+    ) {
+        (true, _) => Vec::new(),
+        (false, Ok(Some(body))) => body,
+        (false, Ok(None)) => {
+            worker::console_error!("the body of {} is in no store (yet)", delivery.id);
+            return Disposition::Retry;
+        }
+        (false, Err(error)) => {
+            worker::console_error!("the body of {} could not be read: {error}", delivery.id);
+            return Disposition::Retry;
+        }
+    };
+    if is_new {
+        // Claimed even with no destination, so the sweep stops re-sending it.
+        match run_claim(env, delivery, &body).await {
+            Claim::Skip => {
+                worker::console_log!(
+                    "{}",
+                    serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "already_forwarded"})
+                );
+                return Disposition::Ack;
+            }
+            Claim::ForwardUnclaimed => worker::console_warn!(
+                "{}",
+                serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "d1_unavailable_forwarding_anyway"})
+            ),
+            Claim::Forward | Claim::Run { .. } => {}
         }
     }
-    let app_url = &config.app_url;
-    let attempts = join_all(ready.iter().map(|d| attempt(d, delivery, &body, app_url))).await;
-    for (destination, result) in ready.into_iter().zip(attempts) {
-        let now = Date::now().as_millis();
-        let random = js_sys::Math::random();
-        let step =
-            delivery::after_attempt(config, delivery, &destination.name, result, random, now);
-        worker::console_log!("{}", serde_json::to_string(&step.log).unwrap_or_default());
-        if let Some(state) = &step.state {
-            // Best effort: the delivery does not depend on it.
-            let key = crate::engine::layout::delivery_key(&step.next.id, &destination.name);
-            if let Err(error) =
-                sinks::put(env, &key, b"", Some(state), config.retention_seconds).await
-            {
-                worker::console_warn!("delivery state of {} not recorded: {error}", step.next.id);
-            }
+    let settled = join_all(
+        targets
+            .iter()
+            .map(|destination| deliver_to(env, config, delivery, destination, &body)),
+    )
+    .await;
+    delivery::disposition(
+        delivery,
+        settled.iter().filter(|settled| !**settled).count(),
+    )
+}
+
+/// Runs the claim of a new event's message to its end (see
+/// [`crate::engine::deliveries`]): `Forward`, `Skip` or `ForwardUnclaimed`.
+pub async fn run_claim(env: &Env, delivery: &QueuedDelivery, body: &[u8]) -> Claim {
+    let database = match db::database(env) {
+        Ok(database) => Some(database),
+        Err(error) => {
+            worker::console_error!("D1 unavailable for the claim of {}: {error}", delivery.id);
+            None
         }
-        match step.action {
-            Action::Delivered => {}
-            Action::Requeue { delay_seconds } => requeue(env, step.next, delay_seconds).await?,
-            Action::DeadLetter { reason } => {
-                dead_letter(env, config, &step.next, &destination.name, reason).await?
+    };
+    let mut claim = deliveries::claim(delivery, body);
+    while let Claim::Run { stage, statement } = claim {
+        let result = match &database {
+            Some(database) => {
+                db::changes(database, &statement, Some(body))
+                    .await
+                    .map_err(|error| {
+                        worker::console_error!("the claim of {} failed: {error}", delivery.id);
+                    })
+            }
+            None => Err(()),
+        };
+        claim = deliveries::after(stage, &delivery.id, result);
+    }
+    claim
+}
+
+/// A queued delivery's body: inline in the message, else from the event's
+/// row in D1, else (the row says so, there is none, or D1 is down) KV.
+pub async fn body_of(env: &Env, delivery: &QueuedDelivery) -> worker::Result<Option<Vec<u8>>> {
+    if let Some(body) = &delivery.body {
+        return Ok(Some(body.as_bytes().to_vec()));
+    }
+    let rows = match db::database(env) {
+        Ok(database) => db::rows::<BodyRow>(&database, &deliveries::body_of(&delivery.id))
+            .await
+            .map_err(|error| {
+                worker::console_warn!("the row of {} could not be read: {error}", delivery.id);
+            }),
+        Err(_) => Err(()),
+    };
+    match deliveries::body_at(rows) {
+        BodyAt::Row(body) => Ok(Some(body.into_bytes())),
+        BodyAt::Kv => sinks::get_event(env, &delivery.id).await,
+    }
+}
+
+/// One destination's part of a message: pace, attempt, record the state,
+/// carry out what follows. `false` when nothing that follows could be
+/// carried out (see [`delivery::disposition`]).
+async fn deliver_to(
+    env: &Env,
+    config: &Config,
+    delivery: &QueuedDelivery,
+    destination: &Destination,
+    body: &[u8],
+) -> bool {
+    if !pace(env, destination, delivery).await {
+        return true;
+    }
+    let result = attempt(destination, delivery, body, &config.app_url).await;
+    let now = Date::now().as_millis();
+    let random = js_sys::Math::random();
+    let step = delivery::after_attempt(config, delivery, &destination.name, result, random, now);
+    worker::console_log!("{}", serde_json::to_string(&step.log).unwrap_or_default());
+    if let Some(state) = &step.state {
+        record_state(env, &step.next.id, &destination.name, state).await;
+    }
+    carry_out(
+        env,
+        delivery,
+        delivery::follow_up(&step, &destination.name, now),
+    )
+    .await
+}
+
+/// Writes a delivery state row. Best effort: the delivery does not depend
+/// on it (a dead letter, which does, is recorded by [`dead_letters::record`]).
+async fn record_state(env: &Env, id: &str, destination: &str, state: &DeliveryState) {
+    let statement = deliveries::upsert(&DeliveryRow {
+        event_id: id,
+        destination,
+        state,
+        reason: None,
+    });
+    let written = match db::database(env) {
+        Ok(database) => db::changes(&database, &statement, None).await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = written {
+        worker::console_warn!("delivery state of {id} to `{destination}` not recorded: {error}");
+    }
+}
+
+/// Carries out a follow-up, falling back as the engine says when one
+/// fails; `false` when none could be carried out.
+async fn carry_out(env: &Env, delivery: &QueuedDelivery, mut follow_up: FollowUp) -> bool {
+    loop {
+        let done = match &follow_up {
+            FollowUp::Done => return true,
+            FollowUp::Requeue {
+                next,
+                delay_seconds,
+            } => requeue(env, next.clone(), *delay_seconds).await,
+            FollowUp::DeadLetterQueue(dead) => send_dead_letter(env, dead).await,
+            FollowUp::RecordDead(dead) => dead_letters::record(env, dead).await,
+        };
+        let Err(error) = done else {
+            return true;
+        };
+        let error = error.to_string();
+        worker::console_warn!("{} for {}: {error}", describe(&follow_up), delivery.id);
+        match delivery::fallback(delivery, follow_up, &error, Date::now().as_millis()) {
+            Some(next) => follow_up = next,
+            None => {
+                if delivery.destination.is_none() {
+                    // Every store refused: nothing is left that could
+                    // keep this destination's delivery. Retrying the whole
+                    // message would call the others again.
+                    worker::console_error!(
+                        "{}",
+                        serde_json::json!({"event": "delivery_lost", "id": delivery.id, "error": error})
+                    );
+                }
+                return false;
             }
         }
     }
-    Ok(())
+}
+
+fn describe(follow_up: &FollowUp) -> &'static str {
+    match follow_up {
+        FollowUp::Done => "nothing",
+        FollowUp::Requeue { .. } => "the retry could not be queued",
+        FollowUp::DeadLetterQueue(_) => "the dead-letter queue refused the dead letter",
+        FollowUp::RecordDead(_) => "the dead letter could not be recorded in D1",
+    }
 }
 
 /// Waits for a paced destination's send slot: `true` to send now, `false`
 /// when the message went back on the queue to keep a slot further off. A
-/// pacer that cannot be reached does not hold deliveries back.
-async fn pace(
-    env: &Env,
-    destination: &Destination,
-    delivery: &QueuedDelivery,
-) -> worker::Result<bool> {
+/// pacer that cannot be reached does not hold deliveries back, and neither
+/// does a requeue that fails: the destination is then sent to now, unpaced
+/// (it may answer `429`, which is retried like any), rather than the whole
+/// message retried.
+async fn pace(env: &Env, destination: &Destination, delivery: &QueuedDelivery) -> bool {
     let Some(interval) = destination.pace else {
-        return Ok(true);
+        return true;
     };
     let held = delivery
         .not_before
@@ -131,15 +297,15 @@ async fn pace(
                     "pacer for `{}` unavailable, sending unpaced: {error}",
                     destination.name
                 );
-                return Ok(true);
+                return true;
             }
         },
     };
     match pace::step(slot, Date::now().as_millis()) {
-        pace::Step::SendAfter(0) => Ok(true),
+        pace::Step::SendAfter(0) => true,
         pace::Step::SendAfter(ms) => {
             Delay::from(std::time::Duration::from_millis(ms)).await;
-            Ok(true)
+            true
         }
         pace::Step::Requeue {
             delay_seconds,
@@ -150,8 +316,16 @@ async fn pace(
                 not_before: Some(not_before),
                 ..delivery.clone()
             };
-            requeue(env, held, delay_seconds).await?;
-            Ok(false)
+            match requeue(env, held, delay_seconds).await {
+                Ok(()) => false,
+                Err(error) => {
+                    worker::console_warn!(
+                        "slot of `{}` not kept ({error}), sending unpaced",
+                        destination.name
+                    );
+                    true
+                }
+            }
         }
     }
 }
@@ -237,26 +411,7 @@ async fn requeue(env: &Env, next: QueuedDelivery, delay_seconds: u32) -> worker:
         .await
 }
 
-/// Hands a delivery that failed for good to the dead-letter queue; if that
-/// queue is not bound or refuses it, records it in KV directly.
-async fn dead_letter(
-    env: &Env,
-    config: &Config,
-    delivery: &QueuedDelivery,
-    destination: &str,
-    reason: String,
-) -> worker::Result<()> {
-    let dead: DeadLetter =
-        delivery::dead_letter(delivery, destination, reason, Date::now().as_millis());
-    let sent = match env.queue(bindings::DEAD_LETTERS_QUEUE) {
-        Ok(queue) => queue.send(dead.clone()).await,
-        Err(error) => Err(error),
-    };
-    match sent {
-        Ok(()) => Ok(()),
-        Err(error) => {
-            worker::console_warn!("dead-letter queue unavailable ({error}); recording in KV");
-            dead_letters::record(env, &dead, config.retention_seconds).await
-        }
-    }
+/// Hands a delivery that failed for good to the dead-letter queue.
+async fn send_dead_letter(env: &Env, dead: &DeadLetter) -> worker::Result<()> {
+    env.queue(bindings::DEAD_LETTERS_QUEUE)?.send(dead).await
 }

@@ -1,8 +1,11 @@
 //! The Durable Object that paces one chat destination: one instance per
 //! destination name, so every isolate and every queue batch asks the same
 //! object, which hands out send slots in order ([`crate::engine::pace`]).
-//! Its only state is the next free time, kept in memory: an object is
-//! evicted only after a quiet spell, when there is nothing left to pace.
+//! Its only state is the next free time, kept in the object's storage
+//! (SQLite-backed, `new_sqlite_classes` in wrangler.toml) and cached in
+//! memory: an object evicted, or restarted by a deploy, while slots far off
+//! are held by requeued messages would otherwise hand the same slots out
+//! again and post a burst faster than the destination's pace.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -14,13 +17,19 @@ use crate::engine::{bindings, pace};
 /// Hands out send slots for one destination.
 #[durable_object]
 pub struct Pacer {
-    next_free: Cell<u64>,
+    state: State,
+    /// The stored next free time, once read (`None` before the first request).
+    next_free: Cell<Option<u64>>,
 }
 
+/// The storage key of the next free time.
+const NEXT_FREE_KEY: &str = "next_free";
+
 impl DurableObject for Pacer {
-    fn new(_state: State, _env: Env) -> Self {
+    fn new(state: State, _env: Env) -> Self {
         Pacer {
-            next_free: Cell::new(0),
+            state,
+            next_free: Cell::new(None),
         }
     }
 
@@ -32,9 +41,18 @@ impl DurableObject for Pacer {
             .find(|(key, _)| key == "interval_ms")
             .and_then(|(_, value)| value.parse().ok())
             .unwrap_or(1000);
+        let storage = self.state.storage();
+        // The runtime's input gate holds other requests while storage is
+        // read or written, so this read-reserve-write is not interleaved.
+        let stored = match self.next_free.get() {
+            Some(next_free) => next_free,
+            None => storage.get::<u64>(NEXT_FREE_KEY).await?.unwrap_or(0),
+        };
         let now = worker::Date::now().as_millis();
-        let (slot, next_free) = pace::reserve(self.next_free.get(), now, interval);
-        self.next_free.set(next_free);
+        let (slot, next_free) = pace::reserve(stored, now, interval);
+        self.next_free.set(Some(next_free));
+        // The answer leaves only once the write is durable (output gate).
+        storage.put(NEXT_FREE_KEY, next_free).await?;
         Response::ok(slot.to_string())
     }
 }
