@@ -95,6 +95,8 @@ const mf = new Miniflare({
   kvPersist: options.persist ? `${options.persist}/kv` : false,
   queuesPersist: options.persist ? `${options.persist}/queues` : false,
   d1Persist: options.persist ? `${options.persist}/d1` : false,
+  // The pacer's Durable Object storage, kept across a restart like the rest.
+  durableObjectsPersist: options.persist ? `${options.persist}/do` : false,
   cachePersist: false,
   cf: false,
   // workerd's V8 inspector, for bench/profile.mjs.

@@ -8,6 +8,9 @@
 //! 3. A burst of 100 events to one paced chat destination arrives complete,
 //!    and no faster than its pace: the k-th post no sooner than k intervals
 //!    after the first.
+//! 4. The pace outlives its Durable Object: after a restart on the same
+//!    storage (the object starts afresh, as after an eviction), the next
+//!    post still waits for the slot handed out before.
 
 use std::time::Duration;
 
@@ -17,13 +20,15 @@ use serde_json::{json, Value};
 
 const APP_URL: &str = "https://qase.example.eu";
 
+fn chat_options(destinations: &Value) -> WorkerOptions {
+    WorkerOptions::with_secret()
+        .var("QASE_DESTINATIONS", &destinations.to_string())
+        .var("QASE_APP_URL", APP_URL)
+        .var("QASE_DEDUPE_SECONDS", "0")
+}
+
 fn chat_worker(destinations: Value) -> Worker {
-    Worker::start(
-        WorkerOptions::with_secret()
-            .var("QASE_DESTINATIONS", &destinations.to_string())
-            .var("QASE_APP_URL", APP_URL)
-            .var("QASE_DEDUPE_SECONDS", "0"),
-    )
+    Worker::start(chat_options(&destinations))
 }
 
 async fn accept(worker: &Worker, body: Vec<u8>) {
@@ -160,4 +165,29 @@ async fn a_burst_to_a_paced_destination_arrives_complete_and_paced() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), EVENTS, "no event twice, none missing");
+}
+
+#[tokio::test]
+async fn the_pace_outlives_its_durable_object() {
+    const PACE_MS: u64 = 15_000;
+    let sink = Sink::start();
+    sink.always("/slack", Reply::status(200));
+    let destinations = json!([
+        {"name": "slack", "url": sink.url("/slack"), "format": "slack", "pace_ms": PACE_MS},
+    ]);
+    let worker = chat_worker(destinations.clone());
+    accept(&worker, run_completed(1)).await;
+    let first = sink.wait_for("/slack", 1, Duration::from_secs(20)).await;
+    assert_eq!(first.len(), 1, "{}", worker.logs());
+    // The pacer's next free slot is now 15 s off; a fresh object that
+    // forgot it would hand out a slot at once.
+    let worker = worker.restart(chat_options(&destinations));
+    accept(&worker, run_completed(2)).await;
+    let received = sink.wait_for("/slack", 2, Duration::from_secs(40)).await;
+    assert_eq!(received.len(), 2, "{}", worker.logs());
+    let gap = received[1].at - received[0].at;
+    assert!(
+        gap + Duration::from_millis(100) >= Duration::from_millis(PACE_MS),
+        "the second post came {gap:?} after the first"
+    );
 }

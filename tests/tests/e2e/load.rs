@@ -1,18 +1,17 @@
 //! Load without loss, and a downstream that is down or flapping.
 //! 1. 5,000 distinct valid deliveries at concurrency 32: every one answered
-//!    2xx is in KV and reaches the destination (at least once, recognised by
+//!    2xx is in D1 and reaches the destination (at least once, recognised by
 //!    `webhook-id`); a 503 must carry `Retry-After` and its retry must
 //!    succeed; a request that got no answer is sent again. The
 //!    reconciliation is printed.
 //! 2. The destination down for the whole test: every event ends as a dead
-//!    letter with its reason; the counts reconcile.
+//!    letter (a `dead` row in D1) with its reason; the counts reconcile.
 //! 3. The destination flapping: every event is delivered.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use qase_edge::engine::layout;
 use qase_edge_e2e::sink::{Reply, Sink};
 use qase_edge_e2e::{envelope, Worker, WorkerOptions, SECRET};
 use serde_json::json;
@@ -154,16 +153,10 @@ async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
     assert_eq!(tally.acknowledged.len() as u64, count);
 
     let stored: BTreeSet<String> = worker
-        .kv_list(layout::EVENT)
+        .d1("SELECT id FROM events", &[])
         .await
         .iter()
-        .map(|k| {
-            k["name"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches(layout::EVENT)
-                .to_owned()
-        })
+        .map(|row| row["id"].as_str().unwrap().to_owned())
         .collect();
     let delivered = wait_for_ids(
         &sink,
@@ -183,10 +176,10 @@ async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
         tally.retried_503,
         tally.retried_transport,
     );
-    let missing_in_kv: Vec<_> = tally.acknowledged.difference(&stored).take(5).collect();
+    let missing_in_d1: Vec<_> = tally.acknowledged.difference(&stored).take(5).collect();
     assert!(
-        missing_in_kv.is_empty(),
-        "acknowledged but not stored: {missing_in_kv:?}"
+        missing_in_d1.is_empty(),
+        "acknowledged but not stored: {missing_in_d1:?}"
     );
     let undelivered: Vec<_> = tally.acknowledged.difference(&delivered).take(5).collect();
     assert!(
@@ -207,7 +200,7 @@ async fn a_destination_down_throughout_leaves_a_dead_letter_for_every_event() {
     assert_eq!(tally.acknowledged.len(), 40, "{:?}", tally.other);
     let mut dead = Vec::new();
     for _ in 0..120 {
-        dead = worker.kv_list(layout::DEAD).await;
+        dead = dead_rows(&worker).await;
         if dead.len() >= 40 {
             break;
         }
@@ -215,15 +208,7 @@ async fn a_destination_down_throughout_leaves_a_dead_letter_for_every_event() {
     }
     let dead_ids: BTreeSet<String> = dead
         .iter()
-        .map(|k| {
-            k["name"]
-                .as_str()
-                .unwrap()
-                .split('/')
-                .nth(1)
-                .unwrap()
-                .to_owned()
-        })
+        .map(|row| row["event_id"].as_str().unwrap().to_owned())
         .collect();
     println!(
         "reconciliation: acknowledged 40, dead letters {}, attempts at the sink {}",
@@ -233,8 +218,9 @@ async fn a_destination_down_throughout_leaves_a_dead_letter_for_every_event() {
     assert_eq!(dead_ids, tally.acknowledged);
     assert!(dead
         .iter()
-        .all(|k| k["metadata"]["reason"] == "gave up after 2 attempts"
-            && k["metadata"]["last_status"] == 503));
+        .all(|row| row["reason"] == "gave up after 2 attempts"
+            && row["last_status"] == 503
+            && row["destination"] == "sink"));
     assert_eq!(sink.received("/down").len(), 80, "two attempts each");
 }
 
@@ -272,5 +258,12 @@ async fn a_flapping_destination_still_gets_every_event() {
         failed >= 25,
         "the destination did not flap: {failed} failures"
     );
-    assert!(worker.kv_list(layout::DEAD).await.is_empty());
+    assert!(dead_rows(&worker).await.is_empty());
+}
+
+/// The dead letters: `dead` rows of D1's `deliveries`.
+async fn dead_rows(worker: &Worker) -> Vec<serde_json::Value> {
+    worker
+        .d1("SELECT * FROM deliveries WHERE status = 'dead'", &[])
+        .await
 }
