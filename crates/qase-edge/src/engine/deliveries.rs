@@ -27,14 +27,12 @@ use super::layout::{DeliveryState, DeliveryStatus, EventStatus};
 use super::messages::{DeadLetter, QueuedDelivery};
 use super::store::{self, Forward, NewEvent, Param, Statement, D1_BODY_LIMIT};
 
-impl DeliveryStatus {
-    /// The `status` column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Retrying => "retrying",
-            DeliveryStatus::Dead => "dead",
-        }
+/// The `status` column value of `status`.
+pub fn status_column(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Retrying => "retrying",
+        DeliveryStatus::Dead => "dead",
     }
 }
 
@@ -199,7 +197,7 @@ pub fn upsert(row: &DeliveryRow<'_>) -> Statement {
         params: vec![
             row.event_id.into(),
             row.destination.into(),
-            state.status.as_str().into(),
+            status_column(state.status).into(),
             u64::from(state.attempts).into(),
             state.last_status.map(u64::from).into(),
             state.last_error.as_deref().into(),
@@ -368,6 +366,21 @@ mod tests {
         assert_eq!(body_at(Err(())), BodyAt::Kv, "D1 down");
         let parsed: BodyRow = serde_json::from_str(r#"{"body":null,"body_in_kv":1}"#).unwrap();
         assert_eq!(parsed.body_in_kv, 1);
+    }
+
+    #[test]
+    fn the_status_column_is_the_serde_name() {
+        for status in [
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Dead,
+        ] {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                status_column(status),
+                "the operator API reads rows with serde"
+            );
+        }
     }
 
     #[test]
