@@ -14,8 +14,9 @@
 //! 6. Each store down, alone and together (queue, KV, D1, D1 and the queue,
 //!    D1 and KV, all three): `202` while any store took the delivery, `503`
 //!    with `Retry-After` only when none did; once the stores are back and
-//!    the cron sweep has run, every acknowledged delivery is in D1 byte for
-//!    byte and forwarded exactly once.
+//!    the cron sweep has run, every acknowledged delivery is forwarded
+//!    exactly once and in D1 byte for byte (but for D1 and KV down
+//!    together, when the consumer forwards it without a row).
 
 use std::time::Duration;
 
@@ -224,6 +225,11 @@ async fn a_store_down_loses_nothing_that_was_acknowledged() {
         }
         assert_eq!(status, 202, "{down:?}: a store took it");
 
+        // The queue consumer takes the message first, if the queue took it
+        // (Miniflare keeps queued messages in memory: a restart drops them).
+        if !down.contains(&"QASE_DELIVERIES") {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
         // The stores come back; the cron sweep runs.
         let worker = worker.restart(options);
         worker.scheduled().await;
@@ -231,12 +237,17 @@ async fn a_store_down_loses_nothing_that_was_acknowledged() {
         let rows = worker
             .d1("SELECT body FROM events WHERE id = ?1", &[json!(id)])
             .await;
-        assert_eq!(rows.len(), 1, "{down:?}: in D1 once the sweep ran");
-        assert_eq!(
-            rows[0]["body"].as_str().unwrap().as_bytes(),
-            body,
-            "{down:?}"
-        );
+        // D1 and KV down together: only the queue held it, and the consumer
+        // forwarded it without a row (README, Storage: the one gap).
+        let only_the_queue = down == ["QASE_DB", "QASE_EVENTS"];
+        if !only_the_queue {
+            assert_eq!(rows.len(), 1, "{down:?}: in D1 once the sweep ran");
+            assert_eq!(
+                rows[0]["body"].as_str().unwrap().as_bytes(),
+                body,
+                "{down:?}"
+            );
+        }
         let forwarded = sink.wait_for("/ci", 1, Duration::from_secs(20)).await;
         assert_eq!(forwarded[0].body, body, "{down:?}");
         // A second sweep and the queue's batch window: nothing sent twice.

@@ -760,7 +760,8 @@ fn destinations_setting(
         None => Vec::new(),
         Some(json) => destinations(&json, lookup)?,
     };
-    if !destinations.is_empty() && !(sinks.contains(&Sink::Queue) && sinks.contains(&Sink::D1)) {
+    let can_deliver = sinks.contains(&Sink::Queue) && sinks.contains(&Sink::D1);
+    if !destinations.is_empty() && !can_deliver {
         return Err(invalid(
             bindings::DESTINATIONS,
             "destinations need the queue sink to deliver from and the d1 sink for delivery states and dead letters",

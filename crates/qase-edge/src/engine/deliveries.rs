@@ -97,6 +97,19 @@ pub fn after(stage: Stage, id: &str, result: Result<usize, ()>) -> Claim {
     }
 }
 
+/// What to do when D1 failed during the claim ([`Claim::ForwardUnclaimed`]),
+/// given whether KV holds the event's rescue copy. A message that D1 did
+/// not record at ingest (`recorded: false`) has a rescue copy when KV was
+/// up: the sweep records it and sends it once D1 is back, and that message
+/// claims it, so forwarding now would forward it twice. Without one, the
+/// queue holds the only copy: forward it.
+pub fn unclaimed(message: &QueuedDelivery, rescue_copy: bool) -> Claim {
+    match !message.recorded && rescue_copy {
+        true => Claim::Skip,
+        false => Claim::ForwardUnclaimed,
+    }
+}
+
 /// The row a consumer records for a message D1 did not take at ingest:
 /// what the message says, and what the envelope says (the team member and
 /// the payload's ids). Only accepted events are queued as new events. The
@@ -468,5 +481,22 @@ mod tests {
             1,
             "no body found: the dead row alone"
         );
+    }
+
+    #[test]
+    fn with_d1_down_the_rescue_copy_forwards_what_d1_did_not_record() {
+        let mut message = QueuedDelivery::new(
+            "evt_1".into(),
+            "run.deleted".into(),
+            "P".into(),
+            1,
+            b"{}",
+            true,
+        );
+        message.recorded = false;
+        assert_eq!(unclaimed(&message, true), Claim::Skip, "the sweep sends it");
+        assert_eq!(unclaimed(&message, false), Claim::ForwardUnclaimed);
+        message.recorded = true;
+        assert_eq!(unclaimed(&message, true), Claim::ForwardUnclaimed);
     }
 }

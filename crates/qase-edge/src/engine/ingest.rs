@@ -256,8 +256,7 @@ pub struct Plan {
     /// The queue message. Its `recorded` flag is set when the row is written.
     pub queue: Option<QueuedDelivery>,
     /// Where the bytes wait for the sweep when D1 (or, without D1, the
-    /// queue) fails: written only then, after the queue send (whose result
-    /// it records), and only when KV is bound.
+    /// queue) fails: written only then, and only when KV is bound.
     pub rescue: Option<KvWrite>,
     /// Without D1: the duplicate marker, looked up first and written after
     /// the answer (its failure only weakens duplicate detection).
@@ -361,7 +360,6 @@ pub fn plan(
     let rescue = config.kv_bound.then(|| KvWrite {
         key: layout::rescue_key(&id),
         body: true,
-        // `forward` is set once the queue send has been tried.
         metadata: Some(KvMetadata::Rescue(RescueMetadata::new(
             received_at,
             forward,
@@ -448,11 +446,11 @@ enum Stage {
 /// - The D1 row is written before anything else: its upsert says whether
 ///   the bytes were stored before (then `duplicate`, nothing else written).
 /// - A failed D1 write is covered by the queue message (`recorded: false`,
-///   the consumer records it) and then the rescue copy in KV, which says
-///   whether the queue took the message (the sweep records the row, and
-///   sends the message only if the queue did not take it). A failed queue
-///   send is covered by the `pending` row (the sweep sends it again) or,
-///   without D1, by the rescue copy.
+///   the consumer records the row) and the rescue copy in KV (the sweep
+///   records it as `pending` and sends it: whichever message claims the
+///   row first is forwarded, the other dropped). A failed queue send is
+///   covered by the `pending` row (the sweep sends it again) or, without
+///   D1, by the rescue copy, written once the send has failed.
 #[derive(Debug, Clone)]
 pub struct Ingest {
     plan: Plan,
@@ -538,18 +536,19 @@ impl Ingest {
                 }
             },
             Stage::Writes => {
-                let mut sent = None;
+                let mut send_failed = false;
                 for (op, result) in self.round().into_iter().zip(results) {
-                    let ok = matches!(result, OpResult::Done(_));
-                    if matches!(op, Op::Send(_)) {
-                        sent = Some(ok);
-                    }
                     match result {
                         OpResult::Done(_) => self.held = true,
-                        OpResult::Failed(error) => self.fail(error),
+                        OpResult::Failed(error) => {
+                            send_failed |= matches!(op, Op::Send(_));
+                            self.fail(error);
+                        }
                     }
                 }
-                match self.rescue(sent) {
+                // Without D1, nothing else would send it again.
+                let rescue = self.plan.rescue.clone();
+                match rescue.filter(|_| send_failed && self.plan.record.is_none()) {
                     Some(rescue) => self.run(Stage::Rescue, vec![Op::Put(rescue)]),
                     None => self.settle(),
                 }
@@ -563,27 +562,6 @@ impl Ingest {
             }
             Stage::Answered => self.answer(Err(Refusal::StorageUnavailable)),
         }
-    }
-
-    /// The rescue copy, when a write failed that only the sweep can make
-    /// up for: the D1 row (then recording whether the queue took the
-    /// message, so that the sweep sends it only if not), or, without D1, the
-    /// queue send.
-    fn rescue(&self, sent: Option<bool>) -> Option<KvWrite> {
-        let mut rescue = self.plan.rescue.clone()?;
-        let record_failed = self.plan.record.is_some() && !self.recorded;
-        let send_failed = sent == Some(false);
-        if !(record_failed || (self.plan.record.is_none() && send_failed)) {
-            return None;
-        }
-        if let Some(KvMetadata::Rescue(metadata)) = rescue.metadata.as_mut() {
-            metadata.forward = match sent {
-                None => Forward::None,
-                Some(true) => Forward::Queued,
-                Some(false) => Forward::Pending,
-            };
-        }
-        Some(rescue)
     }
 
     fn after_body(&mut self) -> Next {
@@ -610,16 +588,17 @@ impl Ingest {
             message.recorded = self.recorded;
             ops.push(Op::Send(message));
         }
+        let record_failed = self.plan.record.is_some() && !self.recorded;
+        if let Some(rescue) = self.plan.rescue.as_ref().filter(|_| record_failed) {
+            ops.push(Op::Put(rescue.clone()));
+        }
         ops
     }
 
     fn writes(&mut self) -> Next {
         let ops = self.round();
         if ops.is_empty() {
-            return match self.rescue(None) {
-                Some(rescue) => self.run(Stage::Rescue, vec![Op::Put(rescue)]),
-                None => self.settle(),
-            };
+            return self.settle();
         }
         self.run(Stage::Writes, ops)
     }
@@ -938,26 +917,21 @@ mod tests {
             (Ok(Outcome::Accepted), 1)
         );
 
-        // D1 down: the message says so (the consumer records it), then the
-        // rescue copy waits for the sweep, saying whether the queue took it.
+        // D1 down: the message says so (the consumer records it), and the
+        // rescue copy waits for the sweep, which records it as `pending` and
+        // sends it: whichever message claims the row is forwarded.
         let (rounds, answer, ingest) = carry_out(plan(), failing(&["record"]));
         assert_eq!(
             rounds,
             [
                 vec!["record".to_owned()],
-                vec!["send recorded=false".to_owned()],
-                vec![rescue.clone()]
+                vec!["send recorded=false".to_owned(), rescue.clone()]
             ]
         );
         assert_eq!(answer, Ok(Outcome::Accepted));
         assert_eq!(
             rescue_forward(&ingest, failing(&["record"])),
-            Some(Forward::Queued)
-        );
-        assert_eq!(
-            rescue_forward(&ingest, failing(&["record", "send"])),
-            Some(Forward::Pending),
-            "the sweep sends it"
+            Some(Forward::Pending)
         );
 
         // D1 and the queue down: the rescue copy holds it.

@@ -111,8 +111,9 @@ impl EventMetadata {
 pub struct RescueMetadata {
     /// When the Worker received it, in Unix milliseconds.
     pub received_at: u64,
-    /// Not routed to the queue (`none`), sent to it at ingest (`queued`:
-    /// the consumer forwards it), or still to be sent (`pending`).
+    /// `pending` when its routes send it to the queue (the sweep records it
+    /// so and sends it; the consumer's claim keeps a second copy from being
+    /// forwarded), else `none`.
     pub forward: Forward,
     /// Why it was quarantined (cut to fit), if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]

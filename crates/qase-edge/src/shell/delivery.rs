@@ -160,7 +160,19 @@ pub async fn run_claim(env: &Env, delivery: &QueuedDelivery, body: &[u8]) -> Cla
         };
         claim = deliveries::after(stage, &delivery.id, result);
     }
+    if claim == Claim::ForwardUnclaimed && !delivery.recorded {
+        return deliveries::unclaimed(delivery, has_rescue_copy(env, &delivery.id).await);
+    }
     claim
+}
+
+/// Whether KV holds the event's rescue copy (`false` when KV cannot say).
+async fn has_rescue_copy(env: &Env, id: &str) -> bool {
+    let key = crate::engine::layout::rescue_key(id);
+    match env.kv(bindings::EVENTS_KV) {
+        Ok(kv) => matches!(kv.get(&key).bytes().await, Ok(Some(_))),
+        Err(_) => false,
+    }
 }
 
 /// A queued delivery's body: inline in the message, else from the event's
