@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod config;
 pub mod deliveries;
 pub mod delivery;
+pub mod history;
 pub mod ingest;
 pub mod layout;
 pub mod listing;
