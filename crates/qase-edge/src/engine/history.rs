@@ -645,7 +645,7 @@ pub fn stats(query: &StatsQuery, names: &[NameCount], hours: &[HourCount]) -> St
             totals,
         })
         .collect();
-    by_event.sort_by(|a, b| b.totals.events.cmp(&a.totals.events));
+    by_event.sort_by_key(|e| std::cmp::Reverse(e.totals.events));
 
     let first = query.since / MS_PER_HOUR;
     let last = (query.until - 1) / MS_PER_HOUR;

@@ -528,7 +528,7 @@ mod tests {
             Err(ReplayRefusal::Paused(_))
         ));
         assert!(matches!(
-            plan_bulk(&paused, &[event.clone()], &HashMap::new(), None),
+            plan_bulk(&paused, std::slice::from_ref(&event), &HashMap::new(), None),
             Err(ReplayRefusal::Paused(_))
         ));
         assert!(matches!(
