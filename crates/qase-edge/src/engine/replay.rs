@@ -81,9 +81,10 @@ pub struct ReplayPlan {
     pub destinations: Vec<String>,
 }
 
-/// A message replaying a stored event to `destination`. `body` is `None`
-/// when the bytes are in KV (`body_in_kv`): the consumer reads them there,
-/// as for a new event.
+/// A message replaying a stored event to `destination`. The body travels
+/// inline when it is small; otherwise (and when `body` is `None`: the bytes
+/// are in KV) the consumer reads it from D1 or KV, as for a new event that
+/// D1 recorded.
 fn message(
     id: &str,
     event_name: &str,
@@ -103,7 +104,7 @@ fn message(
         )
     };
     let base = match body {
-        Some(body) => new(body.as_bytes(), false),
+        Some(body) => new(body.as_bytes(), true),
         None => QueuedDelivery {
             body: None,
             ..new(b"", true)
@@ -491,6 +492,11 @@ mod tests {
         let small = "x".repeat(INLINE_BODY_LIMIT);
         let m = message(ID, "run.completed", "WEB", 1, Some(&small), "ci");
         assert_eq!(m.body.as_deref(), Some(small.as_str()));
+        // Larger bodies are read back from the store, as at ingest: a
+        // message past the queue's 128 KB would not be sent at all.
+        let large = "x".repeat(INLINE_BODY_LIMIT + 1);
+        let m = message(ID, "run.completed", "WEB", 1, Some(&large), "ci");
+        assert_eq!(m.body, None);
     }
 
     #[test]
@@ -663,17 +669,18 @@ mod tests {
     #[test]
     fn the_first_event_is_always_taken() {
         // One event to more destinations than fit a call's batches still moves.
-        let many: Vec<String> = (0..45)
+        let many: Vec<String> = (0..130)
             .map(|n| format!(r#"{{"name":"d{n}","url":"https://d/{n}"}}"#))
             .collect();
         let config = config(&format!("[{}]", many.join(",")));
-        let body = "x".repeat(100_000);
+        let body = "x".repeat(60_000);
         let rows = [row(0, "run.completed"), row(1, "run.completed")];
         let bodies: HashMap<String, String> =
             rows.iter().map(|r| (r.id.clone(), body.clone())).collect();
         let plan = plan_bulk(&config, &rows, &bodies, None).unwrap();
         assert_eq!(plan.consumed, 1);
-        assert_eq!(plan.messages, 45);
+        assert_eq!(plan.messages, 130);
+        assert!(plan.batches.len() > MAX_SENDS_PER_CALL);
     }
 
     #[test]
