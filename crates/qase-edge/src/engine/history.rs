@@ -182,7 +182,7 @@ fn through(sql: &mut Sql, cursor: &Cursor) {
 }
 
 /// A page of events: `limit + 1` rows (the last only says that more
-/// follow; see [`page`]), newest first, after `cursor`.
+/// follow; see [`super::listing::page`]), newest first, after `cursor`.
 pub fn list_events(filter: &EventFilter, cursor: Option<&Cursor>, limit: usize) -> Statement {
     let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events"));
     filter_events(&mut sql, filter);
@@ -193,7 +193,7 @@ pub fn list_events(filter: &EventFilter, cursor: Option<&Cursor>, limit: usize) 
     sql.finish(&format!("{NEWEST_FIRST}{limit}"))
 }
 
-/// The bodies of the events a page chose ([`fit`]): those of `filter`
+/// The bodies of the events a page chose ([`super::listing::fit`]): those of `filter`
 /// after `cursor` up to and including `last`. Only bodies held in the row
 /// are selected: the others are in KV.
 pub fn event_bodies(filter: &EventFilter, cursor: Option<&Cursor>, last: &Cursor) -> Statement {
