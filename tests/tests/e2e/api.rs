@@ -17,6 +17,8 @@
 //! 9. Events that came in through the ingest route are found by their run.
 //! 10. The served OpenAPI document is the committed one, and every route in
 //!     it is routed.
+//! 11. A delivery that fails for good is a dead letter (listed, and found by
+//!     `state=dead`) until replayed, then delivered.
 //!
 //! Rows are written through the harness's D1 access where a test needs
 //! exact times, outcomes or delivery states.
@@ -943,4 +945,65 @@ async fn the_served_openapi_document_is_the_committed_one() {
             );
         }
     }
+}
+
+#[tokio::test]
+#[ignore = "needs the D1 delivery consumer (branch d1-consumer): passes on a merge of d1-api and d1-consumer; un-ignore when both are on main"]
+async fn a_failed_delivery_is_a_dead_letter_until_replayed_then_delivered() {
+    let sink = Sink::start();
+    sink.always("/hook", qase_edge_e2e::sink::Reply::status(500));
+    let destinations = json!([{"name": "hook", "url": sink.url("/hook")}]).to_string();
+    let worker = api_worker(&[
+        ("QASE_DESTINATIONS", &destinations),
+        ("QASE_RETRY_MAX_ATTEMPTS", "1"),
+    ]);
+    let (status, answer) = post(
+        &worker,
+        envelope("run.deleted", "FLOW", json!({"id": 5})),
+        &[("X-Qase-Secret", SECRET)],
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let mut letters = Value::Null;
+    for _ in 0..100 {
+        letters = get(&worker, "/api/dead-letters?destination=hook").await;
+        if !letters["dead_letters"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(letters["dead_letters"][0]["id"], id, "{letters}");
+    assert_eq!(letters["dead_letters"][0]["last_status"], 500);
+    assert_eq!(
+        all_pages(&worker, "/api/events?destination=hook&state=dead", 2).await,
+        vec![id.clone()]
+    );
+
+    sink.always("/hook", qase_edge_e2e::sink::Reply::status(200));
+    let (status, answer) = post_json(
+        &worker,
+        &format!("/api/dead-letters/{id}/replay"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let received = sink.wait_for("/hook", 2, Duration::from_secs(20)).await;
+    assert_eq!(received.last().unwrap().headers["webhook-id"], id);
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = all_pages(&worker, "/api/events?destination=hook&state=delivered", 2).await;
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(delivered, vec![id.clone()], "{}", worker.logs());
+    assert_eq!(
+        get(&worker, "/api/dead-letters").await["dead_letters"],
+        json!([])
+    );
+    let detail = get(&worker, &format!("/api/events/{id}")).await;
+    assert_eq!(detail["deliveries"][0]["status"], "delivered");
+    assert_eq!(detail["dead_letters"], json!([]));
 }
