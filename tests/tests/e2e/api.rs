@@ -6,8 +6,9 @@
 //!    events, newest first, across pages of two, also while new events
 //!    arrive between pages.
 //! 3. Bad parameters of every route are 400 naming the parameter.
-//! 4. An event's row, delivery states and exact body; delete removes the
-//!    row and its delivery states.
+//! 4. An event's row, delivery states and exact body, also a body too
+//!    large for a row (read from KV); delete removes the row, its delivery
+//!    states and its bytes in KV.
 //! 5. Stats: counts per event, outcome, UTC hour and entity.
 //! 6. Bulk replay: the dry run's count, then every selected event reaches
 //!    the destination once, a call at a time; a single replay too.
@@ -561,6 +562,87 @@ async fn an_event_shows_its_row_deliveries_and_exact_body_and_delete_removes_it(
         all_pages(&worker, "/api/events?project=SHOW", 10).await,
         vec![other.id.clone()]
     );
+}
+
+#[tokio::test]
+async fn a_body_too_large_for_a_row_is_read_from_kv_and_deleted_with_its_event() {
+    let worker = api_worker(&[("QASE_MAX_BODY_BYTES", "4000000")]);
+    let pad = "x".repeat(2_000_000);
+    let mut ids = Vec::new();
+    // An accepted event (under `event/`) and a quarantined one (unknown
+    // event: under `quarantine/`).
+    for name in ["run.deleted", "note.added"] {
+        let body = envelope(name, "BIG", json!({"id": 1, "pad": pad}));
+        let (status, answer) = post(&worker, body.clone(), &[("X-Qase-Secret", SECRET)]).await;
+        assert_eq!(status, 202, "{answer}");
+        let id = answer["id"].as_str().unwrap().to_owned();
+        let row = worker
+            .d1(
+                "SELECT body_in_kv, body IS NULL AS no_body, size FROM events WHERE id = ?1",
+                &[json!(id)],
+            )
+            .await;
+        assert_eq!(
+            row[0],
+            json!({"body_in_kv": 1, "no_body": 1, "size": body.len()}),
+            "{name}"
+        );
+        let raw = call(
+            &worker,
+            reqwest::Method::GET,
+            &format!("/api/events/{id}/body"),
+            Some(TOKEN),
+            None,
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
+        assert!(raw.to_vec() == body, "{name}: not the exact bytes");
+        let detail = get(&worker, &format!("/api/events/{id}")).await;
+        assert_eq!(
+            detail["body"]["payload"]["pad"].as_str().map(str::len),
+            Some(2_000_000)
+        );
+        ids.push((id, body));
+    }
+    let export = call(
+        &worker,
+        reqwest::Method::GET,
+        "/api/export?project=BIG",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    let first_part_has_more = export.headers().get("x-next-cursor").is_some();
+    let lines: Vec<Value> = export
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 8 MiB of bodies a call: both fit.
+    assert_eq!(lines.len(), 2);
+    assert!(!first_part_has_more);
+    assert!(lines.iter().all(|l| l["body"]["payload"]["pad"] == pad));
+
+    for (id, _) in &ids {
+        let (status, _) = api(
+            &worker,
+            reqwest::Method::DELETE,
+            &format!("/api/events/{id}"),
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!(status, 204);
+        for prefix in ["event/", "quarantine/"] {
+            assert!(
+                worker.kv_get(&format!("{prefix}{id}")).await.is_none(),
+                "{prefix}{id} left after DELETE"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::layout::{DeliveryStatus, EventStatus};
+use super::layout::{self, DeliveryStatus, EventStatus};
 use super::query::{Cursor, DeadLetterQuery, EventFilter, StatsQuery};
 use super::store::{Forward, Param, Statement};
 
@@ -373,6 +373,31 @@ pub fn stats_by_hour(query: &StatsQuery) -> Statement {
     ));
     stats_range(&mut sql, query);
     sql.finish(" GROUP BY hour, entity ORDER BY hour, entity")
+}
+
+/// Where KV may hold the bytes of an event whose row says `body_in_kv`,
+/// in the order to read them: ingest writes a quarantined event under
+/// `quarantine/{id}` and an accepted one under `event/{id}`.
+pub fn body_keys(id: &str, outcome: EventStatus) -> Vec<String> {
+    match outcome {
+        EventStatus::Accepted => vec![layout::event_key(id)],
+        EventStatus::Quarantined => vec![layout::quarantine_key(id), layout::event_key(id)],
+    }
+}
+
+/// The KV keys to delete with an event's row: its bytes when they were
+/// too large for the row, and the kv sink's copy when that sink is on.
+pub fn kv_keys_to_delete(
+    id: &str,
+    outcome: EventStatus,
+    body_in_kv: bool,
+    kv_sink: bool,
+) -> Vec<String> {
+    if body_in_kv || kv_sink {
+        body_keys(id, outcome)
+    } else {
+        Vec::new()
+    }
 }
 
 /// An event's row as the API lists it: every column but the body, which
@@ -948,6 +973,27 @@ mod tests {
         assert!(platform.sql.starts_with("DELETE FROM deliveries"));
         assert!(platform.sql.ends_with("AND status = 'dead'"));
         placeholders_match(&restore_dead_letter(ID, "ci", 7));
+    }
+
+    #[test]
+    fn bodies_in_kv_are_read_and_deleted_under_the_outcomes_key() {
+        assert_eq!(
+            body_keys(ID, EventStatus::Accepted),
+            [layout::event_key(ID)]
+        );
+        assert_eq!(
+            body_keys(ID, EventStatus::Quarantined),
+            [layout::quarantine_key(ID), layout::event_key(ID)]
+        );
+        assert!(kv_keys_to_delete(ID, EventStatus::Accepted, false, false).is_empty());
+        assert_eq!(
+            kv_keys_to_delete(ID, EventStatus::Accepted, true, false),
+            [layout::event_key(ID)]
+        );
+        assert_eq!(
+            kv_keys_to_delete(ID, EventStatus::Quarantined, false, true),
+            [layout::quarantine_key(ID), layout::event_key(ID)]
+        );
     }
 
     #[test]

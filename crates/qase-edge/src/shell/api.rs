@@ -23,7 +23,7 @@ use crate::engine::history::{
     self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, EventView, HourCount,
     NameCount, RouteCount,
 };
-use crate::engine::layout::{self, DeliveryStatus, EventStatus};
+use crate::engine::layout::{DeliveryStatus, EventStatus};
 use crate::engine::listing::{self, BULK_REPLAY_BUDGET, EXPORT_BUDGET};
 use crate::engine::messages::QueuedDelivery;
 use crate::engine::query::{
@@ -172,15 +172,19 @@ impl Store<'_> {
                 ApiError::Internal
             });
         }
-        self.kv()?
-            .get(&layout::event_key(&event.id))
-            .bytes()
-            .await
-            .map_err(|e| unavailable("KV read")(e.into()))?
-            .ok_or_else(|| {
-                worker::console_error!("event {}: body not in KV", event.id);
-                ApiError::Internal
-            })
+        let kv = self.kv()?;
+        for key in history::body_keys(&event.id, event.outcome) {
+            let bytes = kv
+                .get(&key)
+                .bytes()
+                .await
+                .map_err(|e| unavailable("KV read")(e.into()))?;
+            if let Some(bytes) = bytes {
+                return Ok(bytes);
+            }
+        }
+        worker::console_error!("event {}: body not in KV", event.id);
+        Err(ApiError::Internal)
     }
 
     async fn send(&self, batch: Vec<QueuedDelivery>) -> Result<(), ApiError> {
@@ -280,14 +284,12 @@ async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Re
     let Some(deleted) = deleted.first() else {
         return Err(ApiError::EventNotFound);
     };
-    let kv_sink = config.sinks.contains(&Sink::Kv);
-    let mut keys = Vec::new();
-    if deleted.body_in_kv != 0 || kv_sink {
-        keys.push(layout::event_key(id));
-    }
-    if kv_sink && deleted.outcome == EventStatus::Quarantined {
-        keys.push(layout::quarantine_key(id));
-    }
+    let keys = history::kv_keys_to_delete(
+        id,
+        deleted.outcome,
+        deleted.body_in_kv != 0,
+        config.sinks.contains(&Sink::Kv),
+    );
     for key in keys {
         // The row is gone: a key left behind expires with the retention.
         store
