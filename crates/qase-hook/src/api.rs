@@ -182,6 +182,8 @@ enum ApiCommand {
         #[arg(long)]
         project: Option<String>,
     },
+    /// Copy a history kept in KV before D1 into D1 (every call until done).
+    MigrateKv,
     /// Print the selected events as NDJSON, one per line with its body.
     Export {
         #[command(flatten)]
@@ -455,6 +457,7 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
             let text = client.get("/api/stats", &query).await?;
             print(args.json, &text, show_stats)
         }
+        ApiCommand::MigrateKv => migrate(&client, args.json).await,
         ApiCommand::Export {
             filters,
             limit,
@@ -535,6 +538,41 @@ async fn replay_all(client: &Client, as_json: bool, mut body: Value) -> Result<(
         };
         println!(
             "{verb} {events} events ({messages} messages); {skipped} match no enabled destination"
+        );
+    }
+    Ok(())
+}
+
+/// Calls `POST /api/migrate-kv` until its cursor runs out, adding up.
+async fn migrate(client: &Client, as_json: bool) -> Result<(), Failure> {
+    let mut body = json!({});
+    let (mut keys, mut events, mut deliveries, mut skipped) = (0, 0, 0, 0);
+    loop {
+        let answer = client
+            .call(
+                reqwest::Method::POST,
+                "/api/migrate-kv",
+                &[],
+                Some(body.to_string()),
+            )
+            .await?;
+        if as_json {
+            println!("{}", answer.text);
+        }
+        let value: Value = serde_json::from_str(&answer.text)
+            .map_err(|e| Failure::refused(format!("the API answered non-JSON: {e}")))?;
+        keys += value["keys"].as_u64().unwrap_or(0);
+        events += value["events"].as_u64().unwrap_or(0);
+        deliveries += value["deliveries"].as_u64().unwrap_or(0);
+        skipped += value["skipped"].as_u64().unwrap_or(0);
+        match value["cursor"].as_str() {
+            Some(cursor) => body = json!({ "cursor": cursor }),
+            None => break,
+        }
+    }
+    if !as_json {
+        println!(
+            "read {keys} KV keys: {events} events and {deliveries} delivery states copied into D1, {skipped} keys skipped"
         );
     }
     Ok(())

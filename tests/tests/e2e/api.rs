@@ -18,7 +18,9 @@
 //! 9. Events that came in through the ingest route are found by their run.
 //! 10. The served OpenAPI document is the committed one, and every route in
 //!     it is routed.
-//! 11. A delivery that fails for good is a dead letter (listed, and found by
+//! 11. A history kept in KV before D1 is copied into D1 by
+//!     `POST /api/migrate-kv`, once.
+//! 12. A delivery that fails for good is a dead letter (listed, and found by
 //!     `state=dead`) until replayed, then delivered.
 //!
 //! Rows are written through the harness's D1 access where a test needs
@@ -1000,6 +1002,91 @@ async fn ingested_events_are_found_by_their_run() {
     let detail = get(&worker, &format!("/api/events/{}", ids[0])).await;
     assert_eq!(detail["body"]["payload"]["id"], 314);
     assert_eq!(detail["run_id"], 314);
+}
+
+#[tokio::test]
+async fn a_history_kept_in_kv_is_copied_into_d1_once() {
+    // Only the kv sink: events are kept as before D1, `event/{id}` and
+    // `quarantine/{id}` with their metadata, and D1 holds nothing.
+    let kv_only = WorkerOptions::with_secret()
+        .var("QASE_ADMIN_TOKEN", TOKEN)
+        .var("QASE_SINKS", "kv");
+    let worker = Worker::start(kv_only);
+    let mut sent = Vec::new();
+    for (n, name) in ["run.completed", "case.created", "note.added"]
+        .iter()
+        .enumerate()
+    {
+        let body = envelope(
+            name,
+            "OLD",
+            json!({"id": 600 + n, "cases": 1, "passed": 1, "failed": 0, "blocked": 0, "duration": 1}),
+        );
+        let (status, answer) = post(&worker, body.clone(), &[("X-Qase-Secret", SECRET)]).await;
+        assert_eq!(status, 202, "{answer}");
+        sent.push((answer["id"].as_str().unwrap().to_owned(), body));
+    }
+    let rows = worker.d1("SELECT COUNT(*) AS n FROM events", &[]).await;
+    assert_eq!(rows[0]["n"], 0);
+    assert_eq!(
+        worker.kv_list("event/").await.len() + worker.kv_list("quarantine/").await.len(),
+        3
+    );
+
+    // The upgrade: D1 in use, the same storage.
+    let worker = worker.restart(WorkerOptions::with_secret().var("QASE_ADMIN_TOKEN", TOKEN));
+    let migrate = |cursor: Option<String>| {
+        let body = cursor.map_or(json!({}), |c| json!({ "cursor": c }));
+        let worker = &worker;
+        async move { post_json(worker, "/api/migrate-kv", body).await }
+    };
+    let mut totals = (0, 0);
+    let mut cursor = None;
+    for _ in 0..10 {
+        let (status, answer) = migrate(cursor.take()).await;
+        assert_eq!(status, 200, "{answer}");
+        totals.0 += answer["keys"].as_u64().unwrap();
+        totals.1 += answer["events"].as_u64().unwrap();
+        match answer["cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(totals, (3, 3), "every old event copied");
+    let listed = all_pages(&worker, "/api/events?project=OLD", 2).await;
+    assert_eq!(listed.len(), 3);
+    let by_run = all_pages(&worker, "/api/events?run=600", 2).await;
+    assert_eq!(
+        by_run,
+        vec![sent[0].0.clone()],
+        "the payload's ids are read"
+    );
+    let quarantined = all_pages(&worker, "/api/events?project=OLD&outcome=quarantined", 2).await;
+    assert_eq!(quarantined, vec![sent[2].0.clone()]);
+    for (id, body) in &sent {
+        let raw = call(
+            &worker,
+            reqwest::Method::GET,
+            &format!("/api/events/{id}/body"),
+            Some(TOKEN),
+            None,
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
+        assert_eq!(raw.to_vec(), *body);
+    }
+    let forward = worker.d1("SELECT DISTINCT forward FROM events", &[]).await;
+    assert_eq!(
+        forward,
+        vec![json!({"forward": "none"})],
+        "never forwarded again"
+    );
+
+    // Again: nothing changes.
+    let (_, answer) = migrate(None).await;
+    assert_eq!(answer["events"], 0);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod layout;
 pub mod listing;
 pub mod messages;
+pub mod migrate_kv;
 pub mod pace;
 pub mod query;
 pub mod replay;

@@ -30,6 +30,8 @@ pub enum Route {
     BulkReplay,
     /// `GET /api/export`
     Export,
+    /// `POST /api/migrate-kv`
+    MigrateKv,
 }
 
 /// (method, path template, route). `{id}` matches one path segment.
@@ -51,6 +53,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/stats", Route::Stats),
     ("POST", "/api/replay", Route::BulkReplay),
     ("GET", "/api/export", Route::Export),
+    ("POST", "/api/migrate-kv", Route::MigrateKv),
 ];
 
 /// The outcome of matching a request.

@@ -23,9 +23,12 @@ use crate::engine::history::{
     self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, EventView, HourCount,
     NameCount, RouteCount,
 };
-use crate::engine::layout::{DeliveryStatus, EventStatus};
+use crate::engine::layout::{
+    self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata, EventStatus,
+};
 use crate::engine::listing::{self, BULK_REPLAY_BUDGET, EXPORT_BUDGET};
 use crate::engine::messages::QueuedDelivery;
+use crate::engine::migrate_kv::{self, Kind, Migrated};
 use crate::engine::query::{
     self, BulkReplayRequest, Cursor, DeadLetterQuery, EventFilter, ListQuery, ParamError,
     StatsQuery,
@@ -107,6 +110,7 @@ pub async fn handle(
         Route::Stats => stats(&store, StatsQuery::parse(pairs()?).map_err(param)?).await,
         Route::BulkReplay => bulk_replay(req, &store, config).await,
         Route::Export => export(&store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
+        Route::MigrateKv => migrate_kv(req, &store).await,
         Route::Ingest | Route::Health | Route::OpenApi => Err(ApiError::NotFound),
     }
 }
@@ -560,4 +564,123 @@ fn ndjson(mut body: Vec<u8>, cursor: Option<&str>) -> worker::Result<Response> {
         Some(&mut body),
         &init,
     )?)
+}
+
+#[derive(serde::Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Bytes of bodies one D1 batch of the migration binds at most.
+const MIGRATION_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// `POST /api/migrate-kv`: one KV list page of the old layout into D1
+/// (see [`crate::engine::migrate_kv`]).
+async fn migrate_kv(mut req: Request, store: &Store<'_>) -> Result<Response, ApiError> {
+    let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
+    let cursor = migrate_kv::parse_request(&text).map_err(param)?;
+    let (prefix, kind) = cursor.phase();
+    let kv = store.kv()?;
+    let mut list = kv
+        .list()
+        .prefix(prefix.to_owned())
+        .limit(migrate_kv::page_size(kind));
+    if let Some(kv_cursor) = cursor.kv.clone() {
+        list = list.cursor(kv_cursor);
+    }
+    let page = list
+        .execute()
+        .await
+        .map_err(|e| unavailable("KV list")(e.into()))?;
+    let mut answer = Migrated {
+        keys: page.keys.len(),
+        ..Migrated::default()
+    };
+    // (statement, the body it binds)
+    let mut writes: Vec<(Statement, Option<Vec<u8>>)> = Vec::new();
+    match kind {
+        Kind::Event => {
+            let candidates: Vec<(&str, &str, EventMetadata)> = page
+                .keys
+                .iter()
+                .filter_map(|key| {
+                    let id = migrate_kv::event_key_id(prefix, &key.name)?;
+                    let metadata = serde_json::from_value(key.metadata.clone()?).ok()?;
+                    Some((key.name.as_str(), id, metadata))
+                })
+                .collect();
+            answer.skipped = page.keys.len() - candidates.len();
+            let ids: Vec<&str> = candidates.iter().map(|(_, id, _)| *id).collect();
+            let have: Vec<IdRow> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                store.rows(&migrate_kv::existing(&ids)).await?
+            };
+            for (key, id, metadata) in &candidates {
+                if have.iter().any(|row| row.id == *id) {
+                    continue;
+                }
+                let bytes = kv
+                    .get(key)
+                    .bytes()
+                    .await
+                    .map_err(|e| unavailable("KV read")(e.into()))?;
+                match bytes.and_then(|b| Some((migrate_kv::event_insert(id, metadata, &b)?, b))) {
+                    Some((statement, body)) => writes.push((statement, Some(body))),
+                    None => answer.skipped += 1,
+                }
+            }
+        }
+        Kind::Delivery | Kind::Dead => {
+            for key in &page.keys {
+                let write = layout::event_child(prefix, &key.name).and_then(|(id, destination)| {
+                    let metadata = key.metadata.clone()?;
+                    Some(match kind {
+                        Kind::Dead => {
+                            let dead: DeadLetterMetadata = serde_json::from_value(metadata).ok()?;
+                            migrate_kv::dead_letter_insert(id, &destination, &dead)
+                        }
+                        _ => {
+                            let state: DeliveryState = serde_json::from_value(metadata).ok()?;
+                            migrate_kv::delivery_insert(id, &destination, &state)
+                        }
+                    })
+                });
+                match write {
+                    Some(statement) => writes.push((statement, None)),
+                    None => answer.skipped += 1,
+                }
+            }
+        }
+    }
+    let mut changed = 0;
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut writes = writes.into_iter().peekable();
+    while let Some((statement, body)) = writes.next() {
+        bytes += body.as_ref().map_or(0, Vec::len);
+        batch.push(db::prepare(&store.db, &statement, body.as_deref())?);
+        let full = writes.peek().is_none_or(|(_, next)| {
+            bytes + next.as_ref().map_or(0, Vec::len) > MIGRATION_BATCH_BYTES
+        });
+        if full {
+            let results = store
+                .db
+                .batch(std::mem::take(&mut batch))
+                .await
+                .map_err(unavailable("D1 insert"))?;
+            changed += results
+                .iter()
+                .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+                .sum::<usize>();
+            bytes = 0;
+        }
+    }
+    match kind {
+        Kind::Event => answer.events = changed,
+        Kind::Delivery | Kind::Dead => answer.deliveries = changed,
+    }
+    let next = (!page.list_complete).then_some(page.cursor).flatten();
+    answer.cursor = cursor.after(next).map(|c| c.encode());
+    ok_json(&answer, 200)
 }
