@@ -1117,7 +1117,6 @@ async fn the_served_openapi_document_is_the_committed_one() {
 }
 
 #[tokio::test]
-#[ignore = "needs the D1 delivery consumer (branch d1-consumer): passes on a merge of d1-api and d1-consumer; un-ignore when both are on main"]
 async fn a_failed_delivery_is_a_dead_letter_until_replayed_then_delivered() {
     let sink = Sink::start();
     sink.always("/hook", qase_edge_e2e::sink::Reply::status(500));
