@@ -139,7 +139,7 @@ enum ApiCommand {
     ReplayAll {
         #[command(flatten)]
         filters: Filters,
-        /// Only these destinations (default: each event's matching ones).
+        /// Only these destinations (default: --to if given, else each event's matching ones).
         #[arg(long = "destination")]
         destinations: Vec<String>,
         /// Count what would be sent; send nothing.

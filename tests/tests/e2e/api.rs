@@ -759,6 +759,18 @@ async fn bulk_replay_counts_then_replays_every_selected_event_once() {
         (status, answer["error"].as_str()),
         (400, Some("unknown_destination"))
     );
+    // The filter's destination is where a bulk replay goes by default.
+    deliver(&worker, &events[7], "hook", "dead", BASE).await;
+    let (_, dry) = post_json(
+        &worker,
+        "/api/replay",
+        json!({"destination": "hook", "state": "dead", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(
+        dry,
+        json!({"dry_run": true, "events": 1, "messages": 1, "skipped": 0})
+    );
     assert!(sink.received("/hook").is_empty(), "nothing sent so far");
 
     // Two events a call: the cursor carries on until every one is sent.

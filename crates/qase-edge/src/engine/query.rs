@@ -386,7 +386,7 @@ impl StatsQuery {
 pub struct BulkReplayRequest {
     /// Which events.
     pub filter: EventFilter,
-    /// Only these destinations; `None`: every matching one, per event.
+    /// Only these destinations; `None`: see [`BulkReplayRequest::targets`].
     pub destinations: Option<Vec<String>>,
     /// Count, send nothing.
     pub dry_run: bool,
@@ -457,6 +457,20 @@ impl BulkReplayRequest {
         }
         request.filter.check()?;
         Ok(request)
+    }
+
+    /// The destinations to replay to: those named, else the filter's
+    /// `destination` (replaying "what failed to reach `ci`" goes to `ci`,
+    /// not again to the destinations that have it), else `None`: each
+    /// event's matching ones.
+    pub fn targets(&self) -> Option<Vec<String>> {
+        self.destinations.clone().or_else(|| {
+            self.filter
+                .destination
+                .clone()
+                .filter(|d| d != super::delivery::ALL_DESTINATIONS)
+                .map(|d| vec![d])
+        })
     }
 }
 
@@ -707,7 +721,17 @@ mod tests {
         assert_eq!(request.destinations, Some(vec!["ci".to_owned()]));
         assert!(request.dry_run);
         assert_eq!(request.limit, 3);
+        assert_eq!(request.targets(), Some(vec!["ci".to_owned()]));
+        let to_the_filters =
+            BulkReplayRequest::parse(r#"{"destination": "ci", "state": "dead"}"#).unwrap();
+        assert_eq!(to_the_filters.targets(), Some(vec!["ci".to_owned()]));
+        let named_win =
+            BulkReplayRequest::parse(r#"{"destination": "ci", "destinations": ["chat"]}"#).unwrap();
+        assert_eq!(named_win.targets(), Some(vec!["chat".to_owned()]));
+        let platform = BulkReplayRequest::parse(r#"{"destination": "_all"}"#).unwrap();
+        assert_eq!(platform.targets(), None);
         let all = BulkReplayRequest::parse("{}").unwrap();
+        assert_eq!(all.targets(), None);
         assert_eq!(all.filter, EventFilter::default());
         assert!(!all.dry_run);
         assert_eq!(all.limit, MAX_BULK_REPLAY_EVENTS);

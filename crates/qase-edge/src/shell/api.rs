@@ -470,7 +470,8 @@ async fn bulk_replay(
 ) -> Result<Response, ApiError> {
     let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
     let request = BulkReplayRequest::parse(&text).map_err(param)?;
-    let destinations = request.destinations.as_deref();
+    let targets = request.targets();
+    let destinations = targets.as_deref();
     if request.dry_run {
         let counts: Vec<RouteCount> = store
             .rows(&history::count_by_route(
