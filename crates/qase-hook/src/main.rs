@@ -6,7 +6,8 @@
 //! - `preview`: the chat message (Slack, Teams, Discord, Google Chat) an
 //!   event becomes.
 //! - `verify`: check a forwarded request's Standard Webhooks signature.
-//! - `api`: the operator API (list, get, replay, dead letters).
+//! - `api`: the operator API (list, get, delete, replay, bulk replay, dead
+//!   letters, stats, export).
 //! - `completions`: shell completions.
 //!
 //! Exit codes: 0 success, 1 a request was refused or a check failed,
@@ -56,7 +57,7 @@ enum Command {
     Preview(preview::PreviewArgs),
     /// Verify the Standard Webhooks signature of a forwarded request.
     Verify(verify::VerifyArgs),
-    /// The qase-edge operator API: list, get, replay, dead letters.
+    /// The qase-edge operator API: list, get, delete, replay, dead letters, stats, export.
     Api(api::ApiArgs),
     /// Print shell completions.
     Completions {

@@ -268,6 +268,54 @@ fn api_commands_print_tables_or_json_and_report_refusals() {
 }
 
 #[test]
+fn api_stats_and_bulk_replay_print_their_summaries() {
+    let token = "t0123456789abcdef";
+    let stats = r#"{"since":0,"until":7200,"project":null,"totals":{"events":3,"accepted":2,"quarantined":1,"duplicates":4},"by_event":[{"event_name":"run.completed","events":3,"accepted":2,"quarantined":1,"duplicates":4}],"hours":[0,3600],"by_hour":[1,2],"by_entity_hour":{"run":[1,2]}}"#;
+    let url = stub_server(200, stats).replace("/webhooks/qase", "");
+    let output = qase_hook(&[
+        "api", "stats", "--since", "0", "--until", "7200", "--url", &url, "--token", token,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("3 events: 2 accepted, 1 quarantined; 4 duplicates")
+            && text.contains("run.completed")
+            && text.contains("RUN")
+            && text.contains("3600"),
+        "{text}"
+    );
+
+    let replayed = r#"{"events":2,"messages":3,"skipped":1,"cursor":null}"#;
+    let url = stub_server(202, replayed).replace("/webhooks/qase", "");
+    let output = qase_hook(&[
+        "api",
+        "replay-all",
+        "--run",
+        "42",
+        "--to",
+        "ci",
+        "--state",
+        "dead",
+        "--url",
+        &url,
+        "--token",
+        token,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("replayed 2 events (3 messages); 1 match no enabled destination"),
+        "{}",
+        stdout(&output)
+    );
+    let output = qase_hook(&["api", "stats", "--url", &url, "--token", token]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "--since and --until are required"
+    );
+}
+
+#[test]
 fn the_version_names_the_commit_it_was_built_from() {
     let output = qase_hook(&["--version"]);
     assert!(output.status.success());

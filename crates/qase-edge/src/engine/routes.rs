@@ -24,6 +24,14 @@ pub enum Route {
     ListDeadLetters,
     /// `POST /api/dead-letters/{id}/replay`
     ReplayDeadLetter,
+    /// `GET /api/stats`
+    Stats,
+    /// `POST /api/replay`
+    BulkReplay,
+    /// `GET /api/export`
+    Export,
+    /// `POST /api/migrate-kv`
+    MigrateKv,
 }
 
 /// (method, path template, route). `{id}` matches one path segment.
@@ -42,6 +50,10 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         "/api/dead-letters/{id}/replay",
         Route::ReplayDeadLetter,
     ),
+    ("GET", "/api/stats", Route::Stats),
+    ("POST", "/api/replay", Route::BulkReplay),
+    ("GET", "/api/export", Route::Export),
+    ("POST", "/api/migrate-kv", Route::MigrateKv),
 ];
 
 /// The outcome of matching a request.
@@ -137,6 +149,14 @@ mod tests {
         assert_eq!(
             match_route("PUT", "/api/events/x"),
             Matched::WrongMethod("GET, DELETE".into())
+        );
+        assert_eq!(
+            match_route("POST", "/api/replay"),
+            Matched::Route(Route::BulkReplay, None)
+        );
+        assert_eq!(
+            match_route("GET", "/api/replay"),
+            Matched::WrongMethod("POST".into())
         );
         assert_eq!(match_route("GET", "/api/events/"), Matched::NotFound);
         assert_eq!(match_route("GET", "/api/events/x/y"), Matched::NotFound);

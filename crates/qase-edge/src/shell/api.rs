@@ -1,24 +1,46 @@
-//! The operator API under `/api`: list, inspect, replay and delete stored
-//! events and dead letters. Authorised by `Authorization: Bearer
-//! <QASE_ADMIN_TOKEN>` (compared in constant time); without a configured
-//! token every `/api` path answers `404`, as if the API did not exist.
+//! The operator API under `/api`: list, inspect, count, export, replay and
+//! delete stored events and dead letters, from the D1 event store.
+//! Authorised by `Authorization: Bearer <QASE_ADMIN_TOKEN>` (compared in
+//! constant time); without a configured token every `/api` path answers
+//! `404`, as if the API did not exist.
+//!
+//! The queries are [`crate::engine::history`]'s, the pages
+//! [`crate::engine::listing`]'s and the replay messages
+//! [`crate::engine::replay`]'s; this module runs them and answers.
+
+use std::collections::HashMap;
 
 use qase_webhooks::EventId;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use worker::web_sys::Response;
-use worker::{Env, KvStore, MessageBuilder, Request};
+use worker::d1::D1Database;
+use worker::web_sys::{Headers, Response, ResponseInit};
+use worker::{Env, KvStore, Request};
 
 use crate::engine::bindings;
-use crate::engine::config::Config;
-use crate::engine::layout::{self, DeadLetterMetadata, DeliveryState, EventMetadata};
-use crate::engine::listing::{ListedKey, Listing, Page, Step, KV_PAGE_SIZE};
+use crate::engine::config::{Config, Effect, Sink};
+use crate::engine::history::{
+    self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, EventView, HourCount,
+    NameCount, RouteCount,
+};
+use crate::engine::layout::{
+    self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata, EventStatus,
+};
+use crate::engine::listing::{self, BULK_REPLAY_BUDGET, EXPORT_BUDGET};
 use crate::engine::messages::QueuedDelivery;
-use crate::engine::query::{self, Cursor, ListQuery, PageQuery, ParamError};
+use crate::engine::migrate_kv::{self, Kind, Migrated};
+use crate::engine::query::{
+    self, BulkReplayRequest, Cursor, DeadLetterQuery, EventFilter, ListQuery, ParamError,
+    StatsQuery,
+};
 use crate::engine::replay::{self, ReplayRefusal, ReplayRequest};
 use crate::engine::routes::{Route, OPENAPI};
+use crate::engine::store::Statement;
 use crate::shell::error::ApiError;
-use crate::shell::{respond, settings};
+use crate::shell::{db, respond, settings};
+
+/// The response header carrying an export's continuation cursor.
+pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 
 /// Whether the API is on: a token is configured (a broken configuration
 /// counts as on, so that `/api` answers `503 misconfigured` rather than hiding).
@@ -53,8 +75,7 @@ pub async fn handle(
         return Err(ApiError::BadToken);
     }
 
-    // Ids have one documented form; anything else names no stored event
-    // (and would make a KV key past its length limit).
+    // Ids have one documented form; anything else names no stored event.
     let id = id.unwrap_or_default();
     if !id.is_empty() && id.parse::<EventId>().is_err() {
         return Err(match route {
@@ -62,7 +83,6 @@ pub async fn handle(
             _ => ApiError::EventNotFound,
         });
     }
-    let kv = env.kv(bindings::EVENTS_KV)?;
     let pairs = || -> Result<Vec<(String, String)>, ApiError> {
         Ok(req
             .url()?
@@ -70,19 +90,27 @@ pub async fn handle(
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect())
     };
+    let store = Store {
+        db: db::database(env)?,
+        env,
+    };
     match route {
-        Route::ListEvents => list_events(&kv, ListQuery::parse(pairs()?).map_err(param)?).await,
-        Route::GetEvent => get_event(&kv, id).await,
-        Route::GetEventBody => get_event_body(&kv, id).await,
-        Route::DeleteEvent => delete_event(&kv, id).await,
-        Route::ReplayEvent => replay_event(req, env, &kv, config, id).await,
+        Route::ListEvents => list_events(&store, ListQuery::parse(pairs()?).map_err(param)?).await,
+        Route::GetEvent => get_event(&store, id).await,
+        Route::GetEventBody => get_event_body(&store, id).await,
+        Route::DeleteEvent => delete_event(&store, config, id).await,
+        Route::ReplayEvent => replay_event(req, &store, config, id).await,
         Route::ListDeadLetters => {
-            list_dead_letters(&kv, PageQuery::parse(pairs()?).map_err(param)?).await
+            list_dead_letters(&store, DeadLetterQuery::parse(pairs()?).map_err(param)?).await
         }
         Route::ReplayDeadLetter => {
             let destination = query::dead_letter_destination(pairs()?).map_err(param)?;
-            replay_dead_letters(env, &kv, id, destination).await
+            replay_dead_letters(&store, config, id, destination).await
         }
+        Route::Stats => stats(&store, StatsQuery::parse(pairs()?).map_err(param)?).await,
+        Route::BulkReplay => bulk_replay(req, &store, config).await,
+        Route::Export => export(&store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
+        Route::MigrateKv => migrate_kv(req, &store).await,
         Route::Ingest | Route::Health | Route::OpenApi => Err(ApiError::NotFound),
     }
 }
@@ -95,105 +123,129 @@ fn ok_json(body: &impl Serialize, status: u16) -> Result<Response, ApiError> {
     Ok(respond::json(body, status)?)
 }
 
-async fn list_events(kv: &KvStore, query: ListQuery) -> Result<Response, ApiError> {
-    let (mut listing, mut step) = Listing::start(query);
-    loop {
-        match step {
-            Step::Fetch { prefix, cursor } => {
-                let mut list = kv.list().prefix(prefix).limit(KV_PAGE_SIZE);
-                if let Some(cursor) = cursor {
-                    list = list.cursor(cursor);
-                }
-                let page = list.execute().await.map_err(worker::Error::from)?;
-                step = listing.feed(Page {
-                    keys: page
-                        .keys
-                        .into_iter()
-                        .map(|key| ListedKey {
-                            name: key.name,
-                            metadata: key.metadata.and_then(|m| serde_json::from_value(m).ok()),
-                        })
-                        .collect(),
-                    cursor: page.cursor,
-                    complete: page.list_complete,
-                });
-            }
-            Step::Done(page) => return ok_json(&page, 200),
-        }
+/// A store that failed: `503`, retry (the cause goes to the log).
+fn unavailable(what: &str) -> impl FnOnce(worker::Error) -> ApiError + '_ {
+    move |error| {
+        worker::console_error!("{what} failed: {error}");
+        ApiError::StorageUnavailable
     }
 }
 
-/// Reads an event's bytes and metadata, accepted or quarantined.
-async fn read_event(kv: &KvStore, id: &str) -> Result<(Vec<u8>, EventMetadata), ApiError> {
-    for key in [layout::event_key(id), layout::quarantine_key(id)] {
-        let (body, metadata) = kv
-            .get(&key)
-            .bytes_with_metadata::<EventMetadata>()
+fn refusal(refusal: ReplayRefusal) -> ApiError {
+    match refusal {
+        ReplayRefusal::Paused(error) => ApiError::Misconfigured(error),
+        ReplayRefusal::NoDestinations => ApiError::NoDestinations,
+        ReplayRefusal::UnknownDestination { name } => ApiError::UnknownDestination { name },
+    }
+}
+
+/// The bindings the API reads and writes.
+struct Store<'e> {
+    db: D1Database,
+    env: &'e Env,
+}
+
+impl Store<'_> {
+    async fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        statement: &Statement,
+    ) -> Result<Vec<T>, ApiError> {
+        db::rows(&self.db, statement)
             .await
-            .map_err(worker::Error::from)?;
-        if let (Some(body), Some(metadata)) = (body, metadata) {
-            return Ok((body, metadata));
-        }
+            .map_err(unavailable("D1 query"))
     }
-    Err(ApiError::EventNotFound)
+
+    fn kv(&self) -> Result<KvStore, ApiError> {
+        Ok(self.env.kv(bindings::EVENTS_KV)?)
+    }
+
+    /// The event's row with its body column, or `404`.
+    async fn event(&self, id: &str) -> Result<EventRow, ApiError> {
+        self.rows::<EventRow>(&history::event(id))
+            .await?
+            .pop()
+            .ok_or(ApiError::EventNotFound)
+    }
+
+    /// The exact bytes of a stored event: from its row, or from KV
+    /// `event/{id}` when they did not fit a row.
+    async fn body(&self, event: &EventRow) -> Result<Vec<u8>, ApiError> {
+        if !event.body_in_kv() {
+            return event.body.clone().map(String::into_bytes).ok_or_else(|| {
+                worker::console_error!("event {} has no body in its row", event.id);
+                ApiError::Internal
+            });
+        }
+        let kv = self.kv()?;
+        for key in history::body_keys(&event.id, event.outcome) {
+            let bytes = kv
+                .get(&key)
+                .bytes()
+                .await
+                .map_err(|e| unavailable("KV read")(e.into()))?;
+            if let Some(bytes) = bytes {
+                return Ok(bytes);
+            }
+        }
+        worker::console_error!("event {}: body not in KV", event.id);
+        Err(ApiError::Internal)
+    }
+
+    async fn send(&self, batch: Vec<QueuedDelivery>) -> Result<(), ApiError> {
+        self.env
+            .queue(bindings::DELIVERIES_QUEUE)?
+            .send_batch(batch)
+            .await
+            .map_err(unavailable("replay send"))
+    }
 }
 
-async fn list_all(kv: &KvStore, prefix: &str) -> Result<Vec<worker::kv::Key>, ApiError> {
-    let mut keys = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(prefix.to_owned());
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await.map_err(worker::Error::from)?;
-        keys.extend(page.keys);
-        if page.list_complete || page.cursor.is_none() {
-            return Ok(keys);
-        }
-        cursor = page.cursor;
-    }
+/// Stored bodies passed the JSON check, so they embed as they are.
+fn embedded(body: Vec<u8>) -> Result<Box<RawValue>, ApiError> {
+    RawValue::from_string(String::from_utf8_lossy(&body).into_owned()).map_err(|_| {
+        worker::console_error!("a stored body is not JSON");
+        ApiError::Internal
+    })
 }
 
 #[derive(Serialize)]
-struct DeliveryView {
-    destination: String,
-    #[serde(flatten)]
-    state: DeliveryState,
+struct EventPage<'a> {
+    events: Vec<EventView<'a>>,
+    cursor: Option<String>,
+}
+
+async fn list_events(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiError> {
+    let statement = history::list_events(&query.filter, query.cursor.as_ref(), query.limit);
+    let rows: Vec<EventRow> = store.rows(&statement).await?;
+    let (rows, next) = listing::page(rows, query.limit, EventRow::cursor);
+    let page = EventPage {
+        events: rows.iter().map(EventRow::view).collect(),
+        cursor: next.as_ref().map(Cursor::encode),
+    };
+    ok_json(&page, 200)
 }
 
 #[derive(Serialize)]
-struct EventDetail {
-    id: String,
+struct EventDetail<'a> {
     #[serde(flatten)]
-    metadata: EventMetadata,
-    deliveries: Vec<DeliveryView>,
+    event: EventView<'a>,
+    deliveries: Vec<DeliveryRow>,
+    /// Destinations whose delivery is dead (the dead letters).
     dead_letters: Vec<String>,
     body: Box<RawValue>,
 }
 
-async fn get_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
-    let (body, metadata) = read_event(kv, id).await?;
-    let deliveries = list_all(kv, &layout::delivery_prefix(id))
-        .await?
-        .into_iter()
-        .filter_map(|key| {
-            let state = serde_json::from_value(key.metadata?).ok()?;
-            let (_, destination) = layout::event_child(layout::DELIVERY, &key.name)?;
-            Some(DeliveryView { destination, state })
-        })
+async fn get_event(store: &Store<'_>, id: &str) -> Result<Response, ApiError> {
+    let event = store.event(id).await?;
+    let deliveries: Vec<DeliveryRow> = store.rows(&history::deliveries(id)).await?;
+    let body = embedded(store.body(&event).await?)?;
+    let dead_letters = deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Dead)
+        .map(|d| d.destination.clone())
         .collect();
-    let dead_letters = list_all(kv, &layout::dead_prefix(id))
-        .await?
-        .into_iter()
-        .filter_map(|key| layout::event_child(layout::DEAD, &key.name).map(|(_, d)| d))
-        .collect();
-    // Stored bodies passed the JSON check, so they embed as they are.
-    let body = RawValue::from_string(String::from_utf8_lossy(&body).into_owned())
-        .map_err(|_| ApiError::Internal)?;
     let detail = EventDetail {
-        id: id.to_owned(),
-        metadata,
+        event: event.view(),
         deliveries,
         dead_letters,
         body,
@@ -201,45 +253,54 @@ async fn get_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
     ok_json(&detail, 200)
 }
 
-async fn get_event_body(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
-    let (body, _) = read_event(kv, id).await?;
-    Ok(respond::json_bytes(body, 200)?)
+async fn get_event_body(store: &Store<'_>, id: &str) -> Result<Response, ApiError> {
+    let event = store.event(id).await?;
+    Ok(respond::json_bytes(store.body(&event).await?, 200)?)
 }
 
-async fn delete_event(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
-    let (_, metadata) = read_event(kv, id).await?;
-    let mut keys = vec![
-        layout::event_key(id),
-        layout::quarantine_key(id),
-        layout::seen_key(id),
-        layout::index_key(metadata.received_at, id),
-        layout::project_index_key(&metadata.project_code, metadata.received_at, id),
-    ];
-    for prefix in [layout::delivery_prefix(id), layout::dead_prefix(id)] {
-        keys.extend(list_all(kv, &prefix).await?.into_iter().map(|k| k.name));
-    }
-    // Copies of one delivery accepted at the same moment each wrote index
-    // entries under their own receive time; the indexes are keyed by time,
-    // so those entries are found by reading both indexes through.
-    for prefix in [
-        layout::INDEX.to_owned(),
-        layout::project_index_prefix(&metadata.project_code),
-    ] {
-        keys.extend(
-            list_all(kv, &prefix)
-                .await?
-                .into_iter()
-                .filter(|k| layout::index_entry_id(&k.name) == Some(id))
-                .map(|k| k.name),
-        );
-    }
-    keys.sort();
-    keys.dedup();
+#[derive(serde::Deserialize)]
+struct Deleted {
+    outcome: EventStatus,
+    body_in_kv: u8,
+}
+
+async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Response, ApiError> {
+    let [deliveries, event] = history::delete_event(id);
+    // `RETURNING` says what the row held, so that its KV keys go too.
+    let event = Statement {
+        sql: format!("{} RETURNING outcome, body_in_kv", event.sql).into(),
+        params: event.params,
+    };
+    let statements = [deliveries, event]
+        .iter()
+        .map(|s| db::prepare(&store.db, s, None))
+        .collect::<worker::Result<Vec<_>>>()?;
+    let results = store
+        .db
+        .batch(statements)
+        .await
+        .map_err(unavailable("D1 delete"))?;
+    let deleted: Vec<Deleted> = results
+        .last()
+        .map(|r| r.results())
+        .transpose()?
+        .unwrap_or_default();
+    let Some(deleted) = deleted.first() else {
+        return Err(ApiError::EventNotFound);
+    };
+    let keys = history::kv_keys_to_delete(
+        id,
+        deleted.outcome,
+        deleted.body_in_kv != 0,
+        config.sinks.contains(&Sink::Kv),
+    );
     for key in keys {
-        kv.delete(&key).await.map_err(|e| {
-            worker::console_error!("delete of {key} failed: {e}");
-            ApiError::StorageUnavailable
-        })?;
+        // The row is gone: a key left behind expires with the retention.
+        store
+            .kv()?
+            .delete(&key)
+            .await
+            .map_err(|e| unavailable("KV delete")(e.into()))?;
     }
     Ok(respond::empty(204)?)
 }
@@ -250,34 +311,19 @@ struct Replayed {
     destinations: Vec<String>,
 }
 
-async fn send(env: &Env, message: QueuedDelivery) -> Result<(), ApiError> {
-    env.queue(bindings::DELIVERIES_QUEUE)?
-        .send(MessageBuilder::new(message).build())
-        .await
-        .map_err(|e| {
-            worker::console_error!("replay not queued: {e}");
-            ApiError::StorageUnavailable
-        })
-}
-
 async fn replay_event(
     mut req: Request,
-    env: &Env,
-    kv: &KvStore,
+    store: &Store<'_>,
     config: &Config,
     id: &str,
 ) -> Result<Response, ApiError> {
     let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
     let request = ReplayRequest::parse(&text).map_err(ApiError::BadParameter)?;
-    let (body, metadata) = read_event(kv, id).await?;
-    let plan =
-        replay::plan(config, id, &metadata, &body, request).map_err(|refusal| match refusal {
-            ReplayRefusal::Paused(error) => ApiError::Misconfigured(error),
-            ReplayRefusal::NoDestinations => ApiError::NoDestinations,
-            ReplayRefusal::UnknownDestination { name } => ApiError::UnknownDestination { name },
-        })?;
-    for message in plan.messages {
-        send(env, message).await?;
+    let event = store.event(id).await?;
+    let body = event.body.as_deref().filter(|_| !event.body_in_kv());
+    let plan = replay::plan(config, &event, body, request).map_err(refusal)?;
+    for batch in replay::batches(plan.messages) {
+        store.send(batch).await?;
     }
     let replayed = Replayed {
         id: id.to_owned(),
@@ -287,92 +333,76 @@ async fn replay_event(
 }
 
 #[derive(Serialize)]
-struct DeadLetterView {
-    id: String,
-    #[serde(flatten)]
-    metadata: DeadLetterMetadata,
-}
-
-#[derive(Serialize)]
 struct DeadLetterPage {
-    dead_letters: Vec<DeadLetterView>,
+    dead_letters: Vec<DeadLetterRow>,
     cursor: Option<String>,
 }
 
-async fn list_dead_letters(kv: &KvStore, query: PageQuery) -> Result<Response, ApiError> {
-    let mut list = kv
-        .list()
-        .prefix(layout::DEAD.to_owned())
-        .limit(query.limit as u64);
-    if let Some(cursor) = query.cursor.kv {
-        list = list.cursor(cursor);
-    }
-    let page = list.execute().await.map_err(worker::Error::from)?;
-    let dead_letters = page
-        .keys
-        .into_iter()
-        .filter_map(|key| {
-            let (id, destination) = layout::event_child(layout::DEAD, &key.name)?;
-            let mut metadata: DeadLetterMetadata = serde_json::from_value(key.metadata?).ok()?;
-            metadata.destination = destination;
-            Some(DeadLetterView {
-                id: id.to_owned(),
-                metadata,
-            })
-        })
-        .collect();
-    let cursor = match (page.list_complete, page.cursor) {
-        (false, Some(kv)) => Some(
-            Cursor {
-                kv: Some(kv),
-                ..Cursor::default()
-            }
-            .encode(),
-        ),
-        _ => None,
+async fn list_dead_letters(
+    store: &Store<'_>,
+    query: DeadLetterQuery,
+) -> Result<Response, ApiError> {
+    let rows: Vec<DeadLetterRow> = store.rows(&history::dead_letters(&query)).await?;
+    let (dead_letters, next) = listing::page(rows, query.limit, DeadLetterRow::cursor);
+    let page = DeadLetterPage {
+        dead_letters,
+        cursor: next.as_ref().map(Cursor::encode),
     };
-    ok_json(
-        &DeadLetterPage {
-            dead_letters,
-            cursor,
-        },
-        200,
-    )
+    ok_json(&page, 200)
 }
 
 async fn replay_dead_letters(
-    env: &Env,
-    kv: &KvStore,
+    store: &Store<'_>,
+    config: &Config,
     id: &str,
     only: Option<String>,
 ) -> Result<Response, ApiError> {
-    let keys = list_all(kv, &layout::dead_prefix(id)).await?;
+    if let Some(problem) = config.problem(Effect::DeliveryPaused) {
+        return Err(ApiError::Misconfigured(problem.error.clone()));
+    }
+    let dead: Vec<DeadLetterToReplay> = store
+        .rows(&history::dead_letters_of(id, only.as_deref()))
+        .await?;
+    if dead.is_empty() {
+        return Err(ApiError::DeadLetterNotFound);
+    }
+    let now = worker::Date::now().as_millis();
     let mut replayed = Vec::new();
-    for key in keys {
-        let Some((_, destination)) = layout::event_child(layout::DEAD, &key.name) else {
-            continue;
-        };
-        if only.as_ref().is_some_and(|o| *o != destination) {
+    for letter in &dead {
+        let messages = replay::dead_letter_messages(config, id, letter);
+        if messages.is_empty() {
             continue;
         }
-        let (body, metadata) = kv
-            .get(&key.name)
-            .bytes_with_metadata::<DeadLetterMetadata>()
+        // Claim it first: of two replays at once, one sends it.
+        let claim = history::requeue_dead_letter(id, &letter.destination, now);
+        if db::changes(&store.db, &claim, None)
             .await
-            .map_err(worker::Error::from)?;
-        let (Some(body), Some(metadata)) = (body, metadata) else {
+            .map_err(unavailable("D1 update"))?
+            != 1
+        {
             continue;
-        };
-        send(
-            env,
-            replay::dead_letter_message(id, &destination, metadata, &body),
-        )
-        .await?;
-        kv.delete(&key.name).await.map_err(worker::Error::from)?;
-        replayed.push(destination);
+        }
+        let names: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.destination.clone())
+            .collect();
+        for batch in replay::batches(messages) {
+            if let Err(error) = store.send(batch).await {
+                let restore = history::restore_dead_letter(id, &letter.destination, now);
+                if let Err(e) = db::changes(&store.db, &restore, None).await {
+                    worker::console_error!("dead letter {id} not restored: {e}");
+                }
+                return Err(error);
+            }
+        }
+        replayed.extend(names);
     }
     if replayed.is_empty() {
-        return Err(ApiError::DeadLetterNotFound);
+        return Err(if dead.is_empty() {
+            ApiError::DeadLetterNotFound
+        } else {
+            ApiError::NoDestinations
+        });
     }
     ok_json(
         &Replayed {
@@ -381,4 +411,277 @@ async fn replay_dead_letters(
         },
         202,
     )
+}
+
+async fn stats(store: &Store<'_>, query: StatsQuery) -> Result<Response, ApiError> {
+    let names: Vec<NameCount> = store.rows(&history::stats_by_name(&query)).await?;
+    let hours: Vec<HourCount> = store.rows(&history::stats_by_hour(&query)).await?;
+    ok_json(&history::stats(&query, &names, &hours), 200)
+}
+
+/// A page of events chosen within `budget`, and the bodies held in their
+/// rows, by id.
+struct Chosen {
+    rows: Vec<EventRow>,
+    bodies: HashMap<String, String>,
+    /// Rows fetched, including those past the budget and the one extra.
+    fetched: usize,
+}
+
+async fn choose(
+    store: &Store<'_>,
+    filter: &EventFilter,
+    cursor: Option<&Cursor>,
+    limit: usize,
+    budget: listing::BodyBudget,
+    kv_bodies: bool,
+) -> Result<Chosen, ApiError> {
+    let mut rows: Vec<EventRow> = store
+        .rows(&history::list_events(filter, cursor, limit))
+        .await?;
+    let fetched = rows.len();
+    rows.truncate(listing::fit(&rows, limit, budget, kv_bodies));
+    let mut bodies = HashMap::new();
+    if let Some(last) = rows.last().filter(|_| rows.iter().any(|r| !r.body_in_kv())) {
+        let found: Vec<BodyRow> = store
+            .rows(&history::event_bodies(filter, cursor, &last.cursor()))
+            .await?;
+        bodies.extend(found.into_iter().filter_map(|r| Some((r.id, r.body?))));
+    }
+    Ok(Chosen {
+        rows,
+        bodies,
+        fetched,
+    })
+}
+
+#[derive(Serialize)]
+struct BulkReplayed {
+    events: usize,
+    messages: usize,
+    skipped: usize,
+    cursor: Option<String>,
+}
+
+async fn bulk_replay(
+    mut req: Request,
+    store: &Store<'_>,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
+    let request = BulkReplayRequest::parse(&text).map_err(param)?;
+    let targets = request.targets();
+    let destinations = targets.as_deref();
+    if request.dry_run {
+        let counts: Vec<RouteCount> = store
+            .rows(&history::count_by_route(
+                &request.filter,
+                request.cursor.as_ref(),
+            ))
+            .await?;
+        let answer = replay::dry_run(config, &counts, destinations).map_err(refusal)?;
+        return ok_json(&answer, 200);
+    }
+    // Refuse before reading anything when nothing could be sent.
+    replay::plan_bulk(config, &[], &HashMap::new(), destinations).map_err(refusal)?;
+    let chosen = choose(
+        store,
+        &request.filter,
+        request.cursor.as_ref(),
+        request.limit,
+        BULK_REPLAY_BUDGET,
+        false,
+    )
+    .await?;
+    let plan =
+        replay::plan_bulk(config, &chosen.rows, &chosen.bodies, destinations).map_err(refusal)?;
+    for batch in plan.batches {
+        store.send(batch).await?;
+    }
+    let cursor = (plan.consumed < chosen.fetched)
+        .then(|| plan.consumed.checked_sub(1))
+        .flatten()
+        .map(|last| chosen.rows[last].cursor().encode());
+    let answer = BulkReplayed {
+        events: plan.events,
+        messages: plan.messages,
+        skipped: plan.skipped,
+        cursor,
+    };
+    ok_json(&answer, 202)
+}
+
+#[derive(Serialize)]
+struct ExportLine<'a> {
+    #[serde(flatten)]
+    event: EventView<'a>,
+    body: Box<RawValue>,
+}
+
+async fn export(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiError> {
+    let chosen = choose(
+        store,
+        &query.filter,
+        query.cursor.as_ref(),
+        query.limit,
+        EXPORT_BUDGET,
+        true,
+    )
+    .await?;
+    let mut out = Vec::new();
+    for row in &chosen.rows {
+        let body = match chosen.bodies.get(&row.id) {
+            Some(body) => body.clone().into_bytes(),
+            None if row.body_in_kv() => store.body(row).await?,
+            // Deleted between the two queries.
+            None => continue,
+        };
+        let line = ExportLine {
+            event: row.view(),
+            body: embedded(body)?,
+        };
+        serde_json::to_writer(&mut out, &line).map_err(|_| ApiError::Internal)?;
+        out.push(b'\n');
+    }
+    let cursor = (chosen.rows.len() < chosen.fetched)
+        .then(|| chosen.rows.last().map(|r| r.cursor().encode()))
+        .flatten();
+    Ok(ndjson(out, cursor.as_deref())?)
+}
+
+/// An NDJSON response, with the continuation cursor in
+/// [`NEXT_CURSOR_HEADER`] when more follow.
+fn ndjson(mut body: Vec<u8>, cursor: Option<&str>) -> worker::Result<Response> {
+    let headers = Headers::new()?;
+    headers.set("Content-Type", "application/x-ndjson")?;
+    headers.set("Cache-Control", "no-store")?;
+    if let Some(cursor) = cursor {
+        headers.set(NEXT_CURSOR_HEADER, cursor)?;
+    }
+    let init = ResponseInit::new();
+    init.set_status(200);
+    init.set_headers(&headers);
+    Ok(Response::new_with_opt_u8_array_and_init(
+        Some(&mut body),
+        &init,
+    )?)
+}
+
+#[derive(serde::Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Bytes of bodies one D1 batch of the migration binds at most.
+const MIGRATION_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// `POST /api/migrate-kv`: one KV list page of the old layout into D1
+/// (see [`crate::engine::migrate_kv`]).
+async fn migrate_kv(mut req: Request, store: &Store<'_>) -> Result<Response, ApiError> {
+    let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
+    let cursor = migrate_kv::parse_request(&text).map_err(param)?;
+    let (prefix, kind) = cursor.phase();
+    let kv = store.kv()?;
+    let mut list = kv
+        .list()
+        .prefix(prefix.to_owned())
+        .limit(migrate_kv::page_size(kind));
+    if let Some(kv_cursor) = cursor.kv.clone() {
+        list = list.cursor(kv_cursor);
+    }
+    let page = list
+        .execute()
+        .await
+        .map_err(|e| unavailable("KV list")(e.into()))?;
+    let mut answer = Migrated {
+        keys: page.keys.len(),
+        ..Migrated::default()
+    };
+    // (statement, the body it binds)
+    let mut writes: Vec<(Statement, Option<Vec<u8>>)> = Vec::new();
+    match kind {
+        Kind::Event => {
+            let candidates: Vec<(&str, &str, EventMetadata)> = page
+                .keys
+                .iter()
+                .filter_map(|key| {
+                    let id = migrate_kv::event_key_id(prefix, &key.name)?;
+                    let metadata = serde_json::from_value(key.metadata.clone()?).ok()?;
+                    Some((key.name.as_str(), id, metadata))
+                })
+                .collect();
+            answer.skipped = page.keys.len() - candidates.len();
+            let ids: Vec<&str> = candidates.iter().map(|(_, id, _)| *id).collect();
+            let have: Vec<IdRow> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                store.rows(&migrate_kv::existing(&ids)).await?
+            };
+            for (key, id, metadata) in &candidates {
+                if have.iter().any(|row| row.id == *id) {
+                    continue;
+                }
+                let bytes = kv
+                    .get(key)
+                    .bytes()
+                    .await
+                    .map_err(|e| unavailable("KV read")(e.into()))?;
+                match bytes.and_then(|b| Some((migrate_kv::event_insert(id, metadata, &b)?, b))) {
+                    Some((statement, body)) => writes.push((statement, Some(body))),
+                    None => answer.skipped += 1,
+                }
+            }
+        }
+        Kind::Delivery | Kind::Dead => {
+            for key in &page.keys {
+                let write = layout::event_child(prefix, &key.name).and_then(|(id, destination)| {
+                    let metadata = key.metadata.clone()?;
+                    Some(match kind {
+                        Kind::Dead => {
+                            let dead: DeadLetterMetadata = serde_json::from_value(metadata).ok()?;
+                            migrate_kv::dead_letter_insert(id, &destination, &dead)
+                        }
+                        _ => {
+                            let state: DeliveryState = serde_json::from_value(metadata).ok()?;
+                            migrate_kv::delivery_insert(id, &destination, &state)
+                        }
+                    })
+                });
+                match write {
+                    Some(statement) => writes.push((statement, None)),
+                    None => answer.skipped += 1,
+                }
+            }
+        }
+    }
+    let mut changed = 0;
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut writes = writes.into_iter().peekable();
+    while let Some((statement, body)) = writes.next() {
+        bytes += body.as_ref().map_or(0, Vec::len);
+        batch.push(db::prepare(&store.db, &statement, body.as_deref())?);
+        let full = writes.peek().is_none_or(|(_, next)| {
+            bytes + next.as_ref().map_or(0, Vec::len) > MIGRATION_BATCH_BYTES
+        });
+        if full {
+            let results = store
+                .db
+                .batch(std::mem::take(&mut batch))
+                .await
+                .map_err(unavailable("D1 insert"))?;
+            changed += results
+                .iter()
+                .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+                .sum::<usize>();
+            bytes = 0;
+        }
+    }
+    match kind {
+        Kind::Event => answer.events = changed,
+        Kind::Delivery | Kind::Dead => answer.deliveries = changed,
+    }
+    let next = (!page.list_complete).then_some(page.cursor).flatten();
+    answer.cursor = cursor.after(next).map(|c| c.encode());
+    ok_json(&answer, 200)
 }
