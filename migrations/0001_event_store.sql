@@ -36,7 +36,7 @@ CREATE TABLE events (
   forward        TEXT    NOT NULL CHECK (forward IN ('none', 'pending', 'queued')),
   size           INTEGER NOT NULL,         -- bytes
   body           TEXT,                     -- the exact bytes received (UTF-8), when they fit a row
-  body_in_kv     INTEGER NOT NULL DEFAULT 0 -- 1: the bytes are in KV event/{id} instead
+  body_in_kv     INTEGER NOT NULL DEFAULT 0 -- 1: the bytes are in KV event/{id} (quarantine/{id}) instead
 ) WITHOUT ROWID;
 
 CREATE INDEX events_by_time ON events (received_at, id);

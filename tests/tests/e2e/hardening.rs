@@ -59,7 +59,8 @@ fn listed(page: &Value) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_reason_that_grows_when_escaped_is_stored_and_logged_without_the_value() {
-    let worker = Worker::start(WorkerOptions::with_secret());
+    // The kv sink too: KV's metadata limit is where the reason once broke.
+    let worker = Worker::start(WorkerOptions::with_secret().var("QASE_SINKS", "d1,kv,queue"));
     let quotes = "\"".repeat(300);
     let body = envelope("run.deleted", "DEMO", json!({ "id": quotes }));
     for _ in 0..2 {
@@ -81,6 +82,18 @@ async fn a_reason_that_grows_when_escaped_is_stored_and_logged_without_the_value
         .unwrap()
         .starts_with("payload of `run.deleted`"));
     assert!(serde_json::to_vec(&metadata).unwrap().len() <= 1024);
+    let rows = worker
+        .d1(
+            "SELECT outcome, reason, body FROM events WHERE id = ?1",
+            &[json!(id)],
+        )
+        .await;
+    assert_eq!(rows[0]["outcome"], "quarantined");
+    assert_eq!(rows[0]["body"].as_str().unwrap().as_bytes(), body);
+    assert!(rows[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("payload of `run.deleted`"));
 
     let logs = worker.logs_when(|logs| logs.contains("\"event\":\"quarantine\""));
     let line = logs

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::EventStatus;
 
 /// Bodies up to this many bytes are stored in the row; larger ones in KV
-/// `event/{id}`. D1 allows 2,000,000 bytes per row; the other columns are
+/// (`event/{id}`, or `quarantine/{id}` for a quarantined event). D1 allows 2,000,000 bytes per row; the other columns are
 /// bounded far below the rest.
 pub const D1_BODY_LIMIT: usize = 1_900_000;
 
@@ -166,7 +166,8 @@ pub struct NewEvent {
     pub forward: Forward,
     /// The body's size in bytes.
     pub size: usize,
-    /// The body is in KV `event/{id}`, not in the row.
+    /// The body is in KV, not in the row: `event/{id}`, or `quarantine/{id}`
+    /// for a quarantined event.
     pub body_in_kv: bool,
 }
 
