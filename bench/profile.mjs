@@ -40,9 +40,10 @@ const url = await new Promise((resolve, reject) => {
   server.on("exit", () => reject(new Error("tests/support/serve.mjs exited before serving")));
 });
 
-// The user Worker's isolate is `core:user:` (Miniflare's routing Worker,
-// `core:entry`, runs in another isolate and is left out).
-const inspector = new WebSocket(`ws://127.0.0.1:${inspectorPort}/core:user:`);
+// The user Worker's isolate is `core:user:qase-edge`, the name serve.mjs
+// gives it (Miniflare's routing Worker, `core:entry`, and the tests'
+// fault-injection Worker run in other isolates and are left out).
+const inspector = new WebSocket(`ws://127.0.0.1:${inspectorPort}/core:user:qase-edge`);
 await new Promise((resolve, reject) => {
   inspector.onopen = resolve;
   inspector.onerror = reject;

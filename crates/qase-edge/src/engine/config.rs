@@ -864,6 +864,23 @@ fn project_secrets(json: &str) -> Result<Vec<(String, String)>, ConfigError> {
         .collect()
 }
 
+/// Test support: a configuration with the secret `s3cret`, every sink bound,
+/// and `pairs` (the last value of a key wins).
+#[cfg(test)]
+pub fn for_tests(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut vars: Vec<(String, String)> = vec![(bindings::WEBHOOK_SECRET.into(), "s3cret".into())];
+    vars.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_lookup(
+        |key| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        },
+        &Sink::ALL,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -262,6 +262,7 @@ pub fn dead_letter_writes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::store::placeholders_match;
 
     const BODY: &[u8] = br#"{"event_name":"run.completed","timestamp":1,"payload":{"id":42,"cases":1,"passed":1,"failed":0,"blocked":0,"duration":1},"team_member_id":9,"project_code":"WEB"}"#;
 
@@ -277,14 +278,6 @@ mod tests {
                 false,
             )
         }
-    }
-
-    fn placeholders_match(statement: &Statement) {
-        for n in 1..=statement.params.len() {
-            assert!(statement.sql.contains(&format!("?{n}")), "?{n} unused");
-        }
-        let next = format!("?{}", statement.params.len() + 1);
-        assert!(!statement.sql.contains(&next), "{next} unbound");
     }
 
     #[test]

@@ -703,27 +703,42 @@ pub fn stats(query: &StatsQuery, names: &[NameCount], hours: &[HourCount]) -> St
     }
 }
 
+/// Test support: row `n` (run `n`), received at `received_at`.
+#[cfg(test)]
+pub fn row(n: u64, received_at: u64, size: u64, body_in_kv: bool) -> EventRow {
+    EventRow {
+        id: format!("evt_{n:032x}"),
+        event_name: "run.completed".into(),
+        entity: "run".into(),
+        action: "completed".into(),
+        project_code: "WEB".into(),
+        team_member_id: Some(1),
+        received_at,
+        outcome: EventStatus::Accepted,
+        reason: None,
+        duplicates: 0,
+        last_duplicate_at: None,
+        run_id: Some(n),
+        case_id: None,
+        defect_id: None,
+        plan_id: None,
+        milestone_id: None,
+        forward: Forward::Queued,
+        size,
+        body_in_kv: u8::from(body_in_kv),
+        body: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use qase_webhooks::Subjects;
 
     use super::*;
     use crate::engine::query::ListQuery;
+    use crate::engine::store::placeholders_match;
 
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
-
-    /// Every `?N` in a statement has a parameter, and every parameter a `?N`.
-    fn placeholders_match(statement: &Statement) {
-        for n in 1..=statement.params.len() {
-            assert!(
-                statement.sql.contains(&format!("?{n}")),
-                "?{n} unused in {}",
-                statement.sql
-            );
-        }
-        let next = format!("?{}", statement.params.len() + 1);
-        assert!(!statement.sql.contains(&next), "{next} unbound");
-    }
 
     fn filter(pairs: &[(&str, &str)]) -> EventFilter {
         ListQuery::parse(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
@@ -873,31 +888,6 @@ mod tests {
         assert_eq!(exact.params[0], Param::Text("run[1]?".into()));
         let glob = list_events(&filter(&[("event", "run?*")]), None, 1);
         assert_eq!(glob.params[0], Param::Text("run[?]*".into()));
-    }
-
-    fn row(n: u64, received_at: u64, size: u64, body_in_kv: bool) -> EventRow {
-        EventRow {
-            id: format!("evt_{n:032x}"),
-            event_name: "run.completed".into(),
-            entity: "run".into(),
-            action: "completed".into(),
-            project_code: "WEB".into(),
-            team_member_id: Some(1),
-            received_at,
-            outcome: EventStatus::Accepted,
-            reason: None,
-            duplicates: 0,
-            last_duplicate_at: None,
-            run_id: Some(n),
-            case_id: None,
-            defect_id: None,
-            plan_id: None,
-            milestone_id: None,
-            forward: Forward::Queued,
-            size,
-            body_in_kv: u8::from(body_in_kv),
-            body: None,
-        }
     }
 
     #[test]

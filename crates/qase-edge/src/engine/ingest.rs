@@ -697,18 +697,7 @@ mod tests {
     const SECRET: &str = "s3cret";
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut vars: Vec<(String, String)> =
-            vec![(bindings::WEBHOOK_SECRET.into(), SECRET.into())];
-        vars.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Config::from_lookup(
-            |key| {
-                vars.iter()
-                    .rev()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v.clone())
-            },
-            &Sink::ALL,
-        )
+        crate::engine::config::for_tests(pairs)
     }
 
     fn facts(secret: Option<&str>) -> RequestFacts<'_> {

@@ -63,33 +63,7 @@ pub const BULK_REPLAY_BUDGET: BodyBudget = BodyBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::layout::EventStatus;
-    use crate::engine::store::Forward;
-
-    fn row(n: u64, received_at: u64, size: u64, body_in_kv: bool) -> EventRow {
-        EventRow {
-            id: format!("evt_{n:032x}"),
-            event_name: "run.completed".into(),
-            entity: "run".into(),
-            action: "completed".into(),
-            project_code: "WEB".into(),
-            team_member_id: Some(1),
-            received_at,
-            outcome: EventStatus::Accepted,
-            reason: None,
-            duplicates: 0,
-            last_duplicate_at: None,
-            run_id: Some(n),
-            case_id: None,
-            defect_id: None,
-            plan_id: None,
-            milestone_id: None,
-            forward: Forward::Queued,
-            size,
-            body_in_kv: u8::from(body_in_kv),
-            body: None,
-        }
-    }
+    use crate::engine::history::row;
 
     /// The keyset order over rows, and the conditions `after` and `through`
     /// stand for, evaluated in Rust: what D1 does with the SQL above.

@@ -240,17 +240,9 @@ pub struct Migrated {
 mod tests {
     use super::*;
     use crate::engine::layout::{DeliveryStatus, EventStatus};
+    use crate::engine::store::placeholders_match;
 
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
-
-    fn placeholders_match(statement: &Statement) {
-        for n in 1..=statement.params.len() {
-            assert!(statement.sql.contains(&format!("?{n}")), "?{n} unused");
-        }
-        assert!(!statement
-            .sql
-            .contains(&format!("?{}", statement.params.len() + 1)));
-    }
 
     #[test]
     fn phases_run_in_order_then_stop() {

@@ -321,6 +321,21 @@ pub struct UnforwardedRow {
     pub received_at: u64,
 }
 
+/// Test support: every `?N` in a statement has a parameter, and every
+/// parameter a `?N`.
+#[cfg(test)]
+pub fn placeholders_match(statement: &Statement) {
+    for n in 1..=statement.params.len() {
+        assert!(
+            statement.sql.contains(&format!("?{n}")),
+            "?{n} unused in {}",
+            statement.sql
+        );
+    }
+    let next = format!("?{}", statement.params.len() + 1);
+    assert!(!statement.sql.contains(&next), "{next} unbound");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,19 +357,6 @@ mod tests {
             size: 10,
             body_in_kv: false,
         }
-    }
-
-    /// Every `?N` in a statement has a parameter, and every parameter a `?N`.
-    fn placeholders_match(statement: &Statement) {
-        for n in 1..=statement.params.len() {
-            assert!(
-                statement.sql.contains(&format!("?{n}")),
-                "?{n} unused in {}",
-                statement.sql
-            );
-        }
-        let next = format!("?{}", statement.params.len() + 1);
-        assert!(!statement.sql.contains(&next), "{next} unbound");
     }
 
     #[test]

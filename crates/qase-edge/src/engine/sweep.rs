@@ -126,18 +126,7 @@ mod tests {
     use crate::engine::config::ConfigError;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut vars: Vec<(String, String)> =
-            vec![(bindings::WEBHOOK_SECRET.into(), "s3cret".into())];
-        vars.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Config::from_lookup(
-            |key| {
-                vars.iter()
-                    .rev()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v.clone())
-            },
-            &Sink::ALL,
-        )
+        crate::engine::config::for_tests(pairs)
     }
 
     const BODY: &[u8] = br#"{"event_name":"run.deleted","timestamp":1,"payload":{"id":42},"team_member_id":7,"project_code":"WEB"}"#;
