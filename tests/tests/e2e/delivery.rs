@@ -17,7 +17,9 @@
 //!    destination byte for byte.
 //! 8. The dead-letter queue down: a refused destination's dead letter is
 //!    recorded in D1 directly, and the other destination is not called again.
-//! 9. D1 down at the claim: the event is forwarded anyway (at least once).
+//! 9. D1 down at the claim: the consumer leaves the event to the sweep when
+//!    KV holds its rescue copy, and forwards it anyway (at least once) when
+//!    KV is down too.
 
 use std::time::Duration;
 
@@ -371,11 +373,25 @@ async fn with_the_dead_letter_queue_down_the_dead_letter_goes_to_d1_and_nothing_
 }
 
 #[tokio::test]
-async fn with_d1_down_at_the_claim_the_event_is_forwarded_anyway() {
+async fn with_d1_down_the_rescue_copy_waits_for_the_sweep_and_without_kv_it_is_forwarded_anyway() {
     let sink = Sink::start();
     let destinations = json!([{"name": "d", "url": sink.url("/d")}]);
+
+    // D1 down, KV up: the rescue copy holds it; the consumer leaves it to
+    // the sweep, which forwards it once D1 is back (faults.rs).
     let worker = Worker::start(options_with(&destinations).fault("QASE_DB"));
-    let body = envelope("run.deleted", "NODB", json!({"id": 5}));
+    accept(&worker, envelope("run.deleted", "NODB", json!({"id": 5}))).await;
+    let logs = worker.logs_when(|logs| logs.contains("d1_unavailable_left_to_the_sweep"));
+    assert!(logs.contains("d1_unavailable_left_to_the_sweep"), "{logs}");
+    assert!(sink.received("/d").is_empty(), "not forwarded twice later");
+
+    // D1 and KV down: the queue holds the only copy: forwarded anyway.
+    let worker = Worker::start(
+        options_with(&destinations)
+            .fault("QASE_DB")
+            .fault("QASE_EVENTS"),
+    );
+    let body = envelope("run.deleted", "NODB", json!({"id": 6}));
     let id = accept(&worker, body.clone()).await;
     let received = sink.wait_for("/d", 1, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 1, "{}", worker.logs());

@@ -23,7 +23,12 @@ async fn health_reports_version_auth_and_sinks_without_secrets() {
     // qase-hook's own test checks its `--version` against the same HEAD.
     assert_eq!(health["auth"], "required");
     assert_eq!(health["secrets_configured"], 1);
-    assert!(health["sinks"].as_array().unwrap().contains(&"kv".into()));
+    // D1 and the queue by default; KV is bound but written only when asked.
+    assert_eq!(health["sinks"], serde_json::json!(["d1", "queue"]));
+    assert_eq!(
+        health["bound_sinks"],
+        serde_json::json!(["d1", "kv", "queue"])
+    );
 }
 
 #[tokio::test]

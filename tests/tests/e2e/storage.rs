@@ -161,3 +161,47 @@ async fn each_event_costs_the_writes_the_readme_says() {
     let keys = worker.kv_list(layout::EVENT).await;
     assert_eq!(keys.len(), 10, "one key per event, under event/: {keys:?}");
 }
+
+#[tokio::test]
+async fn the_sweep_deletes_what_outlived_the_retention_and_keeps_the_rest() {
+    let worker = Worker::start(WorkerOptions::with_secret());
+    let body = envelope("run.deleted", "KEEP", json!({"id": 1}));
+    let (status, kept) = post(&worker, body, &[("X-Qase-Secret", SECRET)]).await;
+    assert_eq!(status, 202, "{kept}");
+    // An event received 31 days ago (the default retention is 30), with a
+    // delivery state.
+    let old_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 31 * 86_400_000;
+    let old = "evt_00000000000000000000000000000001";
+    worker
+        .d1(
+            "INSERT INTO events (id, event_name, entity, action, project_code, received_at, \
+             outcome, forward, size, body) VALUES (?1, 'run.deleted', 'run', 'deleted', 'OLD', ?2, \
+             'accepted', 'queued', 2, '{}')",
+            &[json!(old), json!(old_at)],
+        )
+        .await;
+    worker
+        .d1(
+            "INSERT INTO deliveries (event_id, destination, status, attempts, updated_at) \
+             VALUES (?1, 'ci', 'delivered', 1, ?2)",
+            &[json!(old), json!(old_at)],
+        )
+        .await;
+
+    worker.scheduled().await;
+    let ids: Vec<Value> = worker
+        .d1("SELECT id FROM events ORDER BY id", &[])
+        .await
+        .into_iter()
+        .map(|row| row["id"].clone())
+        .collect();
+    assert_eq!(ids, [kept["id"].clone()], "only the recent event is kept");
+    let states = worker.d1("SELECT * FROM deliveries", &[]).await;
+    assert!(states.is_empty(), "{states:?}");
+    let logs = worker.logs_when(|logs| logs.contains("\"event\":\"sweep\""));
+    assert!(logs.contains("\"expired\":1"), "{logs}");
+}

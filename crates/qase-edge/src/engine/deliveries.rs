@@ -17,6 +17,8 @@
 //! else we can reach, so losing it would be worse than forwarding it a
 //! second time (delivery is at least once and carries `webhook-id`); a
 //! duplicate needs the same message twice *and* D1 down at both claims.
+//! Except for a message D1 did not record at ingest whose rescue copy is in
+//! KV ([`unclaimed`]): the sweep forwards that one, once D1 is back.
 
 use std::borrow::Cow;
 
@@ -62,6 +64,10 @@ pub enum Claim {
     Skip,
     /// D1 failed during the claim: forward anyway (see the module docs).
     ForwardUnclaimed,
+    /// D1 failed during the claim of a message it did not record at
+    /// ingest, and KV holds the event's rescue copy: ack without forwarding;
+    /// the sweep records it and sends it once D1 is back ([`unclaimed`]).
+    LeftToTheSweep,
 }
 
 /// The first step of the claim for `message`, whose body is `body`.
@@ -105,7 +111,7 @@ pub fn after(stage: Stage, id: &str, result: Result<usize, ()>) -> Claim {
 /// queue holds the only copy: forward it.
 pub fn unclaimed(message: &QueuedDelivery, rescue_copy: bool) -> Claim {
     match !message.recorded && rescue_copy {
-        true => Claim::Skip,
+        true => Claim::LeftToTheSweep,
         false => Claim::ForwardUnclaimed,
     }
 }
@@ -487,7 +493,7 @@ mod tests {
             true,
         );
         message.recorded = false;
-        assert_eq!(unclaimed(&message, true), Claim::Skip, "the sweep sends it");
+        assert_eq!(unclaimed(&message, true), Claim::LeftToTheSweep);
         assert_eq!(unclaimed(&message, false), Claim::ForwardUnclaimed);
         message.recorded = true;
         assert_eq!(unclaimed(&message, true), Claim::ForwardUnclaimed);

@@ -47,9 +47,9 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, _config
                     }
                 };
                 match claim {
-                    Claim::Skip => {
+                    Claim::Skip | Claim::LeftToTheSweep => {
                         worker::console_log!(
-                            "dead-letter message for {} dropped: the event was forwarded",
+                            "dead-letter message for {} dropped: the event was forwarded, or its rescue copy will be",
                             moved.id
                         );
                         message.ack();

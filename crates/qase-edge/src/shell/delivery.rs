@@ -117,6 +117,13 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
                 );
                 return Disposition::Ack;
             }
+            Claim::LeftToTheSweep => {
+                worker::console_warn!(
+                    "{}",
+                    serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "d1_unavailable_left_to_the_sweep"})
+                );
+                return Disposition::Ack;
+            }
             Claim::ForwardUnclaimed => worker::console_warn!(
                 "{}",
                 serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "d1_unavailable_forwarding_anyway"})
