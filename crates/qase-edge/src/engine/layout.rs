@@ -1,26 +1,21 @@
 //! The KV layout, in one place: keys, the metadata records stored with them,
 //! and the store's limits, respected by construction. Pure, so it is tested
-//! on the host.
+//! on the host. The history lives in D1 ([`super::store`]); KV holds bytes.
 //!
 //! | Key | Value | Metadata |
 //! |---|---|---|
-//! | `event/{id}` | the exact bytes received | [`EventMetadata`] |
+//! | `event/{id}` | the exact bytes received | [`EventMetadata`]: the kv sink, or a body too large for a D1 row |
 //! | `quarantine/{id}` | the exact bytes received | [`EventMetadata`] with `reason` |
-//! | `idx/{rev}/{id}` | empty | [`EventMetadata`]: every event, newest first |
-//! | `idxp/{project}/{rev}/{id}` | empty | [`EventMetadata`]: one project's events, newest first |
 //! | `seen/{id}` | empty | none; expires after the duplicate window (without D1) |
 //! | `rescue/{id}` | the exact bytes received | [`RescueMetadata`]: what a failed D1 write (or, without D1, a failed queue send) left for the sweep |
-//! | `delivery/{id}/{destination}` | empty | [`DeliveryState`] |
-//! | `dead/{id}/{destination}` | the exact bytes received | [`DeadLetterMetadata`] |
 //!
-//! `{rev}` is `9999999999999 - received_at_ms`, zero-padded to 13 digits, so
-//! that KV's ascending key order lists the newest first. `{project}` is the
-//! project code with `%` and `/` percent-encoded ([`key_segment`]), so no
-//! project code can end a segment early or extend another's prefix
-//! (`idxp/PFX/` never matches the entries of `PFX/B`). Keys are read back by
-//! position ([`index_entry_id`], [`event_child`]), never by searching for a
-//! shape. Listings read only keys and metadata, never values. Every key but
-//! `seen/` carries the retention TTL.
+//! Written by versions before D1, read only by [`super::migrate_kv`] (they
+//! expire with their TTL): `delivery/{id}/{destination}` with a
+//! [`DeliveryState`], `dead/{id}/{destination}` with the bytes and a
+//! [`DeadLetterMetadata`] (the destination percent-encoded, [`key_segment`]),
+//! and the listing indexes `idx/…`, `idxp/…`, which nothing reads any more.
+//! Keys are read back by position ([`event_child`]), never by searching for
+//! a shape. Every key but `seen/` and `rescue/` carries the retention TTL.
 //!
 //! Limits: KV keys are at most 512 bytes and metadata at most
 //! [`KV_METADATA_LIMIT`] bytes of JSON. Every key is far below the first (its
@@ -39,10 +34,6 @@ use super::store::Forward;
 pub const EVENT: &str = "event/";
 /// Prefix of quarantined deliveries.
 pub const QUARANTINE: &str = "quarantine/";
-/// Prefix of the all-projects index.
-pub const INDEX: &str = "idx/";
-/// Prefix of the per-project indexes.
-pub const PROJECT_INDEX: &str = "idxp/";
 /// Prefix of duplicate markers.
 pub const SEEN: &str = "seen/";
 /// Prefix of events waiting for the sweep.
@@ -55,9 +46,6 @@ pub const DEAD: &str = "dead/";
 /// Workers KV's largest metadata, in bytes of serialised JSON.
 pub const KV_METADATA_LIMIT: usize = 1024;
 
-const REV_BASE: u64 = 9_999_999_999_999;
-const REV_DIGITS: usize = 13;
-
 /// Whether a stored event was accepted or quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,7 +56,7 @@ pub enum EventStatus {
     Quarantined,
 }
 
-/// Metadata of stored events and index entries.
+/// Metadata of events stored in KV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMetadata {
     /// The event name.
@@ -296,10 +284,6 @@ pub fn key_segment(value: &str) -> Cow<'_, str> {
     Cow::Owned(value.replace('%', "%25").replace('/', "%2F"))
 }
 
-fn rev(received_at: u64) -> String {
-    format!("{:0REV_DIGITS$}", REV_BASE.saturating_sub(received_at))
-}
-
 /// `event/{id}`.
 pub fn event_key(id: &str) -> String {
     format!("{EVENT}{id}")
@@ -308,21 +292,6 @@ pub fn event_key(id: &str) -> String {
 /// `quarantine/{id}`.
 pub fn quarantine_key(id: &str) -> String {
     format!("{QUARANTINE}{id}")
-}
-
-/// `idx/{rev}/{id}`.
-pub fn index_key(received_at: u64, id: &str) -> String {
-    format!("{INDEX}{}/{id}", rev(received_at))
-}
-
-/// `idxp/{project}/{rev}/{id}`.
-pub fn project_index_key(project: &str, received_at: u64, id: &str) -> String {
-    format!("{}{}/{id}", project_index_prefix(project), rev(received_at))
-}
-
-/// The prefix listing one project's index: `idxp/{project}/`.
-pub fn project_index_prefix(project: &str) -> String {
-    format!("{PROJECT_INDEX}{}/", key_segment(project))
 }
 
 /// `rescue/{id}`.
@@ -359,22 +328,6 @@ fn is_event_id(text: &str) -> bool {
     text.parse::<qase_webhooks::EventId>().is_ok()
 }
 
-fn is_rev(text: &str) -> bool {
-    text.len() == REV_DIGITS && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The event id of an index entry (`idx/{rev}/{id}` or
-/// `idxp/{project}/{rev}/{id}`), read by position; `None` for any other key.
-pub fn index_entry_id(key: &str) -> Option<&str> {
-    let parts: Vec<&str> = key.split('/').collect();
-    let (rev, id) = match parts.as_slice() {
-        ["idx", rev, id] => (rev, id),
-        ["idxp", project, rev, id] if !project.is_empty() => (rev, id),
-        _ => return None,
-    };
-    (is_rev(rev) && is_event_id(id)).then_some(*id)
-}
-
 /// The event id and destination of a `{prefix}{id}/{destination}` key
 /// (`prefix` [`DEAD`] or [`DELIVERY`]), read by position.
 pub fn event_child<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, String)> {
@@ -394,52 +347,6 @@ mod tests {
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
     /// Workers KV's largest key, in bytes.
     const KV_KEY_LIMIT: usize = 512;
-    const OTHER: &str = "evt_ffffffffffffffffffffffffffffffff";
-
-    #[test]
-    fn index_keys_sort_newest_first() {
-        let older = index_key(1_700_000_000_000, ID);
-        let newer = index_key(1_700_000_000_001, ID);
-        assert!(newer < older);
-        let p_older = project_index_key("WEB", 5, ID);
-        let p_newer = project_index_key("WEB", 6, ID);
-        assert!(p_newer < p_older);
-        assert!(p_newer.starts_with(&project_index_prefix("WEB")));
-        assert!(!p_newer.starts_with(&project_index_prefix("WE")));
-    }
-
-    #[test]
-    fn no_project_code_extends_another_projects_prefix() {
-        // Regression: `PFX` listed the events of `PFX/B`.
-        for (listed, other) in [("PFX", "PFX/B"), ("PFX", "PFX%2FB"), ("A%", "A%/x")] {
-            let entry = project_index_key(other, 1, ID);
-            assert!(
-                !entry.starts_with(&project_index_prefix(listed)),
-                "{listed} lists {entry}"
-            );
-            assert!(entry.starts_with(&project_index_prefix(other)));
-        }
-        assert_ne!(key_segment("A/B"), key_segment("A%2FB"));
-    }
-
-    #[test]
-    fn ids_are_read_by_position_never_by_shape() {
-        assert_eq!(index_entry_id(&index_key(1, ID)), Some(ID));
-        assert_eq!(index_entry_id(&project_index_key("A/B", 1, ID)), Some(ID));
-        // Regression: a project code shaped like an id was taken for the id.
-        let entry = project_index_key(OTHER, 1, ID);
-        assert_eq!(index_entry_id(&entry), Some(ID));
-        let entry = project_index_key(&format!("{OTHER}/0000000000001"), 1, ID);
-        assert_eq!(index_entry_id(&entry), Some(ID));
-        for key in [
-            "idx/123/evt_x",
-            &format!("idx/{ID}"),
-            &format!("event/{ID}"),
-            &format!("idxp//0000000000001/{ID}"),
-        ] {
-            assert_eq!(index_entry_id(key), None, "{key}");
-        }
-    }
 
     #[test]
     fn destinations_are_read_back_by_position() {
@@ -458,19 +365,10 @@ mod tests {
 
     #[test]
     fn keys_stay_below_kvs_limit_in_the_worst_case() {
-        let limit = qase_webhooks::MAX_PROJECT_CODE_LEN;
-        for project in [
-            "/".repeat(limit),
-            "%".repeat(limit),
-            "\u{1F600}".repeat(limit),
-        ] {
-            let key = project_index_key(&project, 0, ID);
-            assert!(
-                key.len() <= 320 && key.len() < KV_KEY_LIMIT,
-                "{}",
-                key.len()
-            );
-        }
+        // Only ids (fixed length) and destination names (64 ASCII bytes at
+        // most, each at most 3 bytes once encoded) go into keys.
+        assert!(dead_key(ID, &"/".repeat(64)).len() < KV_KEY_LIMIT);
+        assert!(rescue_key(ID).len() < KV_KEY_LIMIT);
         assert!(dead_key(ID, &"d".repeat(64)).len() < 200);
     }
 
