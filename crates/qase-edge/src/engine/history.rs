@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use qase_webhooks::chat::{self, Description};
+use qase_webhooks::chat::{self, Message};
 use qase_webhooks::Envelope;
 use serde::{Deserialize, Serialize};
 
@@ -581,7 +581,7 @@ pub struct RouteCount {
 /// The event detail's summary in plain words (`description`): what a chat
 /// message would say. `None` when the bytes are not an event of the typed
 /// model (a quarantined delivery can be anything; its `reason` says why).
-pub fn describe(body: &[u8], app_url: &str) -> Option<Description> {
+pub fn describe(body: &[u8], app_url: &str) -> Option<Message> {
     let envelope = Envelope::parse(body).ok()?;
     let event = envelope.event().ok()?;
     Some(chat::describe(&envelope, &event, app_url))

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use qase_webhooks::chat::Description;
+use qase_webhooks::chat::Message;
 use qase_webhooks::EventId;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -232,7 +232,7 @@ struct EventDetail<'a> {
     event: EventView<'a>,
     /// What happened, in words (`null` for a delivery that is not a
     /// typed event).
-    description: Option<Description>,
+    description: Option<Message>,
     deliveries: Vec<DeliveryRow>,
     /// Destinations whose delivery is dead (the dead letters).
     dead_letters: Vec<String>,

@@ -69,9 +69,10 @@ pub struct Fact {
     pub value: String,
 }
 
-/// One event, said for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Message {
+/// One event, said for people: what every chat format renders, and what
+/// [`describe`](super::describe) returns as plain text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Message {
     /// Colour or emoji.
     pub tone: Tone,
     /// What happened, in this crate's words: `Test run completed`.

@@ -26,7 +26,7 @@ mod teams;
 mod text;
 
 pub use links::DEFAULT_APP_URL;
-pub use message::{Fact, Tone};
+pub use message::{Fact, Message, Tone};
 
 use std::fmt;
 
@@ -127,32 +127,10 @@ pub fn render(format: ChatFormat, envelope: &Envelope<'_>, event: &Event, app_ur
     }
 }
 
-/// An event said in plain words, without any service's markup: what a chat
-/// message says, for a page or a log (the console's event summary).
-///
-/// Text from Qase is in it as Qase sent it (cleaned of control characters,
-/// not escaped): whoever shows it must show it as text.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Description {
-    /// How it went.
-    pub tone: Tone,
-    /// What happened, in this crate's words: `Test run completed`.
-    pub headline: String,
-    /// The object's title from Qase, when known.
-    pub title: Option<String>,
-    /// What names the object when there is no title: `Run #7`, `DEMO-12`.
-    pub label: String,
-    /// The object's page in Qase.
-    pub url: String,
-    /// One line of numbers: `11 of 12 passed`.
-    pub status: Option<String>,
-    /// Labelled values (`Passed`, `Author`, ...), in the order to show them.
-    pub facts: Vec<Fact>,
-    /// A description or comment from Qase.
-    pub summary: Option<String>,
-}
-
-/// What a chat message would say about this event, as plain text.
+/// What a chat message would say about this event, as plain text, for a
+/// page or a log (the console's event summary). Text from Qase is in it as
+/// Qase sent it (cleaned of control characters, not escaped): whoever shows
+/// it must show it as text.
 ///
 /// ```
 /// use qase_webhooks::chat::{describe, Tone, DEFAULT_APP_URL};
@@ -167,18 +145,8 @@ pub struct Description {
 /// assert_eq!(described.tone, Tone::Bad);
 /// assert_eq!(described.url, "https://app.qase.io/run/DEMO/dashboard/7");
 /// ```
-pub fn describe(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Description {
-    let message = message::message(envelope, event, app_url);
-    Description {
-        tone: message.tone,
-        headline: message.headline,
-        title: message.title,
-        label: message.label,
-        url: message.url,
-        status: message.status,
-        facts: message.facts,
-        summary: message.summary,
-    }
+pub fn describe(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Message {
+    message::message(envelope, event, app_url)
 }
 
 #[cfg(test)]
