@@ -48,7 +48,7 @@ export function tone(state) {
       return "good";
     case "dead": case "quarantined": case "paused": case "bad": case "misconfigured": case "no_secret_configured":
       return "bad";
-    case "retrying": case "probing": case "pending": case "warning": case "degraded":
+    case "retrying": case "probing": case "draining": case "pending": case "warning": case "degraded":
       return "warning";
     default:
       return "neutral";

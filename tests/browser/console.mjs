@@ -196,6 +196,15 @@ async function operator(page) {
   assert.notEqual(after, before, "the delivery shows the new attempt");
   await shot(page, "event-replayed");
 
+  begin("the run on the Runs page: its status and counts, then the run itself");
+  await visit(page, "#/runs?project=WEB");
+  const runRow = `tr[data-run="${input.run_id}"]`;
+  await waitText(page, runRow, { includes: ["completed", "passed"] }, "the completed run");
+  await shot(page, "runs");
+  await through(page, () => page.click(`${runRow} a`));
+  await waitText(page, "#run-title", { startsWith: `Run #${input.run_id}` }, "the run's page");
+  await shot(page, "run");
+
   begin("the hostile title shows up as text, and no script runs");
   await visit(page, "#/events?event=case.created");
   await through(page, () => page.click("table.list tbody tr[data-id] td:nth-child(2) a"));
@@ -219,11 +228,20 @@ async function operator(page) {
   await page.click("#replay-all-confirm");
   await waitText(page, ".bulk", { includes: ["Replayed 1 dead letter"] }, "the replay's result");
 
-  begin("destinations and configuration health");
+  begin("destinations: state, success rate, last error; configuration health");
   await visit(page, "#/destinations");
-  await waitText(page, `tr[data-destination="${input.delivered_destination}"]`, { nonEmpty: true }, "the CI destination");
+  const ci = `tr[data-destination="${input.delivered_destination}"]`;
+  const refusing = `tr[data-destination="${input.dead_destination}"]`;
+  await waitText(page, ci, { includes: ["active", "100.0 %"] }, "the CI destination, healthy");
+  await waitText(page, refusing, { includes: ["HTTP 400"] }, "the refusing destination's last error");
   await waitText(page, "#health-title", { includes: ["Configuration health"] }, "the health section");
   await shot(page, "destinations");
+
+  begin("pause a destination from the console, then resume it");
+  await page.click(`${refusing} button`);
+  await waitText(page, refusing, { includes: ["paused", "by an operator"] }, "the paused destination");
+  await page.click(`${refusing} button`);
+  await waitText(page, refusing, { includes: ["Pause"] }, "the resumed destination");
 
   begin("a phone-sized screen, in dark mode");
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);

@@ -2,7 +2,7 @@
 // Worker's configuration health with each problem explained.
 
 import { badge, facts, h, notice, replace } from "../dom.js";
-import { ago, percent, tone, when } from "../format.js";
+import { ago, duration, percent, tone, when } from "../format.js";
 
 const REFRESH_MS = 10_000;
 
@@ -23,9 +23,10 @@ const STATUS = {
 
 export function render(main, _route, { call, ready }) {
   const list = h("section", { class: "card", "aria-labelledby": "destinations-title" });
+  const watched = h("section", { class: "card", "aria-labelledby": "watch-title", hidden: true });
   const health = h("section", { class: "card", "aria-labelledby": "health-title" });
   const status = h("div", { role: "status", "aria-live": "polite" });
-  replace(main, h("h1", {}, "Destinations"), status, list, health);
+  replace(main, h("h1", {}, "Destinations"), status, list, watched, health);
 
   async function load() {
     try {
@@ -61,16 +62,18 @@ export function render(main, _route, { call, ready }) {
   function row(destination) {
     const day = destination.last_24h ?? {};
     const attempted = (day.delivered ?? 0) + (day.failed ?? 0);
-    const state = destination.state ?? "active";
-    const action = state === "active"
+    const state = destination.state ?? "unknown";
+    const action = state === "active" || state === "unknown"
       ? h("button", { type: "button", class: "quiet", onclick: () => force(destination.name, "pause") }, "Pause")
       : h("button", { type: "button", class: "quiet", onclick: () => force(destination.name, "resume") }, "Resume");
     return h("tr", { "data-destination": destination.name },
       h("td", {}, h("strong", {}, destination.name), h("div", { class: "muted" }, [destination.format, destination.alerts ? "alerts" : null, destination.reports ? "reports" : null].filter(Boolean).join(" · "))),
       h("td", {}, badge(state, tone(state)),
         destination.since ? h("div", { class: "muted", title: when(destination.since) }, `since ${ago(destination.since)}`) : null,
-        destination.reason ? h("div", { class: "muted" }, destination.reason) : null,
-        destination.held ? h("div", {}, `${destination.held} held`) : null),
+        destination.reason ? h("div", { class: "muted" }, destination.reason, destination.paused_by_operator ? " (by an operator)" : "") : null,
+        destination.held ? h("div", {}, `${destination.held} held`) : null,
+        destination.next_probe_at ? h("div", { class: "muted", title: when(destination.next_probe_at) }, `next probe ${ago(destination.next_probe_at)}`) : null,
+        destination.consecutive_failures ? h("div", { class: "muted" }, `${destination.consecutive_failures} failures in a row`) : null),
       h("td", {}, day.success_rate !== undefined && day.success_rate !== null ? percent(day.success_rate, 1) : percent(day.delivered ?? 0, attempted)),
       h("td", { class: "wide" }, `${day.delivered ?? 0} / ${day.failed ?? 0} / ${day.dead ?? 0}`),
       h("td", {}, destination.last_error ? [h("div", { class: "error-text" }, destination.last_error), h("div", { class: "muted", title: when(destination.last_error_at) }, ago(destination.last_error_at))] : h("span", { class: "muted" }, "none")),
@@ -97,6 +100,7 @@ export function render(main, _route, { call, ready }) {
       replace(health, notice("bad", "GET /health did not answer.", error.message));
       return;
     }
+    renderWatched(answer.watch ?? []);
     const problems = answer.config_problems ?? [];
     replace(health,
       h("h2", { id: "health-title" }, "Configuration health ", badge(answer.status, tone(answer.status))),
@@ -106,6 +110,27 @@ export function render(main, _route, { call, ready }) {
         h("strong", {}, p.key), ": ", p.problem, h("div", { class: "muted" }, EFFECTS[p.effect] ?? p.effect)))) : null,
       facts([["Version", answer.version], ["Commit", answer.commit]]),
     );
+  }
+
+  /// The projects of QASE_WATCH: silence past their window means Qase may
+  /// have disabled the webhook.
+  function renderWatched(projects) {
+    watched.hidden = projects.length === 0;
+    replace(watched,
+      h("h2", { id: "watch-title" }, "Watched projects"),
+      h("p", { class: "muted" }, "Qase disables a webhook that keeps failing and tells only the owner, by e-mail. A watched project silent for longer than its window raises an alert: check the webhook in Qase's project settings."),
+      h("div", { class: "scroll" }, h("table", { class: "list" },
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Project"),
+          h("th", { scope: "col" }, "Last delivery"),
+          h("th", { scope: "col" }, "Normal silence"),
+          h("th", { scope: "col" }, "State"))),
+        h("tbody", {}, projects.map((project) => h("tr", { "data-project": project.project },
+          h("td", {}, project.project),
+          h("td", { title: when(project.last_delivery_at) }, project.last_delivery_at ? ago(project.last_delivery_at) : "none yet"),
+          h("td", {}, duration(project.window_seconds * 1000)),
+          h("td", {}, project.quiet ? badge("quiet", "bad") : badge("receiving", "good"),
+            project.alerted_at ? h("div", { class: "muted" }, `alerted ${ago(project.alerted_at)}`) : null)))))));
   }
 
   load().then(ready);

@@ -4,6 +4,18 @@
 import { badge, facts, h, notice, replace } from "../dom.js";
 import { ago, bytes, duration, tone, when } from "../format.js";
 
+/// What each attempt's `result` reads as, and its colour.
+const ATTEMPT_WORDS = {
+  delivered: "delivered",
+  failed_will_retry: "failed, will retry",
+  failed_final: "failed, given up",
+  held_while_paused: "held: the destination is paused",
+  probe: "sent as the paused destination's probe",
+};
+const ATTEMPT_TONES = {
+  delivered: "good", failed_will_retry: "warning", failed_final: "bad", held_while_paused: "neutral", probe: "neutral",
+};
+
 /// After a replay, how long (and how often) the page looks for the new attempt.
 const FOLLOW_MS = 20_000;
 const FOLLOW_EVERY_MS = 1_000;
@@ -93,26 +105,27 @@ export function render(main, route, { call, ready }) {
     );
   }
 
-  /// The attempts, oldest first; a row per attempt when the Worker records
-  /// them, else the delivery's last state.
+  /// The attempts, oldest first (`attempts_log`: the Worker keeps the last
+  /// 20 per destination), else the delivery's last state.
   function timeline(delivery) {
-    const attempts = delivery.attempts_log ?? delivery.history ?? (Array.isArray(delivery.attempts) ? delivery.attempts : null);
-    if (!attempts) {
+    const attempts = delivery.attempts_log;
+    if (!attempts?.length) {
       return h("ol", { class: "timeline" }, h("li", { class: tone(delivery.status) },
         h("span", { class: "when" }, when(delivery.updated_at)), " ",
         `Attempt ${delivery.attempts}: `,
         delivery.last_status ? `HTTP ${delivery.last_status}` : delivery.status,
         delivery.status !== "delivered" && delivery.last_error ? h("span", { class: "error-text" }, ` — ${delivery.last_error}`) : null));
     }
-    return h("ol", { class: "timeline" }, attempts.map((attempt, i) => h(
+    return h("ol", { class: "timeline" }, attempts.map((attempt) => h(
       "li",
-      { class: tone(attempt.result ?? attempt.outcome) },
+      { class: ATTEMPT_TONES[attempt.result] ?? "neutral" },
       h("span", { class: "when" }, when(attempt.at)), " ",
-      `Attempt ${attempt.attempt ?? i + 1}: `,
-      attempt.status ? `HTTP ${attempt.status}` : (attempt.result ?? attempt.outcome ?? ""),
+      attempt.n ? `Attempt ${attempt.n}: ` : "",
+      ATTEMPT_WORDS[attempt.result] ?? attempt.result,
+      attempt.status ? ` (HTTP ${attempt.status})` : "",
       attempt.latency_ms !== undefined && attempt.latency_ms !== null ? h("span", { class: "muted" }, ` in ${duration(attempt.latency_ms)}`) : null,
       attempt.error ? h("span", { class: "error-text" }, ` — ${attempt.error}`) : null,
-      attempt.next_retry_at ? h("span", { class: "muted" }, ` · next try ${when(attempt.next_retry_at)}`) : null,
+      attempt.next_at ? h("span", { class: "muted" }, ` · next try ${when(attempt.next_at)} (${ago(attempt.next_at)})`) : null,
     )));
   }
 
