@@ -48,9 +48,9 @@ enum Command {
     Send(send::SendArgs),
     /// List every known event with its entity, action and Qase UI name.
     Events,
-    /// Print the JSON Schema of an event's payload (or `envelope`).
+    /// Print the JSON Schema of an event's payload (or `envelope`, or `run-report`: the report sent to `"reports": true` destinations).
     Schema {
-        /// An event name such as `run.completed`, or `envelope`.
+        /// An event name such as `run.completed`, `envelope` or `run-report`.
         event: String,
     },
     /// Print the chat message body (Slack, Teams, Discord, Google Chat) an event becomes.
@@ -158,6 +158,8 @@ fn main() -> ExitCode {
 fn schema(event: &str) -> Result<(), Failure> {
     let schema = if event == "envelope" {
         qase_webhooks::schema::envelope_schema()
+    } else if event == "run-report" {
+        qase_webhooks::schema::run_report_schema()
     } else {
         let name = known_event(event)?;
         qase_webhooks::schema::payload_schema(&name).ok_or_else(|| {

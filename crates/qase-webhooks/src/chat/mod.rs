@@ -126,6 +126,52 @@ pub fn render(format: ChatFormat, envelope: &Envelope<'_>, event: &Event, app_ur
     }
 }
 
+/// The chat message of a run report (see [`crate::run_report`]): the
+/// outcome, the counts and pass rate, and the cases that did not pass,
+/// listed up to [`REPORT_LISTED_FAILURES`] ("and N more" for the rest).
+///
+/// ```
+/// use qase_webhooks::chat::{render_report, ChatFormat};
+/// use qase_webhooks::run_report::*;
+///
+/// let report = RunReport {
+///     kind: RUN_REPORT_EVENT.into(), version: RUN_REPORT_VERSION, id: "rpt_1".into(),
+///     project: "DEMO".into(), run: 7, outcome: RunOutcome::Completed,
+///     title: Some("Nightly".into()), plan_id: None, started_by: Some(3),
+///     counts: RunCounts { cases: 3, passed: 2, failed: 1, blocked: 0, skipped: None, untested: None, duration: 0 },
+///     pass_rate: Some(66.7), duration_ms: 0, first_event_at: 1, last_event_at: 2, results_received: 0,
+///     failures: Failures { source: FailureSource::QaseApi, more: 0, items: vec![Failure {
+///         case_id: 12, title: Some("Login fails".into()), status: FailureStatus::Failed,
+///         url: run_report::case_url("https://app.qase.io", "DEMO", 12) }] },
+///     url: run_report::run_url("https://app.qase.io", "DEMO", 7),
+/// };
+/// let slack = render_report(ChatFormat::Slack, &report);
+/// let section = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+/// assert!(section.contains("DEMO-12 Login fails"), "{section}");
+/// ```
+pub fn render_report(format: ChatFormat, report: &crate::run_report::RunReport) -> Value {
+    let message = message::report(report);
+    match format {
+        ChatFormat::Slack => slack::render(&message),
+        ChatFormat::Teams => teams::render(&message),
+        ChatFormat::Discord => discord::render(&message),
+        ChatFormat::GoogleChat => google_chat::render(&message),
+    }
+}
+
+/// How many failed or blocked cases a report's chat message names.
+pub const REPORT_LISTED_FAILURES: usize = 5;
+
+/// The page of run `run` of `project` in the Qase app at `app_url`.
+pub fn run_link(app_url: &str, project: &str, run: u64) -> String {
+    links::Links::new(app_url, project).run(run)
+}
+
+/// The page of case `case` of `project` in the Qase app at `app_url`.
+pub fn case_link(app_url: &str, project: &str, case: u64) -> String {
+    links::Links::new(app_url, project).case(case)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
