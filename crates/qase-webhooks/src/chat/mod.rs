@@ -142,8 +142,8 @@ pub fn render(format: ChatFormat, envelope: &Envelope<'_>, event: &Event, app_ur
 ///     pass_rate: Some(66.7), duration_ms: 0, first_event_at: 1, last_event_at: 2, results_received: 0,
 ///     failures: Failures { source: FailureSource::QaseApi, more: 0, items: vec![Failure {
 ///         case_id: 12, title: Some("Login fails".into()), status: FailureStatus::Failed,
-///         url: run_report::case_url("https://app.qase.io", "DEMO", 12) }] },
-///     url: run_report::run_url("https://app.qase.io", "DEMO", 7),
+///         url: case_url("https://app.qase.io", "DEMO", 12) }] },
+///     url: run_url("https://app.qase.io", "DEMO", 7),
 /// };
 /// let slack = render_report(ChatFormat::Slack, &report);
 /// let section = slack["blocks"][1]["text"]["text"].as_str().unwrap();
