@@ -206,7 +206,10 @@ impl Thresholds {
             reasons.push(format!("{} failed (at most {max} allowed)", counts.failed));
         }
         if let Some(max) = self.max_blocked.filter(|max| counts.blocked > *max) {
-            reasons.push(format!("{} blocked (at most {max} allowed)", counts.blocked));
+            reasons.push(format!(
+                "{} blocked (at most {max} allowed)",
+                counts.blocked
+            ));
         }
         if let Some(min) = self.min_pass_rate {
             // A run without cases has no pass rate, and so does not meet one.

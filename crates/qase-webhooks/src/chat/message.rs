@@ -386,7 +386,6 @@ pub(crate) fn report(report: &crate::run_report::RunReport) -> Message {
     message
 }
 
-
 /// What a chat message says about `event`, with links into the Qase app at
 /// `app_url`.
 pub(crate) fn message(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Message {
