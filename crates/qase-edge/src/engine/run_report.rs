@@ -25,7 +25,7 @@ use qase_webhooks::{EventId, EVENT_ID_PREFIX};
 use serde::{Deserialize, Serialize};
 
 use super::bindings;
-use super::config::{Config, ConfigError, Destination, MAX_RETRY_SECONDS};
+use super::config::{Config, ConfigError, Destination, Format, MAX_RETRY_SECONDS};
 use super::messages::QueuedDelivery;
 use super::query::ParamError;
 use super::runs::{ReportState, ResultCounts, RunFact, RunFactKind, RunState, RunStatus};
@@ -226,6 +226,27 @@ pub fn report_messages(
             )
         })
         .collect()
+}
+
+/// The body a destination is sent for a queued delivery: a report's
+/// document (`standard`) or its chat message; any other event's as
+/// [`super::delivery::request_body`] says.
+pub fn delivery_body(
+    destination: &Destination,
+    message: &QueuedDelivery,
+    body: &[u8],
+    app_url: &str,
+) -> Option<Vec<u8>> {
+    if message.event_name != RUN_REPORT_EVENT {
+        return super::delivery::request_body(destination, body, app_url);
+    }
+    match destination.format {
+        Format::Standard => Some(body.to_vec()),
+        Format::Chat(format) => {
+            let report: RunReport = serde_json::from_slice(body).ok()?;
+            serde_json::to_vec(&qase_webhooks::chat::render_report(format, &report)).ok()
+        }
+    }
 }
 
 /// A request to Qase's REST API: `GET` this URL with the `Token` header.
@@ -852,6 +873,25 @@ mod tests {
             let body: RunReport = serde_json::from_str(message.body.as_deref().unwrap()).unwrap();
             assert_eq!(body, report);
         }
+        let raw = message_body(&config, "a", &messages[0]);
+        assert_eq!(raw, messages[0].body.as_deref().unwrap().as_bytes());
+        let slack: serde_json::Value =
+            serde_json::from_slice(&message_body(&config, "s", &messages[1])).unwrap();
+        assert!(
+            slack["text"].as_str().unwrap().contains("Test run report"),
+            "{slack}"
+        );
+    }
+
+    fn message_body(config: &Config, name: &str, message: &QueuedDelivery) -> Vec<u8> {
+        let destination = config.destination(name).unwrap();
+        delivery_body(
+            destination,
+            message,
+            message.body.as_deref().unwrap().as_bytes(),
+            "https://app.qase.io",
+        )
+        .unwrap()
     }
 
     #[test]

@@ -263,6 +263,12 @@ pub fn fact_of(event_id: &str, body: &[u8]) -> Option<RunFact> {
     Some(fact)
 }
 
+/// Whether an event of this name may be about a run (`run.*`, `result.*`):
+/// the consumer reads its body and hands it to [`fact_of`].
+pub fn may_concern_a_run(event_name: &str) -> bool {
+    event_name.starts_with("run.") || event_name.starts_with("result.")
+}
+
 /// What applying a fact did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -338,9 +344,10 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
                 at: fact.at,
                 event_id: fact.event_id.clone(),
             };
-            let later = next.end.as_ref().map_or(true, |end| {
-                (candidate.at, &candidate.event_id) > (end.at, &end.event_id)
-            });
+            let later = match &next.end {
+                None => true,
+                Some(end) => (candidate.at, &candidate.event_id) > (end.at, &end.event_id),
+            };
             if later {
                 next.end = Some(candidate);
             }

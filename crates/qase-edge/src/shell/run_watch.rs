@@ -1,0 +1,323 @@
+//! The Durable Object that watches one Qase test run (`RunWatch`, binding
+//! `QASE_RUN_WATCH`, one object per project and run: `id_from_name("WEB/42")`).
+//!
+//! Why an object per run: the run's events reach several queue consumers at
+//! once, and a CI gate must hear of the run's end the moment it is applied.
+//! The object runs one request at a time around its storage (the input
+//! gate), so read-apply-write of the state is never interleaved, and a gate
+//! waiting in it (`GET /wait`) holds an in-memory signal that the request
+//! applying the run's end fires: no storage is polled, and nothing is
+//! written while a gate waits. The rules are [`crate::engine::runs`].
+//!
+//! Storage: `state` (the [`RunState`] as JSON) and `seen/{event id}` per
+//! event applied, so a duplicate changes nothing. After every apply the
+//! object writes the state into D1 `runs` with a version guard (an
+//! unchanged state writes no row), so a retried message also repairs a
+//! mirror write that failed.
+//!
+//! Internal routes (called by the Worker through the stub, never exposed):
+//! `POST /apply` (a [`RunFact`]), `GET /state`, `GET /wait?timeout_ms=`,
+//! `POST /take` (`{"message_id", "failures"}`: the report, once).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use qase_webhooks::run_report::Failures;
+use serde::{Deserialize, Serialize};
+use worker::{
+    durable_object, Date, Delay, DurableObject, Env, Method, Request, RequestInit, Response,
+    Result, State,
+};
+
+use crate::engine::bindings;
+use crate::engine::run_report::{self, RunKey};
+use crate::engine::runs::{self, Applied, RunFact, RunState};
+use crate::shell::db;
+
+/// The storage key of the state.
+const STATE_KEY: &str = "state";
+
+/// Watches one run.
+#[durable_object]
+pub struct RunWatch {
+    state: State,
+    env: Env,
+    /// The stored state, once read.
+    cached: RefCell<Option<RunState>>,
+    /// The gates waiting for the run's end.
+    waiters: RefCell<Vec<Rc<Signal>>>,
+}
+
+/// What `POST /apply` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyAnswer {
+    /// The state after the event.
+    pub state: RunState,
+    /// Whether this event ended the run.
+    pub ended_now: bool,
+}
+
+/// What `POST /take` is sent.
+#[derive(Debug, Serialize, Deserialize)]
+struct TakeRequest {
+    message_id: String,
+    failures: Option<Failures>,
+}
+
+impl DurableObject for RunWatch {
+    fn new(state: State, env: Env) -> Self {
+        RunWatch {
+            state,
+            env,
+            cached: RefCell::new(None),
+            waiters: RefCell::new(Vec::new()),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        match (req.method(), url.path()) {
+            (Method::Post, "/apply") => {
+                let fact: RunFact = req.json().await?;
+                self.apply(fact).await
+            }
+            (Method::Get, "/state") => {
+                let key = key_of(&url)?;
+                Response::from_json(&self.load(&key).await?)
+            }
+            (Method::Get, "/wait") => {
+                let key = key_of(&url)?;
+                let timeout_ms = query(&url, "timeout_ms").unwrap_or(0);
+                self.wait(&key, timeout_ms).await
+            }
+            (Method::Post, "/take") => {
+                let key = key_of(&url)?;
+                let take: TakeRequest = req.json().await?;
+                self.take(&key, take).await
+            }
+            _ => Response::error("no such route", 404),
+        }
+    }
+}
+
+impl RunWatch {
+    /// The state: cached, stored, or a run no event has reached.
+    async fn load(&self, key: &RunKey) -> Result<RunState> {
+        Ok(self
+            .stored()
+            .await?
+            .unwrap_or_else(|| runs::empty(&key.project, key.run)))
+    }
+
+    async fn stored(&self) -> Result<Option<RunState>> {
+        if let Some(state) = self.cached.borrow().clone() {
+            return Ok(Some(state));
+        }
+        let stored: Option<RunState> = self.state.storage().get(STATE_KEY).await?;
+        self.cached.replace(stored.clone());
+        Ok(stored)
+    }
+
+    async fn store(&self, state: &RunState) -> Result<()> {
+        self.state.storage().put(STATE_KEY, state).await?;
+        self.cached.replace(Some(state.clone()));
+        Ok(())
+    }
+
+    /// Writes the state into D1 `runs`; a version D1 already has writes nothing.
+    async fn mirror(&self, state: &RunState) -> Result<()> {
+        let database = db::database(&self.env)?;
+        let statement = run_report::upsert(state, Date::now().as_millis());
+        db::changes(&database, &statement, None).await?;
+        Ok(())
+    }
+
+    async fn apply(&self, fact: RunFact) -> Result<Response> {
+        let seen_key = Applied::seen_key(&fact.event_id);
+        let seen = self.state.storage().get::<bool>(&seen_key).await?.is_some();
+        let applied = runs::apply(self.stored().await?, &fact, seen);
+        if applied.changed {
+            self.store(&applied.state).await?;
+            self.state.storage().put(&seen_key, true).await?;
+        }
+        if applied.ended_now {
+            // Before the mirror: a gate must not wait for D1.
+            for waiter in self.waiters.borrow_mut().drain(..) {
+                waiter.fire();
+            }
+        }
+        self.mirror(&applied.state).await?;
+        Response::from_json(&ApplyAnswer {
+            state: applied.state,
+            ended_now: applied.ended_now,
+        })
+    }
+
+    async fn wait(&self, key: &RunKey, timeout_ms: u64) -> Result<Response> {
+        let state = self.load(key).await?;
+        if state.status.is_final() || timeout_ms == 0 {
+            return Response::from_json(&state);
+        }
+        let signal = Rc::new(Signal::default());
+        self.waiters.borrow_mut().push(Rc::clone(&signal));
+        let woken = Fired(Rc::clone(&signal));
+        let timer = Delay::from(Duration::from_millis(timeout_ms));
+        if let Either::Right(_) = select(woken, timer).await {
+            self.waiters
+                .borrow_mut()
+                .retain(|waiter| !Rc::ptr_eq(waiter, &signal));
+        }
+        Response::from_json(&self.load(key).await?)
+    }
+
+    async fn take(&self, key: &RunKey, take: TakeRequest) -> Result<Response> {
+        let state = self.load(key).await?;
+        match runs::take_report(&state, &take.message_id, take.failures) {
+            Some(taken) if state.status.is_final() => {
+                if taken != state {
+                    self.store(&taken).await?;
+                }
+                self.mirror(&taken).await?;
+                Response::from_json(&taken)
+            }
+            _ => Response::error("the report is not this message's to send", 409),
+        }
+    }
+}
+
+fn query<T: std::str::FromStr>(url: &worker::Url, name: &str) -> Option<T> {
+    url.query_pairs()
+        .find(|(key, _)| key == name)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+fn key_of(url: &worker::Url) -> Result<RunKey> {
+    let project = url
+        .query_pairs()
+        .find(|(key, _)| key == "project")
+        .map(|(_, value)| value.into_owned());
+    match (project, query(url, "run")) {
+        (Some(project), Some(run)) => Ok(RunKey { project, run }),
+        _ => Err(worker::Error::RustError(
+            "project and run are required".into(),
+        )),
+    }
+}
+
+/// A one-shot signal: fired once by the request that ends the run.
+#[derive(Default)]
+struct Signal {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Signal {
+    fn fire(&self) {
+        self.fired.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Resolves when its signal fires.
+struct Fired(Rc<Signal>);
+
+impl Future for Fired {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.fired.get() {
+            return Poll::Ready(());
+        }
+        self.0.waker.replace(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+// ---- The Worker's side: calls to a run's object through its stub ----
+
+fn stub(env: &Env, key: &RunKey) -> Result<worker::Stub> {
+    env.durable_object(bindings::RUN_WATCH)?
+        .id_from_name(&runs::object_name(&key.project, key.run))?
+        .get_stub()
+}
+
+fn url(path: &str, key: &RunKey, extra: &str) -> String {
+    let mut url = worker::Url::parse(&format!("https://run-watch{path}")).expect("a fixed URL");
+    url.query_pairs_mut()
+        .append_pair("project", &key.project)
+        .append_pair("run", &key.run.to_string());
+    let mut url = url.to_string();
+    url.push_str(extra);
+    url
+}
+
+async fn call(env: &Env, key: &RunKey, request: Request) -> Result<Response> {
+    let response = stub(env, key)?.fetch_with_request(request).await?;
+    Ok(response)
+}
+
+fn post(url: &str, body: &impl Serialize) -> Result<Request> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(body)?.into()));
+    Request::new_with_init(url, &init)
+}
+
+async fn json<T: for<'de> Deserialize<'de>>(mut response: Response) -> Result<T> {
+    match response.status_code() {
+        200 => response.json().await,
+        status => Err(worker::Error::RustError(format!(
+            "the run's object answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        ))),
+    }
+}
+
+/// Applies an event to its run.
+pub async fn apply(env: &Env, fact: &RunFact) -> Result<ApplyAnswer> {
+    let key = RunKey {
+        project: fact.project.clone(),
+        run: fact.run,
+    };
+    let request = post(&url("/apply", &key, ""), fact)?;
+    json(call(env, &key, request).await?).await
+}
+
+/// A run's state as its object holds it.
+pub async fn state(env: &Env, key: &RunKey) -> Result<RunState> {
+    let request = Request::new(&url("/state", key, ""), Method::Get)?;
+    json(call(env, key, request).await?).await
+}
+
+/// A run's state once it has ended, or after `timeout_seconds`.
+pub async fn wait(env: &Env, key: &RunKey, timeout_seconds: u64) -> Result<RunState> {
+    let extra = format!("&timeout_ms={}", timeout_seconds * 1000);
+    let request = Request::new(&url("/wait", key, &extra), Method::Get)?;
+    json(call(env, key, request).await?).await
+}
+
+/// Takes a run's report for the queue message `message_id`: the state to
+/// report, or `None` when another message took it.
+pub async fn take(
+    env: &Env,
+    key: &RunKey,
+    message_id: &str,
+    failures: Option<Failures>,
+) -> Result<Option<RunState>> {
+    let body = TakeRequest {
+        message_id: message_id.to_owned(),
+        failures,
+    };
+    let response = call(env, key, post(&url("/take", key, ""), &body)?).await?;
+    if response.status_code() == 409 {
+        return Ok(None);
+    }
+    json(response).await.map(Some)
+}
