@@ -18,6 +18,7 @@ mod preview;
 mod samples;
 mod send;
 mod verify;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -57,8 +58,11 @@ enum Command {
     Preview(preview::PreviewArgs),
     /// Verify the Standard Webhooks signature of a forwarded request.
     Verify(verify::VerifyArgs),
-    /// The qase-edge operator API: list, get, delete, replay, dead letters, stats, export.
+    /// The qase-edge operator API: list, get, delete, replay, dead letters, stats, export, runs.
     Api(api::ApiArgs),
+    /// A CI gate: wait for a Qase run's end through qase-edge, check thresholds
+    /// (exit 0 met, 1 not met, 2 timeout or error) and print a one-line verdict.
+    Wait(wait::WaitArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => preview::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Api(args) => api::run(args),
+        Command::Wait(args) => wait::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -13,6 +13,7 @@
 //! - `api`: the operator API: auth, listing, inspection, replay, deletion.
 //! - `chat`: Slack, Teams, Discord and Google Chat destinations, paced.
 //! - `hardening`: regressions found by adversarial testing from outside.
+//! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 
 mod api;
 mod chat;
@@ -25,6 +26,7 @@ mod ingest;
 mod load;
 mod policy;
 mod routing;
+mod runs;
 mod secrets;
 mod storage;
 
