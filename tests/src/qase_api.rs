@@ -140,7 +140,7 @@ fn answer(state: &State, target: &str) -> (u16, Value) {
                 .iter()
                 .filter(|r| r.project == *code)
                 .filter(|r| runs.is_empty() || runs.contains(&r.run))
-                .filter(|r| status.map_or(true, |s| r.status == s))
+                .filter(|r| status.is_none_or(|s| r.status == s))
                 .collect();
             let entities: Vec<Value> = matching
                 .iter()
