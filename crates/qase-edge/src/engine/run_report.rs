@@ -443,6 +443,31 @@ fn status_name(status: RunStatus) -> &'static str {
     }
 }
 
+/// Deletes the runs not changed since `cutoff` (Unix ms), with the delivery
+/// states of their reports: run with the sweep's retention.
+pub fn delete_expired(cutoff: u64) -> [Statement; 2] {
+    [
+        Statement {
+            sql: Cow::Borrowed(
+                // A range of the primary key: the report ids (`rpt_...`, and `` ` `` follows `_`).
+                "DELETE FROM deliveries WHERE event_id >= 'rpt_' AND event_id < 'rpt`' AND updated_at < ?1",
+            ),
+            params: vec![Param::Int(cutoff as i64)],
+        },
+        Statement {
+            sql: Cow::Borrowed("DELETE FROM runs WHERE updated_at < ?1"),
+            params: vec![Param::Int(cutoff as i64)],
+        },
+    ]
+}
+
+/// When a run's object forgets the run (its storage deleted by an alarm):
+/// `QASE_RETENTION_SECONDS` after its first event or its end, whichever is
+/// later; `None` when runs are kept until deleted.
+pub fn forget_at(config: &Config, now: u64) -> Option<u64> {
+    Some(now.saturating_add(config.retention_seconds?.saturating_mul(1000)))
+}
+
 /// A `runs` row as read back: the state's JSON.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunRow {
@@ -1020,6 +1045,20 @@ mod tests {
         assert_eq!(parse_wait(vec![]).unwrap(), 60);
         assert_eq!(parse_wait(vec![("timeout".into(), "0".into())]).unwrap(), 0);
         assert!(parse_wait(vec![("timeout".into(), "301".into())]).is_err());
+    }
+
+    #[test]
+    fn runs_expire_with_the_events_retention() {
+        let [deliveries, runs] = delete_expired(5_000);
+        assert!(
+            deliveries.sql.contains("rpt"),
+            "only reports' delivery states"
+        );
+        assert_eq!(runs.params, [Param::Int(5_000)]);
+        let config = config("[]", &[("QASE_RETENTION_SECONDS", "60")]);
+        assert_eq!(forget_at(&config, 1_000), Some(61_000));
+        let forever = self::config("[]", &[("QASE_RETENTION_SECONDS", "0")]);
+        assert_eq!(forget_at(&forever, 1_000), None);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use worker::{
 use crate::engine::bindings;
 use crate::engine::run_report::{self, RunKey};
 use crate::engine::runs::{self, Applied, RunFact, RunState};
-use crate::shell::db;
+use crate::shell::{db, settings};
 
 /// The storage key of the state.
 const STATE_KEY: &str = "state";
@@ -103,6 +103,14 @@ impl DurableObject for RunWatch {
             _ => Response::error("no such route", 404),
         }
     }
+
+    /// The retention has passed: the run is forgotten (its D1 row is
+    /// deleted by the sweep on the same retention).
+    async fn alarm(&self) -> Result<Response> {
+        self.state.storage().delete_all().await?;
+        self.cached.replace(None);
+        Response::ok("forgotten")
+    }
 }
 
 impl RunWatch {
@@ -145,6 +153,9 @@ impl RunWatch {
             self.store(&applied.state).await?;
             self.state.storage().put(&seen_key, true).await?;
         }
+        if applied.ended_now || (applied.changed && applied.state.version == 1) {
+            self.arm_forgetting().await;
+        }
         if applied.ended_now {
             // Before the mirror: a gate must not wait for D1.
             for waiter in self.waiters.borrow_mut().drain(..) {
@@ -156,6 +167,20 @@ impl RunWatch {
             state: applied.state,
             ended_now: applied.ended_now,
         })
+    }
+
+    /// Sets the alarm that forgets the run after the retention (at its first
+    /// event, and again at its end). Best effort: a run not forgotten only
+    /// keeps its few keys.
+    async fn arm_forgetting(&self) {
+        let Ok(config) = settings::load(&self.env) else {
+            return;
+        };
+        if let Some(at) = run_report::forget_at(config, Date::now().as_millis()) {
+            if let Err(error) = self.state.storage().set_alarm(at as i64).await {
+                worker::console_warn!("the run's retention alarm was not set: {error}");
+            }
+        }
     }
 
     async fn wait(&self, key: &RunKey, timeout_ms: u64) -> Result<Response> {
