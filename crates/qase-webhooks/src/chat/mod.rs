@@ -175,6 +175,7 @@ pub fn case_link(app_url: &str, project: &str, case: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_report::*;
 
     #[test]
     fn names_round_trip_and_match_serde() {
@@ -188,5 +189,76 @@ mod tests {
         }
         assert_eq!(ChatFormat::parse("standard"), None);
         assert_eq!(ChatFormat::parse("googlechat"), None);
+    }
+
+    fn report(failures: Vec<(u64, &str)>, more: u64, source: FailureSource) -> RunReport {
+        RunReport {
+            kind: RUN_REPORT_EVENT.into(),
+            version: RUN_REPORT_VERSION,
+            id: "rpt_1".into(),
+            project: "DEMO".into(),
+            run: 7,
+            outcome: RunOutcome::Completed,
+            title: Some("Nightly <!channel>".into()),
+            plan_id: None,
+            started_by: None,
+            counts: RunCounts {
+                cases: 20,
+                passed: 12,
+                failed: 7,
+                blocked: 1,
+                skipped: None,
+                untested: None,
+                duration: 65_000,
+            },
+            pass_rate: Some(60.0),
+            duration_ms: 65_000,
+            first_event_at: 1_700_000_000,
+            last_event_at: 1_700_000_100,
+            results_received: 20,
+            failures: Failures {
+                source,
+                items: failures
+                    .into_iter()
+                    .map(|(case_id, title)| Failure {
+                        case_id,
+                        title: Some(title.to_owned()),
+                        status: FailureStatus::Failed,
+                        url: String::new(),
+                    })
+                    .collect(),
+                more,
+            },
+            url: run_link(DEFAULT_APP_URL, "DEMO", 7),
+        }
+    }
+
+    #[test]
+    fn a_report_lists_five_failures_then_says_how_many_more_in_every_format() {
+        let failures: Vec<(u64, &str)> = (1..=7).map(|case| (case, "Login @everyone")).collect();
+        let report = report(failures, 1, FailureSource::QaseApi);
+        for format in ChatFormat::ALL {
+            let body = render_report(format, &report).to_string();
+            assert!(body.contains("DEMO-5 Login"), "{format}: {body}");
+            assert!(
+                !body.contains("DEMO-6 Login"),
+                "{format}: only five listed: {body}"
+            );
+            assert!(body.contains("and 3 more"), "{format}: {body}");
+            assert!(body.contains("60%"), "{format}: the pass rate: {body}");
+            assert!(body.contains("/run/DEMO/dashboard/7"), "{format}: {body}");
+            assert!(
+                !body.contains("@everyone") && !body.contains("<!channel>"),
+                "{format}: {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_report_without_fetched_failures_has_the_counts_only() {
+        let report = report(Vec::new(), 0, FailureSource::None);
+        let slack = render_report(ChatFormat::Slack, &report).to_string();
+        assert!(!slack.contains("Not passed"), "{slack}");
+        assert!(slack.contains("12 of 20 passed"), "{slack}");
     }
 }
