@@ -78,7 +78,7 @@ impl ResultCounts {
 
 /// Whether the run's report has been handed to the destinations.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ReportState {
     /// Not yet: no report message has taken it.
     #[default]
@@ -134,7 +134,7 @@ pub struct RunState {
 
 /// What an event says about its run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum RunFactKind {
     /// `run.started`.
     Started {

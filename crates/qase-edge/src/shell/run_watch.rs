@@ -9,7 +9,7 @@
 //! applying the run's end fires: no storage is polled, and nothing is
 //! written while a gate waits. The rules are [`crate::engine::runs`].
 //!
-//! Storage: `state` (the [`RunState`] as JSON) and `seen/{event id}` per
+//! Storage: `state` (the [`RunState`] as JSON text) and `seen/{event id}` per
 //! event applied, so a duplicate changes nothing. After every apply the
 //! object writes the state into D1 `runs` with a version guard (an
 //! unchanged state writes no row), so a retried message also repairs a
@@ -83,7 +83,7 @@ impl DurableObject for RunWatch {
         let url = req.url()?;
         match (req.method(), url.path()) {
             (Method::Post, "/apply") => {
-                let fact: RunFact = req.json().await?;
+                let fact: RunFact = serde_json::from_str(&req.text().await?)?;
                 self.apply(fact).await
             }
             (Method::Get, "/state") => {
@@ -97,7 +97,7 @@ impl DurableObject for RunWatch {
             }
             (Method::Post, "/take") => {
                 let key = key_of(&url)?;
-                let take: TakeRequest = req.json().await?;
+                let take: TakeRequest = serde_json::from_str(&req.text().await?)?;
                 self.take(&key, take).await
             }
             _ => Response::error("no such route", 404),
@@ -126,13 +126,21 @@ impl RunWatch {
         if let Some(state) = self.cached.borrow().clone() {
             return Ok(Some(state));
         }
-        let stored: Option<RunState> = self.state.storage().get(STATE_KEY).await?;
+        // Kept as JSON text: one (serde_json) decoder for the state in the
+        // bundle, rather than a second one for JavaScript values.
+        let stored = match self.state.storage().get::<String>(STATE_KEY).await? {
+            Some(json) => Some(serde_json::from_str::<RunState>(&json)?),
+            None => None,
+        };
         self.cached.replace(stored.clone());
         Ok(stored)
     }
 
     async fn store(&self, state: &RunState) -> Result<()> {
-        self.state.storage().put(STATE_KEY, state).await?;
+        self.state
+            .storage()
+            .put(STATE_KEY, serde_json::to_string(state)?)
+            .await?;
         self.cached.replace(Some(state.clone()));
         Ok(())
     }
