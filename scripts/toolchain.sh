@@ -77,3 +77,22 @@ ensure_toolchain() {
   # network at start-up, then falls back to a placeholder anyway.
   export CLOUDFLARE_CF_FETCH_ENABLED=false
 }
+
+# The console's browser tests drive a real Chromium (Debian's `chromium`
+# package; Puppeteer's own browser download needs the internet). Installs it
+# with apt when it is missing and this user may; exports CHROMIUM_BIN.
+ensure_chromium() {
+  local bin
+  bin="$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)"
+  if [ -z "$bin" ] && command -v apt-get >/dev/null && [ "$(id -u)" = "0" ]; then
+    toolchain_log "installing chromium (apt-get, once) for the console's browser tests"
+    apt-get install -y --no-install-recommends chromium >&2 ||
+      { apt-get update >&2 && apt-get install -y --no-install-recommends chromium >&2; } || return 1
+    bin="$(command -v chromium || true)"
+  fi
+  if [ -z "$bin" ]; then
+    toolchain_log "no Chromium: install Debian's chromium package (or set CHROMIUM_BIN) for the console's browser tests"
+    return 1
+  fi
+  export CHROMIUM_BIN="${CHROMIUM_BIN:-$bin}"
+}

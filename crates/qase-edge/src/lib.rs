@@ -20,6 +20,7 @@
 //!  cron ──▶ shell::sweep ── engine::sweep   (rescue copies ──▶ D1, pending rows ──▶ queue, expired rows deleted)
 //!
 //!  operator ──/api──▶ shell::api ── engine::{query, history, replay} ──▶ D1 reads, queue sends
+//!  browser ──/console/──▶ shell::console ── engine::console ──▶ the assets binding (console/), with a strict CSP
 //! ```
 //!
 //! Routes are one table, `engine::routes::ROUTES`, checked against the
@@ -34,9 +35,10 @@ use worker::web_sys;
 use worker::{event, Context, Env, MessageBatch, Request, Result, ScheduleContext, ScheduledEvent};
 
 use crate::engine::config::Effect;
+use crate::engine::console::ConsoleRequest;
 use crate::engine::routes::{self, Matched, Route};
 use crate::shell::error::ApiError;
-use crate::shell::{api, dead_letters, delivery, health, ingest, settings, sweep};
+use crate::shell::{api, console, dead_letters, delivery, health, ingest, settings, sweep};
 
 /// How long queued deliveries wait while delivery is paused by a broken
 /// `QASE_DESTINATIONS`.
@@ -57,6 +59,13 @@ fn start() {
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let url = req.url();
     let path = routes::path_of(&url);
+    let console_request = engine::console::classify(&req.method(), path);
+    if console_request != ConsoleRequest::NotConsole {
+        return match console::handle(console_request, req, &env).await {
+            Ok(response) => Ok(response),
+            Err(error) => error.to_response(),
+        };
+    }
     // Without an operator token the API does not exist, whatever the method.
     if (path == "/api" || path.starts_with("/api/")) && !api::is_enabled(&env) {
         return ApiError::NotFound.to_response();

@@ -12,11 +12,13 @@
 //!   backoff, dead letters.
 //! - `api`: the operator API: auth, listing, inspection, replay, deletion.
 //! - `chat`: Slack, Teams, Discord and Google Chat destinations, paced.
+//! - `console`: the operator console at `/console/`, in headless Chromium.
 //! - `hardening`: regressions found by adversarial testing from outside.
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 
 mod api;
 mod chat;
+mod console;
 mod delivery;
 mod faults;
 mod hardening;

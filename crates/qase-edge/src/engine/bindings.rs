@@ -7,6 +7,8 @@ pub const EVENTS_KV: &str = "QASE_EVENTS";
 pub const DB: &str = "QASE_DB";
 /// Queue producer for accepted deliveries (consumed by this Worker).
 pub const DELIVERIES_QUEUE: &str = "QASE_DELIVERIES";
+/// Workers Static Assets: the operator console's files (`console/`).
+pub const ASSETS: &str = "QASE_ASSETS";
 
 /// Secret: the `X-Qase-Secret` value typed into Qase's webhook form.
 pub const WEBHOOK_SECRET: &str = "QASE_WEBHOOK_SECRET";

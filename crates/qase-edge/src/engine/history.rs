@@ -21,6 +21,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use qase_webhooks::chat::{self, Message};
+use qase_webhooks::Envelope;
 use serde::{Deserialize, Serialize};
 
 use super::layout::{self, DeliveryStatus, EventStatus};
@@ -576,6 +578,15 @@ pub struct RouteCount {
     pub count: u64,
 }
 
+/// The event detail's summary in plain words (`description`): what a chat
+/// message would say. `None` when the bytes are not an event of the typed
+/// model (a quarantined delivery can be anything; its `reason` says why).
+pub fn describe(body: &[u8], app_url: &str) -> Option<Message> {
+    let envelope = Envelope::parse(body).ok()?;
+    let event = envelope.event().ok()?;
+    Some(chat::describe(&envelope, &event, app_url))
+}
+
 /// A row of [`stats_by_name`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct NameCount {
@@ -1108,6 +1119,22 @@ mod tests {
             Subjects::default(),
             filter(&[]).subjects,
             "no id filter by default"
+        );
+    }
+
+    #[test]
+    fn an_event_is_described_in_words_and_anything_else_is_not() {
+        let body = br#"{"event_name":"case.created","timestamp":1700000000,"payload":{"id":5,"title":"<img src=x onerror=alert(1)>"},"team_member_id":1,"project_code":"WEB"}"#;
+        let described = describe(body, qase_webhooks::chat::DEFAULT_APP_URL).unwrap();
+        assert_eq!(
+            described.title.as_deref(),
+            Some("<img src=x onerror=alert(1)>")
+        );
+        assert!(!described.headline.is_empty());
+        assert_eq!(describe(b"not json", "https://app.qase.io"), None);
+        assert_eq!(
+            describe(br#"{"event_name":"case.created"}"#, "https://app.qase.io"),
+            None
         );
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod bindings;
 pub mod config;
+pub mod console;
 pub mod deliveries;
 pub mod delivery;
 pub mod history;

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use qase_webhooks::chat::Message;
 use qase_webhooks::EventId;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -99,7 +100,7 @@ pub async fn handle(
     };
     match route {
         Route::ListEvents => list_events(&store, ListQuery::parse(pairs()?).map_err(param)?).await,
-        Route::GetEvent => get_event(&store, id).await,
+        Route::GetEvent => get_event(&store, config, id).await,
         Route::GetEventBody => get_event_body(&store, id).await,
         Route::DeleteEvent => delete_event(&store, config, id).await,
         Route::ReplayEvent => replay_event(req, &store, config, id).await,
@@ -237,16 +238,21 @@ async fn list_events(store: &Store<'_>, query: ListQuery) -> Result<Response, Ap
 struct EventDetail<'a> {
     #[serde(flatten)]
     event: EventView<'a>,
+    /// What happened, in words (`null` for a delivery that is not a
+    /// typed event).
+    description: Option<Message>,
     deliveries: Vec<DeliveryRow>,
     /// Destinations whose delivery is dead (the dead letters).
     dead_letters: Vec<String>,
     body: Box<RawValue>,
 }
 
-async fn get_event(store: &Store<'_>, id: &str) -> Result<Response, ApiError> {
+async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Response, ApiError> {
     let event = store.event(id).await?;
     let deliveries: Vec<DeliveryRow> = store.rows(&history::deliveries(id)).await?;
-    let body = embedded(store.body(&event).await?)?;
+    let bytes = store.body(&event).await?;
+    let description = history::describe(&bytes, &config.app_url);
+    let body = embedded(bytes)?;
     let dead_letters = deliveries
         .iter()
         .filter(|d| d.status == DeliveryStatus::Dead)
@@ -254,6 +260,7 @@ async fn get_event(store: &Store<'_>, id: &str) -> Result<Response, ApiError> {
         .collect();
     let detail = EventDetail {
         event: event.view(),
+        description,
         deliveries,
         dead_letters,
         body,

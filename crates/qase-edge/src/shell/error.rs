@@ -20,6 +20,9 @@ const RETRY_AFTER: &str = "5";
 pub enum ApiError {
     /// No route at this path.
     NotFound,
+    /// A console path, but the Worker was deployed without its static
+    /// assets (no `QASE_ASSETS` binding).
+    ConsoleNotDeployed,
     /// The route exists but not for this method.
     MethodNotAllowed {
         /// The `Allow` header's value.
@@ -117,6 +120,7 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::NotFound
+            | ApiError::ConsoleNotDeployed
             | ApiError::EventNotFound
             | ApiError::DeadLetterNotFound
             | ApiError::RunNotFound => 404,
@@ -142,6 +146,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound => "not_found",
+            ApiError::ConsoleNotDeployed => "console_not_deployed",
             ApiError::BadToken => "unauthorized",
             ApiError::BadParameter(_) => "invalid_parameter",
             ApiError::EventNotFound => "event_not_found",
@@ -169,6 +174,10 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::NotFound => "no such route; Qase deliveries go to POST /webhooks/qase".into(),
+            ApiError::ConsoleNotDeployed => format!(
+                "the console's files are not bound ({}): deploy with the [assets] section of wrangler.toml",
+                crate::engine::bindings::ASSETS
+            ),
             ApiError::BadToken => {
                 "missing or wrong `Authorization: Bearer <QASE_ADMIN_TOKEN>`".into()
             }

@@ -3,6 +3,7 @@
 //! module executes decisions made in the engine and decides nothing itself.
 
 pub mod api;
+pub mod console;
 pub mod db;
 pub mod dead_letters;
 pub mod delivery;

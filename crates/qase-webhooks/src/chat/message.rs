@@ -18,9 +18,11 @@ use super::text;
 use crate::payload::{ApprovalStatus, SystemField, User};
 use crate::{Envelope, Event, EventName};
 
-/// How an event went, which sets each service's colour or emoji.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tone {
+/// How an event went, which sets each service's colour or emoji (and the
+/// console's badge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
     /// Passed, resolved, approved, merged.
     Good,
     /// Failed, or a new defect.
@@ -59,17 +61,18 @@ impl Tone {
 }
 
 /// A label and a value, shown side by side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Fact {
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Fact {
     /// This crate's label, e.g. `Passed`.
     pub label: &'static str,
     /// The value: raw text, escaped by the renderer.
     pub value: String,
 }
 
-/// One event, said for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Message {
+/// One event, said for people: what every chat format renders, and what
+/// [`describe`](super::describe) returns as plain text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Message {
     /// Colour or emoji.
     pub tone: Tone,
     /// What happened, in this crate's words: `Test run completed`.

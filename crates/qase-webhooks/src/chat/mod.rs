@@ -26,6 +26,7 @@ mod teams;
 mod text;
 
 pub use links::DEFAULT_APP_URL;
+pub use message::{Fact, Message, Tone};
 
 use std::fmt;
 
@@ -170,6 +171,28 @@ pub fn run_link(app_url: &str, project: &str, run: u64) -> String {
 /// The page of case `case` of `project` in the Qase app at `app_url`.
 pub fn case_link(app_url: &str, project: &str, case: u64) -> String {
     links::Links::new(app_url, project).case(case)
+}
+
+/// What a chat message would say about this event, as plain text, for a
+/// page or a log (the console's event summary). Text from Qase is in it as
+/// Qase sent it (cleaned of control characters, not escaped): whoever shows
+/// it must show it as text.
+///
+/// ```
+/// use qase_webhooks::chat::{describe, Tone, DEFAULT_APP_URL};
+/// use qase_webhooks::Envelope;
+///
+/// let body = br#"{"event_name":"run.completed","timestamp":1700000000,
+///     "payload":{"id":7,"cases":12,"passed":11,"failed":1,"blocked":0,"duration":0},
+///     "team_member_id":12,"project_code":"DEMO"}"#;
+/// let envelope = Envelope::parse(body).unwrap();
+/// let described = describe(&envelope, &envelope.event().unwrap(), DEFAULT_APP_URL);
+/// assert_eq!(described.headline, "Test run completed");
+/// assert_eq!(described.tone, Tone::Bad);
+/// assert_eq!(described.url, "https://app.qase.io/run/DEMO/dashboard/7");
+/// ```
+pub fn describe(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Message {
+    message::message(envelope, event, app_url)
 }
 
 #[cfg(test)]

@@ -1,0 +1,114 @@
+// Destinations: each one's state, success rate and last error, and the
+// Worker's configuration health with each problem explained.
+
+import { badge, facts, h, notice, replace } from "../dom.js";
+import { ago, percent, tone, when } from "../format.js";
+
+const REFRESH_MS = 10_000;
+
+/// What each `config_problems[].effect` of `GET /health` means for the operator.
+const EFFECTS = {
+  operator_api_off: "The operator API (and this console) is off until this is fixed.",
+  delivery_paused: "Deliveries are held in the queue, not lost, until this is fixed; Qase's events are still accepted and stored.",
+  duplicates_not_detected: "Copies of the same delivery are not recognised as duplicates.",
+  default_used: "The default value is used instead.",
+};
+
+const STATUS = {
+  ok: "Everything is configured.",
+  degraded: "Deliveries are accepted and stored, but an optional setting is broken (below).",
+  no_secret_configured: "No webhook secret is set: every delivery is refused. Set QASE_WEBHOOK_SECRET.",
+  misconfigured: "A required setting is broken: deliveries are refused until it is fixed.",
+};
+
+export function render(main, _route, { call, ready }) {
+  const list = h("section", { class: "card", "aria-labelledby": "destinations-title" });
+  const health = h("section", { class: "card", "aria-labelledby": "health-title" });
+  const status = h("div", { role: "status", "aria-live": "polite" });
+  replace(main, h("h1", {}, "Destinations"), status, list, health);
+
+  async function load() {
+    try {
+      const answer = await call("/api/destinations");
+      renderList(answer.destinations ?? answer);
+    } catch (error) {
+      replace(list, notice("bad", "The destinations could not be loaded.", error.message));
+    }
+    await renderHealth();
+  }
+
+  function renderList(destinations) {
+    if (!destinations.length) {
+      replace(list, h("h2", { id: "destinations-title" }, "Destinations"),
+        h("p", { class: "muted" }, "No destination is configured: events are stored but not forwarded. Add some to QASE_DESTINATIONS (README, Delivery)."));
+      return;
+    }
+    replace(list,
+      h("h2", { id: "destinations-title" }, "Destinations"),
+      h("div", { class: "scroll" }, h("table", { class: "list" },
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Name"),
+          h("th", { scope: "col" }, "State"),
+          h("th", { scope: "col" }, "Success (24 h)"),
+          h("th", { scope: "col", class: "wide" }, "Delivered / failed / dead"),
+          h("th", { scope: "col" }, "Last error"),
+          h("th", { scope: "col", class: "wide" }, "Last success"),
+          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
+        )),
+        h("tbody", {}, destinations.map(row)))));
+  }
+
+  function row(destination) {
+    const day = destination.last_24h ?? {};
+    const attempted = (day.delivered ?? 0) + (day.failed ?? 0);
+    const state = destination.state ?? "active";
+    const action = state === "active"
+      ? h("button", { type: "button", class: "quiet", onclick: () => force(destination.name, "pause") }, "Pause")
+      : h("button", { type: "button", class: "quiet", onclick: () => force(destination.name, "resume") }, "Resume");
+    return h("tr", { "data-destination": destination.name },
+      h("td", {}, h("strong", {}, destination.name), h("div", { class: "muted" }, [destination.format, destination.alerts ? "alerts" : null, destination.reports ? "reports" : null].filter(Boolean).join(" · "))),
+      h("td", {}, badge(state, tone(state)),
+        destination.since ? h("div", { class: "muted", title: when(destination.since) }, `since ${ago(destination.since)}`) : null,
+        destination.reason ? h("div", { class: "muted" }, destination.reason) : null,
+        destination.held ? h("div", {}, `${destination.held} held`) : null),
+      h("td", {}, day.success_rate !== undefined && day.success_rate !== null ? percent(day.success_rate, 1) : percent(day.delivered ?? 0, attempted)),
+      h("td", { class: "wide" }, `${day.delivered ?? 0} / ${day.failed ?? 0} / ${day.dead ?? 0}`),
+      h("td", {}, destination.last_error ? [h("div", { class: "error-text" }, destination.last_error), h("div", { class: "muted", title: when(destination.last_error_at) }, ago(destination.last_error_at))] : h("span", { class: "muted" }, "none")),
+      h("td", { class: "wide", title: when(destination.last_success_at) }, ago(destination.last_success_at)),
+      h("td", {}, action),
+    );
+  }
+
+  async function force(name, what) {
+    try {
+      await call(`/api/destinations/${encodeURIComponent(name)}/${what}`, { method: "POST" });
+      replace(status, notice("good", what === "pause" ? `${name} is paused: its events are held, not attempted.` : `${name} resumed: what was held is delivered in order of arrival.`));
+      load();
+    } catch (error) {
+      replace(status, notice("bad", `${name} was not ${what === "pause" ? "paused" : "resumed"}.`, error.message));
+    }
+  }
+
+  async function renderHealth() {
+    let answer;
+    try {
+      answer = await fetch("/health").then((r) => r.json());
+    } catch (error) {
+      replace(health, notice("bad", "GET /health did not answer.", error.message));
+      return;
+    }
+    const problems = answer.config_problems ?? [];
+    replace(health,
+      h("h2", { id: "health-title" }, "Configuration health ", badge(answer.status, tone(answer.status))),
+      h("p", {}, STATUS[answer.status] ?? answer.status),
+      answer.config_error ? notice("bad", `${answer.config_error.key}: ${answer.config_error.problem}`) : null,
+      problems.length ? h("ul", { class: "problems" }, problems.map((p) => h("li", {},
+        h("strong", {}, p.key), ": ", p.problem, h("div", { class: "muted" }, EFFECTS[p.effect] ?? p.effect)))) : null,
+      facts([["Version", answer.version], ["Commit", answer.commit]]),
+    );
+  }
+
+  load().then(ready);
+  const timer = setInterval(() => { if (!document.hidden) load(); }, REFRESH_MS);
+  return () => clearInterval(timer);
+}
