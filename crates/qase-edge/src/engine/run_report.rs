@@ -468,6 +468,35 @@ pub fn forget_at(config: &Config, now: u64) -> Option<u64> {
     Some(now.saturating_add(config.retention_seconds?.saturating_mul(1000)))
 }
 
+/// How long a run's object waits before it writes its state into D1 again
+/// after D1 refused it (D1 down must not hold up delivery, nor leave the
+/// `runs` row stale once D1 is back).
+pub const MIRROR_RETRY_MS: u64 = 60_000;
+
+/// What a run's object does when its alarm rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmStep {
+    /// Write the state into D1 again (a write failed); on success, set the
+    /// alarm to the forgetting time, if any; on failure, retry later.
+    RetryMirror,
+    /// The retention has passed: delete the run's storage.
+    Forget,
+    /// Not yet: set the alarm again for this time (Unix ms).
+    Rearm(u64),
+    /// Nothing to do.
+    Nothing,
+}
+
+/// The alarm's step: a pending D1 write first, then the retention.
+pub fn alarm_step(mirror_pending: bool, forget_at: Option<u64>, now: u64) -> AlarmStep {
+    match (mirror_pending, forget_at) {
+        (true, _) => AlarmStep::RetryMirror,
+        (false, Some(at)) if at > now => AlarmStep::Rearm(at),
+        (false, Some(_)) => AlarmStep::Forget,
+        (false, None) => AlarmStep::Nothing,
+    }
+}
+
 /// A `runs` row as read back: the state's JSON.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunRow {
@@ -1045,6 +1074,15 @@ mod tests {
         assert_eq!(parse_wait(vec![]).unwrap(), 60);
         assert_eq!(parse_wait(vec![("timeout".into(), "0".into())]).unwrap(), 0);
         assert!(parse_wait(vec![("timeout".into(), "301".into())]).is_err());
+    }
+
+    #[test]
+    fn the_alarm_retries_a_pending_d1_write_before_it_forgets() {
+        assert_eq!(alarm_step(true, Some(10), 50), AlarmStep::RetryMirror);
+        assert_eq!(alarm_step(true, None, 50), AlarmStep::RetryMirror);
+        assert_eq!(alarm_step(false, Some(100), 50), AlarmStep::Rearm(100));
+        assert_eq!(alarm_step(false, Some(50), 50), AlarmStep::Forget);
+        assert_eq!(alarm_step(false, None, 50), AlarmStep::Nothing);
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! Storage: `state` (the [`RunState`] as JSON text) and `seen/{event id}` per
 //! event applied, so a duplicate changes nothing. After every apply the
 //! object writes the state into D1 `runs` with a version guard (an
-//! unchanged state writes no row), so a retried message also repairs a
-//! mirror write that failed.
+//! unchanged state writes no row); when D1 fails, its alarm writes it again
+//! a minute later, until it succeeds, and nothing waits for it.
 //!
 //! Internal routes (called by the Worker through the stub, never exposed):
 //! `POST /apply` (a [`RunFact`]), `GET /state`, `GET /wait?timeout_ms=`,
@@ -35,12 +35,16 @@ use worker::{
 };
 
 use crate::engine::bindings;
-use crate::engine::run_report::{self, RunKey};
+use crate::engine::run_report::{self, AlarmStep, RunKey};
 use crate::engine::runs::{self, Applied, RunFact, RunState};
 use crate::shell::{db, settings};
 
 /// The storage key of the state.
 const STATE_KEY: &str = "state";
+/// Set while the state's last write into D1 failed (the alarm retries it).
+const MIRROR_PENDING_KEY: &str = "mirror_pending";
+/// When the object forgets the run (Unix ms), once the alarm is set for it.
+const FORGET_AT_KEY: &str = "forget_at";
 
 /// Watches one run.
 #[durable_object]
@@ -104,12 +108,28 @@ impl DurableObject for RunWatch {
         }
     }
 
-    /// The retention has passed: the run is forgotten (its D1 row is
-    /// deleted by the sweep on the same retention).
+    /// A D1 write to retry, or the retention has passed: the run is
+    /// forgotten (its D1 row is deleted by the sweep on the same retention).
     async fn alarm(&self) -> Result<Response> {
-        self.state.storage().delete_all().await?;
-        self.cached.replace(None);
-        Response::ok("forgotten")
+        let storage = self.state.storage();
+        let pending = storage.get::<bool>(MIRROR_PENDING_KEY).await?.is_some();
+        let forget_at = storage.get::<u64>(FORGET_AT_KEY).await?;
+        match run_report::alarm_step(pending, forget_at, Date::now().as_millis()) {
+            AlarmStep::RetryMirror => {
+                if let Some(state) = self.stored().await? {
+                    self.mirror(&state).await;
+                } else {
+                    storage.delete(MIRROR_PENDING_KEY).await?;
+                }
+            }
+            AlarmStep::Forget => {
+                storage.delete_all().await?;
+                self.cached.replace(None);
+            }
+            AlarmStep::Rearm(at) => storage.set_alarm(at as i64).await?,
+            AlarmStep::Nothing => {}
+        }
+        Response::ok("done")
     }
 }
 
@@ -145,12 +165,51 @@ impl RunWatch {
         Ok(())
     }
 
-    /// Writes the state into D1 `runs`; a version D1 already has writes nothing.
-    async fn mirror(&self, state: &RunState) -> Result<()> {
-        let database = db::database(&self.env)?;
+    /// Writes the state into D1 `runs` (a version D1 already has writes
+    /// nothing). Best effort: when D1 fails, the alarm retries it
+    /// ([`run_report::MIRROR_RETRY_MS`]), so that D1 being down holds up
+    /// neither the run's events nor their delivery. `true` when written.
+    async fn mirror(&self, state: &RunState) -> bool {
         let statement = run_report::upsert(state, Date::now().as_millis());
-        db::changes(&database, &statement, None).await?;
-        Ok(())
+        let written = match db::database(&self.env) {
+            Ok(database) => db::changes(&database, &statement, None).await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        let storage = self.state.storage();
+        match written {
+            Ok(()) => {
+                if storage
+                    .get::<bool>(MIRROR_PENDING_KEY)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    let _ = storage.delete(MIRROR_PENDING_KEY).await;
+                    self.set_alarm_for_forgetting().await;
+                }
+                true
+            }
+            Err(error) => {
+                worker::console_warn!(
+                    "run {}/{} not written into D1, retried by the alarm: {error}",
+                    state.project,
+                    state.run
+                );
+                let retry = Date::now().as_millis() + run_report::MIRROR_RETRY_MS;
+                let _ = storage.put(MIRROR_PENDING_KEY, true).await;
+                let _ = storage.set_alarm(retry as i64).await;
+                false
+            }
+        }
+    }
+
+    /// Sets the alarm to the stored forgetting time, if any.
+    async fn set_alarm_for_forgetting(&self) {
+        let storage = self.state.storage();
+        if let Ok(Some(at)) = storage.get::<u64>(FORGET_AT_KEY).await {
+            let _ = storage.set_alarm(at as i64).await;
+        }
     }
 
     async fn apply(&self, fact: RunFact) -> Result<Response> {
@@ -170,7 +229,7 @@ impl RunWatch {
                 waiter.fire();
             }
         }
-        self.mirror(&applied.state).await?;
+        self.mirror(&applied.state).await;
         Response::from_json(&ApplyAnswer {
             state: applied.state,
             ended_now: applied.ended_now,
@@ -184,8 +243,16 @@ impl RunWatch {
         let Ok(config) = settings::load(&self.env) else {
             return;
         };
-        if let Some(at) = run_report::forget_at(config, Date::now().as_millis()) {
-            if let Err(error) = self.state.storage().set_alarm(at as i64).await {
+        let Some(at) = run_report::forget_at(config, Date::now().as_millis()) else {
+            return;
+        };
+        let storage = self.state.storage();
+        let stored = storage.put(FORGET_AT_KEY, at).await;
+        // A pending D1 write keeps the alarm for its retry; it sets the
+        // forgetting time once it succeeds.
+        let pending = storage.get::<bool>(MIRROR_PENDING_KEY).await.ok().flatten();
+        if stored.is_ok() && pending.is_none() {
+            if let Err(error) = storage.set_alarm(at as i64).await {
                 worker::console_warn!("the run's retention alarm was not set: {error}");
             }
         }
@@ -215,7 +282,7 @@ impl RunWatch {
                 if taken != state {
                     self.store(&taken).await?;
                 }
-                self.mirror(&taken).await?;
+                self.mirror(&taken).await;
                 Response::from_json(&taken)
             }
             _ => Response::error("the report is not this message's to send", 409),
