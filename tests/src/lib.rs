@@ -454,4 +454,26 @@ pub fn fixtures() -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// The `qase-hook` binary, built once (debug) into the workspace's target
+/// directory, for tests that run it as a process against a served Worker.
+pub fn qase_hook_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "qase-hook", "--bin", "qase-hook"])
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "qase-hook did not build");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug").join("qase-hook")
+        })
+        .clone()
+}
+
+pub mod qase_api;
 pub mod sink;

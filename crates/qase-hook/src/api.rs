@@ -184,6 +184,24 @@ enum ApiCommand {
     },
     /// Copy a history kept in KV before D1 into D1 (every call until done).
     MigrateKv,
+    /// A project's test runs, or one run with --run.
+    Runs {
+        /// The project code.
+        #[arg(long)]
+        project: String,
+        /// Only this run: its status, counts and failed cases.
+        #[arg(long)]
+        run: Option<u64>,
+        /// Only runs with this status: unknown, started, completed, aborted.
+        #[arg(long)]
+        status: Option<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The cursor printed after the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
     /// Print the selected events as NDJSON, one per line with its body.
     Export {
         #[command(flatten)]
@@ -259,6 +277,31 @@ impl Client {
     }
 }
 
+/// A run as a table row.
+fn run_row(run: &Value) -> Vec<String> {
+    vec![
+        s(&run["run"]),
+        s(&run["status"]),
+        s(&run["title"]),
+        s(&run["counts"]["passed"]),
+        s(&run["counts"]["failed"]),
+        s(&run["counts"]["blocked"]),
+        s(&run["pass_rate"]),
+    ]
+}
+
+/// A project code as one URL path segment.
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn run(args: ApiArgs) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -289,6 +332,66 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
         token,
     };
     match args.command {
+        ApiCommand::Runs {
+            project,
+            run: Some(run),
+            ..
+        } => {
+            let path = format!("/api/runs/{}/{run}", segment(&project));
+            let text = client.get(&path, &[]).await?;
+            print(args.json, &text, |view| {
+                table(
+                    &[
+                        "RUN",
+                        "STATUS",
+                        "TITLE",
+                        "PASSED",
+                        "FAILED",
+                        "BLOCKED",
+                        "PASS RATE",
+                    ],
+                    [run_row(view)].into_iter(),
+                );
+                for failure in view["failures"]["items"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} {}-{} {}",
+                        s(&failure["status"]),
+                        project,
+                        s(&failure["case_id"]),
+                        s(&failure["title"])
+                    );
+                }
+                println!("{}", s(&view["url"]));
+            })
+        }
+        ApiCommand::Runs {
+            project,
+            run: None,
+            status,
+            limit,
+            cursor,
+        } => {
+            let mut query = vec![("project", project)];
+            query.extend(status.map(|status| ("status", status)));
+            let text = client
+                .get("/api/runs", &with_page(query, limit, cursor))
+                .await?;
+            print(args.json, &text, |page| {
+                table(
+                    &[
+                        "RUN",
+                        "STATUS",
+                        "TITLE",
+                        "PASSED",
+                        "FAILED",
+                        "BLOCKED",
+                        "PASS RATE",
+                    ],
+                    page["runs"].as_array().into_iter().flatten().map(run_row),
+                );
+                cursor_line(page);
+            })
+        }
         ApiCommand::List {
             filters,
             limit,

@@ -18,6 +18,7 @@ mod preview;
 mod samples;
 mod send;
 mod verify;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -48,17 +49,20 @@ enum Command {
     Send(send::SendArgs),
     /// List every known event with its entity, action and Qase UI name.
     Events,
-    /// Print the JSON Schema of an event's payload (or `envelope`).
+    /// Print the JSON Schema of an event's payload (or `envelope`, or `run-report`: the report sent to `"reports": true` destinations).
     Schema {
-        /// An event name such as `run.completed`, or `envelope`.
+        /// An event name such as `run.completed`, `envelope` or `run-report`.
         event: String,
     },
     /// Print the chat message body (Slack, Teams, Discord, Google Chat) an event becomes.
     Preview(preview::PreviewArgs),
     /// Verify the Standard Webhooks signature of a forwarded request.
     Verify(verify::VerifyArgs),
-    /// The qase-edge operator API: list, get, delete, replay, dead letters, stats, export.
+    /// The qase-edge operator API: list, get, delete, replay, dead letters, stats, export, runs.
     Api(api::ApiArgs),
+    /// A CI gate: wait for a Qase run's end through qase-edge, check thresholds
+    /// (exit 0 met, 1 not met, 2 timeout or error) and print a one-line verdict.
+    Wait(wait::WaitArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => preview::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Api(args) => api::run(args),
+        Command::Wait(args) => wait::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -158,6 +163,8 @@ fn main() -> ExitCode {
 fn schema(event: &str) -> Result<(), Failure> {
     let schema = if event == "envelope" {
         qase_webhooks::schema::envelope_schema()
+    } else if event == "run-report" {
+        qase_webhooks::schema::run_report_schema()
     } else {
         let name = known_event(event)?;
         qase_webhooks::schema::payload_schema(&name).ok_or_else(|| {

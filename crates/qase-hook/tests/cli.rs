@@ -9,6 +9,9 @@
 //! 7. `preview` prints each format's chat body for a generated event or a
 //!    given file, with links to `--app-url`; an unknown format is a usage
 //!    error, a body that is not a delivery is refused.
+//! 8. `schema run-report` prints the run report's schema; `wait` exits 0 or
+//!    1 by its thresholds on an ended run with a one-line verdict, and 2
+//!    without a token, when qase-edge is unreachable or refuses.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -96,6 +99,82 @@ fn schema_prints_a_payload_schema_or_explains_why_not() {
     let output = qase_hook(&["schema", "result.created"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no documented payload"));
+}
+
+#[test]
+fn the_run_report_has_a_schema() {
+    let output = qase_hook(&["schema", "run-report"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(schema["title"], "RunReport");
+    assert!(schema["required"]
+        .as_array()
+        .unwrap()
+        .contains(&"failures".into()));
+}
+
+fn wait(base: &str, extra: &[&str], token: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qase-hook"));
+    command
+        .args([
+            "wait",
+            "--project",
+            "WEB",
+            "--run",
+            "42",
+            "--url",
+            base,
+            "--timeout",
+            "5s",
+        ])
+        .args(extra)
+        .env_remove("QASE_HOOK_API_URL")
+        .env_remove("QASE_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("QASE_ADMIN_TOKEN", token);
+    }
+    command.output().expect("the binary runs")
+}
+
+#[test]
+fn wait_exits_by_the_thresholds_with_a_one_line_verdict() {
+    const ENDED: &str = r#"{"done":true,"status":"completed","title":"Nightly","url":"https://app.qase.io/run/WEB/dashboard/42",
+        "counts":{"cases":4,"passed":3,"failed":1,"blocked":0,"duration":0}}"#;
+    let base = stub_server(200, ENDED);
+    let base = base.trim_end_matches("/webhooks/qase");
+    let output = wait(base, &["--max-failed", "1"], Some("token"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "PASSED WEB run 42 \"Nightly\": 3 of 4 passed (75%), 1 failed, 0 blocked https://app.qase.io/run/WEB/dashboard/42\n"
+    );
+    let output = wait(base, &["--max-failed", "0"], Some("token"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).starts_with("FAILED WEB run 42"),
+        "{}",
+        stdout(&output)
+    );
+    let output = wait(base, &["--min-pass-rate", "80"], Some("token"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("pass rate 75% (at least 80% required)"));
+}
+
+#[test]
+fn wait_exits_2_without_a_token_unreachable_or_refused() {
+    let output = wait("http://127.0.0.1:1", &[], Some("token"));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let output = wait("http://127.0.0.1:1", &[], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no token"));
+    let refused = stub_server(401, r#"{"error":"unauthorized","message":"wrong token"}"#);
+    let output = wait(
+        refused.trim_end_matches("/webhooks/qase"),
+        &[],
+        Some("token"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("401"), "{}", stderr(&output));
 }
 
 #[test]
@@ -265,6 +344,50 @@ fn api_commands_print_tables_or_json_and_report_refusals() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no token"));
+}
+
+#[test]
+fn api_runs_prints_a_projects_runs_or_one_run_with_its_failures() {
+    let token = "t0123456789abcdef";
+    let page = r#"{"runs":[{"run":42,"status":"completed","title":"Nightly","counts":{"passed":3,"failed":1,"blocked":0},"pass_rate":75.0}],"cursor":"200.42"}"#;
+    let url = stub_server(200, page).replace("/webhooks/qase", "");
+    let output = qase_hook(&[
+        "api",
+        "runs",
+        "--project",
+        "WEB",
+        "--url",
+        &url,
+        "--token",
+        token,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("PASS RATE") && text.contains("Nightly") && text.contains("--cursor 200.42"),
+        "{text}"
+    );
+    let run = r#"{"run":42,"status":"completed","title":"Nightly","counts":{"passed":3,"failed":1,"blocked":0},"pass_rate":75.0,
+        "failures":{"source":"qase_api","items":[{"case_id":2,"title":"Checkout","status":"failed","url":"u"}],"more":0},"url":"https://app.qase.io/run/WEB/dashboard/42"}"#;
+    let url = stub_server(200, run).replace("/webhooks/qase", "");
+    let output = qase_hook(&[
+        "api",
+        "runs",
+        "--project",
+        "WEB",
+        "--run",
+        "42",
+        "--url",
+        &url,
+        "--token",
+        token,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("failed WEB-2 Checkout") && text.contains("/run/WEB/dashboard/42"),
+        "{text}"
+    );
 }
 
 #[test]

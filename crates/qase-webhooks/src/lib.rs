@@ -63,6 +63,7 @@ mod event_name;
 pub mod payload;
 pub mod retry;
 pub mod routing;
+pub mod run_report;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod secret;

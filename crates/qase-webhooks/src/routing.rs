@@ -103,6 +103,12 @@ impl Filter {
         };
         any(&self.events, event_name) && any(&self.projects, project_code)
     }
+
+    /// Whether the filter covers `project_code`, whatever the event (for
+    /// what is about a project but is no Qase event, such as a run report).
+    pub fn matches_project(&self, project_code: &str) -> bool {
+        self.projects.is_empty() || self.projects.iter().any(|p| p.matches(project_code))
+    }
 }
 
 /// One routing rule.

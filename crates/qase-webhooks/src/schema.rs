@@ -35,6 +35,12 @@ pub fn envelope_schema() -> RootSchema {
     schema_for!(QaseEnvelope)
 }
 
+/// The schema of the run report qase-edge sends to `"reports": true`
+/// destinations in the `standard` format ([`crate::run_report::RunReport`]).
+pub fn run_report_schema() -> RootSchema {
+    schema_for!(crate::run_report::RunReport)
+}
+
 /// The schema of `name`'s payload, or `None` for events without a documented
 /// payload (the Results events and unknown events).
 ///

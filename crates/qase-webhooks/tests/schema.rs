@@ -1,13 +1,14 @@
 //! The committed JSON Schemas (schema/) match the Rust types.
 //! 1. schema/envelope.json is the envelope's generated schema.
-//! 2. schema/events/<event_name>.json exists for every documented event and
+//! 2. schema/run-report.json is the run report's generated schema.
+//! 3. schema/events/<event_name>.json exists for every documented event and
 //!    is its payload's generated schema; no stray file is left behind.
 //!
 //! Regenerate after changing a type: `QASE_UPDATE_SCHEMAS=1 cargo test -p qase-webhooks --test schema`.
 
 use std::path::{Path, PathBuf};
 
-use qase_webhooks::schema::{envelope_schema, payload_schema};
+use qase_webhooks::schema::{envelope_schema, payload_schema, run_report_schema};
 use qase_webhooks::EventName;
 
 fn schema_dir() -> PathBuf {
@@ -34,6 +35,11 @@ fn committed_schemas_match_the_types() {
     check(
         &schema_dir().join("envelope.json"),
         &envelope_schema(),
+        &mut drift,
+    );
+    check(
+        &schema_dir().join("run-report.json"),
+        &run_report_schema(),
         &mut drift,
     );
     let mut expected = Vec::new();

@@ -14,6 +14,7 @@
 //! - `chat`: Slack, Teams, Discord and Google Chat destinations, paced.
 //! - `console`: the operator console at `/console/`, in headless Chromium.
 //! - `hardening`: regressions found by adversarial testing from outside.
+//! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 
 mod api;
 mod chat;
@@ -27,6 +28,7 @@ mod ingest;
 mod load;
 mod policy;
 mod routing;
+mod runs;
 mod secrets;
 mod storage;
 

@@ -63,3 +63,12 @@ pub const LOG_DELIVERIES: &str = "QASE_LOG_DELIVERIES";
 /// Test-only: `1` lets the body `panic` make the ingest export panic, for the
 /// end-to-end test of recovery after a panic. Never set it in production.
 pub const TEST_PANIC: &str = "QASE_TEST_PANIC";
+
+/// The Durable Object binding of the runs' watchers (class `RunWatch`).
+pub const RUN_WATCH: &str = "QASE_RUN_WATCH";
+/// Qase's REST API token (a secret), for the failed cases of a run.
+pub const API_TOKEN: &str = "QASE_API_TOKEN";
+/// Qase's REST API base URL (`https://api.qase.io/v1`).
+pub const API_URL: &str = "QASE_API_URL";
+/// Seconds between a run's end and its report.
+pub const RUN_SETTLE_SECONDS: &str = "QASE_RUN_SETTLE_SECONDS";

@@ -143,6 +143,9 @@ pub struct Destination {
     /// The least time between two posts to it (chat services throttle);
     /// `None`: not paced.
     pub pace: Option<Duration>,
+    /// Whether it gets one report per finished run (`"reports": true`;
+    /// see [`super::run_report`]).
+    pub reports: bool,
 }
 
 /// What a destination is sent.
@@ -202,6 +205,9 @@ struct RawDestination {
     /// Least milliseconds between two posts (default: the service's pace).
     #[serde(default)]
     pace_ms: Option<u64>,
+    /// One report per finished run (default false).
+    #[serde(default)]
+    reports: bool,
 }
 
 fn enabled_by_default() -> bool {
@@ -310,6 +316,9 @@ pub struct Config {
     pub redrive_after_seconds: u64,
     /// Test-only: whether the body `panic` panics the ingest export.
     pub test_panic: bool,
+    /// Run reports and Qase's REST API (`QASE_API_TOKEN`, `QASE_API_URL`,
+    /// `QASE_RUN_SETTLE_SECONDS`).
+    pub runs: super::run_report::RunSettings,
 }
 
 impl Config {
@@ -407,6 +416,7 @@ impl Config {
             app_url: optional.app_url,
             redrive_after_seconds: optional.redrive_after_seconds,
             test_panic: get(bindings::TEST_PANIC).as_deref() == Some("1"),
+            runs: optional.runs,
             dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
                 .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
         })
@@ -424,6 +434,7 @@ struct OptionalSettings {
     log_deliveries: LogDeliveries,
     app_url: String,
     redrive_after_seconds: u64,
+    runs: super::run_report::RunSettings,
 }
 
 impl OptionalSettings {
@@ -500,7 +511,14 @@ impl OptionalSettings {
             Effect::DefaultUsed,
             DEFAULT_REDRIVE_AFTER_SECONDS,
         );
+        let runs = optional(
+            &mut problems,
+            super::run_report::RunSettings::read(get),
+            Effect::DefaultUsed,
+            super::run_report::RunSettings::default(),
+        );
         OptionalSettings {
+            runs,
             redrive_after_seconds,
             app_url,
             log_deliveries,
@@ -831,6 +849,7 @@ fn destinations(
         destinations.push(Destination {
             format,
             pace,
+            reports: raw.reports,
             url: raw.url,
             filter,
             headers: raw.headers.into_iter().collect(),

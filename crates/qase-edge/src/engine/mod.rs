@@ -19,6 +19,8 @@ pub mod pace;
 pub mod query;
 pub mod replay;
 pub mod routes;
+pub mod run_report;
+pub mod runs;
 pub mod store;
 pub mod store_failure;
 pub mod sweep;

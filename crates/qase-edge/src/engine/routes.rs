@@ -32,6 +32,12 @@ pub enum Route {
     Export,
     /// `POST /api/migrate-kv`
     MigrateKv,
+    /// `GET /api/runs`
+    ListRuns,
+    /// `GET /api/runs/{project}/{id}`
+    GetRun,
+    /// `GET /api/runs/{project}/{id}/wait`
+    WaitRun,
 }
 
 /// (method, path template, route). `{id}` matches one path segment.
@@ -54,6 +60,9 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/api/replay", Route::BulkReplay),
     ("GET", "/api/export", Route::Export),
     ("POST", "/api/migrate-kv", Route::MigrateKv),
+    ("GET", "/api/runs", Route::ListRuns),
+    ("GET", "/api/runs/{project}/{id}", Route::GetRun),
+    ("GET", "/api/runs/{project}/{id}/wait", Route::WaitRun),
 ];
 
 /// The outcome of matching a request.
@@ -67,21 +76,29 @@ pub enum Matched<'p> {
     NotFound,
 }
 
+/// Whether `path` fits `template`, and its parameters: the `{...}`
+/// segments as one slice of the path (`evt_1`; `WEB/42` for `{project}/{id}`).
 fn fits<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> {
-    let mut id = None;
+    let mut span: Option<(usize, usize)> = None;
     let mut parts = path.split('/');
+    let mut offset = 0;
     for expected in template.split('/') {
         let part = parts.next()?;
-        if expected == "{id}" {
+        if expected.starts_with('{') {
             if part.is_empty() {
                 return None;
             }
-            id = Some(part);
+            let start = span.map_or(offset, |(start, _)| start);
+            span = Some((start, offset + part.len()));
         } else if expected != part {
             return None;
         }
+        offset += part.len() + 1;
     }
-    parts.next().is_none().then_some(id)
+    parts
+        .next()
+        .is_none()
+        .then(|| span.map(|(start, end)| &path[start..end]))
 }
 
 /// Matches a method (as in `ROUTES`, e.g. `GET`) and a path. `HEAD` is
@@ -158,6 +175,16 @@ mod tests {
             match_route("GET", "/api/replay"),
             Matched::WrongMethod("POST".into())
         );
+        assert_eq!(
+            match_route("GET", "/api/runs/WEB/42/wait"),
+            Matched::Route(Route::WaitRun, Some("WEB/42"))
+        );
+        assert_eq!(
+            match_route("GET", "/api/runs/WEB/42"),
+            Matched::Route(Route::GetRun, Some("WEB/42"))
+        );
+        assert_eq!(match_route("GET", "/api/runs/WEB"), Matched::NotFound);
+        assert_eq!(match_route("GET", "/api/runs//42"), Matched::NotFound);
         assert_eq!(match_route("GET", "/api/events/"), Matched::NotFound);
         assert_eq!(match_route("GET", "/api/events/x/y"), Matched::NotFound);
         assert_eq!(match_route("GET", "/webhooks/qase/"), Matched::NotFound);

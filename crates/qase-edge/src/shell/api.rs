@@ -38,7 +38,7 @@ use crate::engine::replay::{self, ReplayRefusal, ReplayRequest};
 use crate::engine::routes::{Route, OPENAPI};
 use crate::engine::store::Statement;
 use crate::shell::error::ApiError;
-use crate::shell::{db, respond, settings};
+use crate::shell::{db, respond, runs_api, settings};
 
 /// The response header carrying an export's continuation cursor.
 pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
@@ -76,6 +76,9 @@ pub async fn handle(
         return Err(ApiError::BadToken);
     }
 
+    if let Some(answer) = runs_api::handle(route, id, &req, env, config).await {
+        return answer;
+    }
     // Ids have one documented form; anything else names no stored event.
     let id = id.unwrap_or_default();
     if !id.is_empty() && id.parse::<EventId>().is_err() {
@@ -112,7 +115,12 @@ pub async fn handle(
         Route::BulkReplay => bulk_replay(req, &store, config).await,
         Route::Export => export(&store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
         Route::MigrateKv => migrate_kv(req, &store).await,
-        Route::Ingest | Route::Health | Route::OpenApi => Err(ApiError::NotFound),
+        Route::Ingest
+        | Route::Health
+        | Route::OpenApi
+        | Route::ListRuns
+        | Route::GetRun
+        | Route::WaitRun => Err(ApiError::NotFound),
     }
 }
 

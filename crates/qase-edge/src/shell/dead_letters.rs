@@ -17,11 +17,22 @@ use crate::engine::config::Config;
 use crate::engine::deliveries::{self, Claim};
 use crate::engine::delivery;
 use crate::engine::messages::{DeadLetter, DeadLetterMessage};
+use crate::engine::run_report::RunReportDue;
 use crate::shell::{db, delivery as consumer};
 
 /// Processes one batch of the dead-letter queue.
 pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, _config: &Config) {
     for message in batch.raw_iter() {
+        // A run's report message the consumer kept failing on: no delivery
+        // to record; the run's state (GET /api/runs) still has the run.
+        if let Ok(due) = serde_wasm_bindgen::from_value::<RunReportDue>(message.body()) {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "run_report_given_up", "project": due.run_report.project, "run": due.run_report.run})
+            );
+            message.ack();
+            continue;
+        }
         let body = match serde_wasm_bindgen::from_value::<DeadLetterMessage>(message.body()) {
             Ok(body) => body,
             Err(error) => {

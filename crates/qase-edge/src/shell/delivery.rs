@@ -35,7 +35,9 @@ use crate::engine::delivery::{self, Disposition, FollowUp, Targets};
 use crate::engine::layout::DeliveryState;
 use crate::engine::messages::{DeadLetter, QueuedDelivery};
 use crate::engine::pace;
-use crate::shell::{db, dead_letters, pacer, sinks};
+use crate::engine::run_report::{self, RunReportDue};
+use crate::engine::runs;
+use crate::shell::{db, dead_letters, pacer, run_reports, sinks};
 
 /// How long a message whose processing failed (its body unreadable, or a
 /// retry that could not be queued) waits before the platform delivers it
@@ -53,6 +55,18 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, config:
 }
 
 async fn process(message: RawMessage, env: &Env, config: &Config) {
+    // A run's report, due after the settle time (see shell::run_reports).
+    if let Ok(due) = serde_wasm_bindgen::from_value::<RunReportDue>(message.body()) {
+        match run_reports::make_report(env, config, &message.id(), &due).await {
+            Disposition::Ack => message.ack(),
+            Disposition::Retry => message.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(REPROCESS_DELAY_SECONDS)
+                    .build(),
+            ),
+        }
+        return;
+    }
     let delivery: QueuedDelivery = match serde_wasm_bindgen::from_value(message.body()) {
         Ok(delivery) => delivery,
         Err(error) => {
@@ -92,8 +106,10 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
     // The body before the claim: a message retried because its body could
     // not be read has changed nothing yet. A recorded event with nowhere
     // to go needs none (only its claim).
+    // A run's events are read even with nowhere to go: their run needs them.
+    let about_a_run = is_new && runs::may_concern_a_run(&delivery.event_name);
     let body = match (
-        targets.is_empty() && delivery.recorded,
+        targets.is_empty() && delivery.recorded && !about_a_run,
         body_of(env, delivery).await,
     ) {
         (true, _) => Vec::new(),
@@ -107,6 +123,14 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
             return Disposition::Retry;
         }
     };
+    if about_a_run {
+        // Before the claim, so that a retry (the run's object or the report
+        // message failed) applies it again, which changes nothing twice.
+        if let Err(error) = run_reports::on_event(env, config, &delivery.id, &body).await {
+            worker::console_error!("the run of {}: {error}", delivery.id);
+            return Disposition::Retry;
+        }
+    }
     if is_new {
         // Claimed even with no destination, so the sweep stops re-sending it.
         match run_claim(env, delivery, &body).await {
@@ -366,7 +390,7 @@ async fn attempt(
     body: &[u8],
     app_url: &str,
 ) -> (AttemptResult, String) {
-    let Some(body) = delivery::request_body(destination, body, app_url) else {
+    let Some(body) = run_report::delivery_body(destination, delivery, body, app_url) else {
         let problem = "the stored body is no Qase delivery; no chat message can be made";
         return (AttemptResult::NetworkError, problem.to_owned());
     };

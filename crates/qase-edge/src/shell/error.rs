@@ -70,6 +70,8 @@ pub enum ApiError {
     EventNotFound,
     /// Operator API: no dead letter for this id (and destination).
     DeadLetterNotFound,
+    /// Operator API: no event of this run has arrived.
+    RunNotFound,
     /// Operator API: a replay names a destination that is not configured.
     UnknownDestination {
         /// The name given.
@@ -120,7 +122,8 @@ impl ApiError {
             ApiError::NotFound
             | ApiError::ConsoleNotDeployed
             | ApiError::EventNotFound
-            | ApiError::DeadLetterNotFound => 404,
+            | ApiError::DeadLetterNotFound
+            | ApiError::RunNotFound => 404,
             ApiError::BadToken => 401,
             ApiError::BadParameter(_) | ApiError::UnknownDestination { .. } => 400,
             ApiError::NoDestinations => 409,
@@ -147,6 +150,7 @@ impl ApiError {
             ApiError::BadToken => "unauthorized",
             ApiError::BadParameter(_) => "invalid_parameter",
             ApiError::EventNotFound => "event_not_found",
+            ApiError::RunNotFound => "run_not_found",
             ApiError::DeadLetterNotFound => "dead_letter_not_found",
             ApiError::UnknownDestination { .. } => "unknown_destination",
             ApiError::NoDestinations => "no_destinations",
@@ -179,6 +183,7 @@ impl ApiError {
             }
             ApiError::BadParameter(err) => format!("`{}` {}", err.param, err.problem),
             ApiError::EventNotFound => "no stored event has this id (it may have expired)".into(),
+            ApiError::RunNotFound => "no event of this run has arrived (or its row expired)".into(),
             ApiError::DeadLetterNotFound => "no dead letter for this id".into(),
             ApiError::UnknownDestination { name } => {
                 format!("`{name}` is not an enabled destination in QASE_DESTINATIONS")

@@ -132,5 +132,13 @@ async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
     }
     let [deliveries, events] = store::delete_expired(cutoff);
     db::changes(&db, &deliveries, None).await?;
-    db::changes(&db, &events, None).await
+    let expired = db::changes(&db, &events, None).await;
+    // Runs (migrations/0003_runs.sql) last as long as their events; their
+    // objects forget them on their own alarm (shell::run_watch).
+    for statement in crate::engine::run_report::delete_expired(cutoff) {
+        if let Err(error) = db::changes(&db, &statement, None).await {
+            worker::console_warn!("expired runs not deleted: {error}");
+        }
+    }
+    expired
 }

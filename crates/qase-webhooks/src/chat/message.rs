@@ -300,6 +300,95 @@ fn generic_url(name: &EventName, links: &Links, extra: &Extra) -> String {
     }
 }
 
+/// `text` cut to at most `max` characters, ending in an ellipsis when cut
+/// (the renderer escapes the whole summary afterwards).
+fn shortened(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.truncate(out.trim_end().len());
+    out.push(text::ELLIPSIS);
+    out
+}
+
+/// A run report, said for people: the outcome and counts as for
+/// `run.completed`, and the cases that did not pass as the summary line
+/// (`Failed: DEMO-12 Login fails; ...; and 3 more`).
+pub(crate) fn report(report: &crate::run_report::RunReport) -> Message {
+    use crate::run_report::{FailureSource, FailureStatus, RunOutcome};
+    let counts = &report.counts;
+    let aborted = report.outcome == RunOutcome::Aborted;
+    let tone = if counts.failed > 0 {
+        Tone::Bad
+    } else if aborted || counts.blocked > 0 {
+        Tone::Warning
+    } else if counts.cases == 0 {
+        Tone::Neutral
+    } else {
+        Tone::Good
+    };
+    let headline = if aborted {
+        "Test run report: aborted"
+    } else {
+        "Test run report: completed"
+    };
+    let listed: Vec<String> = report
+        .failures
+        .items
+        .iter()
+        .take(super::REPORT_LISTED_FAILURES)
+        .map(|failure| {
+            let mark = match failure.status {
+                FailureStatus::Failed => "failed",
+                FailureStatus::Blocked => "blocked",
+            };
+            let title = failure
+                .title
+                .as_deref()
+                .map(|title| shortened(&text::clean(title), 60))
+                .unwrap_or_default();
+            format!("{}-{} {title} ({mark})", report.project, failure.case_id)
+        })
+        .collect();
+    let unlisted = report.failures.more
+        + (report.failures.items.len() as u64).saturating_sub(listed.len() as u64);
+    let summary = match (report.failures.source, listed.is_empty()) {
+        (FailureSource::None, _) | (_, true) => None,
+        (FailureSource::QaseApi, false) if unlisted > 0 => Some(format!(
+            "Not passed: {}; and {unlisted} more",
+            listed.join("; ")
+        )),
+        (FailureSource::QaseApi, false) => Some(format!("Not passed: {}", listed.join("; "))),
+    };
+    let mut message = Message {
+        tone,
+        headline: headline.to_owned(),
+        title: None,
+        label: format!("Run #{}", report.run),
+        url: report.url.clone(),
+        status: Some(match counts.cases {
+            0 => "No cases".to_owned(),
+            cases => format!("{} of {cases} passed", counts.passed),
+        }),
+        facts: Vec::new(),
+        summary: None,
+        project: report.project.clone(),
+        event: crate::run_report::RUN_REPORT_EVENT.to_owned(),
+        timestamp: report.last_event_at,
+    }
+    .title(report.title.as_deref())
+    .fact("Passed", Some(counts.passed))
+    .fact("Failed", Some(counts.failed))
+    .fact("Blocked", Some(counts.blocked))
+    .fact("Skipped", counts.skipped)
+    .fact("Untested", counts.untested)
+    .fact("Pass rate", text::pass_rate(counts.passed, counts.cases))
+    .fact("Duration", text::duration_ms(report.duration_ms));
+    message.summary = summary;
+    message
+}
+
 /// What a chat message says about `event`, with links into the Qase app at
 /// `app_url`.
 pub(crate) fn message(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Message {

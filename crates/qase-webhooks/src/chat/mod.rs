@@ -127,6 +127,52 @@ pub fn render(format: ChatFormat, envelope: &Envelope<'_>, event: &Event, app_ur
     }
 }
 
+/// The chat message of a run report (see [`crate::run_report`]): the
+/// outcome, the counts and pass rate, and the cases that did not pass,
+/// listed up to [`REPORT_LISTED_FAILURES`] ("and N more" for the rest).
+///
+/// ```
+/// use qase_webhooks::chat::{render_report, ChatFormat};
+/// use qase_webhooks::run_report::*;
+///
+/// let report = RunReport {
+///     kind: RUN_REPORT_EVENT.into(), version: RUN_REPORT_VERSION, id: "rpt_1".into(),
+///     project: "DEMO".into(), run: 7, outcome: RunOutcome::Completed,
+///     title: Some("Nightly".into()), plan_id: None, started_by: Some(3),
+///     counts: RunCounts { cases: 3, passed: 2, failed: 1, blocked: 0, skipped: None, untested: None, duration: 0 },
+///     pass_rate: Some(66.7), duration_ms: 0, first_event_at: 1, last_event_at: 2, results_received: 0,
+///     failures: Failures { source: FailureSource::QaseApi, more: 0, items: vec![Failure {
+///         case_id: 12, title: Some("Login fails".into()), status: FailureStatus::Failed,
+///         url: case_url("https://app.qase.io", "DEMO", 12) }] },
+///     url: run_url("https://app.qase.io", "DEMO", 7),
+/// };
+/// let slack = render_report(ChatFormat::Slack, &report);
+/// let section = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+/// assert!(section.contains("DEMO-12 Login fails"), "{section}");
+/// ```
+pub fn render_report(format: ChatFormat, report: &crate::run_report::RunReport) -> Value {
+    let message = message::report(report);
+    match format {
+        ChatFormat::Slack => slack::render(&message),
+        ChatFormat::Teams => teams::render(&message),
+        ChatFormat::Discord => discord::render(&message),
+        ChatFormat::GoogleChat => google_chat::render(&message),
+    }
+}
+
+/// How many failed or blocked cases a report's chat message names.
+pub const REPORT_LISTED_FAILURES: usize = 5;
+
+/// The page of run `run` of `project` in the Qase app at `app_url`.
+pub fn run_link(app_url: &str, project: &str, run: u64) -> String {
+    links::Links::new(app_url, project).run(run)
+}
+
+/// The page of case `case` of `project` in the Qase app at `app_url`.
+pub fn case_link(app_url: &str, project: &str, case: u64) -> String {
+    links::Links::new(app_url, project).case(case)
+}
+
 /// What a chat message would say about this event, as plain text, for a
 /// page or a log (the console's event summary). Text from Qase is in it as
 /// Qase sent it (cleaned of control characters, not escaped): whoever shows
@@ -152,6 +198,7 @@ pub fn describe(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Messag
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_report::*;
 
     #[test]
     fn names_round_trip_and_match_serde() {
@@ -165,5 +212,76 @@ mod tests {
         }
         assert_eq!(ChatFormat::parse("standard"), None);
         assert_eq!(ChatFormat::parse("googlechat"), None);
+    }
+
+    fn report(failures: Vec<(u64, &str)>, more: u64, source: FailureSource) -> RunReport {
+        RunReport {
+            kind: RUN_REPORT_EVENT.into(),
+            version: RUN_REPORT_VERSION,
+            id: "rpt_1".into(),
+            project: "DEMO".into(),
+            run: 7,
+            outcome: RunOutcome::Completed,
+            title: Some("Nightly <!channel>".into()),
+            plan_id: None,
+            started_by: None,
+            counts: RunCounts {
+                cases: 20,
+                passed: 12,
+                failed: 7,
+                blocked: 1,
+                skipped: None,
+                untested: None,
+                duration: 65_000,
+            },
+            pass_rate: Some(60.0),
+            duration_ms: 65_000,
+            first_event_at: 1_700_000_000,
+            last_event_at: 1_700_000_100,
+            results_received: 20,
+            failures: Failures {
+                source,
+                items: failures
+                    .into_iter()
+                    .map(|(case_id, title)| Failure {
+                        case_id,
+                        title: Some(title.to_owned()),
+                        status: FailureStatus::Failed,
+                        url: String::new(),
+                    })
+                    .collect(),
+                more,
+            },
+            url: run_link(DEFAULT_APP_URL, "DEMO", 7),
+        }
+    }
+
+    #[test]
+    fn a_report_lists_five_failures_then_says_how_many_more_in_every_format() {
+        let failures: Vec<(u64, &str)> = (1..=7).map(|case| (case, "Login @everyone")).collect();
+        let report = report(failures, 1, FailureSource::QaseApi);
+        for format in ChatFormat::ALL {
+            let body = render_report(format, &report).to_string();
+            assert!(body.contains("DEMO-5 Login"), "{format}: {body}");
+            assert!(
+                !body.contains("DEMO-6 Login"),
+                "{format}: only five listed: {body}"
+            );
+            assert!(body.contains("and 3 more"), "{format}: {body}");
+            assert!(body.contains("60%"), "{format}: the pass rate: {body}");
+            assert!(body.contains("/run/DEMO/dashboard/7"), "{format}: {body}");
+            assert!(
+                !body.contains("@everyone") && !body.contains("<!channel>"),
+                "{format}: {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_report_without_fetched_failures_has_the_counts_only() {
+        let report = report(Vec::new(), 0, FailureSource::None);
+        let slack = render_report(ChatFormat::Slack, &report).to_string();
+        assert!(!slack.contains("Not passed"), "{slack}");
+        assert!(slack.contains("12 of 20 passed"), "{slack}");
     }
 }

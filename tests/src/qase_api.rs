@@ -1,0 +1,245 @@
+//! A local server speaking the documented shapes of Qase's REST API v1
+//! (<https://developers.qase.io/reference>, base `https://api.qase.io/v1`,
+//! token in the `Token` header), for the run reports' failed cases. It
+//! serves the two endpoints qase-edge calls:
+//! - "Get all test run results", `GET /v1/result/{code}?run=&status=&limit=&offset=`:
+//!   `{"status": true, "result": {"total", "filtered", "count", "entities": [...]}}`,
+//!   each entity a result (`hash`, `run_id`, `case_id`, `status`, ...),
+//!   filtered by run and by the single `status` asked for;
+//! - "Get a specific test case", `GET /v1/case/{code}/{id}`:
+//!   `{"status": true, "result": {"id", "title", ...}}`, or `404`
+//!   `{"status": false, "errorMessage": "Test case not found"}`.
+//!
+//! A request without the expected token is answered `401` as Qase does.
+//! Every request is recorded, so a test can check what was asked.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One result of a run, as the local API lists it.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    /// The project code.
+    pub project: String,
+    /// The run id.
+    pub run: u64,
+    /// The case id.
+    pub case_id: u64,
+    /// `passed`, `failed`, `blocked`, ...
+    pub status: String,
+}
+
+#[derive(Default)]
+struct State {
+    results: Vec<TestResult>,
+    /// (project, case id) → title.
+    cases: BTreeMap<(String, u64), String>,
+    /// Request lines (`GET /v1/...`) with the token they carried.
+    requests: Vec<(String, Option<String>)>,
+}
+
+/// The running local API.
+pub struct QaseApi {
+    port: u16,
+    token: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl QaseApi {
+    /// Starts the API on a free loopback port, accepting `token`.
+    pub fn start(token: &str) -> QaseApi {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        let expected = token.to_owned();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    tokio::spawn(serve(stream, Arc::clone(&shared), expected.clone()));
+                }
+            });
+        });
+        QaseApi {
+            port,
+            token: token.to_owned(),
+            state,
+        }
+    }
+
+    /// The base URL to configure as `QASE_API_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// The token it accepts.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Adds a case with its title.
+    pub fn case(&self, project: &str, id: u64, title: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .cases
+            .insert((project.to_owned(), id), title.to_owned());
+    }
+
+    /// Adds a result of a run.
+    pub fn result(&self, project: &str, run: u64, case_id: u64, status: &str) {
+        self.state.lock().unwrap().results.push(TestResult {
+            project: project.to_owned(),
+            run,
+            case_id,
+            status: status.to_owned(),
+        });
+    }
+
+    /// The requests received: request target and the `Token` header.
+    pub fn requests(&self) -> Vec<(String, Option<String>)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn answer(state: &State, target: &str) -> (u16, Value) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let params: BTreeMap<&str, &str> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .collect();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["v1", "result", code] => {
+            let runs: Vec<u64> = params
+                .get("run")
+                .map(|runs| runs.split(',').filter_map(|r| r.parse().ok()).collect())
+                .unwrap_or_default();
+            let status = params.get("status").copied();
+            let limit: usize = params
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(10);
+            let offset: usize = params
+                .get("offset")
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0);
+            let total = state.results.iter().filter(|r| r.project == *code).count();
+            let matching: Vec<&TestResult> = state
+                .results
+                .iter()
+                .filter(|r| r.project == *code)
+                .filter(|r| runs.is_empty() || runs.contains(&r.run))
+                .filter(|r| status.is_none_or(|s| r.status == s))
+                .collect();
+            let entities: Vec<Value> = matching
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .enumerate()
+                .map(|(i, r)| {
+                    json!({
+                        "hash": format!("{:040x}", r.case_id * 1000 + i as u64),
+                        "result_hash": null,
+                        "comment": null,
+                        "stacktrace": null,
+                        "run_id": r.run,
+                        "case_id": r.case_id,
+                        "steps": null,
+                        "status": r.status,
+                        "is_api_result": true,
+                        "time_spent_ms": 1200,
+                        "end_time": "2026-11-28 10:00:00",
+                        "attachments": []
+                    })
+                })
+                .collect();
+            (
+                200,
+                json!({"status": true, "result": {
+                    "total": total, "filtered": matching.len(), "count": entities.len(), "entities": entities
+                }}),
+            )
+        }
+        ["v1", "case", code, id] => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match state.cases.get(&(code.to_string(), id)) {
+                Some(title) => (
+                    200,
+                    json!({"status": true, "result": {
+                        "id": id, "position": 1, "title": title, "description": null,
+                        "preconditions": null, "postconditions": null, "severity": 0,
+                        "priority": 0, "type": 1, "layer": 0, "is_flaky": 0, "behavior": 0,
+                        "automation": 0, "status": 0, "milestone_id": null, "suite_id": 1,
+                        "custom_fields": [], "attachments": [], "steps": [], "params": [],
+                        "tags": [], "created_at": "2026-11-28T10:00:00+00:00",
+                        "updated_at": "2026-11-28T10:00:00+00:00"
+                    }}),
+                ),
+                None => (
+                    404,
+                    json!({"status": false, "errorMessage": "Test case not found"}),
+                ),
+            }
+        }
+        _ => (404, json!({"status": false, "errorMessage": "Not found"})),
+    }
+}
+
+async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, expected: String) {
+    loop {
+        let mut buffer = Vec::new();
+        loop {
+            let mut chunk = [0u8; 8192];
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buffer.extend_from_slice(&chunk[..n]);
+            if buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        let head = String::from_utf8_lossy(&buffer).into_owned();
+        let mut lines = head.split("\r\n");
+        let target = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .unwrap_or("/")
+            .to_owned();
+        let token = lines
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("token"))
+            .map(|(_, value)| value.trim().to_owned());
+        let (status, body) = {
+            let mut state = state.lock().unwrap();
+            state.requests.push((target.clone(), token.clone()));
+            if token.as_deref() != Some(expected.as_str()) {
+                (
+                    401,
+                    json!({"status": false, "errorMessage": "API token is invalid"}),
+                )
+            } else {
+                answer(&state, &target)
+            }
+        };
+        let body = body.to_string();
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
