@@ -326,33 +326,6 @@ mod tempdir {
     }
 }
 
-/// `qase-hook`, this workspace's CLI, built once per test run.
-///
-/// Built into its own target directory (`target/e2e-tools`): the `cargo
-/// test` that runs these tests may still hold the lock of the usual one.
-pub fn qase_hook() -> Command {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let binary = BUILT.get_or_init(|| {
-        let target = repo_root().join("target/e2e-tools");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--locked",
-                "-p",
-                "qase-hook",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo builds qase-hook");
-        assert!(status.success(), "qase-hook did not build");
-        target.join("debug/qase-hook")
-    });
-    Command::new(binary)
-}
-
 /// A delivery envelope for `event_name` with `payload`, as Qase would send it.
 pub fn envelope(event_name: &str, project: &str, payload: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -462,7 +435,15 @@ pub fn qase_hook_binary() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "qase-hook", "--bin", "qase-hook"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--locked",
+                    "-p",
+                    "qase-hook",
+                    "--bin",
+                    "qase-hook",
+                ])
                 .current_dir(repo_root())
                 .status()
                 .expect("cargo runs");

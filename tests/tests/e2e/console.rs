@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use qase_edge_e2e::sink::{Reply, Sink};
-use qase_edge_e2e::{envelope, post, qase_hook, repo_root, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{envelope, post, qase_hook_binary, repo_root, Worker, WorkerOptions, SECRET};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "e2e-console-token-0123456789";
@@ -62,7 +62,7 @@ async fn the_console_answers_did_the_run_reach_ci() {
     );
 
     // A run completes, as qase-hook sends it.
-    let sent = qase_hook()
+    let sent = Command::new(qase_hook_binary())
         .args(["send", "run.completed", "--project", "WEB", "--url"])
         .arg(worker.url("/webhooks/qase"))
         .args(["--secret", SECRET])
