@@ -4,6 +4,11 @@
 import { badge, facts, h, notice, replace } from "../dom.js";
 import { ago, bytes, duration, tone, when } from "../format.js";
 
+/// The newest `updated_at` of an event's deliveries (0 without any).
+function lastUpdate(event) {
+  return Math.max(0, ...(event?.deliveries ?? []).map((d) => d.updated_at));
+}
+
 /// What each attempt's `result` reads as, and its colour.
 const ATTEMPT_WORDS = {
   delivered: "delivered",
@@ -34,8 +39,8 @@ export function render(main, route, { call, ready }) {
     body,
   );
   let timer;
-  let followUntil = 0;
-  let replayedAt = 0;
+  /// The event as last shown: a replay is seen when a delivery moves past it.
+  let shown = null;
 
   async function load() {
     let event;
@@ -49,6 +54,7 @@ export function render(main, route, { call, ready }) {
     }
     renderSummary(event);
     renderDeliveries(event);
+    shown = event;
     return event;
   }
 
@@ -131,10 +137,11 @@ export function render(main, route, { call, ready }) {
 
   async function replay() {
     replayButton.disabled = true;
+    const baseline = lastUpdate(shown);
     try {
       const answer = await call(`/api/events/${encodeURIComponent(id)}/replay`, { method: "POST", body: {} });
       replace(replayStatus, `Queued for ${answer.destinations?.length ?? 0} destination(s): ${(answer.destinations ?? []).join(", ")}. Watching for the new attempt…`);
-      follow();
+      follow(baseline);
     } catch (error) {
       replace(replayStatus, notice("bad", "Not replayed.", error.message));
     } finally {
@@ -143,23 +150,26 @@ export function render(main, route, { call, ready }) {
   }
 
   async function replayDead(destination) {
+    const baseline = lastUpdate(shown);
     try {
       await call(`/api/dead-letters/${encodeURIComponent(id)}/replay`, { method: "POST", query: { destination } });
       replace(replayStatus, `The dead letter for ${destination} is queued again. Watching for the new attempt…`);
-      follow();
+      follow(baseline);
     } catch (error) {
       replace(replayStatus, notice("bad", "Not replayed.", error.message));
     }
   }
 
-  function follow() {
-    replayedAt = Date.now();
-    followUntil = replayedAt + FOLLOW_MS;
+  /// Reloads every second until a delivery was updated after `baseline`
+  /// (the newest update shown before the replay: the consumer can be
+  /// quicker than the replay's own answer), or for FOLLOW_MS.
+  function follow(baseline) {
+    const until = Date.now() + FOLLOW_MS;
     clearInterval(timer);
     timer = setInterval(async () => {
       const event = await load();
-      const moved = event?.deliveries?.some((d) => d.updated_at >= replayedAt);
-      if (moved || Date.now() > followUntil) {
+      const moved = lastUpdate(event) > baseline;
+      if (moved || Date.now() > until) {
         clearInterval(timer);
         replace(replayStatus, moved ? "New attempt recorded below." : "No new attempt yet: the queue may be retrying; reload later.");
       }
