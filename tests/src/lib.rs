@@ -31,6 +31,11 @@ pub struct WorkerOptions {
     pub omit_bindings: Vec<String>,
     /// Bindings replaced by one whose every call fails: a store that is down.
     pub faults: Vec<String>,
+    /// How long the delivery queue's consumer waits to fill a batch, in
+    /// seconds, over wrangler.toml's `max_batch_timeout` (0: it takes each
+    /// message at once). A test that needs two copies of a message in the
+    /// queue before the first is taken sets a wait.
+    pub delivery_batch_wait: Option<u32>,
 }
 
 impl WorkerOptions {
@@ -55,6 +60,12 @@ impl WorkerOptions {
     /// `QASE_DB`, ...) fail, as when that store is down.
     pub fn fault(mut self, binding: &str) -> WorkerOptions {
         self.faults.push(binding.to_owned());
+        self
+    }
+
+    /// Makes the delivery queue's consumer wait `seconds` to fill a batch.
+    pub fn delivery_batch_wait(mut self, seconds: u32) -> WorkerOptions {
+        self.delivery_batch_wait = Some(seconds);
         self
     }
 }
@@ -101,6 +112,7 @@ impl Worker {
             "vars": options.vars,
             "omitBindings": options.omit_bindings,
             "faults": options.faults,
+            "deliveryBatchWait": options.delivery_batch_wait,
             "persist": storage.path(),
         });
         let mut child = Command::new("node")

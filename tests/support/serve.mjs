@@ -3,7 +3,7 @@
 // small control server through which the tests read what the Worker stored.
 //
 // Input: one JSON argument {config, vars, persist, omitBindings, faults,
-// noConsumers, script, quiet, inspectorPort}. `faults` names bindings (KV,
+// noConsumers, deliveryBatchWait, script, quiet, inspectorPort}. `faults` names bindings (KV,
 // queue producer, D1) replaced by one whose every call throws: a store that
 // is down, while the others work.
 // Output: one line {"ready":true,"url":...,"control":...} on stdout once
@@ -71,6 +71,11 @@ const faultWorker = {
 // The benchmark measures the ingest path alone: a consumer would work off
 // the queue in the same workerd process and bill its CPU to later runs.
 if (options.noConsumers) delete workerOptions.queueConsumers;
+// A test that needs copies of a message queued together before the consumer
+// takes the first (wrangler.toml takes each at once).
+if (options.deliveryBatchWait != null) {
+  workerOptions.queueConsumers["qase-deliveries"].maxBatchTimeout = options.deliveryBatchWait;
+}
 
 const mf = new Miniflare({
   workers: [

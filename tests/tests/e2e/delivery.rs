@@ -290,9 +290,14 @@ async fn the_same_new_event_message_twice_is_forwarded_once_per_destination() {
     let id = accept(&worker, envelope("run.deleted", "ONCE", json!({"id": 77}))).await;
     assert_eq!(forward_of(&worker, &id).await, "pending");
     // Back up, with re-drives due at once: two sweeps back to back each send
-    // the row (the consumer takes a batch after a second, so the first copy
-    // has not claimed it yet when the second is sent).
-    let worker = worker.restart(options_with(&destinations).var("QASE_REDRIVE_AFTER_SECONDS", "0"));
+    // the row. The consumer waits a second to fill a batch here, so the first
+    // copy has not claimed the row when the second is sent (wrangler.toml's
+    // consumer takes each message at once, and a claimed row is not re-sent).
+    let worker = worker.restart(
+        options_with(&destinations)
+            .var("QASE_REDRIVE_AFTER_SECONDS", "0")
+            .delivery_batch_wait(1),
+    );
     worker.scheduled().await;
     worker.scheduled().await;
     for path in ["/one", "/two"] {
