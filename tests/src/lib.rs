@@ -470,3 +470,31 @@ pub fn qase_hook_binary() -> PathBuf {
 
 pub mod qase_api;
 pub mod sink;
+
+/// Serves a free loopback port from a thread of its own, with its own
+/// runtime (so a test may block its own), handing each connection to
+/// `serve`; returns the port. The local stand-ins for what the Worker calls
+/// (the sink, Qase's API) are built on it.
+fn serve_on_loopback<F, Served>(serve: F) -> u16
+where
+    F: Fn(tokio::net::TcpStream) -> Served + Send + 'static,
+    Served: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(serve(stream));
+            }
+        });
+    });
+    port
+}

@@ -64,24 +64,9 @@ pub struct Sink {
 impl Sink {
     /// Starts a sink on a free loopback port.
     pub fn start() -> Sink {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let (stream, _) = listener.accept().await.unwrap();
-                    tokio::spawn(serve(stream, Arc::clone(&shared)));
-                }
-            });
-        });
+        let port = crate::serve_on_loopback(move |stream| serve(stream, Arc::clone(&shared)));
         Sink { port, state }
     }
 

@@ -277,6 +277,17 @@ impl Client {
     }
 }
 
+/// The columns of `api runs`, one row a run (`run_row`).
+const RUN_COLUMNS: &[&str] = &[
+    "RUN",
+    "STATUS",
+    "TITLE",
+    "PASSED",
+    "FAILED",
+    "BLOCKED",
+    "PASS RATE",
+];
+
 /// A run as a table row.
 fn run_row(run: &Value) -> Vec<String> {
     vec![
@@ -340,18 +351,7 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
             let path = format!("/api/runs/{}/{run}", segment(&project));
             let text = client.get(&path, &[]).await?;
             print(args.json, &text, |view| {
-                table(
-                    &[
-                        "RUN",
-                        "STATUS",
-                        "TITLE",
-                        "PASSED",
-                        "FAILED",
-                        "BLOCKED",
-                        "PASS RATE",
-                    ],
-                    [run_row(view)].into_iter(),
-                );
+                table(RUN_COLUMNS, [run_row(view)].into_iter());
                 for failure in view["failures"]["items"].as_array().into_iter().flatten() {
                     println!(
                         "  {} {}-{} {}",
@@ -378,15 +378,7 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
                 .await?;
             print(args.json, &text, |page| {
                 table(
-                    &[
-                        "RUN",
-                        "STATUS",
-                        "TITLE",
-                        "PASSED",
-                        "FAILED",
-                        "BLOCKED",
-                        "PASS RATE",
-                    ],
+                    RUN_COLUMNS,
                     page["runs"].as_array().into_iter().flatten().map(run_row),
                 );
                 cursor_line(page);
