@@ -5,6 +5,7 @@
 //! on the host with `cargo test`; the [`crate::shell`] carries it out.
 
 pub mod bindings;
+pub mod breaker;
 pub mod config;
 pub mod console;
 pub mod deliveries;
@@ -24,3 +25,4 @@ pub mod runs;
 pub mod store;
 pub mod store_failure;
 pub mod sweep;
+pub mod watch;
