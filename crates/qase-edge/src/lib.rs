@@ -72,7 +72,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     }
     let result = match routes::match_route(&req.method(), path) {
         Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
-        Matched::Route(Route::Health, _) => health::handle(&env),
+        Matched::Route(Route::Health, _) => health::handle(&env).await,
         Matched::Route(route, id) => api::handle(route, id, Request::from(req), &env).await,
         Matched::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
         Matched::NotFound => Err(ApiError::NotFound),

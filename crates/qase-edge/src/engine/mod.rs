@@ -10,6 +10,7 @@ pub mod config;
 pub mod console;
 pub mod deliveries;
 pub mod delivery;
+pub mod destinations;
 pub mod history;
 pub mod ingest;
 pub mod layout;
