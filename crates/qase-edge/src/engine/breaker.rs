@@ -563,7 +563,7 @@ mod tests {
         held(&mut state, true, 11);
         held(&mut state, false, 12);
         assert_eq!(state.held, 2, "a message held twice counts once");
-        assert_eq!(alarm(&mut state, 29_999).release_oldest, false);
+        assert!(!alarm(&mut state, 29_999).release_oldest);
         let mut now = 30_000;
         let mut intervals = Vec::new();
         for _ in 0..10 {
@@ -734,7 +734,7 @@ mod tests {
 
     #[test]
     fn held_keys_sort_in_arrival_order() {
-        let mut keys = vec![
+        let mut keys = [
             held_key(1_700_000_000_010, "evt_a"),
             held_key(999, "evt_z"),
             held_key(1_700_000_000_002, "evt_b"),
