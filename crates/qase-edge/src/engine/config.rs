@@ -1324,4 +1324,74 @@ mod tests {
         assert_eq!(config.auth, AuthMode::Disabled);
         assert!(config.secrets.authenticate(None).is_ok());
     }
+
+    #[test]
+    fn the_guard_settings_default_and_fail_open() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.breaker.failures, 10);
+        assert_eq!(defaults.breaker.window, 0);
+        assert_eq!(defaults.breaker.probe_ms, 30_000);
+        assert_eq!(defaults.alert_interval_ms, 900_000);
+        assert!(defaults.watch.is_empty());
+        let tuned = config(&[
+            (bindings::BREAKER_FAILURES, "0"),
+            (bindings::BREAKER_WINDOW, "20"),
+            (bindings::BREAKER_RATIO, "0.25"),
+            (bindings::BREAKER_PROBE_SECONDS, "5"),
+            (bindings::ALERT_INTERVAL_SECONDS, "0"),
+            (bindings::WATCH, r#"{"WEB": "30m"}"#),
+        ])
+        .unwrap();
+        assert!(!tuned.breaker.enabled(), "0 turns the breaker off");
+        assert_eq!(tuned.breaker.window, 20);
+        assert_eq!(tuned.breaker.ratio, 0.25);
+        assert_eq!(tuned.breaker.probe_ms, 5_000);
+        assert_eq!(tuned.alert_interval_ms, 0);
+        assert_eq!(tuned.watch[0].window_seconds, 1800);
+        for (key, value) in [
+            (bindings::BREAKER_RATIO, "2"),
+            (bindings::BREAKER_FAILURES, "many"),
+            (bindings::BREAKER_PROBE_SECONDS, "0"),
+        ] {
+            let broken = problem(&[(key, value)]);
+            assert_eq!(
+                (broken.error.key, broken.effect),
+                (key, Effect::DefaultUsed)
+            );
+        }
+        let broken = problem(&[(bindings::WATCH, r#"{"WEB": "soon"}"#)]);
+        assert_eq!(
+            (broken.error.key, broken.effect),
+            (bindings::WATCH, Effect::WatchOff)
+        );
+        assert!(config(&[(bindings::WATCH, "[")]).unwrap().watch.is_empty());
+    }
+
+    #[test]
+    fn alerts_go_to_chat_destinations_and_never_about_themselves() {
+        let destinations = r#"[
+            {"name":"ci","url":"https://ci.example"},
+            {"name":"ops","url":"https://ops.example","format":"slack","alerts":true},
+            {"name":"team","url":"https://team.example","format":"teams","alerts":true}
+        ]"#;
+        let config = config(&[(bindings::DESTINATIONS, destinations)]).unwrap();
+        let names = |subject| {
+            config
+                .alert_destinations(subject)
+                .iter()
+                .map(|d| d.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Some("ci")), ["ops", "team"]);
+        assert_eq!(names(None), ["ops", "team"], "a watched project");
+        assert!(
+            names(Some("ops")).is_empty(),
+            "nothing about an alert destination"
+        );
+        let standard = problem(&[(
+            bindings::DESTINATIONS,
+            r#"[{"name":"x","url":"https://x.example","alerts":true}]"#,
+        )]);
+        assert!(standard.error.problem.contains("chat"), "{standard:?}");
+    }
 }

@@ -108,6 +108,14 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
             let dead =
                 delivery::dead_letter(delivery, &destination, reason, Date::now().as_millis());
             let settled = carry_out(env, delivery, FollowUp::DeadLetterQueue(dead)).await;
+            if let Some(key) = &delivery.released {
+                // Its breaker waits for this released event: it is done with.
+                if let Err(error) =
+                    breaker::report(env, &destination, Some(key), Outcome::Rejected, None).await
+                {
+                    worker::console_warn!("breaker of `{destination}` not told: {error}");
+                }
+            }
             return delivery::disposition(delivery, usize::from(!settled));
         }
     };
