@@ -174,6 +174,10 @@ pub struct Step {
     pub release_oldest: bool,
     /// Delete the held event with this id (its outcome is known).
     pub forget: Option<String>,
+    /// Whether `held` is still to be lowered for it, if it was there: a
+    /// release the object no longer waited for (the count of the one it
+    /// waited for is lowered here).
+    pub forget_uncounted: bool,
     /// Wake the object at this time (Unix ms).
     pub wake_at: Option<u64>,
     /// The change to alert about, if any.
@@ -248,6 +252,7 @@ pub fn report(
             // delivered or rejected one is not held any more.
             return Step {
                 forget: (!failed).then(|| id.to_owned()),
+                forget_uncounted: !failed,
                 ..Step::default()
             };
         }
@@ -351,6 +356,7 @@ fn drain_on(
         forget,
         change,
         wake_at: Some(now + RELEASE_TIMEOUT_MS),
+        ..Step::default()
     }
 }
 
@@ -718,6 +724,10 @@ mod tests {
         let mut state = paused(&s);
         let step = report(&mut state, &s, Some("evt_x"), Outcome::Delivered, None, 1);
         assert_eq!(step.forget.as_deref(), Some("evt_x"));
+        assert!(
+            step.forget_uncounted,
+            "the object lowers the count if it held it"
+        );
         assert_eq!(state.phase, Phase::Paused);
         let step = report(&mut state, &s, Some("evt_x"), Outcome::Failed, None, 1);
         assert_eq!(step, Step::default());

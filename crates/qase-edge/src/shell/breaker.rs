@@ -164,7 +164,10 @@ impl Breaker {
     ) -> Result<Option<Alert>> {
         let storage = self.state.storage();
         if let Some(key) = &step.forget {
-            storage.delete(key).await?;
+            let existed = storage.delete(key).await?;
+            if existed && step.forget_uncounted {
+                state.held = state.held.saturating_sub(1);
+            }
         }
         if step.release_oldest {
             self.release_oldest(state, now).await?;
