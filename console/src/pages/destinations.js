@@ -12,6 +12,7 @@ const EFFECTS = {
   delivery_paused: "Deliveries are held in the queue, not lost, until this is fixed; Qase's events are still accepted and stored.",
   duplicates_not_detected: "Copies of the same delivery are not recognised as duplicates.",
   default_used: "The default value is used instead.",
+  watch_off: "No project is watched: a webhook Qase disabled goes unnoticed until this is fixed.",
 };
 
 const STATUS = {

@@ -14,10 +14,13 @@
 //!                                                  └─ engine::ingest::Ingest         (rounds: D1 upsert → queue/KV → rescue ──▶ 2xx / 5xx)
 //!
 //!  queue ──▶ shell::delivery ─┬─ claim the event's row (engine::store), once
+//!                             ├─ ask the destination's breaker (shell::breaker, a Durable Object; engine::breaker): attempt | held
 //!                             ├─ fetch(destination, engine::delivery::request_headers)
-//!                             └─ engine::delivery::after_attempt  (done | requeue after delay | dead letter) ──▶ D1 deliveries
+//!                             ├─ engine::delivery::after_attempt  (done | requeue after delay | dead letter) ──▶ D1 deliveries (+ attempts_log)
+//!                             └─ report the outcome to the breaker ──▶ pause / resume ──▶ shell::alerts (queued to "alerts" destinations)
 //!  dead-letter queue ──▶ shell::dead_letters ──▶ D1 deliveries (status dead)
 //!  cron ──▶ shell::sweep ── engine::sweep   (rescue copies ──▶ D1, pending rows ──▶ queue, expired rows deleted)
+//!                         └─ engine::watch  (QASE_WATCH: a quiet project ──▶ shell::alerts)
 //!
 //!  operator ──/api──▶ shell::api ── engine::{query, history, replay} ──▶ D1 reads, queue sends
 //!  browser ──/console/──▶ shell::console ── engine::console ──▶ the assets binding (console/), with a strict CSP
@@ -72,7 +75,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     }
     let result = match routes::match_route(&req.method(), path) {
         Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
-        Matched::Route(Route::Health, _) => health::handle(&env),
+        Matched::Route(Route::Health, _) => health::handle(&env).await,
         Matched::Route(route, id) => api::handle(route, id, Request::from(req), &env).await,
         Matched::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
         Matched::NotFound => Err(ApiError::NotFound),

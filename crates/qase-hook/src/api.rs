@@ -202,6 +202,20 @@ enum ApiCommand {
         #[arg(long)]
         cursor: Option<String>,
     },
+    /// Every destination: its breaker state, what it holds, its last 24 hours.
+    Destinations,
+    /// Pause a destination: its events are held, not attempted, until resumed.
+    Pause {
+        /// The destination's name.
+        name: String,
+    },
+    /// Resume a destination: what it held is delivered in order of arrival.
+    Resume {
+        /// The destination's name.
+        name: String,
+    },
+    /// The watched projects (QASE_WATCH): last delivery, window, quiet or not.
+    Watch,
     /// Print the selected events as NDJSON, one per line with its body.
     Export {
         #[command(flatten)]
@@ -301,6 +315,47 @@ fn run_row(run: &Value) -> Vec<String> {
     ]
 }
 
+/// A destination as a table row.
+fn destination_row(d: &Value) -> Vec<String> {
+    let rate = match d["last_24h"]["success_rate"].as_f64() {
+        Some(rate) => format!("{:.1} %", rate * 100.0),
+        None => "-".to_owned(),
+    };
+    let state = match (&d["state"], d["paused_by_operator"] == true) {
+        (Value::Null, _) => "unknown".to_owned(),
+        (state, true) => format!("{} (operator)", s(state)),
+        (state, false) => s(state),
+    };
+    vec![
+        s(&d["name"]),
+        s(&d["format"]),
+        state,
+        s(&d["held"]),
+        s(&d["consecutive_failures"]),
+        rate,
+        s(&d["last_error"]),
+        s(&d["reason"]),
+    ]
+}
+
+/// `api pause NAME` and `api resume NAME`.
+async fn force(client: &Client, json: bool, name: &str, what: &str) -> Result<(), Failure> {
+    let path = format!("/api/destinations/{}/{what}", segment(name));
+    let answer = client.call(reqwest::Method::POST, &path, &[], None).await?;
+    print(json, &answer.text, |view| {
+        let by = if view["paused_by_operator"] == true {
+            " (by an operator)"
+        } else {
+            ""
+        };
+        println!(
+            "{name}: {}{by}, {} held",
+            s(&view["state"]),
+            s(&view["held"])
+        );
+    })
+}
+
 /// A project code as one URL path segment.
 fn segment(text: &str) -> String {
     text.bytes()
@@ -343,6 +398,65 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
         token,
     };
     match args.command {
+        ApiCommand::Destinations => {
+            let text = client.get("/api/destinations", &[]).await?;
+            print(args.json, &text, |answer| {
+                table(
+                    &[
+                        "NAME",
+                        "FORMAT",
+                        "STATE",
+                        "HELD",
+                        "FAILURES",
+                        "SUCCESS 24H",
+                        "LAST ERROR",
+                        "REASON",
+                    ],
+                    answer["destinations"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(destination_row),
+                );
+            })
+        }
+        ApiCommand::Pause { name } | ApiCommand::Resume { name } if name.is_empty() => {
+            Err(Failure::usage("a destination name is needed"))
+        }
+        ApiCommand::Pause { name } => force(&client, args.json, &name, "pause").await,
+        ApiCommand::Resume { name } => force(&client, args.json, &name, "resume").await,
+        ApiCommand::Watch => {
+            let text = client.get("/health", &[]).await?;
+            let health: Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::refused(format!("/health is not JSON: {e}")))?;
+            let watch = health["watch"].clone();
+            let watch = if watch.is_array() { watch } else { json!([]) };
+            print(args.json, &watch.to_string(), |watch| {
+                table(
+                    &[
+                        "PROJECT",
+                        "LAST DELIVERY (ms)",
+                        "WINDOW (s)",
+                        "STATE",
+                        "ALERTED (ms)",
+                    ],
+                    watch.as_array().into_iter().flatten().map(|p| {
+                        vec![
+                            s(&p["project"]),
+                            s(&p["last_delivery_at"]),
+                            s(&p["window_seconds"]),
+                            if p["quiet"] == true {
+                                "quiet"
+                            } else {
+                                "receiving"
+                            }
+                            .to_owned(),
+                            s(&p["alerted_at"]),
+                        ]
+                    }),
+                );
+            })
+        }
         ApiCommand::Runs {
             project,
             run: Some(run),

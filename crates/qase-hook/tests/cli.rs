@@ -12,6 +12,9 @@
 //! 8. `schema run-report` prints the run report's schema; `wait` exits 0 or
 //!    1 by its thresholds on an ended run with a one-line verdict, and 2
 //!    without a token, when qase-edge is unreachable or refuses.
+//! 9. `api destinations`, `api pause`, `api resume` and `api watch` show
+//!    the breakers and the watched projects (issue #19); an unknown
+//!    destination is refused (exit 1).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -521,4 +524,55 @@ fn preview_prints_the_chat_body_of_an_event_or_a_file() {
         stderr(&output)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn api_destinations_pause_resume_and_watch_show_the_guard() {
+    let token = "t0123456789abcdef";
+    let page = r#"{"destinations":[{"name":"ci","format":"standard","state":"paused","paused_by_operator":false,"held":7,"consecutive_failures":10,"reason":"10 failures in a row (last: HTTP 503)","last_24h":{"delivered":3,"failed":1,"dead":0,"success_rate":0.75},"last_error":"HTTP 503"},
+        {"name":"chat","format":"slack","state":null,"held":0,"last_24h":{"success_rate":null}}]}"#;
+    let url = stub_server(200, page).replace("/webhooks/qase", "");
+    let output = qase_hook(&["api", "destinations", "--url", &url, "--token", token]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("STATE") && text.contains("paused") && text.contains("75.0 %"),
+        "{text}"
+    );
+    assert!(text.contains("unknown"), "an unreachable breaker: {text}");
+
+    let paused = r#"{"name":"ci","state":"paused","paused_by_operator":true,"held":0}"#;
+    let url = stub_server(200, paused).replace("/webhooks/qase", "");
+    let output = qase_hook(&["api", "pause", "ci", "--url", &url, "--token", token]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output).trim(),
+        "ci: paused (by an operator), 0 held"
+    );
+
+    let missing = stub_server(
+        404,
+        r#"{"error":"destination_not_found","message":"no destination of this name is configured"}"#,
+    )
+    .replace("/webhooks/qase", "");
+    let output = qase_hook(&["api", "resume", "nope", "--url", &missing, "--token", token]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("no destination of this name"),
+        "{}",
+        stderr(&output)
+    );
+
+    let health = r#"{"status":"ok","watch":[{"project":"WEB","last_delivery_at":1700000000000,"window_seconds":86400,"quiet":true,"alerted_at":1700000001000}]}"#;
+    let url = stub_server(200, health).replace("/webhooks/qase", "");
+    let output = qase_hook(&["api", "watch", "--url", &url, "--token", token]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("WEB") && text.contains("quiet") && text.contains("86400"),
+        "{text}"
+    );
+    let output = qase_hook(&["api", "watch", "--json", "--url", &url, "--token", token]);
+    let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(json[0]["project"], "WEB");
 }

@@ -192,7 +192,20 @@ async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
 async fn a_destination_down_throughout_leaves_a_dead_letter_for_every_event() {
     let sink = Sink::start();
     sink.always("/down", Reply::status(503));
-    let worker = delivering_worker(&sink, "/down", 2);
+    // The breaker off (QASE_BREAKER_FAILURES=0): this is the retry and
+    // dead-letter path on its own. With the breaker on, the destination
+    // would be paused after 10 failures and the rest held, not
+    // dead-lettered (tests/tests/e2e/guard.rs covers that).
+    let destinations =
+        json!([{"name": "sink", "url": sink.url("/down"), "timeout_ms": 5000}]).to_string();
+    let worker = Worker::start(
+        WorkerOptions::with_secret()
+            .var("QASE_DESTINATIONS", &destinations)
+            .var("QASE_RETRY_BASE_SECONDS", "1")
+            .var("QASE_RETRY_CAP_SECONDS", "2")
+            .var("QASE_RETRY_MAX_ATTEMPTS", "2")
+            .var("QASE_BREAKER_FAILURES", "0"),
+    );
     let bodies: Vec<Vec<u8>> = (0..40u64)
         .map(|n| envelope("run.deleted", "DOWN", json!({"id": n})))
         .collect();

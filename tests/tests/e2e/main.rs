@@ -13,6 +13,7 @@
 //! - `api`: the operator API: auth, listing, inspection, replay, deletion.
 //! - `chat`: Slack, Teams, Discord and Google Chat destinations, paced.
 //! - `console`: the operator console at `/console/`, in headless Chromium.
+//! - `guard`: breakers (pause, hold, probe, drain), alerts, the watchdog (#19).
 //! - `hardening`: regressions found by adversarial testing from outside.
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 
@@ -21,6 +22,7 @@ mod chat;
 mod console;
 mod delivery;
 mod faults;
+mod guard;
 mod hardening;
 mod health;
 mod hostile;

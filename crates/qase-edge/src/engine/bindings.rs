@@ -72,3 +72,18 @@ pub const API_TOKEN: &str = "QASE_API_TOKEN";
 pub const API_URL: &str = "QASE_API_URL";
 /// Seconds between a run's end and its report.
 pub const RUN_SETTLE_SECONDS: &str = "QASE_RUN_SETTLE_SECONDS";
+
+/// The Durable Object binding of the destinations' breakers (class `Breaker`, issue #19).
+pub const BREAKER: &str = "QASE_BREAKER";
+/// Variable: failures in a row that pause a destination (default 10; 0 turns the breaker off).
+pub const BREAKER_FAILURES: &str = "QASE_BREAKER_FAILURES";
+/// Variable: attempts in the failure-ratio window (default 0: no ratio).
+pub const BREAKER_WINDOW: &str = "QASE_BREAKER_WINDOW";
+/// Variable: the failure ratio over a full window that pauses (default 0.5).
+pub const BREAKER_RATIO: &str = "QASE_BREAKER_RATIO";
+/// Variable: the first probe interval of a paused destination, in seconds (default 30).
+pub const BREAKER_PROBE_SECONDS: &str = "QASE_BREAKER_PROBE_SECONDS";
+/// Variable: the least time between two alerts of one kind about one subject, in seconds (default 900).
+pub const ALERT_INTERVAL_SECONDS: &str = "QASE_ALERT_INTERVAL_SECONDS";
+/// Variable: JSON object of project code to its longest normal silence (`{"WEB": "24h"}`).
+pub const WATCH: &str = "QASE_WATCH";

@@ -146,6 +146,9 @@ pub struct Destination {
     /// Whether it gets one report per finished run (`"reports": true`;
     /// see [`super::run_report`]).
     pub reports: bool,
+    /// Whether it gets alerts (`"alerts": true`, chat formats only): other
+    /// destinations paused or resumed, watched projects quiet or back.
+    pub alerts: bool,
 }
 
 /// What a destination is sent.
@@ -208,6 +211,9 @@ struct RawDestination {
     /// One report per finished run (default false).
     #[serde(default)]
     reports: bool,
+    /// Alerts about the other destinations and watched projects (default false).
+    #[serde(default)]
+    alerts: bool,
 }
 
 fn enabled_by_default() -> bool {
@@ -261,6 +267,8 @@ pub enum Effect {
     DuplicatesNotDetected,
     /// The setting's default is used.
     DefaultUsed,
+    /// No project is watched (`QASE_WATCH`).
+    WatchOff,
 }
 
 /// A broken optional setting: the key and problem, and what it turned off.
@@ -319,9 +327,27 @@ pub struct Config {
     /// Run reports and Qase's REST API (`QASE_API_TOKEN`, `QASE_API_URL`,
     /// `QASE_RUN_SETTLE_SECONDS`).
     pub runs: super::run_report::RunSettings,
+    /// The destinations' breaker (`QASE_BREAKER_*`).
+    pub breaker: super::breaker::BreakerSettings,
+    /// The least time between two alerts of one kind about one subject, in ms.
+    pub alert_interval_ms: u64,
+    /// The watched projects (`QASE_WATCH`).
+    pub watch: Vec<super::watch::Watched>,
 }
 
 impl Config {
+    /// The destinations that receive alerts about `subject` (never the
+    /// subject itself, and none about an alert destination).
+    pub fn alert_destinations(&self, subject: Option<&str>) -> Vec<&Destination> {
+        if subject.is_some_and(|name| self.destination(name).is_some_and(|d| d.alerts)) {
+            return Vec::new();
+        }
+        self.destinations
+            .iter()
+            .filter(|d| d.enabled && d.alerts && Some(d.name.as_str()) != subject)
+            .collect()
+    }
+
     /// Whether `sink` is in use.
     pub fn has_sink(&self, sink: Sink) -> bool {
         self.sinks.contains(&sink)
@@ -417,6 +443,9 @@ impl Config {
             redrive_after_seconds: optional.redrive_after_seconds,
             test_panic: get(bindings::TEST_PANIC).as_deref() == Some("1"),
             runs: optional.runs,
+            breaker: optional.breaker,
+            alert_interval_ms: optional.alert_interval_seconds * 1000,
+            watch: optional.watch,
             dead_letter_queue: get(bindings::DEAD_LETTER_QUEUE_NAME)
                 .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE.to_owned()),
         })
@@ -435,6 +464,9 @@ struct OptionalSettings {
     app_url: String,
     redrive_after_seconds: u64,
     runs: super::run_report::RunSettings,
+    breaker: super::breaker::BreakerSettings,
+    alert_interval_seconds: u64,
+    watch: Vec<super::watch::Watched>,
 }
 
 impl OptionalSettings {
@@ -517,7 +549,37 @@ impl OptionalSettings {
             Effect::DefaultUsed,
             super::run_report::RunSettings::default(),
         );
+        let breaker = optional(
+            &mut problems,
+            breaker_settings(get),
+            Effect::DefaultUsed,
+            super::breaker::BreakerSettings::default(),
+        );
+        let alert_interval_seconds = optional(
+            &mut problems,
+            number(
+                get,
+                bindings::ALERT_INTERVAL_SECONDS,
+                DEFAULT_ALERT_INTERVAL_SECONDS,
+                (0, 7 * 86_400),
+            ),
+            Effect::DefaultUsed,
+            DEFAULT_ALERT_INTERVAL_SECONDS,
+        );
+        let watch = optional(
+            &mut problems,
+            match get(bindings::WATCH) {
+                None => Ok(Vec::new()),
+                Some(json) => super::watch::parse_watch(&json)
+                    .map_err(|problem| invalid(bindings::WATCH, problem)),
+            },
+            Effect::WatchOff,
+            Vec::new(),
+        );
         OptionalSettings {
+            breaker,
+            alert_interval_seconds,
+            watch,
             runs,
             redrive_after_seconds,
             app_url,
@@ -722,6 +784,45 @@ fn number(
     }
 }
 
+/// Default of `QASE_ALERT_INTERVAL_SECONDS`: a quarter of an hour.
+pub const DEFAULT_ALERT_INTERVAL_SECONDS: u64 = 900;
+
+/// `QASE_BREAKER_FAILURES`, `_WINDOW`, `_RATIO` and `_PROBE_SECONDS`.
+fn breaker_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<super::breaker::BreakerSettings, ConfigError> {
+    use super::breaker::{BreakerSettings, DEFAULT_FAILURES, DEFAULT_PROBE_SECONDS};
+    let default = BreakerSettings::default();
+    let ratio = match get(bindings::BREAKER_RATIO) {
+        None => default.ratio,
+        Some(text) => match text.trim().parse::<f64>() {
+            Ok(r) if r > 0.0 && r <= 1.0 => r,
+            _ => {
+                return Err(invalid(
+                    bindings::BREAKER_RATIO,
+                    "must be a number above 0 and at most 1",
+                ))
+            }
+        },
+    };
+    Ok(BreakerSettings {
+        failures: number(
+            get,
+            bindings::BREAKER_FAILURES,
+            u64::from(DEFAULT_FAILURES),
+            (0, 1000),
+        )? as u32,
+        window: number(get, bindings::BREAKER_WINDOW, 0, (0, 1000))? as u32,
+        ratio,
+        probe_ms: number(
+            get,
+            bindings::BREAKER_PROBE_SECONDS,
+            DEFAULT_PROBE_SECONDS,
+            (1, 3600),
+        )? * 1000,
+    })
+}
+
 /// The backoff settings; each default is [`RetryPolicy::default`]'s.
 fn retry_policy(get: &impl Fn(&str) -> Option<String>) -> Result<RetryPolicy, ConfigError> {
     let default = RetryPolicy::default();
@@ -846,9 +947,15 @@ fn destinations(
             Some(ms) if ms <= 60_000 => Some(Duration::from_millis(ms)),
             Some(_) => return Err(fail("`pace_ms` must be from 0 to 60000".into())),
         };
+        if raw.alerts && format == Format::Standard {
+            return Err(fail(
+                "`alerts` needs a chat `format` (slack, teams, discord, google_chat)".into(),
+            ));
+        }
         destinations.push(Destination {
             format,
             pace,
+            alerts: raw.alerts,
             reports: raw.reports,
             url: raw.url,
             filter,
@@ -1216,5 +1323,75 @@ mod tests {
         let config = config(&[(bindings::AUTH, "disabled")]).unwrap();
         assert_eq!(config.auth, AuthMode::Disabled);
         assert!(config.secrets.authenticate(None).is_ok());
+    }
+
+    #[test]
+    fn the_guard_settings_default_and_fail_open() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.breaker.failures, 10);
+        assert_eq!(defaults.breaker.window, 0);
+        assert_eq!(defaults.breaker.probe_ms, 30_000);
+        assert_eq!(defaults.alert_interval_ms, 900_000);
+        assert!(defaults.watch.is_empty());
+        let tuned = config(&[
+            (bindings::BREAKER_FAILURES, "0"),
+            (bindings::BREAKER_WINDOW, "20"),
+            (bindings::BREAKER_RATIO, "0.25"),
+            (bindings::BREAKER_PROBE_SECONDS, "5"),
+            (bindings::ALERT_INTERVAL_SECONDS, "0"),
+            (bindings::WATCH, r#"{"WEB": "30m"}"#),
+        ])
+        .unwrap();
+        assert!(!tuned.breaker.enabled(), "0 turns the breaker off");
+        assert_eq!(tuned.breaker.window, 20);
+        assert_eq!(tuned.breaker.ratio, 0.25);
+        assert_eq!(tuned.breaker.probe_ms, 5_000);
+        assert_eq!(tuned.alert_interval_ms, 0);
+        assert_eq!(tuned.watch[0].window_seconds, 1800);
+        for (key, value) in [
+            (bindings::BREAKER_RATIO, "2"),
+            (bindings::BREAKER_FAILURES, "many"),
+            (bindings::BREAKER_PROBE_SECONDS, "0"),
+        ] {
+            let broken = problem(&[(key, value)]);
+            assert_eq!(
+                (broken.error.key, broken.effect),
+                (key, Effect::DefaultUsed)
+            );
+        }
+        let broken = problem(&[(bindings::WATCH, r#"{"WEB": "soon"}"#)]);
+        assert_eq!(
+            (broken.error.key, broken.effect),
+            (bindings::WATCH, Effect::WatchOff)
+        );
+        assert!(config(&[(bindings::WATCH, "[")]).unwrap().watch.is_empty());
+    }
+
+    #[test]
+    fn alerts_go_to_chat_destinations_and_never_about_themselves() {
+        let destinations = r#"[
+            {"name":"ci","url":"https://ci.example"},
+            {"name":"ops","url":"https://ops.example","format":"slack","alerts":true},
+            {"name":"team","url":"https://team.example","format":"teams","alerts":true}
+        ]"#;
+        let config = config(&[(bindings::DESTINATIONS, destinations)]).unwrap();
+        let names = |subject| {
+            config
+                .alert_destinations(subject)
+                .iter()
+                .map(|d| d.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Some("ci")), ["ops", "team"]);
+        assert_eq!(names(None), ["ops", "team"], "a watched project");
+        assert!(
+            names(Some("ops")).is_empty(),
+            "nothing about an alert destination"
+        );
+        let standard = problem(&[(
+            bindings::DESTINATIONS,
+            r#"[{"name":"x","url":"https://x.example","alerts":true}]"#,
+        )]);
+        assert!(standard.error.problem.contains("chat"), "{standard:?}");
     }
 }

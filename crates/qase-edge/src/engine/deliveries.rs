@@ -23,7 +23,7 @@
 use std::borrow::Cow;
 
 use qase_webhooks::{Envelope, Subjects};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::layout::{DeliveryState, DeliveryStatus, EventStatus};
 use super::messages::{DeadLetter, QueuedDelivery};
@@ -196,6 +196,109 @@ pub struct DeliveryRow<'a> {
     pub state: &'a DeliveryState,
     /// Why it is dead (dead rows only).
     pub reason: Option<&'a str>,
+    /// The attempt to add to the row's `attempts_log`, if any.
+    pub entry: Option<&'a AttemptEntry>,
+}
+
+/// How many attempts a row's `attempts_log` keeps (the latest).
+pub const ATTEMPTS_LOG_LENGTH: usize = 20;
+
+/// What became of one attempt, in a row's `attempts_log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptResultKind {
+    /// Delivered.
+    Delivered,
+    /// Failed; another attempt follows at `next_at`.
+    FailedWillRetry,
+    /// Failed for good: a dead letter.
+    FailedFinal,
+    /// Not attempted: its destination is paused, the breaker holds it.
+    HeldWhilePaused,
+    /// A held event tried as the breaker's probe (or drain), which failed:
+    /// still held.
+    Probe,
+}
+
+/// One entry of a row's `attempts_log` (JSON; times in Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptEntry {
+    /// The attempt's number, from 1 (`0`: not attempted).
+    pub n: u32,
+    /// When.
+    pub at: u64,
+    /// What became of it.
+    pub result: AttemptResultKind,
+    /// The HTTP status, if one came back.
+    pub status: Option<u16>,
+    /// How long the destination took.
+    pub latency_ms: Option<u64>,
+    /// The failure, in words.
+    pub error: Option<String>,
+    /// When the next attempt is due.
+    pub next_at: Option<u64>,
+}
+
+impl AttemptEntry {
+    /// The entry for an attempt and what the engine made of it
+    /// (`released`: a held event the breaker let out).
+    pub fn of(
+        step: &super::delivery::AttemptStep,
+        released: bool,
+        latency_ms: u64,
+        now: u64,
+    ) -> AttemptEntry {
+        use super::delivery::Action;
+        let (result, next_at) = match &step.action {
+            Action::Delivered => (AttemptResultKind::Delivered, None),
+            Action::DeadLetter { .. } if step.log.outcome == "rejected" => {
+                (AttemptResultKind::FailedFinal, None)
+            }
+            _ if released => (AttemptResultKind::Probe, None),
+            Action::Requeue { delay_seconds } => (
+                AttemptResultKind::FailedWillRetry,
+                Some(now + u64::from(*delay_seconds) * 1000),
+            ),
+            Action::DeadLetter { .. } => (AttemptResultKind::FailedFinal, None),
+        };
+        AttemptEntry {
+            n: step.next.attempts,
+            at: now,
+            result,
+            status: step.next.last_status,
+            latency_ms: Some(latency_ms),
+            error: (result != AttemptResultKind::Delivered)
+                .then(|| step.next.last_error.clone())
+                .flatten(),
+            next_at,
+        }
+    }
+
+    /// The entry of a message held while its destination is paused.
+    pub fn held(attempts: u32, now: u64) -> AttemptEntry {
+        AttemptEntry {
+            n: attempts,
+            at: now,
+            result: AttemptResultKind::HeldWhilePaused,
+            status: None,
+            latency_ms: None,
+            error: None,
+            next_at: None,
+        }
+    }
+
+    /// The entry of a dead letter's last attempt.
+    pub fn dead(dead: &DeadLetter) -> AttemptEntry {
+        AttemptEntry {
+            n: dead.delivery.attempts,
+            at: dead.dead_at,
+            result: AttemptResultKind::FailedFinal,
+            status: dead.delivery.last_status,
+            latency_ms: None,
+            error: Some(dead.reason.clone()),
+            next_at: None,
+        }
+    }
 }
 
 /// Writes a delivery state, replacing the one it follows. A state older
@@ -206,11 +309,16 @@ pub fn upsert(row: &DeliveryRow<'_>) -> Statement {
     Statement {
         sql: Cow::Borrowed(
             "INSERT INTO deliveries (event_id, destination, status, attempts, last_status, \
-              last_error, reason, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+              last_error, reason, updated_at, attempts_log) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+              CASE WHEN ?9 IS NULL THEN NULL ELSE json_array(json(?9)) END) \
               ON CONFLICT (event_id, destination) DO UPDATE SET status = excluded.status, \
               attempts = excluded.attempts, last_status = excluded.last_status, \
               last_error = excluded.last_error, reason = excluded.reason, \
-              updated_at = excluded.updated_at \
+              updated_at = excluded.updated_at, attempts_log = CASE \
+                WHEN ?9 IS NULL THEN deliveries.attempts_log \
+                WHEN json_array_length(COALESCE(deliveries.attempts_log, '[]')) >= 20 \
+                  THEN json_insert(json_remove(deliveries.attempts_log, '$[0]'), '$[#]', json(?9)) \
+                ELSE json_insert(COALESCE(deliveries.attempts_log, '[]'), '$[#]', json(?9)) END \
               WHERE excluded.updated_at >= deliveries.updated_at",
         ),
         params: vec![
@@ -225,6 +333,10 @@ pub fn upsert(row: &DeliveryRow<'_>) -> Statement {
                 _ => Param::Null,
             },
             state.at.into(),
+            row.entry
+                .and_then(|entry| serde_json::to_string(entry).ok())
+                .as_deref()
+                .into(),
         ],
     }
 }
@@ -256,11 +368,13 @@ pub fn dead_letter_writes(
     if let (false, Some(body)) = (dead.delivery.recorded, body) {
         writes.push(store::record_from_queue(&new_event(&dead.delivery, body)));
     }
+    let entry = AttemptEntry::dead(dead);
     writes.push(upsert(&DeliveryRow {
         event_id: &dead.delivery.id,
         destination: &dead.destination,
         state,
         reason: Some(&dead.reason),
+        entry: Some(&entry),
     }));
     writes
 }
@@ -404,6 +518,7 @@ mod tests {
             destination: "ci",
             state: &state,
             reason: Some("ignored unless dead"),
+            entry: None,
         });
         placeholders_match(&statement);
         assert!(statement
@@ -423,6 +538,7 @@ mod tests {
                 Param::Text("HTTP 503".into()),
                 Param::Null,
                 Param::Int(77),
+                Param::Null,
             ]
         );
         let delivered =
@@ -432,6 +548,7 @@ mod tests {
             destination: "ci",
             state: &delivered,
             reason: None,
+            entry: None,
         });
         assert_eq!(statement.params[2], Param::Text("delivered".into()));
     }

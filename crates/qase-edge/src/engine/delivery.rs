@@ -216,6 +216,7 @@ pub fn after_attempt(
         last_error: Some(description.clone()),
         // A retry takes a new send slot.
         not_before: None,
+        released: None,
         ..message.clone()
     };
     let may_retry = config.retry.may_retry(attempt);

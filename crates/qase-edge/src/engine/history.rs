@@ -234,8 +234,8 @@ pub fn event(id: &str) -> Statement {
 pub fn deliveries(id: &str) -> Statement {
     Statement {
         sql: Cow::Borrowed(
-            "SELECT destination, status, attempts, last_status, last_error, reason, updated_at \
-             FROM deliveries WHERE event_id = ?1 ORDER BY destination",
+            "SELECT destination, status, attempts, last_status, last_error, reason, updated_at, \
+             attempts_log FROM deliveries WHERE event_id = ?1 ORDER BY destination",
         ),
         params: vec![id.into()],
     }
@@ -502,6 +502,22 @@ pub struct DeliveryRow {
     pub reason: Option<String>,
     /// When this state was recorded, in Unix milliseconds.
     pub updated_at: u64,
+    /// The latest attempts (issue #19): the column's JSON text, shown as
+    /// the array it holds (`[]` for rows written before it existed).
+    #[serde(default, serialize_with = "json_array")]
+    pub attempts_log: Option<String>,
+}
+
+fn json_array<S: serde::Serializer>(
+    text: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let value = text
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .filter(serde_json::Value::is_array)
+        .unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
+    value.serialize(serializer)
 }
 
 /// A dead letter as [`dead_letters`] selects it (the fields of the KV

@@ -42,6 +42,13 @@ pub struct QueuedDelivery {
     /// in Unix milliseconds (see [`crate::engine::pace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<u64>,
+    /// A held event that its destination's breaker released (a probe or
+    /// the drain after a pause): the key it is held under, which the
+    /// consumer reports the outcome with (see [`crate::engine::breaker`]).
+    /// Attempted without asking the breaker, and never retried or
+    /// dead-lettered for a failure: it stays held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<String>,
 }
 
 /// Bodies up to this size travel inside the queue message; larger ones are
@@ -76,6 +83,7 @@ impl QueuedDelivery {
             last_error: None,
             recorded: true,
             not_before: None,
+            released: None,
         }
     }
 }
@@ -109,3 +117,23 @@ pub enum DeadLetterMessage {
     /// Moved by the platform.
     Undelivered(QueuedDelivery),
 }
+
+/// A message on the delivery queue with an alert for one alert destination
+/// (issue #19), sent by whoever saw the change: the consumer (a breaker
+/// paused or resumed), the operator API, the cron watchdog.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuedAlert {
+    /// The alert destination's name.
+    pub alert_to: String,
+    /// The alert.
+    pub alert: qase_webhooks::chat::Alert,
+    /// When it was raised, Unix ms.
+    pub at: u64,
+    /// Attempts already made.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// Attempts an alert gets before it is dropped (logged): an alert is a
+/// notice, not an event, and is not dead-lettered.
+pub const ALERT_ATTEMPTS: u32 = 5;

@@ -5,10 +5,12 @@
 //! on the host with `cargo test`; the [`crate::shell`] carries it out.
 
 pub mod bindings;
+pub mod breaker;
 pub mod config;
 pub mod console;
 pub mod deliveries;
 pub mod delivery;
+pub mod destinations;
 pub mod history;
 pub mod ingest;
 pub mod layout;
@@ -24,3 +26,4 @@ pub mod runs;
 pub mod store;
 pub mod store_failure;
 pub mod sweep;
+pub mod watch;

@@ -38,6 +38,12 @@ pub enum Route {
     GetRun,
     /// `GET /api/runs/{project}/{id}/wait`
     WaitRun,
+    /// `GET /api/destinations`
+    ListDestinations,
+    /// `POST /api/destinations/{name}/pause`
+    PauseDestination,
+    /// `POST /api/destinations/{name}/resume`
+    ResumeDestination,
 }
 
 /// (method, path template, route). `{id}` matches one path segment.
@@ -63,6 +69,17 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/runs", Route::ListRuns),
     ("GET", "/api/runs/{project}/{id}", Route::GetRun),
     ("GET", "/api/runs/{project}/{id}/wait", Route::WaitRun),
+    ("GET", "/api/destinations", Route::ListDestinations),
+    (
+        "POST",
+        "/api/destinations/{name}/pause",
+        Route::PauseDestination,
+    ),
+    (
+        "POST",
+        "/api/destinations/{name}/resume",
+        Route::ResumeDestination,
+    ),
 ];
 
 /// The outcome of matching a request.

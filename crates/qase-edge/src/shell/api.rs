@@ -38,7 +38,7 @@ use crate::engine::replay::{self, ReplayRefusal, ReplayRequest};
 use crate::engine::routes::{Route, OPENAPI};
 use crate::engine::store::Statement;
 use crate::shell::error::ApiError;
-use crate::shell::{db, respond, runs_api, settings};
+use crate::shell::{db, guard_api, respond, runs_api, settings};
 
 /// The response header carrying an export's continuation cursor.
 pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
@@ -77,6 +77,9 @@ pub async fn handle(
     }
 
     if let Some(answer) = runs_api::handle(route, id, &req, env, config).await {
+        return answer;
+    }
+    if let Some(answer) = guard_api::handle(route, id, env, config).await {
         return answer;
     }
     // Ids have one documented form; anything else names no stored event.
@@ -120,7 +123,10 @@ pub async fn handle(
         | Route::OpenApi
         | Route::ListRuns
         | Route::GetRun
-        | Route::WaitRun => Err(ApiError::NotFound),
+        | Route::WaitRun
+        | Route::ListDestinations
+        | Route::PauseDestination
+        | Route::ResumeDestination => Err(ApiError::NotFound),
     }
 }
 

@@ -29,15 +29,17 @@ use worker::{
 };
 
 use crate::engine::bindings;
+use crate::engine::breaker::{Decision, Outcome};
 use crate::engine::config::{Config, Destination};
+use crate::engine::deliveries::AttemptEntry;
 use crate::engine::deliveries::{self, BodyAt, BodyRow, Claim, DeliveryRow};
 use crate::engine::delivery::{self, Disposition, FollowUp, Targets};
-use crate::engine::layout::DeliveryState;
-use crate::engine::messages::{DeadLetter, QueuedDelivery};
+use crate::engine::layout::{DeliveryState, DeliveryStatus};
+use crate::engine::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
 use crate::engine::pace;
 use crate::engine::run_report::{self, RunReportDue};
 use crate::engine::runs;
-use crate::shell::{db, dead_letters, pacer, run_reports, sinks};
+use crate::shell::{alerts, breaker, db, dead_letters, pacer, run_reports, sinks};
 
 /// How long a message whose processing failed (its body unreadable, or a
 /// retry that could not be queued) waits before the platform delivers it
@@ -65,6 +67,13 @@ async fn process(message: RawMessage, env: &Env, config: &Config) {
                     .build(),
             ),
         }
+        return;
+    }
+    // An alert for an alert destination (see shell::alerts): posted, then
+    // acked whatever happened (a failed one is queued again on its own).
+    if let Ok(alert) = serde_wasm_bindgen::from_value::<QueuedAlert>(message.body()) {
+        alerts::deliver(env, config, alert).await;
+        message.ack();
         return;
     }
     let delivery: QueuedDelivery = match serde_wasm_bindgen::from_value(message.body()) {
@@ -99,6 +108,14 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
             let dead =
                 delivery::dead_letter(delivery, &destination, reason, Date::now().as_millis());
             let settled = carry_out(env, delivery, FollowUp::DeadLetterQueue(dead)).await;
+            if let Some(key) = &delivery.released {
+                // Its breaker waits for this released event: it is done with.
+                if let Err(error) =
+                    breaker::report(env, &destination, Some(key), Outcome::Rejected, None).await
+                {
+                    worker::console_warn!("breaker of `{destination}` not told: {error}");
+                }
+            }
             return delivery::disposition(delivery, usize::from(!settled));
         }
     };
@@ -236,9 +253,10 @@ pub async fn body_of(env: &Env, delivery: &QueuedDelivery) -> worker::Result<Opt
     }
 }
 
-/// One destination's part of a message: pace, attempt, record the state,
-/// carry out what follows. `false` when nothing that follows could be
-/// carried out (see [`delivery::disposition`]).
+/// One destination's part of a message: ask its breaker, pace, attempt,
+/// record the state, report the outcome, carry out what follows. `false`
+/// when nothing that follows could be carried out (see
+/// [`delivery::disposition`]).
 async fn deliver_to(
     env: &Env,
     config: &Config,
@@ -246,33 +264,99 @@ async fn deliver_to(
     destination: &Destination,
     body: &[u8],
 ) -> bool {
+    let name = &destination.name;
+    // A held event its breaker released (a probe or the drain): attempted
+    // without asking, and never retried or dead-lettered for a failure.
+    let released = delivery
+        .released
+        .as_deref()
+        .filter(|_| delivery.destination.as_ref() == Some(name));
+    let mut report_success = true;
+    if released.is_none() && config.breaker.enabled() {
+        let mine = QueuedDelivery {
+            destination: Some(name.clone()),
+            ..delivery.clone()
+        };
+        match breaker::ask(env, name, &mine).await {
+            Ok(answer) if answer.decision == Decision::Held => {
+                let now = Date::now().as_millis();
+                let state = DeliveryState::new(
+                    DeliveryStatus::Retrying,
+                    delivery.attempts,
+                    delivery.last_status,
+                    Some("held: the destination is paused"),
+                    now,
+                );
+                let entry = AttemptEntry::held(delivery.attempts, now);
+                record_state(env, &delivery.id, name, &state, Some(&entry)).await;
+                return true;
+            }
+            Ok(answer) => report_success = answer.report_success,
+            // A breaker that cannot be reached holds nothing back.
+            Err(error) => worker::console_warn!("breaker of `{name}` unavailable: {error}"),
+        }
+    }
     if !pace(env, destination, delivery).await {
         return true;
     }
+    let started = Date::now().as_millis();
     let result = attempt(destination, delivery, body, &config.app_url).await;
     let now = Date::now().as_millis();
     let random = js_sys::Math::random();
-    let step = delivery::after_attempt(config, delivery, &destination.name, result, random, now);
+    let step = delivery::after_attempt(config, delivery, name, result, random, now);
     worker::console_log!("{}", serde_json::to_string(&step.log).unwrap_or_default());
-    if let Some(state) = &step.state {
-        record_state(env, &step.next.id, &destination.name, state).await;
+    let outcome = match step.log.outcome {
+        "delivered" => Outcome::Delivered,
+        "rejected" => Outcome::Rejected,
+        _ => Outcome::Failed,
+    };
+    let entry = AttemptEntry::of(&step, released.is_some(), now.saturating_sub(started), now);
+    let settled = if released.is_some() && outcome == Outcome::Failed {
+        // Still held by the breaker: no retry, no dead letter, and the
+        // attempts it had are kept.
+        let state = DeliveryState::new(
+            DeliveryStatus::Retrying,
+            delivery.attempts,
+            step.next.last_status,
+            step.next.last_error.as_deref(),
+            now,
+        );
+        record_state(env, &delivery.id, name, &state, Some(&entry)).await;
+        true
+    } else {
+        if let Some(state) = &step.state {
+            record_state(env, &step.next.id, name, state, Some(&entry)).await;
+        }
+        carry_out(env, delivery, delivery::follow_up(&step, name, now)).await
+    };
+    let must_report = released.is_some()
+        || (config.breaker.enabled() && (outcome != Outcome::Delivered || report_success));
+    if must_report {
+        let error = step.next.last_error.as_deref();
+        match breaker::report(env, name, released, outcome, error).await {
+            Ok(Some(alert)) => alerts::raise(env, config, alert, true).await,
+            Ok(None) => {}
+            Err(error) => worker::console_warn!("breaker of `{name}` not told: {error}"),
+        }
     }
-    carry_out(
-        env,
-        delivery,
-        delivery::follow_up(&step, &destination.name, now),
-    )
-    .await
+    settled
 }
 
 /// Writes a delivery state row. Best effort: the delivery does not depend
 /// on it (a dead letter, which does, is recorded by [`dead_letters::record`]).
-async fn record_state(env: &Env, id: &str, destination: &str, state: &DeliveryState) {
+async fn record_state(
+    env: &Env,
+    id: &str,
+    destination: &str,
+    state: &DeliveryState,
+    entry: Option<&AttemptEntry>,
+) {
     let statement = deliveries::upsert(&DeliveryRow {
         event_id: id,
         destination,
         state,
         reason: None,
+        entry,
     });
     let written = match db::database(env) {
         Ok(database) => db::changes(&database, &statement, None).await.map(|_| ()),

@@ -70,6 +70,8 @@ pub enum ApiError {
     EventNotFound,
     /// Operator API: no dead letter for this id (and destination).
     DeadLetterNotFound,
+    /// Operator API: no destination of this name is configured.
+    DestinationNotFound,
     /// Operator API: no event of this run has arrived.
     RunNotFound,
     /// Operator API: a replay names a destination that is not configured.
@@ -123,6 +125,7 @@ impl ApiError {
             | ApiError::ConsoleNotDeployed
             | ApiError::EventNotFound
             | ApiError::DeadLetterNotFound
+            | ApiError::DestinationNotFound
             | ApiError::RunNotFound => 404,
             ApiError::BadToken => 401,
             ApiError::BadParameter(_) | ApiError::UnknownDestination { .. } => 400,
@@ -152,6 +155,7 @@ impl ApiError {
             ApiError::EventNotFound => "event_not_found",
             ApiError::RunNotFound => "run_not_found",
             ApiError::DeadLetterNotFound => "dead_letter_not_found",
+            ApiError::DestinationNotFound => "destination_not_found",
             ApiError::UnknownDestination { .. } => "unknown_destination",
             ApiError::NoDestinations => "no_destinations",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -185,6 +189,7 @@ impl ApiError {
             ApiError::EventNotFound => "no stored event has this id (it may have expired)".into(),
             ApiError::RunNotFound => "no event of this run has arrived (or its row expired)".into(),
             ApiError::DeadLetterNotFound => "no dead letter for this id".into(),
+            ApiError::DestinationNotFound => "no destination of this name is configured".into(),
             ApiError::UnknownDestination { name } => {
                 format!("`{name}` is not an enabled destination in QASE_DESTINATIONS")
             }

@@ -7,10 +7,12 @@ use serde::Serialize;
 use worker::web_sys::Response;
 use worker::Env;
 
-use crate::engine::config::{AuthMode, ConfigError, ConfigProblem, PayloadPolicy, Sink};
+use crate::engine::breaker::Phase;
+use crate::engine::config::{AuthMode, Config, ConfigError, ConfigProblem, PayloadPolicy, Sink};
+use crate::engine::watch::{self, WatchView};
 use crate::shell::error::ApiError;
 use crate::shell::respond;
-use crate::shell::{ingest, settings};
+use crate::shell::{guard_api, ingest, settings, sweep};
 
 #[derive(Serialize)]
 struct Health<'a> {
@@ -30,6 +32,19 @@ struct Health<'a> {
     config_problems: &'a [ConfigProblem],
     /// Deliveries no route matched, in this isolate since it started.
     ignored_since_start: u64,
+    /// Each destination's breaker state (issue #19; `null`: its object
+    /// could not be reached).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    destinations: Vec<DestinationState>,
+    /// The watched projects (`QASE_WATCH`) and their last delivery.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    watch: Vec<WatchView>,
+}
+
+#[derive(Serialize)]
+struct DestinationState {
+    name: String,
+    state: Option<Phase>,
 }
 
 #[derive(Serialize)]
@@ -44,7 +59,11 @@ struct ConfigSummary<'a> {
 }
 
 /// Answers the health check.
-pub fn handle(env: &Env) -> Result<Response, ApiError> {
+pub async fn handle(env: &Env) -> Result<Response, ApiError> {
+    let (destinations, watch) = match settings::load(env) {
+        Ok(config) => guard(env, config).await,
+        Err(_) => (Vec::new(), Vec::new()),
+    };
     let (status, config, config_error, config_problems) = match settings::load(env) {
         Ok(config) => {
             let status = if config.auth == AuthMode::Required && config.secrets.is_empty() {
@@ -77,6 +96,46 @@ pub fn handle(env: &Env) -> Result<Response, ApiError> {
         config_error,
         config_problems,
         ignored_since_start: ingest::IGNORED.load(Ordering::Relaxed),
+        destinations,
+        watch,
     };
     Ok(respond::json(&health, 200)?)
+}
+
+/// The destinations' breaker states and the watched projects; what cannot
+/// be read is left out (a breaker as `null`), never an error: health
+/// always answers.
+async fn guard(env: &Env, config: &Config) -> (Vec<DestinationState>, Vec<WatchView>) {
+    let destinations = if config.breaker.enabled() {
+        guard_api::breakers(env, config)
+            .await
+            .into_iter()
+            .zip(&config.destinations)
+            .map(|(facts, d)| DestinationState {
+                name: d.name.clone(),
+                state: facts.and_then(|f| f.state),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let watch = if config.watch.is_empty() {
+        Vec::new()
+    } else {
+        let (rows, last) = sweep::watch_facts(env, config).await.unwrap_or_default();
+        let now = worker::Date::now().as_millis();
+        config
+            .watch
+            .iter()
+            .map(|w| {
+                let stored = rows.iter().find(|r| r.project_code == w.project);
+                let at = last
+                    .iter()
+                    .find(|l| l.project_code == w.project)
+                    .and_then(|l| l.at);
+                watch::view(w, stored, at, now)
+            })
+            .collect()
+    };
+    (destinations, watch)
 }

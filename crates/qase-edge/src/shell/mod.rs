@@ -2,12 +2,15 @@
 //! and turning the [`crate::engine`]'s decisions into `Response`s. Each
 //! module executes decisions made in the engine and decides nothing itself.
 
+pub mod alerts;
 pub mod api;
+pub mod breaker;
 pub mod console;
 pub mod db;
 pub mod dead_letters;
 pub mod delivery;
 pub mod error;
+pub mod guard_api;
 pub mod health;
 pub mod hot_path;
 pub mod ingest;

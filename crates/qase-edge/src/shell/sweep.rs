@@ -10,7 +10,8 @@ use crate::engine::config::{Config, Sink};
 use crate::engine::layout::{self, RescueMetadata};
 use crate::engine::store::{self, UnforwardedRow};
 use crate::engine::sweep::{self, RESCUE_BATCH};
-use crate::shell::{db, sinks};
+use crate::engine::watch;
+use crate::shell::{alerts, db, sinks};
 
 /// What one run did, for its log line.
 #[derive(Debug, Default, serde::Serialize)]
@@ -37,6 +38,11 @@ pub async fn run(env: &Env, config: &Config, now: u64) {
         match expire(env, config, now).await {
             Ok(count) => report.expired = count,
             Err(error) => worker::console_error!("sweep: retention failed: {error}"),
+        }
+    }
+    if !config.watch.is_empty() {
+        if let Err(error) = watchdog(env, config, now).await {
+            worker::console_error!("sweep: watchdog failed: {error}");
         }
     }
     worker::console_log!(
@@ -141,4 +147,38 @@ async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
         }
     }
     expired
+}
+
+/// The watched projects' stored rows and their last delivery in D1.
+pub async fn watch_facts(
+    env: &Env,
+    config: &Config,
+) -> worker::Result<(Vec<watch::WatchRow>, Vec<watch::LastDelivery>)> {
+    let database = db::database(env)?;
+    let projects: Vec<&str> = config.watch.iter().map(|w| w.project.as_str()).collect();
+    let rows = db::rows(&database, &watch::rows()).await?;
+    let last = db::rows(&database, &watch::last_deliveries(&projects)).await?;
+    Ok((rows, last))
+}
+
+/// The watchdog (issue #19): each watched project silent past its window
+/// raises an alert, once per window; a delivery after that, one "back".
+async fn watchdog(env: &Env, config: &Config, now: u64) -> worker::Result<()> {
+    let (rows, last) = watch_facts(env, config).await?;
+    let database = db::database(env)?;
+    for watched in &config.watch {
+        let stored = rows.iter().find(|r| r.project_code == watched.project);
+        let at = last
+            .iter()
+            .find(|l| l.project_code == watched.project)
+            .and_then(|l| l.at);
+        let checked = watch::check(watched, stored, at, config.alert_interval_ms, now);
+        if let Some(row) = &checked.row {
+            db::changes(&database, &watch::upsert(row), None).await?;
+        }
+        if let Some(alert) = checked.alert {
+            alerts::raise(env, config, alert, false).await;
+        }
+    }
+    Ok(())
 }

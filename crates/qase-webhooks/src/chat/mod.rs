@@ -17,6 +17,7 @@
 //! Run durations are read as milliseconds, as Qase's user docs say since
 //! 2024-10 (its developer docs say seconds; every example is `0`).
 
+mod alert;
 mod discord;
 mod google_chat;
 mod links;
@@ -25,6 +26,7 @@ mod slack;
 mod teams;
 mod text;
 
+pub use alert::{span, webhook_settings_link, Alert};
 pub use links::DEFAULT_APP_URL;
 pub use message::{Fact, Message, Tone};
 
@@ -152,6 +154,18 @@ pub fn render(format: ChatFormat, envelope: &Envelope<'_>, event: &Event, app_ur
 /// ```
 pub fn render_report(format: ChatFormat, report: &crate::run_report::RunReport) -> Value {
     let message = message::report(report);
+    match format {
+        ChatFormat::Slack => slack::render(&message),
+        ChatFormat::Teams => teams::render(&message),
+        ChatFormat::Discord => discord::render(&message),
+        ChatFormat::GoogleChat => google_chat::render(&message),
+    }
+}
+
+/// An alert (a destination paused or resumed, a watched project quiet or
+/// back) as the body to post to a chat service; `now` in Unix milliseconds.
+pub fn render_alert(format: ChatFormat, alert: &Alert, app_url: &str, now: u64) -> Value {
+    let message = alert::message(alert, app_url, now);
     match format {
         ChatFormat::Slack => slack::render(&message),
         ChatFormat::Teams => teams::render(&message),

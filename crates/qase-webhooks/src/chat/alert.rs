@@ -1,0 +1,242 @@
+//! Alerts (issue #19): a destination paused or resumed by its breaker, a
+//! watched Qase project gone quiet or back. Said as a [`Message`] and
+//! rendered by the same Slack, Teams, Discord and Google Chat formatters
+//! as events, so an alert looks like the rest of the channel.
+
+use serde::{Deserialize, Serialize};
+
+use super::message::{Fact, Message, Tone};
+use super::text;
+
+/// What an alert is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Alert {
+    /// A destination's breaker paused it: its events are held, not lost.
+    DestinationPaused {
+        /// The destination's name.
+        destination: String,
+        /// Why, in words (`10 failures in a row (last: HTTP 503)`).
+        reason: String,
+        /// Whether an operator paused it.
+        by_operator: bool,
+    },
+    /// A paused destination delivers again; what was held follows in order.
+    DestinationResumed {
+        /// The destination's name.
+        destination: String,
+        /// Events held while it was paused, now being delivered.
+        held: u64,
+        /// Whether an operator resumed it.
+        by_operator: bool,
+    },
+    /// A watched project sent nothing for longer than its window.
+    ProjectQuiet {
+        /// The project code.
+        project: String,
+        /// The longest silence normal for it, in seconds.
+        window_seconds: u64,
+        /// The last delivery from it, Unix milliseconds (`None`: none seen).
+        last_delivery_at: Option<u64>,
+    },
+    /// A quiet project delivers again.
+    ProjectBack {
+        /// The project code.
+        project: String,
+    },
+}
+
+impl Alert {
+    /// The subject the alert is about (a destination name or a project code).
+    pub fn subject(&self) -> &str {
+        match self {
+            Alert::DestinationPaused { destination, .. }
+            | Alert::DestinationResumed { destination, .. } => destination,
+            Alert::ProjectQuiet { project, .. } | Alert::ProjectBack { project } => project,
+        }
+    }
+
+    /// The kind, as in its serde form (`destination_paused`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Alert::DestinationPaused { .. } => "destination_paused",
+            Alert::DestinationResumed { .. } => "destination_resumed",
+            Alert::ProjectQuiet { .. } => "project_quiet",
+            Alert::ProjectBack { .. } => "project_back",
+        }
+    }
+}
+
+/// A duration in seconds as its largest whole unit: `45 s`, `30 min`, `24 h`, `7 d`.
+pub fn span(seconds: u64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 && s > 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 && s > 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 && s > 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Qase's webhook settings of `project`, where a disabled webhook is turned back on.
+pub fn webhook_settings_link(app_url: &str, project: &str) -> String {
+    format!(
+        "{}/project/{}/settings/webhooks",
+        app_url.trim_end_matches('/'),
+        text::clean(project)
+    )
+}
+
+/// The alert said for people. `now` is Unix milliseconds.
+pub(crate) fn message(alert: &Alert, app_url: &str, now: u64) -> Message {
+    let mut facts = Vec::new();
+    let (tone, headline, label, url, status, project) = match alert {
+        Alert::DestinationPaused {
+            destination,
+            reason,
+            by_operator,
+        } => {
+            facts.push(Fact {
+                label: "Reason",
+                value: text::clean(reason),
+            });
+            let who = if *by_operator { " by an operator" } else { "" };
+            (
+                Tone::Bad,
+                format!("Destination {} paused{who}", text::clean(destination)),
+                "qase-edge".to_owned(),
+                app_url.to_owned(),
+                Some(
+                    "Its events are held, not attempted and not dead-lettered; a probe tries one at growing intervals."
+                        .to_owned(),
+                ),
+                String::new(),
+            )
+        }
+        Alert::DestinationResumed {
+            destination,
+            held,
+            by_operator,
+        } => {
+            facts.push(Fact {
+                label: "Held events",
+                value: held.to_string(),
+            });
+            let who = if *by_operator { " by an operator" } else { "" };
+            (
+                Tone::Good,
+                format!("Destination {} resumed{who}", text::clean(destination)),
+                "qase-edge".to_owned(),
+                app_url.to_owned(),
+                Some("What was held is delivered in order of arrival.".to_owned()),
+                String::new(),
+            )
+        }
+        Alert::ProjectQuiet {
+            project,
+            window_seconds,
+            last_delivery_at,
+        } => {
+            facts.push(Fact {
+                label: "Normal silence",
+                value: span(*window_seconds),
+            });
+            facts.push(Fact {
+                label: "Last delivery",
+                value: match last_delivery_at {
+                    Some(at) => format!("{} ago", span(now.saturating_sub(*at) / 1000)),
+                    None => "none seen".to_owned(),
+                },
+            });
+            (
+                Tone::Warning,
+                format!("Project {} is quiet", text::clean(project)),
+                "Webhook settings in Qase".to_owned(),
+                webhook_settings_link(app_url, project),
+                Some(
+                    "Qase disables a webhook that keeps failing and tells only its owner by e-mail: check project settings → Webhooks."
+                        .to_owned(),
+                ),
+                project.clone(),
+            )
+        }
+        Alert::ProjectBack { project } => (
+            Tone::Good,
+            format!("Project {} delivers again", text::clean(project)),
+            "Webhook settings in Qase".to_owned(),
+            webhook_settings_link(app_url, project),
+            None,
+            project.clone(),
+        ),
+    };
+    Message {
+        tone,
+        headline,
+        title: None,
+        label,
+        url,
+        status,
+        facts,
+        summary: None,
+        project,
+        event: alert.kind().to_owned(),
+        timestamp: now / 1000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_their_largest_whole_unit() {
+        assert_eq!(span(45), "45 s");
+        assert_eq!(span(1800), "30 min");
+        assert_eq!(span(86_400), "1 d");
+        assert_eq!(span(7 * 86_400), "7 d");
+        assert_eq!(span(90), "90 s");
+    }
+
+    #[test]
+    fn a_quiet_project_points_to_its_webhook_settings() {
+        let alert = Alert::ProjectQuiet {
+            project: "WEB".into(),
+            window_seconds: 86_400,
+            last_delivery_at: Some(0),
+        };
+        let message = message(&alert, "https://app.qase.io/", 2 * 86_400_000);
+        assert_eq!(
+            message.url,
+            "https://app.qase.io/project/WEB/settings/webhooks"
+        );
+        assert_eq!(message.tone, Tone::Warning);
+        assert!(message.headline.contains("WEB"));
+        assert_eq!(message.facts[1].value, "2 d ago");
+        assert_eq!(alert.subject(), "WEB");
+        assert_eq!(alert.kind(), "project_quiet");
+    }
+
+    #[test]
+    fn a_hostile_destination_name_is_one_clean_line() {
+        let alert = Alert::DestinationPaused {
+            destination: "ci\n@everyone".into(),
+            reason: "10 failures in a row".into(),
+            by_operator: false,
+        };
+        let message = message(&alert, "https://app.qase.io", 0);
+        assert!(!message.headline.contains('\n'), "{}", message.headline);
+        assert_eq!(message.tone, Tone::Bad);
+    }
+
+    #[test]
+    fn alerts_round_trip_through_json_with_their_kind() {
+        let alert = Alert::DestinationResumed {
+            destination: "ci".into(),
+            held: 3,
+            by_operator: true,
+        };
+        let json = serde_json::to_value(&alert).unwrap();
+        assert_eq!(json["kind"], "destination_resumed");
+        assert_eq!(serde_json::from_value::<Alert>(json).unwrap(), alert);
+    }
+}
