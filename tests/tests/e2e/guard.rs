@@ -170,6 +170,9 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
     let view = destination(&worker, "down").await;
     assert_eq!(view["held"], 50, "{view}");
     assert!(view["next_probe_at"].is_u64(), "{view}");
+    // Retries are at most 2 s apart here: every failed event came back and
+    // is held by now, which is not a failure waiting for a retry.
+    assert_eq!(view["last_24h"]["failed"], 0, "{view}");
     let health = worker.health().await;
     let listed = health["destinations"].as_array().unwrap();
     assert!(

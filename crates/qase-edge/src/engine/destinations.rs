@@ -15,13 +15,17 @@ use super::store::Statement;
 pub const DAY_MS: u64 = 86_400_000;
 
 /// Per destination, the rows updated since `since` by status, and the
-/// latest success.
+/// latest success. A `retrying` row whose last attempt was held by a paused
+/// breaker (or failed as its probe) waits for the breaker, not for a retry:
+/// it is in the breaker's `held`, not counted as failed, so a pause does
+/// not read as fifty failures.
 pub fn day_counts(since: u64) -> Statement {
     Statement {
         sql: Cow::Borrowed(
             "SELECT destination, \
              SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS delivered, \
-             SUM(CASE WHEN status = 'retrying' THEN 1 ELSE 0 END) AS failed, \
+             SUM(CASE WHEN status = 'retrying' AND COALESCE(json_extract(attempts_log, '$[#-1].result'), '') \
+             NOT IN ('held_while_paused', 'probe') THEN 1 ELSE 0 END) AS failed, \
              SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END) AS dead, \
              MAX(CASE WHEN status = 'delivered' THEN updated_at END) AS last_success_at \
              FROM deliveries WHERE updated_at >= ?1 GROUP BY destination",
@@ -37,7 +41,7 @@ pub struct DayCounts {
     pub destination: String,
     /// Delivered rows.
     pub delivered: Option<u64>,
-    /// Rows still being retried (or held).
+    /// Rows waiting for a retry (not those the breaker holds).
     pub failed: Option<u64>,
     /// Dead letters.
     pub dead: Option<u64>,
@@ -73,7 +77,7 @@ pub struct LastError {
 pub struct Day {
     /// Delivered.
     pub delivered: u64,
-    /// Failed and still being retried (or held).
+    /// Failed and waiting for a retry (not those the breaker holds).
     pub failed: u64,
     /// Dead letters.
     pub dead: u64,
