@@ -3,45 +3,57 @@
 //! and stores it durably before answering.
 //!
 //! Functional core, imperative shell: every decision is a pure function in
-//! [`engine`] (tested on the host with `cargo test`), and the
-//! [`shell`] only carries decisions out (bindings, KV and queue calls,
-//! `fetch`, `Response`s). The data flow:
+//! the engine crate, `qase-edge-engine` (imported here as [`engine`], tested
+//! on the host with `cargo test` and with no `worker` dependency), and this
+//! crate only carries decisions out (bindings, KV and queue calls, `fetch`,
+//! `Response`s). Each folder here has its twin of the same name in the
+//! engine: `config`, `http`, `ingest`, `store`, `delivery`, `alerts`, `runs`
+//! and `api`. The data flow:
 //!
 //! ```text
-//!  Qase ──POST──▶ js/entry.mjs ──▶ shell::hot_path ─┬─ engine::ingest::check_headers  (answer before the body)
-//!                                                  ├─ engine::ingest::admit          (envelope, event id)
-//!                                                  ├─ engine::ingest::plan           (outcome, writes, what covers each)
-//!                                                  └─ engine::ingest::Ingest         (rounds: D1 upsert → queue/KV → rescue ──▶ 2xx / 5xx)
+//!  Qase ──POST──▶ js/entry.mjs ──▶ ingest::hot_path ─┬─ engine::ingest::check_headers  (answer before the body)
+//!                                                   ├─ engine::ingest::admit          (envelope, event id)
+//!                                                   ├─ engine::ingest::plan           (outcome, writes, what covers each)
+//!                                                   └─ engine::ingest::Ingest         (rounds: D1 upsert → queue/KV → rescue ──▶ 2xx / 5xx)
 //!
-//!  queue ──▶ shell::delivery ─┬─ claim the event's row (engine::store), once
-//!                             ├─ ask the destination's breaker (shell::breaker, a Durable Object; engine::breaker): attempt | held
-//!                             ├─ fetch(destination, engine::delivery::request_headers)
-//!                             ├─ engine::delivery::after_attempt  (done | requeue after delay | dead letter) ──▶ D1 deliveries (+ attempts_log)
-//!                             └─ report the outcome to the breaker ──▶ pause / resume ──▶ shell::alerts (queued to "alerts" destinations)
-//!  dead-letter queue ──▶ shell::dead_letters ──▶ D1 deliveries (status dead)
-//!  cron ──▶ shell::sweep ── engine::sweep   (rescue copies ──▶ D1, pending rows ──▶ queue, expired rows deleted)
-//!                         └─ engine::watch  (QASE_WATCH: a quiet project ──▶ shell::alerts)
+//!  queue ──▶ delivery::consumer ─┬─ claim the event's row (engine::delivery::records), once
+//!                                ├─ ask the destination's breaker (delivery::breaker, a Durable Object; engine::delivery::breaker): attempt | held
+//!                                ├─ fetch(destination, engine::delivery::attempt::request_headers)
+//!                                ├─ engine::delivery::attempt::after_attempt  (done | requeue after delay | dead letter) ──▶ D1 deliveries (+ attempts_log)
+//!                                └─ report the outcome to the breaker ──▶ pause / resume ──▶ alerts (queued to "alerts" destinations)
+//!  dead-letter queue ──▶ delivery::dead_letters ──▶ D1 deliveries (status dead)
+//!  cron ──▶ store::sweep ── engine::store::sweep   (rescue copies ──▶ D1, pending rows ──▶ queue, expired rows deleted)
+//!                        └─ engine::alerts::watch  (QASE_WATCH: a quiet project ──▶ alerts)
 //!
-//!  operator ──/api──▶ shell::api ── engine::{query, history, replay} ──▶ D1 reads, queue sends
-//!  browser ──/console/──▶ shell::console ── engine::console ──▶ the assets binding (console/), with a strict CSP
+//!  operator ──/api──▶ api ── engine::api::{params, events, replay} ──▶ D1 reads, queue sends
+//!  browser ──/console/──▶ http::console ── engine::http::console ──▶ the assets binding (console/), with a strict CSP
 //! ```
 //!
-//! Routes are one table, `engine::routes::ROUTES`, checked against the
+//! Routes are one table, `engine::http::routes::ROUTES`, checked against the
 //! committed `openapi.json`; the D1 schema and statements are
-//! [`engine::store`] (with `migrations/`), the KV layout [`engine::layout`];
-//! the configuration is parsed once per isolate by [`engine::config`].
+//! [`engine::store::d1`] (with `migrations/`), the KV layout
+//! [`engine::store::layout`]; the configuration is parsed once per isolate
+//! by [`config`].
 
-pub mod engine;
-pub mod shell;
+pub mod alerts;
+pub mod api;
+pub mod config;
+pub mod delivery;
+pub mod http;
+pub mod ingest;
+pub mod runs;
+pub mod store;
 
 use worker::web_sys;
 use worker::{event, Context, Env, MessageBatch, Request, Result, ScheduleContext, ScheduledEvent};
 
-use crate::engine::config::Effect;
-use crate::engine::console::ConsoleRequest;
-use crate::engine::routes::{self, Matched, Route};
-use crate::shell::error::ApiError;
-use crate::shell::{api, console, dead_letters, delivery, health, ingest, settings, sweep};
+use crate::delivery::{consumer, dead_letters};
+use crate::http::error::ApiError;
+use crate::http::{console, health};
+use crate::store::sweep;
+use engine::config::Effect;
+use engine::http::console::ConsoleRequest;
+use engine::http::routes::{self, Matched, Route};
 
 /// How long queued deliveries wait while delivery is paused by a broken
 /// `QASE_DESTINATIONS`.
@@ -62,7 +74,7 @@ fn start() {
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let url = req.url();
     let path = routes::path_of(&url);
-    let console_request = engine::console::classify(&req.method(), path);
+    let console_request = engine::http::console::classify(&req.method(), path);
     if console_request != ConsoleRequest::NotConsole {
         return match console::handle(console_request, req, &env).await {
             Ok(response) => Ok(response),
@@ -88,7 +100,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    let config = match settings::load(&env) {
+    let config = match config::load(&env) {
         Ok(config) => config,
         Err(error) => {
             // Keep the messages until the configuration is fixed.
@@ -110,18 +122,18 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
                 .build(),
         );
     } else {
-        delivery::consume(&batch, &env, config).await;
+        consumer::consume(&batch, &env, config).await;
     }
     // Every message was acked or retried one by one; an `Err` here would
     // turn into a panic in the generated glue.
     Ok(())
 }
 
-/// The cron sweep ([`engine::sweep`]): rescue copies into D1 and the queue,
+/// The cron sweep ([`engine::store::sweep`]): rescue copies into D1 and the queue,
 /// `pending` rows sent again, expired rows deleted.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match settings::load(&env) {
+    match config::load(&env) {
         Ok(config) => sweep::run(&env, config, worker::Date::now().as_millis()).await,
         Err(error) => worker::console_error!("sweep not run, configuration broken: {error}"),
     }

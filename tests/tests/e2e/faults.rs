@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use qase_edge::engine::layout;
+use qase_edge_engine::store::layout;
 use qase_edge_e2e::sink::Sink;
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;

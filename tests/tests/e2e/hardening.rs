@@ -14,7 +14,7 @@
 //!    envelope keys that differ only in case; numbers and strings strict
 //!    parsers refuse are quarantined.
 
-use qase_edge::engine::layout;
+use qase_edge_engine::store::layout;
 use qase_edge_e2e::{envelope, post, raw_request, Worker, WorkerOptions, SECRET};
 use serde_json::{json, Value};
 

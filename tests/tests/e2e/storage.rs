@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use qase_edge::engine::layout;
+use qase_edge_engine::store::layout;
 use qase_edge_e2e::sink::Sink;
 use qase_edge_e2e::{envelope, fixtures, post, Worker, WorkerOptions, SECRET};
 use serde_json::{json, Value};

@@ -1,0 +1,9 @@
+//! The operator API under `/api`: strict parameters, the queries over the
+//! event store and their rows, keyset paging, replays, and the destinations
+//! view.
+
+pub mod destinations;
+pub mod events;
+pub mod paging;
+pub mod params;
+pub mod replay;

@@ -1,0 +1,10 @@
+//! Forwarding accepted events: the queue messages, which destinations a
+//! message goes to and the request each gets, what follows an attempt, the
+//! delivery rows of the event store, each destination's breaker, and the
+//! pacing of chat destinations.
+
+pub mod attempt;
+pub mod breaker;
+pub mod messages;
+pub mod pace;
+pub mod records;

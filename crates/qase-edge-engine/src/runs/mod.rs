@@ -1,0 +1,5 @@
+//! Qase test runs: a run's state assembled from its events, its report, the
+//! calls to Qase's REST API that fill it in, and the runs API.
+
+pub mod report;
+pub mod state;

@@ -1,0 +1,719 @@
+//! The operator API under `/api`: list, inspect, count, export, replay and
+//! delete stored events and dead letters, from the D1 event store.
+//! Authorised by `Authorization: Bearer <QASE_ADMIN_TOKEN>` (compared in
+//! constant time); without a configured token every `/api` path answers
+//! `404`, as if the API did not exist.
+//!
+//! The queries are [`engine::api::events`]'s, the pages
+//! [`engine::api::paging`]'s and the replay messages
+//! [`engine::api::replay`]'s; this module runs them and answers.
+
+pub mod destinations;
+
+use std::collections::HashMap;
+
+use qase_webhooks::chat::Message;
+use qase_webhooks::EventId;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use worker::d1::D1Database;
+use worker::web_sys::{Headers, Response, ResponseInit};
+use worker::{Env, KvStore, Request};
+
+use crate::http::error::ApiError;
+use crate::store::db;
+use engine::api::events::{
+    self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, EventView, HourCount,
+    NameCount, RouteCount,
+};
+use engine::api::paging::{self, BULK_REPLAY_BUDGET, EXPORT_BUDGET};
+use engine::api::params::{
+    self, BulkReplayRequest, Cursor, DeadLetterQuery, EventFilter, ListQuery, ParamError,
+    StatsQuery,
+};
+use engine::api::replay::{self, ReplayRefusal, ReplayRequest};
+use engine::config::bindings;
+use engine::config::{Config, Effect, Sink};
+use engine::delivery::messages::QueuedDelivery;
+use engine::http::routes::Route;
+use engine::store::d1::Statement;
+use engine::store::layout::{
+    self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata, EventStatus,
+};
+use engine::store::migrate_kv::{self, Kind, Migrated};
+
+use crate::config;
+use crate::http::respond;
+use crate::runs::api;
+
+/// The committed OpenAPI document of this surface, served at
+/// `GET /api/openapi.json`; a test in the engine compares it with the route
+/// table.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// The response header carrying an export's continuation cursor.
+pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
+
+/// Whether the API is on: a token is configured (a broken configuration
+/// counts as on, so that `/api` answers `503 misconfigured` rather than hiding).
+pub fn is_enabled(env: &Env) -> bool {
+    config::load(env)
+        .as_ref()
+        .map_or(true, |config| config.admin_token.is_some())
+}
+
+/// Handles an `/api` route.
+pub async fn handle(
+    route: Route,
+    id: Option<&str>,
+    req: Request,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    let config = config::load(env)
+        .as_ref()
+        .map_err(|error| ApiError::Misconfigured(error.clone()))?;
+    let Some(token) = &config.admin_token else {
+        return Err(ApiError::NotFound);
+    };
+    if route == Route::OpenApi {
+        return Ok(respond::json_bytes(OPENAPI.as_bytes().to_vec(), 200)?);
+    }
+    let presented = req.headers().get("Authorization")?;
+    if !presented
+        .as_deref()
+        .and_then(params::bearer_token)
+        .is_some_and(|presented| token.verify(presented.as_bytes()))
+    {
+        return Err(ApiError::BadToken);
+    }
+
+    if let Some(answer) = api::handle(route, id, &req, env, config).await {
+        return answer;
+    }
+    if let Some(answer) = destinations::handle(route, id, env, config).await {
+        return answer;
+    }
+    // Ids have one documented form; anything else names no stored event.
+    let id = id.unwrap_or_default();
+    if !id.is_empty() && id.parse::<EventId>().is_err() {
+        return Err(match route {
+            Route::ReplayDeadLetter => ApiError::DeadLetterNotFound,
+            _ => ApiError::EventNotFound,
+        });
+    }
+    let pairs = || -> Result<Vec<(String, String)>, ApiError> {
+        Ok(req
+            .url()?
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect())
+    };
+    let store = Store {
+        db: db::database(env)?,
+        env,
+    };
+    match route {
+        Route::ListEvents => list_events(&store, ListQuery::parse(pairs()?).map_err(param)?).await,
+        Route::GetEvent => get_event(&store, config, id).await,
+        Route::GetEventBody => get_event_body(&store, id).await,
+        Route::DeleteEvent => delete_event(&store, config, id).await,
+        Route::ReplayEvent => replay_event(req, &store, config, id).await,
+        Route::ListDeadLetters => {
+            list_dead_letters(&store, DeadLetterQuery::parse(pairs()?).map_err(param)?).await
+        }
+        Route::ReplayDeadLetter => {
+            let destination = params::dead_letter_destination(pairs()?).map_err(param)?;
+            replay_dead_letters(&store, config, id, destination).await
+        }
+        Route::Stats => stats(&store, StatsQuery::parse(pairs()?).map_err(param)?).await,
+        Route::BulkReplay => bulk_replay(req, &store, config).await,
+        Route::Export => export(&store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
+        Route::MigrateKv => migrate_kv(req, &store).await,
+        Route::Ingest
+        | Route::Health
+        | Route::OpenApi
+        | Route::ListRuns
+        | Route::GetRun
+        | Route::WaitRun
+        | Route::ListDestinations
+        | Route::PauseDestination
+        | Route::ResumeDestination => Err(ApiError::NotFound),
+    }
+}
+
+fn param(error: ParamError) -> ApiError {
+    ApiError::BadParameter(error)
+}
+
+fn ok_json(body: &impl Serialize, status: u16) -> Result<Response, ApiError> {
+    Ok(respond::json(body, status)?)
+}
+
+/// A store that failed: `503`, retry (the cause goes to the log).
+fn unavailable(what: &str) -> impl FnOnce(worker::Error) -> ApiError + '_ {
+    move |error| {
+        worker::console_error!("{what} failed: {error}");
+        ApiError::StorageUnavailable
+    }
+}
+
+fn refusal(refusal: ReplayRefusal) -> ApiError {
+    match refusal {
+        ReplayRefusal::Paused(error) => ApiError::Misconfigured(error),
+        ReplayRefusal::NoDestinations => ApiError::NoDestinations,
+        ReplayRefusal::UnknownDestination { name } => ApiError::UnknownDestination { name },
+    }
+}
+
+/// The bindings the API reads and writes.
+struct Store<'e> {
+    db: D1Database,
+    env: &'e Env,
+}
+
+impl Store<'_> {
+    async fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        statement: &Statement,
+    ) -> Result<Vec<T>, ApiError> {
+        db::rows(&self.db, statement)
+            .await
+            .map_err(unavailable("D1 query"))
+    }
+
+    fn kv(&self) -> Result<KvStore, ApiError> {
+        Ok(self.env.kv(bindings::EVENTS_KV)?)
+    }
+
+    /// The event's row with its body column, or `404`.
+    async fn event(&self, id: &str) -> Result<EventRow, ApiError> {
+        self.rows::<EventRow>(&events::event(id))
+            .await?
+            .pop()
+            .ok_or(ApiError::EventNotFound)
+    }
+
+    /// The exact bytes of a stored event: from its row, or from KV
+    /// `event/{id}` when they did not fit a row.
+    async fn body(&self, event: &EventRow) -> Result<Vec<u8>, ApiError> {
+        if !event.body_in_kv() {
+            return event.body.clone().map(String::into_bytes).ok_or_else(|| {
+                worker::console_error!("event {} has no body in its row", event.id);
+                ApiError::Internal
+            });
+        }
+        let kv = self.kv()?;
+        for key in events::body_keys(&event.id, event.outcome) {
+            let bytes = kv
+                .get(&key)
+                .bytes()
+                .await
+                .map_err(|e| unavailable("KV read")(e.into()))?;
+            if let Some(bytes) = bytes {
+                return Ok(bytes);
+            }
+        }
+        worker::console_error!("event {}: body not in KV", event.id);
+        Err(ApiError::Internal)
+    }
+
+    async fn send(&self, batch: Vec<QueuedDelivery>) -> Result<(), ApiError> {
+        self.env
+            .queue(bindings::DELIVERIES_QUEUE)?
+            .send_batch(batch)
+            .await
+            .map_err(unavailable("replay send"))
+    }
+}
+
+/// Stored bodies passed the JSON check, so they embed as they are.
+fn embedded(body: Vec<u8>) -> Result<Box<RawValue>, ApiError> {
+    RawValue::from_string(String::from_utf8_lossy(&body).into_owned()).map_err(|_| {
+        worker::console_error!("a stored body is not JSON");
+        ApiError::Internal
+    })
+}
+
+#[derive(Serialize)]
+struct EventPage<'a> {
+    events: Vec<EventView<'a>>,
+    cursor: Option<String>,
+}
+
+async fn list_events(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiError> {
+    let statement = events::list_events(&query.filter, query.cursor.as_ref(), query.limit);
+    let rows: Vec<EventRow> = store.rows(&statement).await?;
+    let (rows, next) = paging::page(rows, query.limit, EventRow::cursor);
+    let page = EventPage {
+        events: rows.iter().map(EventRow::view).collect(),
+        cursor: next.as_ref().map(Cursor::encode),
+    };
+    ok_json(&page, 200)
+}
+
+#[derive(Serialize)]
+struct EventDetail<'a> {
+    #[serde(flatten)]
+    event: EventView<'a>,
+    /// What happened, in words (`null` for a delivery that is not a
+    /// typed event).
+    description: Option<Message>,
+    deliveries: Vec<DeliveryRow>,
+    /// Destinations whose delivery is dead (the dead letters).
+    dead_letters: Vec<String>,
+    body: Box<RawValue>,
+}
+
+async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Response, ApiError> {
+    let event = store.event(id).await?;
+    let deliveries: Vec<DeliveryRow> = store.rows(&events::deliveries(id)).await?;
+    let bytes = store.body(&event).await?;
+    let description = events::describe(&bytes, &config.app_url);
+    let body = embedded(bytes)?;
+    let dead_letters = deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Dead)
+        .map(|d| d.destination.clone())
+        .collect();
+    let detail = EventDetail {
+        event: event.view(),
+        description,
+        deliveries,
+        dead_letters,
+        body,
+    };
+    ok_json(&detail, 200)
+}
+
+async fn get_event_body(store: &Store<'_>, id: &str) -> Result<Response, ApiError> {
+    let event = store.event(id).await?;
+    Ok(respond::json_bytes(store.body(&event).await?, 200)?)
+}
+
+#[derive(serde::Deserialize)]
+struct Deleted {
+    outcome: EventStatus,
+    body_in_kv: u8,
+}
+
+async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Response, ApiError> {
+    let [deliveries, event] = events::delete_event(id);
+    // `RETURNING` says what the row held, so that its KV keys go too.
+    let event = Statement {
+        sql: format!("{} RETURNING outcome, body_in_kv", event.sql).into(),
+        params: event.params,
+    };
+    let statements = [deliveries, event]
+        .iter()
+        .map(|s| db::prepare(&store.db, s, None))
+        .collect::<worker::Result<Vec<_>>>()?;
+    let results = store
+        .db
+        .batch(statements)
+        .await
+        .map_err(unavailable("D1 delete"))?;
+    let deleted: Vec<Deleted> = results
+        .last()
+        .map(|r| r.results())
+        .transpose()?
+        .unwrap_or_default();
+    let Some(deleted) = deleted.first() else {
+        return Err(ApiError::EventNotFound);
+    };
+    let keys = events::kv_keys_to_delete(
+        id,
+        deleted.outcome,
+        deleted.body_in_kv != 0,
+        config.sinks.contains(&Sink::Kv),
+    );
+    for key in keys {
+        // The row is gone: a key left behind expires with the retention.
+        store
+            .kv()?
+            .delete(&key)
+            .await
+            .map_err(|e| unavailable("KV delete")(e.into()))?;
+    }
+    Ok(respond::empty(204)?)
+}
+
+#[derive(Serialize)]
+struct Replayed {
+    id: String,
+    destinations: Vec<String>,
+}
+
+async fn replay_event(
+    mut req: Request,
+    store: &Store<'_>,
+    config: &Config,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
+    let request = ReplayRequest::parse(&text).map_err(ApiError::BadParameter)?;
+    let event = store.event(id).await?;
+    let body = event.body.as_deref().filter(|_| !event.body_in_kv());
+    let plan = replay::plan(config, &event, body, request).map_err(refusal)?;
+    for batch in replay::batches(plan.messages) {
+        store.send(batch).await?;
+    }
+    let replayed = Replayed {
+        id: id.to_owned(),
+        destinations: plan.destinations,
+    };
+    ok_json(&replayed, 202)
+}
+
+#[derive(Serialize)]
+struct DeadLetterPage {
+    dead_letters: Vec<DeadLetterRow>,
+    cursor: Option<String>,
+}
+
+async fn list_dead_letters(
+    store: &Store<'_>,
+    query: DeadLetterQuery,
+) -> Result<Response, ApiError> {
+    let rows: Vec<DeadLetterRow> = store.rows(&events::dead_letters(&query)).await?;
+    let (dead_letters, next) = paging::page(rows, query.limit, DeadLetterRow::cursor);
+    let page = DeadLetterPage {
+        dead_letters,
+        cursor: next.as_ref().map(Cursor::encode),
+    };
+    ok_json(&page, 200)
+}
+
+async fn replay_dead_letters(
+    store: &Store<'_>,
+    config: &Config,
+    id: &str,
+    only: Option<String>,
+) -> Result<Response, ApiError> {
+    if let Some(problem) = config.problem(Effect::DeliveryPaused) {
+        return Err(ApiError::Misconfigured(problem.error.clone()));
+    }
+    let dead: Vec<DeadLetterToReplay> = store
+        .rows(&events::dead_letters_of(id, only.as_deref()))
+        .await?;
+    if dead.is_empty() {
+        return Err(ApiError::DeadLetterNotFound);
+    }
+    let now = worker::Date::now().as_millis();
+    let mut replayed = Vec::new();
+    for letter in &dead {
+        let messages = replay::dead_letter_messages(config, id, letter);
+        if messages.is_empty() {
+            continue;
+        }
+        // Claim it first: of two replays at once, one sends it.
+        let claim = events::requeue_dead_letter(id, &letter.destination, now);
+        if db::changes(&store.db, &claim, None)
+            .await
+            .map_err(unavailable("D1 update"))?
+            != 1
+        {
+            continue;
+        }
+        let names: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.destination.clone())
+            .collect();
+        for batch in replay::batches(messages) {
+            if let Err(error) = store.send(batch).await {
+                let restore = events::restore_dead_letter(id, &letter.destination, now);
+                if let Err(e) = db::changes(&store.db, &restore, None).await {
+                    worker::console_error!("dead letter {id} not restored: {e}");
+                }
+                return Err(error);
+            }
+        }
+        replayed.extend(names);
+    }
+    if replayed.is_empty() {
+        return Err(if dead.is_empty() {
+            ApiError::DeadLetterNotFound
+        } else {
+            ApiError::NoDestinations
+        });
+    }
+    ok_json(
+        &Replayed {
+            id: id.to_owned(),
+            destinations: replayed,
+        },
+        202,
+    )
+}
+
+async fn stats(store: &Store<'_>, query: StatsQuery) -> Result<Response, ApiError> {
+    let names: Vec<NameCount> = store.rows(&events::stats_by_name(&query)).await?;
+    let hours: Vec<HourCount> = store.rows(&events::stats_by_hour(&query)).await?;
+    ok_json(&events::stats(&query, &names, &hours), 200)
+}
+
+/// A page of events chosen within `budget`, and the bodies held in their
+/// rows, by id.
+struct Chosen {
+    rows: Vec<EventRow>,
+    bodies: HashMap<String, String>,
+    /// Rows fetched, including those past the budget and the one extra.
+    fetched: usize,
+}
+
+async fn choose(
+    store: &Store<'_>,
+    filter: &EventFilter,
+    cursor: Option<&Cursor>,
+    limit: usize,
+    budget: paging::BodyBudget,
+    kv_bodies: bool,
+) -> Result<Chosen, ApiError> {
+    let mut rows: Vec<EventRow> = store
+        .rows(&events::list_events(filter, cursor, limit))
+        .await?;
+    let fetched = rows.len();
+    rows.truncate(paging::fit(&rows, limit, budget, kv_bodies));
+    let mut bodies = HashMap::new();
+    if let Some(last) = rows.last().filter(|_| rows.iter().any(|r| !r.body_in_kv())) {
+        let found: Vec<BodyRow> = store
+            .rows(&events::event_bodies(filter, cursor, &last.cursor()))
+            .await?;
+        bodies.extend(found.into_iter().filter_map(|r| Some((r.id, r.body?))));
+    }
+    Ok(Chosen {
+        rows,
+        bodies,
+        fetched,
+    })
+}
+
+#[derive(Serialize)]
+struct BulkReplayed {
+    events: usize,
+    messages: usize,
+    skipped: usize,
+    cursor: Option<String>,
+}
+
+async fn bulk_replay(
+    mut req: Request,
+    store: &Store<'_>,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
+    let request = BulkReplayRequest::parse(&text).map_err(param)?;
+    let targets = request.targets();
+    let destinations = targets.as_deref();
+    if request.dry_run {
+        let counts: Vec<RouteCount> = store
+            .rows(&events::count_by_route(
+                &request.filter,
+                request.cursor.as_ref(),
+            ))
+            .await?;
+        let answer = replay::dry_run(config, &counts, destinations).map_err(refusal)?;
+        return ok_json(&answer, 200);
+    }
+    // Refuse before reading anything when nothing could be sent.
+    replay::plan_bulk(config, &[], &HashMap::new(), destinations).map_err(refusal)?;
+    let chosen = choose(
+        store,
+        &request.filter,
+        request.cursor.as_ref(),
+        request.limit,
+        BULK_REPLAY_BUDGET,
+        false,
+    )
+    .await?;
+    let plan =
+        replay::plan_bulk(config, &chosen.rows, &chosen.bodies, destinations).map_err(refusal)?;
+    for batch in plan.batches {
+        store.send(batch).await?;
+    }
+    let cursor = (plan.consumed < chosen.fetched)
+        .then(|| plan.consumed.checked_sub(1))
+        .flatten()
+        .map(|last| chosen.rows[last].cursor().encode());
+    let answer = BulkReplayed {
+        events: plan.events,
+        messages: plan.messages,
+        skipped: plan.skipped,
+        cursor,
+    };
+    ok_json(&answer, 202)
+}
+
+#[derive(Serialize)]
+struct ExportLine<'a> {
+    #[serde(flatten)]
+    event: EventView<'a>,
+    body: Box<RawValue>,
+}
+
+async fn export(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiError> {
+    let chosen = choose(
+        store,
+        &query.filter,
+        query.cursor.as_ref(),
+        query.limit,
+        EXPORT_BUDGET,
+        true,
+    )
+    .await?;
+    let mut out = Vec::new();
+    for row in &chosen.rows {
+        let body = match chosen.bodies.get(&row.id) {
+            Some(body) => body.clone().into_bytes(),
+            None if row.body_in_kv() => store.body(row).await?,
+            // Deleted between the two queries.
+            None => continue,
+        };
+        let line = ExportLine {
+            event: row.view(),
+            body: embedded(body)?,
+        };
+        serde_json::to_writer(&mut out, &line).map_err(|_| ApiError::Internal)?;
+        out.push(b'\n');
+    }
+    let cursor = (chosen.rows.len() < chosen.fetched)
+        .then(|| chosen.rows.last().map(|r| r.cursor().encode()))
+        .flatten();
+    Ok(ndjson(out, cursor.as_deref())?)
+}
+
+/// An NDJSON response, with the continuation cursor in
+/// [`NEXT_CURSOR_HEADER`] when more follow.
+fn ndjson(mut body: Vec<u8>, cursor: Option<&str>) -> worker::Result<Response> {
+    let headers = Headers::new()?;
+    headers.set("Content-Type", "application/x-ndjson")?;
+    headers.set("Cache-Control", "no-store")?;
+    if let Some(cursor) = cursor {
+        headers.set(NEXT_CURSOR_HEADER, cursor)?;
+    }
+    let init = ResponseInit::new();
+    init.set_status(200);
+    init.set_headers(&headers);
+    Ok(Response::new_with_opt_u8_array_and_init(
+        Some(&mut body),
+        &init,
+    )?)
+}
+
+#[derive(serde::Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Bytes of bodies one D1 batch of the migration binds at most.
+const MIGRATION_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// `POST /api/migrate-kv`: one KV list page of the old layout into D1
+/// (see [`engine::store::migrate_kv`]).
+async fn migrate_kv(mut req: Request, store: &Store<'_>) -> Result<Response, ApiError> {
+    let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
+    let cursor = migrate_kv::parse_request(&text).map_err(param)?;
+    let (prefix, kind) = cursor.phase();
+    let kv = store.kv()?;
+    let mut list = kv
+        .list()
+        .prefix(prefix.to_owned())
+        .limit(migrate_kv::page_size(kind));
+    if let Some(kv_cursor) = cursor.kv.clone() {
+        list = list.cursor(kv_cursor);
+    }
+    let page = list
+        .execute()
+        .await
+        .map_err(|e| unavailable("KV list")(e.into()))?;
+    let mut answer = Migrated {
+        keys: page.keys.len(),
+        ..Migrated::default()
+    };
+    // (statement, the body it binds)
+    let mut writes: Vec<(Statement, Option<Vec<u8>>)> = Vec::new();
+    match kind {
+        Kind::Event => {
+            let candidates: Vec<(&str, &str, EventMetadata)> = page
+                .keys
+                .iter()
+                .filter_map(|key| {
+                    let id = migrate_kv::event_key_id(prefix, &key.name)?;
+                    let metadata = serde_json::from_value(key.metadata.clone()?).ok()?;
+                    Some((key.name.as_str(), id, metadata))
+                })
+                .collect();
+            answer.skipped = page.keys.len() - candidates.len();
+            let ids: Vec<&str> = candidates.iter().map(|(_, id, _)| *id).collect();
+            let have: Vec<IdRow> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                store.rows(&migrate_kv::existing(&ids)).await?
+            };
+            for (key, id, metadata) in &candidates {
+                if have.iter().any(|row| row.id == *id) {
+                    continue;
+                }
+                let bytes = kv
+                    .get(key)
+                    .bytes()
+                    .await
+                    .map_err(|e| unavailable("KV read")(e.into()))?;
+                match bytes.and_then(|b| Some((migrate_kv::event_insert(id, metadata, &b)?, b))) {
+                    Some((statement, body)) => writes.push((statement, Some(body))),
+                    None => answer.skipped += 1,
+                }
+            }
+        }
+        Kind::Delivery | Kind::Dead => {
+            for key in &page.keys {
+                let write = layout::event_child(prefix, &key.name).and_then(|(id, destination)| {
+                    let metadata = key.metadata.clone()?;
+                    Some(match kind {
+                        Kind::Dead => {
+                            let dead: DeadLetterMetadata = serde_json::from_value(metadata).ok()?;
+                            migrate_kv::dead_letter_insert(id, &destination, &dead)
+                        }
+                        _ => {
+                            let state: DeliveryState = serde_json::from_value(metadata).ok()?;
+                            migrate_kv::delivery_insert(id, &destination, &state)
+                        }
+                    })
+                });
+                match write {
+                    Some(statement) => writes.push((statement, None)),
+                    None => answer.skipped += 1,
+                }
+            }
+        }
+    }
+    let mut changed = 0;
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut writes = writes.into_iter().peekable();
+    while let Some((statement, body)) = writes.next() {
+        bytes += body.as_ref().map_or(0, Vec::len);
+        batch.push(db::prepare(&store.db, &statement, body.as_deref())?);
+        let full = writes.peek().is_none_or(|(_, next)| {
+            bytes + next.as_ref().map_or(0, Vec::len) > MIGRATION_BATCH_BYTES
+        });
+        if full {
+            let results = store
+                .db
+                .batch(std::mem::take(&mut batch))
+                .await
+                .map_err(unavailable("D1 insert"))?;
+            changed += results
+                .iter()
+                .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+                .sum::<usize>();
+            bytes = 0;
+        }
+    }
+    match kind {
+        Kind::Event => answer.events = changed,
+        Kind::Delivery | Kind::Dead => answer.deliveries = changed,
+    }
+    let next = (!page.list_complete).then_some(page.cursor).flatten();
+    answer.cursor = cursor.after(next).map(|c| c.encode());
+    ok_json(&answer, 200)
+}

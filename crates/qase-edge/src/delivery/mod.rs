@@ -1,0 +1,8 @@
+//! Delivery's shell: the delivery queue's consumer, the dead-letter
+//! queue's consumer, and the Durable Objects that keep each destination's
+//! breaker and pace.
+
+pub mod breaker;
+pub mod consumer;
+pub mod dead_letters;
+pub mod pacer;

@@ -1,0 +1,144 @@
+//! `GET /health`: version, sinks and configuration status, never a secret.
+//! Always `200`, so that a broken configuration can be read here.
+
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+use worker::web_sys::Response;
+use worker::Env;
+
+use crate::api::destinations;
+use crate::config;
+use crate::http::error::ApiError;
+use crate::http::respond;
+use crate::ingest;
+use crate::store::sweep;
+use engine::alerts::watch::{self, WatchView};
+use engine::config::{AuthMode, Config, ConfigError, ConfigProblem, PayloadPolicy, Sink};
+use engine::delivery::breaker::Phase;
+
+#[derive(Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    version: &'static str,
+    /// The git commit the Worker was built from (`-dirty` with local
+    /// changes); `qase-hook --version` names the same.
+    commit: &'static str,
+    /// Sinks whose bindings exist.
+    bound_sinks: Vec<Sink>,
+    #[serde(flatten)]
+    config: Option<ConfigSummary<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_error: Option<&'a ConfigError>,
+    /// Optional settings that are broken, and what each turned off.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    config_problems: &'a [ConfigProblem],
+    /// Deliveries no route matched, in this isolate since it started.
+    ignored_since_start: u64,
+    /// Each destination's breaker state (issue #19; `null`: its object
+    /// could not be reached).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    destinations: Vec<DestinationState>,
+    /// The watched projects (`QASE_WATCH`) and their last delivery.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    watch: Vec<WatchView>,
+}
+
+#[derive(Serialize)]
+struct DestinationState {
+    name: String,
+    state: Option<Phase>,
+}
+
+#[derive(Serialize)]
+struct ConfigSummary<'a> {
+    auth: AuthMode,
+    secrets_configured: usize,
+    sinks: &'a [Sink],
+    routes: usize,
+    payload_policy: PayloadPolicy,
+    dedupe_seconds: Option<u64>,
+    max_body_bytes: usize,
+}
+
+/// Answers the health check.
+pub async fn handle(env: &Env) -> Result<Response, ApiError> {
+    let (destinations, watch) = match config::load(env) {
+        Ok(config) => guard(env, config).await,
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let (status, config, config_error, config_problems) = match config::load(env) {
+        Ok(config) => {
+            let status = if config.auth == AuthMode::Required && config.secrets.is_empty() {
+                "no_secret_configured"
+            } else if !config.problems.is_empty() {
+                // Deliveries are accepted and stored, but a feature is off.
+                "degraded"
+            } else {
+                "ok"
+            };
+            let summary = ConfigSummary {
+                auth: config.auth,
+                secrets_configured: config.secrets.secret_count(),
+                sinks: &config.sinks,
+                routes: config.routes.rules().len(),
+                payload_policy: config.payload_policy,
+                dedupe_seconds: config.dedupe_seconds,
+                max_body_bytes: config.max_body_bytes,
+            };
+            (status, Some(summary), None, config.problems.as_slice())
+        }
+        Err(error) => ("misconfigured", None, Some(error), [].as_slice()),
+    };
+    let health = Health {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        commit: env!("QASE_EDGE_GIT_COMMIT"),
+        bound_sinks: config::bound_sinks(env),
+        config,
+        config_error,
+        config_problems,
+        ignored_since_start: ingest::IGNORED.load(Ordering::Relaxed),
+        destinations,
+        watch,
+    };
+    Ok(respond::json(&health, 200)?)
+}
+
+/// The destinations' breaker states and the watched projects; what cannot
+/// be read is left out (a breaker as `null`), never an error: health
+/// always answers.
+async fn guard(env: &Env, config: &Config) -> (Vec<DestinationState>, Vec<WatchView>) {
+    let destinations = if config.breaker.enabled() {
+        destinations::breakers(env, config)
+            .await
+            .into_iter()
+            .zip(&config.destinations)
+            .map(|(facts, d)| DestinationState {
+                name: d.name.clone(),
+                state: facts.and_then(|f| f.state),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let watch = if config.watch.is_empty() {
+        Vec::new()
+    } else {
+        let (rows, last) = sweep::watch_facts(env, config).await.unwrap_or_default();
+        let now = worker::Date::now().as_millis();
+        config
+            .watch
+            .iter()
+            .map(|w| {
+                let stored = rows.iter().find(|r| r.project_code == w.project);
+                let at = last
+                    .iter()
+                    .find(|l| l.project_code == w.project)
+                    .and_then(|l| l.at);
+                watch::view(w, stored, at, now)
+            })
+            .collect()
+    };
+    (destinations, watch)
+}

@@ -1,0 +1,424 @@
+//! The Durable Object that watches one Qase test run (`RunWatch`, binding
+//! `QASE_RUN_WATCH`, one object per project and run: `id_from_name("WEB/42")`).
+//!
+//! Why an object per run: the run's events reach several queue consumers at
+//! once, and a CI gate must hear of the run's end the moment it is applied.
+//! The object runs one request at a time around its storage (the input
+//! gate), so read-apply-write of the state is never interleaved, and a gate
+//! waiting in it (`GET /wait`) holds an in-memory signal that the request
+//! applying the run's end fires: no storage is polled, and nothing is
+//! written while a gate waits. The rules are [`engine::runs::state`].
+//!
+//! Storage: `state` (the [`RunState`] as JSON text) and `seen/{event id}` per
+//! event applied, so a duplicate changes nothing. After every apply the
+//! object writes the state into D1 `runs` with a version guard (an
+//! unchanged state writes no row); when D1 fails, its alarm writes it again
+//! a minute later, until it succeeds, and nothing waits for it.
+//!
+//! Internal routes (called by the Worker through the stub, never exposed):
+//! `POST /apply` (a [`RunFact`]), `GET /state`, `GET /wait?timeout_ms=`,
+//! `POST /take` (`{"message_id", "failures"}`: the report, once).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use qase_webhooks::run_report::Failures;
+use serde::{Deserialize, Serialize};
+use worker::{
+    durable_object, Date, Delay, DurableObject, Env, Method, Request, RequestInit, Response,
+    Result, State,
+};
+
+use crate::config;
+use crate::store::db;
+use engine::config::bindings;
+use engine::runs::report::{self, AlarmStep, RunKey};
+use engine::runs::state::{self, Applied, RunFact, RunState};
+
+/// The storage key of the state.
+const STATE_KEY: &str = "state";
+/// Set while the state's last write into D1 failed (the alarm retries it).
+const MIRROR_PENDING_KEY: &str = "mirror_pending";
+/// When the object forgets the run (Unix ms), once the alarm is set for it.
+const FORGET_AT_KEY: &str = "forget_at";
+
+/// Watches one run.
+#[durable_object]
+pub struct RunWatch {
+    state: State,
+    env: Env,
+    /// The stored state, once read.
+    cached: RefCell<Option<RunState>>,
+    /// The gates waiting for the run's end.
+    waiters: RefCell<Vec<Rc<Signal>>>,
+}
+
+/// What `POST /apply` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyAnswer {
+    /// The state after the event.
+    pub state: RunState,
+    /// Whether this event ended the run.
+    pub ended_now: bool,
+}
+
+/// What `POST /take` is sent.
+#[derive(Debug, Serialize, Deserialize)]
+struct TakeRequest {
+    message_id: String,
+    failures: Option<Failures>,
+}
+
+impl DurableObject for RunWatch {
+    fn new(state: State, env: Env) -> Self {
+        RunWatch {
+            state,
+            env,
+            cached: RefCell::new(None),
+            waiters: RefCell::new(Vec::new()),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        match (req.method(), url.path()) {
+            (Method::Post, "/apply") => {
+                let fact: RunFact = serde_json::from_str(&req.text().await?)?;
+                self.apply(fact).await
+            }
+            (Method::Get, "/state") => {
+                let key = key_of(&url)?;
+                Response::from_json(&self.load(&key).await?)
+            }
+            (Method::Get, "/wait") => {
+                let key = key_of(&url)?;
+                let timeout_ms = query(&url, "timeout_ms").unwrap_or(0);
+                self.wait(&key, timeout_ms).await
+            }
+            (Method::Post, "/take") => {
+                let key = key_of(&url)?;
+                let take: TakeRequest = serde_json::from_str(&req.text().await?)?;
+                self.take(&key, take).await
+            }
+            _ => Response::error("no such route", 404),
+        }
+    }
+
+    /// A D1 write to retry, or the retention has passed: the run is
+    /// forgotten (its D1 row is deleted by the sweep on the same retention).
+    async fn alarm(&self) -> Result<Response> {
+        let storage = self.state.storage();
+        let pending = storage.get::<bool>(MIRROR_PENDING_KEY).await?.is_some();
+        let forget_at = storage.get::<u64>(FORGET_AT_KEY).await?;
+        match report::alarm_step(pending, forget_at, Date::now().as_millis()) {
+            AlarmStep::RetryMirror => {
+                if let Some(state) = self.stored().await? {
+                    self.mirror(&state).await;
+                } else {
+                    storage.delete(MIRROR_PENDING_KEY).await?;
+                }
+            }
+            AlarmStep::Forget => {
+                storage.delete_all().await?;
+                self.cached.replace(None);
+            }
+            AlarmStep::Rearm(at) => storage.set_alarm(at as i64).await?,
+            AlarmStep::Nothing => {}
+        }
+        Response::ok("done")
+    }
+}
+
+impl RunWatch {
+    /// The state: cached, stored, or a run no event has reached.
+    async fn load(&self, key: &RunKey) -> Result<RunState> {
+        Ok(self
+            .stored()
+            .await?
+            .unwrap_or_else(|| state::empty(&key.project, key.run)))
+    }
+
+    async fn stored(&self) -> Result<Option<RunState>> {
+        if let Some(state) = self.cached.borrow().clone() {
+            return Ok(Some(state));
+        }
+        // Kept as JSON text: one (serde_json) decoder for the state in the
+        // bundle, rather than a second one for JavaScript values.
+        let stored = match self.state.storage().get::<String>(STATE_KEY).await? {
+            Some(json) => Some(serde_json::from_str::<RunState>(&json)?),
+            None => None,
+        };
+        self.cached.replace(stored.clone());
+        Ok(stored)
+    }
+
+    async fn store(&self, state: &RunState) -> Result<()> {
+        self.state
+            .storage()
+            .put(STATE_KEY, serde_json::to_string(state)?)
+            .await?;
+        self.cached.replace(Some(state.clone()));
+        Ok(())
+    }
+
+    /// Writes the state into D1 `runs` (a version D1 already has writes
+    /// nothing). Best effort: when D1 fails, the alarm retries it
+    /// ([`report::MIRROR_RETRY_MS`]), so that D1 being down holds up
+    /// neither the run's events nor their delivery. `true` when written.
+    async fn mirror(&self, state: &RunState) -> bool {
+        let statement = report::upsert(state, Date::now().as_millis());
+        let written = match db::database(&self.env) {
+            Ok(database) => db::changes(&database, &statement, None).await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        let storage = self.state.storage();
+        match written {
+            Ok(()) => {
+                if storage
+                    .get::<bool>(MIRROR_PENDING_KEY)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    let _ = storage.delete(MIRROR_PENDING_KEY).await;
+                    self.set_alarm_for_forgetting().await;
+                }
+                true
+            }
+            Err(error) => {
+                worker::console_warn!(
+                    "run {}/{} not written into D1, retried by the alarm: {error}",
+                    state.project,
+                    state.run
+                );
+                let retry = Date::now().as_millis() + report::MIRROR_RETRY_MS;
+                let _ = storage.put(MIRROR_PENDING_KEY, true).await;
+                let _ = storage.set_alarm(retry as i64).await;
+                false
+            }
+        }
+    }
+
+    /// Sets the alarm to the stored forgetting time, if any.
+    async fn set_alarm_for_forgetting(&self) {
+        let storage = self.state.storage();
+        if let Ok(Some(at)) = storage.get::<u64>(FORGET_AT_KEY).await {
+            let _ = storage.set_alarm(at as i64).await;
+        }
+    }
+
+    async fn apply(&self, fact: RunFact) -> Result<Response> {
+        let seen_key = Applied::seen_key(&fact.event_id);
+        let seen = self.state.storage().get::<bool>(&seen_key).await?.is_some();
+        let applied = state::apply(self.stored().await?, &fact, seen);
+        if applied.changed {
+            self.store(&applied.state).await?;
+            self.state.storage().put(&seen_key, true).await?;
+        }
+        if applied.ended_now || (applied.changed && applied.state.version == 1) {
+            self.arm_forgetting().await;
+        }
+        if applied.ended_now {
+            // Before the mirror: a gate must not wait for D1.
+            for waiter in self.waiters.borrow_mut().drain(..) {
+                waiter.fire();
+            }
+        }
+        self.mirror(&applied.state).await;
+        Response::from_json(&ApplyAnswer {
+            state: applied.state,
+            ended_now: applied.ended_now,
+        })
+    }
+
+    /// Sets the alarm that forgets the run after the retention (at its first
+    /// event, and again at its end). Best effort: a run not forgotten only
+    /// keeps its few keys.
+    async fn arm_forgetting(&self) {
+        let Ok(config) = config::load(&self.env) else {
+            return;
+        };
+        let Some(at) = report::forget_at(config, Date::now().as_millis()) else {
+            return;
+        };
+        let storage = self.state.storage();
+        let stored = storage.put(FORGET_AT_KEY, at).await;
+        // A pending D1 write keeps the alarm for its retry; it sets the
+        // forgetting time once it succeeds.
+        let pending = storage.get::<bool>(MIRROR_PENDING_KEY).await.ok().flatten();
+        if stored.is_ok() && pending.is_none() {
+            if let Err(error) = storage.set_alarm(at as i64).await {
+                worker::console_warn!("the run's retention alarm was not set: {error}");
+            }
+        }
+    }
+
+    async fn wait(&self, key: &RunKey, timeout_ms: u64) -> Result<Response> {
+        let state = self.load(key).await?;
+        if state.status.is_final() || timeout_ms == 0 {
+            return Response::from_json(&state);
+        }
+        let signal = Rc::new(Signal::default());
+        self.waiters.borrow_mut().push(Rc::clone(&signal));
+        let woken = Fired(Rc::clone(&signal));
+        let timer = Delay::from(Duration::from_millis(timeout_ms));
+        if let Either::Right(_) = select(woken, timer).await {
+            self.waiters
+                .borrow_mut()
+                .retain(|waiter| !Rc::ptr_eq(waiter, &signal));
+        }
+        Response::from_json(&self.load(key).await?)
+    }
+
+    async fn take(&self, key: &RunKey, take: TakeRequest) -> Result<Response> {
+        let state = self.load(key).await?;
+        match state::take_report(&state, &take.message_id, take.failures) {
+            Some(taken) if state.status.is_final() => {
+                if taken != state {
+                    self.store(&taken).await?;
+                }
+                self.mirror(&taken).await;
+                Response::from_json(&taken)
+            }
+            _ => Response::error("the report is not this message's to send", 409),
+        }
+    }
+}
+
+fn query<T: std::str::FromStr>(url: &worker::Url, name: &str) -> Option<T> {
+    url.query_pairs()
+        .find(|(key, _)| key == name)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+fn key_of(url: &worker::Url) -> Result<RunKey> {
+    let project = url
+        .query_pairs()
+        .find(|(key, _)| key == "project")
+        .map(|(_, value)| value.into_owned());
+    match (project, query(url, "run")) {
+        (Some(project), Some(run)) => Ok(RunKey { project, run }),
+        _ => Err(worker::Error::RustError(
+            "project and run are required".into(),
+        )),
+    }
+}
+
+/// A one-shot signal: fired once by the request that ends the run.
+#[derive(Default)]
+struct Signal {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Signal {
+    fn fire(&self) {
+        self.fired.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Resolves when its signal fires.
+struct Fired(Rc<Signal>);
+
+impl Future for Fired {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.fired.get() {
+            return Poll::Ready(());
+        }
+        self.0.waker.replace(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+// ---- The Worker's side: calls to a run's object through its stub ----
+
+fn stub(env: &Env, key: &RunKey) -> Result<worker::Stub> {
+    env.durable_object(bindings::RUN_WATCH)?
+        .id_from_name(&state::object_name(&key.project, key.run))?
+        .get_stub()
+}
+
+fn url(path: &str, key: &RunKey, extra: &str) -> String {
+    let mut url = worker::Url::parse(&format!("https://run-watch{path}")).expect("a fixed URL");
+    url.query_pairs_mut()
+        .append_pair("project", &key.project)
+        .append_pair("run", &key.run.to_string());
+    let mut url = url.to_string();
+    url.push_str(extra);
+    url
+}
+
+async fn call(env: &Env, key: &RunKey, request: Request) -> Result<Response> {
+    let response = stub(env, key)?.fetch_with_request(request).await?;
+    Ok(response)
+}
+
+fn post(url: &str, body: &impl Serialize) -> Result<Request> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(body)?.into()));
+    Request::new_with_init(url, &init)
+}
+
+async fn json<T: for<'de> Deserialize<'de>>(mut response: Response) -> Result<T> {
+    match response.status_code() {
+        200 => response.json().await,
+        status => Err(worker::Error::RustError(format!(
+            "the run's object answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        ))),
+    }
+}
+
+/// Applies an event to its run.
+pub async fn apply(env: &Env, fact: &RunFact) -> Result<ApplyAnswer> {
+    let key = RunKey {
+        project: fact.project.clone(),
+        run: fact.run,
+    };
+    let request = post(&url("/apply", &key, ""), fact)?;
+    json(call(env, &key, request).await?).await
+}
+
+/// A run's state as its object holds it.
+pub async fn state(env: &Env, key: &RunKey) -> Result<RunState> {
+    let request = Request::new(&url("/state", key, ""), Method::Get)?;
+    json(call(env, key, request).await?).await
+}
+
+/// A run's state once it has ended, or after `timeout_seconds`.
+pub async fn wait(env: &Env, key: &RunKey, timeout_seconds: u64) -> Result<RunState> {
+    let extra = format!("&timeout_ms={}", timeout_seconds * 1000);
+    let request = Request::new(&url("/wait", key, &extra), Method::Get)?;
+    json(call(env, key, request).await?).await
+}
+
+/// Takes a run's report for the queue message `message_id`: the state to
+/// report, or `None` when another message took it.
+pub async fn take(
+    env: &Env,
+    key: &RunKey,
+    message_id: &str,
+    failures: Option<Failures>,
+) -> Result<Option<RunState>> {
+    let body = TakeRequest {
+        message_id: message_id.to_owned(),
+        failures,
+    };
+    let response = call(env, key, post(&url("/take", key, ""), &body)?).await?;
+    if response.status_code() == 409 {
+        return Ok(None);
+    }
+    json(response).await.map(Some)
+}

@@ -1,0 +1,186 @@
+//! The cron sweep: carries out [`engine::store::sweep`]: rescue keys into
+//! D1 and the queue, `pending` rows sent again, expired rows deleted. Each
+//! step logs its own failure and leaves its work for the next run; none
+//! stops the others.
+
+use worker::Env;
+
+use crate::alerts;
+use crate::store::db;
+use crate::store::sinks;
+use engine::alerts::watch;
+use engine::config::bindings;
+use engine::config::{Config, Sink};
+use engine::store::d1::{self, UnforwardedRow};
+use engine::store::layout::{self, RescueMetadata};
+use engine::store::sweep::{self, RESCUE_BATCH};
+
+/// What one run did, for its log line.
+#[derive(Debug, Default, serde::Serialize)]
+struct Report {
+    rescued: usize,
+    redriven: usize,
+    expired: usize,
+}
+
+/// Runs the sweep once.
+pub async fn run(env: &Env, config: &Config, now: u64) {
+    let mut report = Report::default();
+    if config.kv_bound {
+        match rescue(env, config).await {
+            Ok(count) => report.rescued = count,
+            Err(error) => worker::console_error!("sweep: rescue failed: {error}"),
+        }
+    }
+    if config.has_sink(Sink::D1) {
+        match redrive(env, config, now).await {
+            Ok(count) => report.redriven = count,
+            Err(error) => worker::console_error!("sweep: re-drive failed: {error}"),
+        }
+        match expire(env, config, now).await {
+            Ok(count) => report.expired = count,
+            Err(error) => worker::console_error!("sweep: retention failed: {error}"),
+        }
+    }
+    if !config.watch.is_empty() {
+        if let Err(error) = watchdog(env, config, now).await {
+            worker::console_error!("sweep: watchdog failed: {error}");
+        }
+    }
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"event": "sweep", "rescued": report.rescued, "redriven": report.redriven, "expired": report.expired})
+    );
+}
+
+/// Moves `rescue/` keys into D1 and the queue; how many it moved.
+async fn rescue(env: &Env, config: &Config) -> worker::Result<usize> {
+    let kv = env.kv(bindings::EVENTS_KV)?;
+    let page = kv
+        .list()
+        .prefix(layout::RESCUE.to_owned())
+        .limit(RESCUE_BATCH as u64)
+        .execute()
+        .await?;
+    let mut moved = 0;
+    for key in page.keys {
+        let Some(id) = sweep::rescued_id(&key.name) else {
+            continue;
+        };
+        let (body, metadata) = kv
+            .get(&key.name)
+            .bytes_with_metadata::<RescueMetadata>()
+            .await?;
+        let (Some(body), Some(metadata)) = (body, metadata) else {
+            continue;
+        };
+        let Some(plan) = sweep::rescue(config, id, &metadata, &body) else {
+            worker::console_error!(
+                "sweep: {} is not an envelope; left for an operator",
+                key.name
+            );
+            continue;
+        };
+        if plan.body_to_kv {
+            sinks::put(
+                env,
+                &layout::event_key(id),
+                &body,
+                None::<()>,
+                config.retention_seconds,
+            )
+            .await?;
+        }
+        let changes = match &plan.insert {
+            Some(event) => {
+                let db = db::database(env)?;
+                Some(db::changes(&db, &d1::rescue_insert(event), Some(&body)).await?)
+            }
+            None => None,
+        };
+        if let Some(message) = plan.message.filter(|_| sweep::send_after_insert(changes)) {
+            sinks::send_to_queue(env, &message).await?;
+        }
+        kv.delete(&key.name).await?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
+/// Sends `pending` rows again, in one batch; how many.
+async fn redrive(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
+    let db = db::database(env)?;
+    let rows: Vec<UnforwardedRow> = db::rows(&db, &sweep::unforwarded(config, now)).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let messages: Vec<_> = rows.iter().map(sweep::redrive_message).collect();
+    env.queue(bindings::DELIVERIES_QUEUE)?
+        .send_batch(messages)
+        .await?;
+    Ok(rows.len())
+}
+
+/// Deletes what outlived the retention; how many events.
+async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
+    let Some(cutoff) = sweep::retention_cutoff(config, now) else {
+        return Ok(0);
+    };
+    let db = db::database(env)?;
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let in_kv: Vec<Id> = db::rows(&db, &d1::expired_in_kv(cutoff)).await?;
+    if !in_kv.is_empty() {
+        let kv = env.kv(bindings::EVENTS_KV)?;
+        for row in &in_kv {
+            kv.delete(&layout::event_key(&row.id)).await?;
+        }
+    }
+    let [deliveries, events] = d1::delete_expired(cutoff);
+    db::changes(&db, &deliveries, None).await?;
+    let expired = db::changes(&db, &events, None).await;
+    // Runs (migrations/0003_runs.sql) last as long as their events; their
+    // objects forget them on their own alarm (shell::run_watch).
+    for statement in engine::runs::report::delete_expired(cutoff) {
+        if let Err(error) = db::changes(&db, &statement, None).await {
+            worker::console_warn!("expired runs not deleted: {error}");
+        }
+    }
+    expired
+}
+
+/// The watched projects' stored rows and their last delivery in D1.
+pub async fn watch_facts(
+    env: &Env,
+    config: &Config,
+) -> worker::Result<(Vec<watch::WatchRow>, Vec<watch::LastDelivery>)> {
+    let database = db::database(env)?;
+    let projects: Vec<&str> = config.watch.iter().map(|w| w.project.as_str()).collect();
+    let rows = db::rows(&database, &watch::rows()).await?;
+    let last = db::rows(&database, &watch::last_deliveries(&projects)).await?;
+    Ok((rows, last))
+}
+
+/// The watchdog (issue #19): each watched project silent past its window
+/// raises an alert, once per window; a delivery after that, one "back".
+async fn watchdog(env: &Env, config: &Config, now: u64) -> worker::Result<()> {
+    let (rows, last) = watch_facts(env, config).await?;
+    let database = db::database(env)?;
+    for watched in &config.watch {
+        let stored = rows.iter().find(|r| r.project_code == watched.project);
+        let at = last
+            .iter()
+            .find(|l| l.project_code == watched.project)
+            .and_then(|l| l.at);
+        let checked = watch::check(watched, stored, at, config.alert_interval_ms, now);
+        if let Some(row) = &checked.row {
+            db::changes(&database, &watch::upsert(row), None).await?;
+        }
+        if let Some(alert) = checked.alert {
+            alerts::raise(env, config, alert, false).await;
+        }
+    }
+    Ok(())
+}
