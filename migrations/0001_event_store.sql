@@ -1,7 +1,7 @@
 -- qase-edge's event store (D1, binding QASE_DB). Applied with
 --   npx wrangler d1 migrations apply qase-edge --local    (scripts/run, tests)
 --   npx wrangler d1 migrations apply qase-edge --remote   (deploy, README)
--- The Rust side of this schema is crates/qase-edge/src/engine/store.rs:
+-- The Rust side of this schema is crates/qase-edge-engine/src/store/d1.rs:
 -- change both together.
 --
 -- D1 bills rows written, and every index a row is in is one more row

@@ -1,7 +1,7 @@
 -- Test runs (issue #20): one row per Qase run, the state its events built
--- (crates/qase-edge/src/engine/runs.rs), written by the run's Durable Object
+-- (crates/qase-edge-engine/src/runs/state.rs), written by the run's Durable Object
 -- (RunWatch) after each event that changed it. The Rust side of this table
--- is crates/qase-edge/src/engine/run_report.rs: change both together.
+-- is crates/qase-edge-engine/src/runs/ (sql.rs): change both together.
 --
 -- Rows written per change: the row and its one index entry.
 CREATE TABLE runs (

@@ -1,5 +1,5 @@
 -- Guard (issue #19): the watchdog's state per watched project, and each
--- delivery's latest attempts. See crates/qase-edge/src/engine/watch.rs and
+-- delivery's latest attempts. See crates/qase-edge-engine/src/alerts/watch.rs and
 -- engine/deliveries.rs. The breakers' own state (paused destinations and
 -- their held events) lives in each destination's Durable Object, not here.
 

@@ -4,12 +4,14 @@
 # worker-build from downloading its helpers from GitHub.
 #
 # Used by the wrangler `[build] command`, `scripts/run` and `scripts/test`, so the
-# set-up lives in exactly one place.
+# set-up lives in exactly one place: `ensure_toolchain` is what building and
+# serving need, `ensure_test_tools` adds what only the test command uses.
 
 # Pinned versions. wasm-bindgen-cli must match the wasm-bindgen crate in
 # Cargo.lock exactly (the CLI refuses a schema mismatch), so it is read from there.
 WORKER_BUILD_VERSION="0.8.7"
-# cargo-deny for `cargo deny check licenses bans sources` in scripts/test.
+# cargo-deny for `cargo deny check licenses bans sources` in scripts/test
+# (installed by ensure_test_tools only).
 CARGO_DENY_VERSION="0.20.2"
 
 QASE_EDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,11 +47,6 @@ ensure_toolchain() {
     cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked >&2 || return 1
   fi
 
-  if [ "$(cargo-deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
-    toolchain_log "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
-    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked >&2 || return 1
-  fi
-
   local wbg_version
   wbg_version="$(wasm_bindgen_version)"
   if [ -z "$wbg_version" ]; then
@@ -76,6 +73,18 @@ ensure_toolchain() {
   # Miniflare otherwise spends seconds trying to fetch `Request.cf` from the
   # network at start-up, then falls back to a placeholder anyway.
   export CLOUDFLARE_CF_FETCH_ENABLED=false
+}
+
+# What only the test command needs on top of ensure_toolchain: cargo-deny
+# (scripts/test's licence, ban and source check). Kept apart so that
+# scripts/run and the wrangler build command on a bare machine do not spend
+# minutes compiling it before they can serve.
+ensure_test_tools() {
+  ensure_toolchain || return 1
+  if [ "$(cargo-deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+    toolchain_log "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked >&2 || return 1
+  fi
 }
 
 # The console's browser tests drive a real Chromium (Debian's `chromium`

@@ -1,7 +1,7 @@
 // The Worker's entry module: the entrypoint class that worker-build
 // generates from the Rust crate, with the ingest route served by
 // synchronous calls into Wasm instead of wasm-bindgen's async bridge
-// (crates/qase-edge/src/shell/hot_path.rs; BENCHMARKS.md has why).
+// (crates/qase-edge/src/ingest/hot_path.rs; BENCHMARKS.md has why).
 //
 // This file decides nothing: no status codes, key names, SQL or checks. It
 // reads the body once, runs each round of reads and writes the Rust
