@@ -48,7 +48,9 @@ fn statement_functions(source: &str) -> Vec<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        let returns = signature.rfind("->").map_or("", |arrow| &signature[arrow..]);
+        let returns = signature
+            .rfind("->")
+            .map_or("", |arrow| &signature[arrow..]);
         if returns
             .split(|c: char| !c.is_alphanumeric() && c != '_')
             .any(|word| word == "Statement")
@@ -79,8 +81,17 @@ fn the_scan_finds_statement_constructors_and_nothing_else() {
                   #[cfg(test)]\nmod tests {\n    pub fn f() -> Statement {}\n}\n";
     assert_eq!(statement_functions(source), ["a", "b", "c"]);
     let found = constructors();
-    for known in ["d1::record_event", "events::list_events", "report::statement", "ingest::plan"] {
-        assert_eq!(found.contains(known), known != "ingest::plan", "{known}: {found:?}");
+    for known in [
+        "d1::record_event",
+        "events::list_events",
+        "report::statement",
+        "ingest::plan",
+    ] {
+        assert_eq!(
+            found.contains(known),
+            known != "ingest::plan",
+            "{known}: {found:?}"
+        );
     }
 }
 

@@ -26,29 +26,92 @@ fn entry(result: AttemptResultKind) -> AttemptEntry {
 fn a_day_counts_deliveries_by_status_and_a_held_retry_is_no_failure() {
     let db = Db::new();
     let since = NOW - DAY_MS;
-    let state = |status, at, error: Option<&str>| DeliveryState::new(status, 1, Some(500), error, at);
+    let state =
+        |status, at, error: Option<&str>| DeliveryState::new(status, 1, Some(500), error, at);
     // `(event, destination, status, updated_at, last entry, error)`.
     let rows = [
-        ("e1", "ci", DeliveryStatus::Delivered, NOW - 10, Some(AttemptResultKind::Delivered), None),
+        (
+            "e1",
+            "ci",
+            DeliveryStatus::Delivered,
+            NOW - 10,
+            Some(AttemptResultKind::Delivered),
+            None,
+        ),
         ("e2", "ci", DeliveryStatus::Delivered, NOW - 5, None, None),
-        ("e3", "ci", DeliveryStatus::Retrying, NOW - 4, Some(AttemptResultKind::FailedWillRetry), Some("HTTP 502")),
-        ("e4", "ci", DeliveryStatus::Retrying, NOW - 3, Some(AttemptResultKind::HeldWhilePaused), None),
-        ("e5", "ci", DeliveryStatus::Retrying, NOW - 2, Some(AttemptResultKind::Probe), Some("HTTP 503")),
+        (
+            "e3",
+            "ci",
+            DeliveryStatus::Retrying,
+            NOW - 4,
+            Some(AttemptResultKind::FailedWillRetry),
+            Some("HTTP 502"),
+        ),
+        (
+            "e4",
+            "ci",
+            DeliveryStatus::Retrying,
+            NOW - 3,
+            Some(AttemptResultKind::HeldWhilePaused),
+            None,
+        ),
+        (
+            "e5",
+            "ci",
+            DeliveryStatus::Retrying,
+            NOW - 2,
+            Some(AttemptResultKind::Probe),
+            Some("HTTP 503"),
+        ),
         ("e6", "ci", DeliveryStatus::Retrying, NOW - 1, None, None),
-        ("e7", "ci", DeliveryStatus::Dead, NOW - 6, Some(AttemptResultKind::FailedFinal), Some("HTTP 400")),
+        (
+            "e7",
+            "ci",
+            DeliveryStatus::Dead,
+            NOW - 6,
+            Some(AttemptResultKind::FailedFinal),
+            Some("HTTP 400"),
+        ),
         // Older than the day: not counted, but still the last error of chat.
-        ("e8", "chat", DeliveryStatus::Delivered, since - 1, None, None),
-        ("e9", "chat", DeliveryStatus::Dead, since - 2, None, Some("HTTP 410")),
+        (
+            "e8",
+            "chat",
+            DeliveryStatus::Delivered,
+            since - 1,
+            None,
+            None,
+        ),
+        (
+            "e9",
+            "chat",
+            DeliveryStatus::Dead,
+            since - 2,
+            None,
+            Some("HTTP 410"),
+        ),
     ];
     for (id, destination, status, at, result, error) in rows {
         let entry = result.map(entry);
-        assert_eq!(write_state(&db, id, destination, &state(status, at, error), entry.as_ref()), 1);
+        assert_eq!(
+            write_state(
+                &db,
+                id,
+                destination,
+                &state(status, at, error),
+                entry.as_ref()
+            ),
+            1
+        );
     }
     let counts: Vec<DayCounts> = db.rows(&built!(destinations::day_counts(since)));
     assert_eq!(counts.len(), 1, "chat had nothing within the day");
     let ci = &counts[0];
     assert_eq!(ci.destination, "ci");
-    assert_eq!((ci.delivered, ci.failed, ci.dead), (Some(2), Some(2), Some(1)), "e3 and e6 failed");
+    assert_eq!(
+        (ci.delivered, ci.failed, ci.dead),
+        (Some(2), Some(2), Some(1)),
+        "e3 and e6 failed"
+    );
     assert_eq!(ci.last_success_at, Some(NOW - 5));
 
     let mut errors: Vec<LastError> = db.rows(&built!(destinations::last_errors()));
@@ -59,7 +122,10 @@ fn a_day_counts_deliveries_by_status_and_a_held_retry_is_no_failure() {
         .collect();
     assert_eq!(
         errors,
-        [("chat", Some("HTTP 410"), Some(since - 2)), ("ci", Some("HTTP 503"), Some(NOW - 2))]
+        [
+            ("chat", Some("HTTP 410"), Some(since - 2)),
+            ("ci", Some("HTTP 503"), Some(NOW - 2))
+        ]
     );
 }
 

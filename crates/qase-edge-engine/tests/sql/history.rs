@@ -21,18 +21,67 @@ struct Stored {
 
 /// `(name, project, payload, seconds after T, outcome, body in KV)`.
 const EVENTS: [(&str, &str, &str, u64, EventStatus, bool); 11] = [
-    ("run.completed", "WEB", r#"{"id":1}"#, 1, EventStatus::Accepted, false),
-    ("case.created", "WEB", r#"{"id":5}"#, 2, EventStatus::Accepted, false),
-    ("run.started", "MOB", r#"{"id":2}"#, 3, EventStatus::Accepted, false),
-    ("defect.created", "WEB", r#"{"id":9}"#, 4, EventStatus::Quarantined, false),
-    ("run.completed", "WEB", r#"{"id":3}"#, 5, EventStatus::Accepted, true),
+    (
+        "run.completed",
+        "WEB",
+        r#"{"id":1}"#,
+        1,
+        EventStatus::Accepted,
+        false,
+    ),
+    (
+        "case.created",
+        "WEB",
+        r#"{"id":5}"#,
+        2,
+        EventStatus::Accepted,
+        false,
+    ),
+    (
+        "run.started",
+        "MOB",
+        r#"{"id":2}"#,
+        3,
+        EventStatus::Accepted,
+        false,
+    ),
+    (
+        "defect.created",
+        "WEB",
+        r#"{"id":9}"#,
+        4,
+        EventStatus::Quarantined,
+        false,
+    ),
+    (
+        "run.completed",
+        "WEB",
+        r#"{"id":3}"#,
+        5,
+        EventStatus::Accepted,
+        true,
+    ),
     ("a?b", "WEB", r#"{}"#, 6, EventStatus::Quarantined, false),
     ("axb", "WEB", r#"{}"#, 7, EventStatus::Quarantined, false),
     ("b[1]c", "WEB", r#"{}"#, 8, EventStatus::Quarantined, false),
     // The same time as the one before: the id breaks the tie.
     ("b1c", "WEB", r#"{}"#, 8, EventStatus::Quarantined, false),
-    ("plan.deleted", "WEB", r#"{"id":4}"#, 9, EventStatus::Accepted, false),
-    ("milestone.updated", "WEB", r#"{"id":6}"#, 10, EventStatus::Accepted, false),
+    (
+        "plan.deleted",
+        "WEB",
+        r#"{"id":4}"#,
+        9,
+        EventStatus::Accepted,
+        false,
+    ),
+    (
+        "milestone.updated",
+        "WEB",
+        r#"{"id":6}"#,
+        10,
+        EventStatus::Accepted,
+        false,
+    ),
 ];
 
 /// The history: [`EVENTS`], with deliveries of the first three.
@@ -55,10 +104,16 @@ fn history(db: &Db) -> Vec<Stored> {
         (2, "ci", DeliveryStatus::Dead),
     ] {
         let at = (T + 100 + event as u64) * 1000;
-        assert_eq!(write_state(db, &stored[event].id, destination, &state(status, at), None), 1);
+        assert_eq!(
+            write_state(db, &stored[event].id, destination, &state(status, at), None),
+            1
+        );
     }
     stored
 }
+
+/// A query string's pairs.
+type Filter<'a> = Vec<(&'a str, &'a str)>;
 
 fn query(pairs: &[(&str, &str)]) -> ListQuery {
     ListQuery::parse(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
@@ -66,14 +121,23 @@ fn query(pairs: &[(&str, &str)]) -> ListQuery {
 }
 
 fn list(db: &Db, query: &ListQuery, cursor: Option<&Cursor>) -> Vec<EventRow> {
-    db.rows(&built!(events::list_events(&query.filter, cursor, query.limit)))
+    db.rows(&built!(events::list_events(
+        &query.filter,
+        cursor,
+        query.limit
+    )))
 }
 
 /// The indexes into [`EVENTS`] that `pairs` lists, newest first.
 fn listed(db: &Db, stored: &[Stored], pairs: &[(&str, &str)]) -> Vec<usize> {
     list(db, &query(pairs), None)
         .iter()
-        .map(|row| stored.iter().position(|s| s.id == row.id).expect("a stored id"))
+        .map(|row| {
+            stored
+                .iter()
+                .position(|s| s.id == row.id)
+                .expect("a stored id")
+        })
         .collect()
 }
 
@@ -88,7 +152,7 @@ fn every_filter_of_the_history_selects_what_it_says() {
         true => [7, 8],
         false => [8, 7],
     };
-    let cases: Vec<(Vec<(&str, &str)>, Vec<usize>)> = vec![
+    let cases: Vec<(Filter, Vec<usize>)> = vec![
         (vec![("project", "MOB")], vec![2]),
         (vec![("event", "run.*")], vec![4, 2, 0]),
         (vec![("event", "run.completed")], vec![4, 0]),
@@ -96,8 +160,14 @@ fn every_filter_of_the_history_selects_what_it_says() {
         // `?` and `[` are literal in a routing glob.
         (vec![("event", "a?*")], vec![5]),
         (vec![("event", "b[1]*")], vec![7]),
-        (vec![("outcome", "accepted"), ("event", "run.*")], vec![4, 2, 0]),
-        (vec![("status", "quarantined"), ("since", "1700000006")], [&tie[..], &[6, 5]].concat()),
+        (
+            vec![("outcome", "accepted"), ("event", "run.*")],
+            vec![4, 2, 0],
+        ),
+        (
+            vec![("status", "quarantined"), ("since", "1700000006")],
+            [&tie[..], &[6, 5]].concat(),
+        ),
         (vec![("since", &since), ("until", &until)], vec![3, 2]),
         (vec![("run", "1")], vec![0]),
         (vec![("case", "5")], vec![1]),
@@ -109,7 +179,10 @@ fn every_filter_of_the_history_selects_what_it_says() {
         (vec![("destination", "ci"), ("state", "dead")], vec![2]),
         (vec![("destination", "chat"), ("state", "dead")], vec![0]),
         (vec![("state", "retrying")], vec![1]),
-        (vec![("state", "delivered"), ("destination", "chat")], vec![]),
+        (
+            vec![("state", "delivered"), ("destination", "chat")],
+            vec![],
+        ),
     ];
     for (pairs, expected) in cases {
         assert_eq!(listed(&db, &stored, &pairs), expected, "{pairs:?}");
@@ -122,10 +195,17 @@ fn every_filter_of_the_history_selects_what_it_says() {
         assert!(!rows.is_empty() && rows.iter().all(|r| r.outcome == outcome));
     }
     // So does the state filter.
-    for state in [DeliveryStatus::Delivered, DeliveryStatus::Retrying, DeliveryStatus::Dead] {
+    for state in [
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Dead,
+    ] {
         let mut q = query(&[]);
         q.filter.state = Some(state);
-        assert_eq!(list(&db, &q, None).len(), if state == DeliveryStatus::Dead { 2 } else { 1 });
+        assert_eq!(
+            list(&db, &q, None).len(),
+            if state == DeliveryStatus::Dead { 2 } else { 1 }
+        );
     }
 }
 
@@ -133,7 +213,10 @@ fn every_filter_of_the_history_selects_what_it_says() {
 fn pages_follow_each_other_without_repeat_or_gap() {
     let db = Db::new();
     let stored = history(&db);
-    let all: Vec<String> = list(&db, &query(&[]), None).into_iter().map(|r| r.id).collect();
+    let all: Vec<String> = list(&db, &query(&[]), None)
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(all.len(), stored.len());
     let page = query(&[("limit", "2")]);
     let (mut seen, mut cursor) = (Vec::new(), None);
@@ -163,12 +246,18 @@ fn pages_follow_each_other_without_repeat_or_gap() {
         .filter(|r| !r.body_in_kv())
         .map(|r| r.id.as_str())
         .collect();
-    assert_eq!(bodies.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        bodies.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        expected
+    );
     assert_eq!(rows[6].id, stored[4].id, "the body in KV is on this page");
     assert_eq!(expected.len(), 3);
     for body in &bodies {
         let original = &stored.iter().find(|s| s.id == body.id).unwrap().body;
-        assert_eq!(body.body.as_deref().map(str::as_bytes), Some(original.as_slice()));
+        assert_eq!(
+            body.body.as_deref().map(str::as_bytes),
+            Some(original.as_slice())
+        );
     }
 }
 
@@ -184,20 +273,40 @@ fn an_event_its_deliveries_its_counts_and_its_deletion() {
         .iter()
         .map(|c| (c.event_name.as_str(), c.project_code.as_str(), c.count))
         .collect();
-    assert_eq!(counts, [("run.completed", "WEB", 2), ("run.started", "MOB", 1)]);
+    assert_eq!(
+        counts,
+        [("run.completed", "WEB", 2), ("run.started", "MOB", 1)]
+    );
     let after_first = list(&db, &query(&[]), None)[0].cursor();
-    let later: Vec<RouteCount> =
-        db.rows(&events::count_by_route(&query(&[("event", "run.*")]).filter, Some(&after_first)));
-    assert_eq!(later.iter().map(|c| c.count).sum::<u64>(), 3, "the newest is no run event");
+    let later: Vec<RouteCount> = db.rows(&events::count_by_route(
+        &query(&[("event", "run.*")]).filter,
+        Some(&after_first),
+    ));
+    assert_eq!(
+        later.iter().map(|c| c.count).sum::<u64>(),
+        3,
+        "the newest is no run event"
+    );
 
     let rows: Vec<EventRow> = db.rows(&events::event(&stored[4].id));
-    assert_eq!((rows[0].body.as_deref(), rows[0].body_in_kv()), (None, true));
+    assert_eq!(
+        (rows[0].body.as_deref(), rows[0].body_in_kv()),
+        (None, true)
+    );
 
     let [deliveries, event] = built!(events::delete_event(&stored[0].id));
     assert_eq!(db.batch(&[deliveries, event]), [2, 1]);
-    assert!(db.rows::<EventRow>(&events::event(&stored[0].id)).is_empty());
-    assert!(db.rows::<events::DeliveryRow>(&events::deliveries(&stored[0].id)).is_empty());
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM deliveries"), 2, "the others stay");
+    assert!(db
+        .rows::<EventRow>(&events::event(&stored[0].id))
+        .is_empty());
+    assert!(db
+        .rows::<events::DeliveryRow>(&events::deliveries(&stored[0].id))
+        .is_empty());
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM deliveries"),
+        2,
+        "the others stay"
+    );
 }
 
 #[test]
@@ -235,31 +344,91 @@ fn dead_letters(db: &Db, query: &DeadLetterQuery) -> Vec<DeadLetterRow> {
 fn dead_letters_filter_page_and_replay_once() {
     let db = Db::new();
     let stored = history(&db);
-    let all = dead_letters(&db, &DeadLetterQuery { limit: 50, ..Default::default() });
-    let ids: Vec<(&str, &str)> = all.iter().map(|d| (d.id.as_str(), d.destination.as_str())).collect();
-    assert_eq!(ids, [(stored[2].id.as_str(), "ci"), (stored[0].id.as_str(), "chat")]);
+    let all = dead_letters(
+        &db,
+        &DeadLetterQuery {
+            limit: 50,
+            ..Default::default()
+        },
+    );
+    let ids: Vec<(&str, &str)> = all
+        .iter()
+        .map(|d| (d.id.as_str(), d.destination.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (stored[2].id.as_str(), "ci"),
+            (stored[0].id.as_str(), "chat")
+        ]
+    );
     assert_eq!(all[0].reason.as_deref(), Some("gave up"));
     for (query, expected) in [
-        (DeadLetterQuery { destination: Some("chat".into()), ..Default::default() }, 1),
-        (DeadLetterQuery { project: Some("MOB".into()), ..Default::default() }, 1),
-        (DeadLetterQuery { since: Some((T + 102) * 1000), ..Default::default() }, 1),
-        (DeadLetterQuery { until: Some((T + 102) * 1000), ..Default::default() }, 1),
-        (DeadLetterQuery { project: Some("NONE".into()), ..Default::default() }, 0),
+        (
+            DeadLetterQuery {
+                destination: Some("chat".into()),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            DeadLetterQuery {
+                project: Some("MOB".into()),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            DeadLetterQuery {
+                since: Some((T + 102) * 1000),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            DeadLetterQuery {
+                until: Some((T + 102) * 1000),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            DeadLetterQuery {
+                project: Some("NONE".into()),
+                ..Default::default()
+            },
+            0,
+        ),
     ] {
         let query = DeadLetterQuery { limit: 50, ..query };
         assert_eq!(dead_letters(&db, &query).len(), expected, "{query:?}");
     }
-    let first = dead_letters(&db, &DeadLetterQuery { limit: 1, ..Default::default() });
+    let first = dead_letters(
+        &db,
+        &DeadLetterQuery {
+            limit: 1,
+            ..Default::default()
+        },
+    );
     assert_eq!(first.len(), 2, "limit + 1");
     let next = dead_letters(
         &db,
-        &DeadLetterQuery { limit: 1, cursor: Some(first[0].cursor()), ..Default::default() },
+        &DeadLetterQuery {
+            limit: 1,
+            cursor: Some(first[0].cursor()),
+            ..Default::default()
+        },
     );
     assert_eq!(next, all[1..]);
 
-    let of: Vec<DeadLetterToReplay> =
-        db.rows(&built!(events::dead_letters_of(&stored[0].id, Some("chat"))));
-    assert_eq!((of.len(), of[0].body.as_deref()), (1, std::str::from_utf8(&stored[0].body).ok()));
+    let of: Vec<DeadLetterToReplay> = db.rows(&built!(events::dead_letters_of(
+        &stored[0].id,
+        Some("chat")
+    )));
+    assert_eq!(
+        (of.len(), of[0].body.as_deref()),
+        (1, std::str::from_utf8(&stored[0].body).ok())
+    );
     let every: Vec<DeadLetterToReplay> = db.rows(&events::dead_letters_of(&stored[0].id, None));
     assert_eq!(every.len(), 1, "only the dead one of its two deliveries");
 
@@ -269,17 +438,32 @@ fn dead_letters_filter_page_and_replay_once() {
     assert_eq!(db.changes(&claim, None), 0, "a second replay loses");
     let row = db.rows::<events::DeliveryRow>(&events::deliveries(&stored[0].id));
     let chat = row.iter().find(|r| r.destination == "chat").unwrap();
-    assert_eq!((chat.status, chat.attempts, chat.reason.as_deref()), (DeliveryStatus::Retrying, 0, None));
+    assert_eq!(
+        (chat.status, chat.attempts, chat.reason.as_deref()),
+        (DeliveryStatus::Retrying, 0, None)
+    );
     let restore = built!(events::restore_dead_letter(&stored[0].id, "chat", 8));
     assert_eq!(db.changes(&restore, None), 1);
     assert_eq!(db.changes(&restore, None), 0);
-    let letters = dead_letters(&db, &DeadLetterQuery { limit: 50, ..Default::default() });
+    let letters = dead_letters(
+        &db,
+        &DeadLetterQuery {
+            limit: 50,
+            ..Default::default()
+        },
+    );
     let back = letters.iter().find(|d| d.destination == "chat").unwrap();
-    assert_eq!((back.reason.as_deref(), back.dead_at), (Some("replay not queued"), 8));
+    assert_eq!(
+        (back.reason.as_deref(), back.dead_at),
+        (Some("replay not queued"), 8)
+    );
 
     // The platform's `_all` row goes instead.
     let dead = DeliveryState::new(DeliveryStatus::Dead, 1, None, Some("no destination"), 9);
-    assert_eq!(write_state(&db, &stored[1].id, ALL_DESTINATIONS, &dead, None), 1);
+    assert_eq!(
+        write_state(&db, &stored[1].id, ALL_DESTINATIONS, &dead, None),
+        1
+    );
     let claim = events::requeue_dead_letter(&stored[1].id, ALL_DESTINATIONS, 10);
     assert_eq!(db.changes(&claim, None), 1);
     assert_eq!(db.changes(&claim, None), 0);

@@ -115,7 +115,9 @@ fn json(value: ValueRef<'_>) -> serde_json::Value {
     match value {
         ValueRef::Null => serde_json::Value::Null,
         ValueRef::Integer(n) => n.into(),
-        ValueRef::Real(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
+        ValueRef::Real(x) => {
+            serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+        }
         ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned().into(),
         ValueRef::Blob(bytes) => bytes.iter().map(|b| serde_json::Value::from(*b)).collect(),
     }
@@ -207,9 +209,13 @@ impl Db {
 
     /// D1's batch: every statement in one transaction, their changes.
     pub fn batch(&mut self, statements: &[Statement]) -> Vec<usize> {
-        self.conn.execute_batch("BEGIN").expect("a transaction begins");
+        self.conn
+            .execute_batch("BEGIN")
+            .expect("a transaction begins");
         let changes = statements.iter().map(|s| self.changes(s, None)).collect();
-        self.conn.execute_batch("COMMIT").expect("the transaction commits");
+        self.conn
+            .execute_batch("COMMIT")
+            .expect("the transaction commits");
         changes
     }
 

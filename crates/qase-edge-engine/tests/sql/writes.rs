@@ -120,20 +120,40 @@ fn ingest_stores_a_delivery_once_and_counts_its_copies() {
     let db = Db::new();
     let body = run_completed(42);
     let id = id_of(&body);
-    let plan_record = |at| {
-        support::new_event(&body, at, EventStatus::Accepted, Forward::Pending)
-    };
-    assert_eq!(record(&db, &built!(d1::record_event(&plan_record(AT))), &body), 0);
+    let plan_record = |at| support::new_event(&body, at, EventStatus::Accepted, Forward::Pending);
+    assert_eq!(
+        record(&db, &built!(d1::record_event(&plan_record(AT))), &body),
+        0
+    );
     assert!(d1::is_first(0));
     let row = stored(&db, &id);
-    assert_eq!(row.body.as_deref(), Some(std::str::from_utf8(&body).unwrap()), "the exact bytes");
-    assert_eq!((row.outcome, row.forward), (EventStatus::Accepted, Forward::Pending));
-    assert_eq!((row.entity.as_str(), row.action.as_str()), ("run", "completed"));
-    assert_eq!((row.run_id, row.team_member_id, row.size), (Some(42), Some(7), body.len() as u64));
+    assert_eq!(
+        row.body.as_deref(),
+        Some(std::str::from_utf8(&body).unwrap()),
+        "the exact bytes"
+    );
+    assert_eq!(
+        (row.outcome, row.forward),
+        (EventStatus::Accepted, Forward::Pending)
+    );
+    assert_eq!(
+        (row.entity.as_str(), row.action.as_str()),
+        ("run", "completed")
+    );
+    assert_eq!(
+        (row.run_id, row.team_member_id, row.size),
+        (Some(42), Some(7), body.len() as u64)
+    );
     assert_eq!((row.duplicates, row.last_duplicate_at), (0, None));
 
-    assert_eq!(record(&db, &d1::record_event(&plan_record(AT + 5)), &body), 1);
-    assert_eq!(record(&db, &d1::record_event(&plan_record(AT + 9)), &body), 2);
+    assert_eq!(
+        record(&db, &d1::record_event(&plan_record(AT + 5)), &body),
+        1
+    );
+    assert_eq!(
+        record(&db, &d1::record_event(&plan_record(AT + 9)), &body),
+        2
+    );
     let row = stored(&db, &id);
     assert_eq!((row.duplicates, row.last_duplicate_at), (2, Some(AT + 9)));
     assert_eq!(row.received_at, AT, "a copy changes nothing else");
@@ -144,15 +164,27 @@ fn ingest_stores_a_delivery_once_and_counts_its_copies() {
 fn the_ingest_machine_answers_a_copy_as_a_duplicate() {
     let db = Db::new();
     let body = run_completed(43);
-    assert_eq!(ingest(&db, &body, AT), (Outcome::Accepted, Ok(Outcome::Accepted)));
-    assert_eq!(ingest(&db, &body, AT + 1), (Outcome::Accepted, Ok(Outcome::Duplicate)));
+    assert_eq!(
+        ingest(&db, &body, AT),
+        (Outcome::Accepted, Ok(Outcome::Accepted))
+    );
+    assert_eq!(
+        ingest(&db, &body, AT + 1),
+        (Outcome::Accepted, Ok(Outcome::Duplicate))
+    );
     assert_eq!(stored(&db, &id_of(&body)).duplicates, 1);
 
     let quarantined = support::body("run.completed", "WEB", r#"{"id":"not a number"}"#);
     let (planned, answer) = ingest(&db, &quarantined, AT + 2);
-    assert_eq!((planned, answer), (Outcome::Quarantined, Ok(Outcome::Quarantined)));
+    assert_eq!(
+        (planned, answer),
+        (Outcome::Quarantined, Ok(Outcome::Quarantined))
+    );
     let row = stored(&db, &id_of(&quarantined));
-    assert_eq!((row.outcome, row.forward), (EventStatus::Quarantined, Forward::None));
+    assert_eq!(
+        (row.outcome, row.forward),
+        (EventStatus::Quarantined, Forward::None)
+    );
     assert!(row.reason.is_some_and(|r| !r.is_empty()));
 }
 
@@ -213,24 +245,53 @@ fn of_two_messages_for_an_event_only_the_first_claim_forwards() {
     assert_eq!(record(&db, &d1::record_event(&event), &body), 0);
     assert_eq!(settle(&db, &message(&body, true), &body), Claim::Forward);
     assert_eq!(stored(&db, &event.id).forward, Forward::Queued);
-    assert_eq!(settle(&db, &message(&body, true), &body), Claim::Skip, "the second loses");
+    assert_eq!(
+        settle(&db, &message(&body, true), &body),
+        Claim::Skip,
+        "the second loses"
+    );
 
     // Not recorded at ingest: the consumer inserts the row, claimed.
     let unrecorded = run_completed(51);
-    assert_eq!(settle(&db, &message(&unrecorded, false), &unrecorded), Claim::Forward);
+    assert_eq!(
+        settle(&db, &message(&unrecorded, false), &unrecorded),
+        Claim::Forward
+    );
     let row = stored(&db, &id_of(&unrecorded));
-    assert_eq!((row.forward, row.run_id, row.team_member_id), (Forward::Queued, Some(51), Some(7)));
-    assert_eq!(row.body.as_deref(), Some(std::str::from_utf8(&unrecorded).unwrap()));
-    assert_eq!(settle(&db, &message(&unrecorded, false), &unrecorded), Claim::Skip);
-    assert_eq!(settle(&db, &message(&unrecorded, true), &unrecorded), Claim::Skip);
+    assert_eq!(
+        (row.forward, row.run_id, row.team_member_id),
+        (Forward::Queued, Some(51), Some(7))
+    );
+    assert_eq!(
+        row.body.as_deref(),
+        Some(std::str::from_utf8(&unrecorded).unwrap())
+    );
+    assert_eq!(
+        settle(&db, &message(&unrecorded, false), &unrecorded),
+        Claim::Skip
+    );
+    assert_eq!(
+        settle(&db, &message(&unrecorded, true), &unrecorded),
+        Claim::Skip
+    );
 
     // The sweep's rescue insert came first (`pending`): the consumer's
     // insert changes nothing, its claim wins, the sweep's message loses.
     let rescued = run_completed(52);
     let event = support::new_event(&rescued, AT, EventStatus::Accepted, Forward::Pending);
-    assert_eq!(db.changes(&built!(d1::rescue_insert(&event)), Some(&rescued)), 1);
-    assert_eq!(db.changes(&d1::rescue_insert(&event), Some(&rescued)), 0, "once");
-    assert_eq!(settle(&db, &message(&rescued, false), &rescued), Claim::Forward);
+    assert_eq!(
+        db.changes(&built!(d1::rescue_insert(&event)), Some(&rescued)),
+        1
+    );
+    assert_eq!(
+        db.changes(&d1::rescue_insert(&event), Some(&rescued)),
+        0,
+        "once"
+    );
+    assert_eq!(
+        settle(&db, &message(&rescued, false), &rescued),
+        Claim::Forward
+    );
     assert_eq!(settle(&db, &message(&rescued, true), &rescued), Claim::Skip);
 }
 
@@ -238,7 +299,11 @@ fn of_two_messages_for_an_event_only_the_first_claim_forwards() {
 fn the_consumer_reads_a_body_from_its_row() {
     let db = Db::new();
     let body = run_completed(53);
-    support::insert(&db, &support::new_event(&body, AT, EventStatus::Accepted, Forward::Pending), &body);
+    support::insert(
+        &db,
+        &support::new_event(&body, AT, EventStatus::Accepted, Forward::Pending),
+        &body,
+    );
     let rows: Vec<BodyRow> = db.rows(&built!(records::body_of(&id_of(&body))));
     assert_eq!(
         records::body_at(Ok(rows)),
@@ -309,7 +374,13 @@ fn a_delivery_state_is_the_latest_with_its_last_twenty_attempts() {
     assert_eq!(log(&deliveries(&db, &id)[0]).len(), 3);
 
     for n in 4..=25 {
-        let state = DeliveryState::new(DeliveryStatus::Retrying, n, Some(503), None, 300 + u64::from(n));
+        let state = DeliveryState::new(
+            DeliveryStatus::Retrying,
+            n,
+            Some(503),
+            None,
+            300 + u64::from(n),
+        );
         let e = entry(n, 300 + u64::from(n), AttemptResultKind::FailedWillRetry);
         assert_eq!(write_state(&db, &id, "ci", &state, Some(&e)), 1);
     }
@@ -322,9 +393,21 @@ fn a_delivery_state_is_the_latest_with_its_last_twenty_attempts() {
     let later = DeliveryState::new(DeliveryStatus::Delivered, 26, Some(200), None, 400);
     assert_eq!(write_state(&db, &id, "ci", &later, None), 1);
     let older = DeliveryState::new(DeliveryStatus::Retrying, 2, Some(500), None, 399);
-    assert_eq!(write_state(&db, &id, "ci", &older, Some(&entry(2, 399, AttemptResultKind::Probe))), 0);
+    assert_eq!(
+        write_state(
+            &db,
+            &id,
+            "ci",
+            &older,
+            Some(&entry(2, 399, AttemptResultKind::Probe))
+        ),
+        0
+    );
     let row = &deliveries(&db, &id)[0];
-    assert_eq!((row.status, row.attempts, row.updated_at), (DeliveryStatus::Delivered, 26, 400));
+    assert_eq!(
+        (row.status, row.attempts, row.updated_at),
+        (DeliveryStatus::Delivered, 26, 400)
+    );
     assert_eq!(log(row), kept);
 }
 
@@ -345,7 +428,11 @@ fn dead_letter(body: &[u8], recorded: bool) -> DeadLetter {
 fn a_dead_letter_is_a_dead_row_and_brings_its_event_row_when_needed() {
     let db = Db::new();
     let body = run_completed(70);
-    support::insert(&db, &support::new_event(&body, AT, EventStatus::Accepted, Forward::Queued), &body);
+    support::insert(
+        &db,
+        &support::new_event(&body, AT, EventStatus::Accepted, Forward::Queued),
+        &body,
+    );
     let dead = dead_letter(&body, true);
     let state = records::dead_state(&dead);
     let writes = built!(records::dead_letter_writes(&dead, &state, Some(&body)));
@@ -355,10 +442,17 @@ fn a_dead_letter_is_a_dead_row_and_brings_its_event_row_when_needed() {
     let unrecorded = run_completed(71);
     let dead = dead_letter(&unrecorded, false);
     let writes = records::dead_letter_writes(&dead, &state, Some(&unrecorded));
-    let changes: Vec<usize> = writes.iter().map(|w| db.changes(w, Some(&unrecorded))).collect();
+    let changes: Vec<usize> = writes
+        .iter()
+        .map(|w| db.changes(w, Some(&unrecorded)))
+        .collect();
     assert_eq!(changes, [1, 1]);
     let row = stored(&db, &id_of(&unrecorded));
-    assert_eq!(row.forward, Forward::Queued, "inserted claimed: its delivery ended");
+    assert_eq!(
+        row.forward,
+        Forward::Queued,
+        "inserted claimed: its delivery ended"
+    );
 
     let letters: Vec<events::DeadLetterRow> = db.rows(&events::dead_letters(
         &engine::api::params::DeadLetterQuery {
