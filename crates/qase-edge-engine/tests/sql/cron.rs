@@ -177,7 +177,7 @@ fn the_retention_deletes_old_rows_and_lists_their_bodies_in_kv() {
 }
 
 #[test]
-fn the_kv_migration_inserts_old_records_once_and_keeps_the_latest_state() {
+fn the_kv_migration_inserts_old_events_once() {
     let db = Db::new();
     let body = support::body("run.completed", "WEB", r#"{"id":42}"#);
     let id = id_of(&body);
@@ -202,7 +202,16 @@ fn the_kv_migration_inserts_old_records_once_and_keeps_the_latest_state() {
         db.rows::<EventRow>(&events::event(&id_of(&odd)))[0].outcome,
         EventStatus::Quarantined
     );
+}
 
+#[test]
+fn the_kv_migration_writes_a_delivery_state_only_for_a_stored_event_over_an_older_one() {
+    let db = Db::new();
+    let body = support::body("run.completed", "WEB", r#"{"id":42}"#);
+    let id = id_of(&body);
+    let metadata = EventMetadata::new("run.completed", "WEB", NOW, None);
+    let insert = migrate_kv::event_insert(&id, &metadata, &body).expect("an envelope");
+    assert_eq!(db.changes(&insert, Some(&body)), 1);
     #[derive(serde::Deserialize)]
     struct Id {
         id: String,
@@ -264,5 +273,6 @@ pub const SCENARIOS: &[fn()] = &[
     the_watchdog_reads_last_deliveries_and_keeps_its_rows,
     the_sweep_redrives_old_pending_rows_oldest_first_a_batch_at_a_time,
     the_retention_deletes_old_rows_and_lists_their_bodies_in_kv,
-    the_kv_migration_inserts_old_records_once_and_keeps_the_latest_state,
+    the_kv_migration_inserts_old_events_once,
+    the_kv_migration_writes_a_delivery_state_only_for_a_stored_event_over_an_older_one,
 ];

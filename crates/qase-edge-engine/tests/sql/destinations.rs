@@ -22,9 +22,8 @@ fn entry(result: AttemptResultKind) -> AttemptEntry {
     }
 }
 
-#[test]
-fn a_day_counts_deliveries_by_status_and_a_held_retry_is_no_failure() {
-    let db = Db::new();
+/// The rows of the day before `NOW`, and two older.
+fn day(db: &Db) {
     let since = NOW - DAY_MS;
     let state =
         |status, at, error: Option<&str>| DeliveryState::new(status, 1, Some(500), error, at);
@@ -94,7 +93,7 @@ fn a_day_counts_deliveries_by_status_and_a_held_retry_is_no_failure() {
         let entry = result.map(entry);
         assert_eq!(
             write_state(
-                &db,
+                db,
                 id,
                 destination,
                 &state(status, at, error),
@@ -103,6 +102,13 @@ fn a_day_counts_deliveries_by_status_and_a_held_retry_is_no_failure() {
             1
         );
     }
+}
+
+#[test]
+fn a_day_counts_deliveries_by_status_and_a_held_retry_is_no_failure() {
+    let db = Db::new();
+    let since = NOW - DAY_MS;
+    day(&db);
     let counts: Vec<DayCounts> = db.rows(&built!(destinations::day_counts(since)));
     assert_eq!(counts.len(), 1, "chat had nothing within the day");
     let ci = &counts[0];

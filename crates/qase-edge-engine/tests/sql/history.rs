@@ -341,7 +341,7 @@ fn dead_letters(db: &Db, query: &DeadLetterQuery) -> Vec<DeadLetterRow> {
 }
 
 #[test]
-fn dead_letters_filter_page_and_replay_once() {
+fn dead_letters_filter_and_page() {
     let db = Db::new();
     let stored = history(&db);
     let all = dead_letters(
@@ -420,7 +420,12 @@ fn dead_letters_filter_page_and_replay_once() {
         },
     );
     assert_eq!(next, all[1..]);
+}
 
+#[test]
+fn a_dead_letter_replay_claims_it_once_and_a_failed_one_restores_it() {
+    let db = Db::new();
+    let stored = history(&db);
     let of: Vec<DeadLetterToReplay> = db.rows(&built!(events::dead_letters_of(
         &stored[0].id,
         Some("chat")
@@ -477,5 +482,6 @@ pub const SCENARIOS: &[fn()] = &[
     pages_follow_each_other_without_repeat_or_gap,
     an_event_its_deliveries_its_counts_and_its_deletion,
     stats_count_by_name_outcome_and_hour,
-    dead_letters_filter_page_and_replay_once,
+    dead_letters_filter_and_page,
+    a_dead_letter_replay_claims_it_once_and_a_failed_one_restores_it,
 ];
