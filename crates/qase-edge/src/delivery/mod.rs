@@ -2,7 +2,9 @@
 //! queue's consumer, and the Durable Objects that keep each destination's
 //! breaker and pace.
 
+pub mod body;
 pub mod breaker;
+pub mod claim;
 pub mod consumer;
 pub mod dead_letters;
 pub mod pacer;
