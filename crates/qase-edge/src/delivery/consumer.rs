@@ -133,7 +133,7 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
         }
     }
     // Claimed even with no destination, so the sweep stops re-sending it.
-    if is_new && !claim(env, delivery, &body).await {
+    if is_new && !take_claim(env, delivery, &body).await {
         return Disposition::Ack;
     }
     let settled = join_all(
@@ -193,7 +193,7 @@ async fn body_to_deliver(
 /// Takes a new event's claim and logs how it went: `false` when the
 /// message is done with, no destination called (another message forwarded
 /// the event, or the sweep will).
-async fn claim(env: &Env, delivery: &QueuedDelivery, body: &[u8]) -> bool {
+async fn take_claim(env: &Env, delivery: &QueuedDelivery, body: &[u8]) -> bool {
     match claim::run_claim(env, delivery, body).await {
         Claim::Skip => {
             worker::console_log!(
