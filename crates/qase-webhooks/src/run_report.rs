@@ -165,12 +165,12 @@ pub struct RunReport {
 /// The page of run `run` of `project` in the Qase app at `app_url`
 /// (`QASE_APP_URL`; an address that is not http(s) gives Qase's own).
 pub fn run_url(app_url: &str, project: &str, run: u64) -> String {
-    crate::chat::run_link(app_url, project, run)
+    crate::chat::links::run_link(app_url, project, run)
 }
 
 /// The page of case `case` of `project` in the Qase app at `app_url`.
 pub fn case_url(app_url: &str, project: &str, case: u64) -> String {
-    crate::chat::case_link(app_url, project, case)
+    crate::chat::links::case_link(app_url, project, case)
 }
 
 /// What a CI gate requires of a run.

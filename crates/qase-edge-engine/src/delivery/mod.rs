@@ -5,6 +5,7 @@
 
 pub mod attempt;
 pub mod breaker;
+pub mod breaker_reports;
 pub mod messages;
 pub mod pace;
 pub mod records;

@@ -59,15 +59,7 @@ pub async fn deliver(env: &Env, config: &Config, message: QueuedAlert) {
         return;
     };
     if let Some(interval) = destination.pace {
-        match pacer::reserve(env, &destination.name, interval).await {
-            Ok(slot) => {
-                let wait = slot.saturating_sub(Date::now().as_millis()).min(30_000);
-                if wait > 0 {
-                    Delay::from(Duration::from_millis(wait)).await;
-                }
-            }
-            Err(error) => worker::console_warn!("pacer unavailable for an alert: {error}"),
-        }
+        wait_for_slot(env, &destination.name, interval).await;
     }
     let body = qase_webhooks::chat::render_alert(
         format,
@@ -87,6 +79,28 @@ pub async fn deliver(env: &Env, config: &Config, message: QueuedAlert) {
         Ok(status) => format!("HTTP {status}"),
         Err(error) => error,
     };
+    retry_later(env, message, error).await;
+}
+
+/// Waits for a paced destination's send slot, at most 30 s (an alert is
+/// never requeued for its pace); a pacer that cannot be reached holds it
+/// back no longer.
+async fn wait_for_slot(env: &Env, destination: &str, interval: Duration) {
+    match pacer::reserve(env, destination, interval).await {
+        Ok(slot) => {
+            let wait = slot.saturating_sub(Date::now().as_millis()).min(30_000);
+            if wait > 0 {
+                Delay::from(Duration::from_millis(wait)).await;
+            }
+        }
+        Err(error) => worker::console_warn!("pacer unavailable for an alert: {error}"),
+    }
+}
+
+/// Queues an alert that failed with `error` again after
+/// [`ALERT_RETRY_SECONDS`], or drops it with a log line after
+/// [`ALERT_ATTEMPTS`].
+async fn retry_later(env: &Env, message: QueuedAlert, error: String) {
     let attempts = message.attempts + 1;
     if attempts >= ALERT_ATTEMPTS {
         worker::console_error!(

@@ -13,10 +13,11 @@ pub mod destinations;
 use std::collections::HashMap;
 
 use qase_webhooks::chat::Message;
-use qase_webhooks::EventId;
+use qase_webhooks::{EventId, Secret};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use worker::d1::D1Database;
+use worker::kv::{Key, ListResponse};
 use worker::web_sys::{Headers, Response, ResponseInit};
 use worker::{Env, KvStore, Request};
 
@@ -40,7 +41,7 @@ use engine::store::d1::Statement;
 use engine::store::layout::{
     self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata, EventStatus,
 };
-use engine::store::migrate_kv::{self, Kind, Migrated};
+use engine::store::migrate_kv::{self, Kind, Migrated, MigrationCursor};
 
 use crate::config;
 use crate::http::respond;
@@ -78,6 +79,25 @@ pub async fn handle(
     if route == Route::OpenApi {
         return Ok(respond::json_bytes(OPENAPI.as_bytes().to_vec(), 200)?);
     }
+    authorise(&req, token)?;
+
+    if let Some(answer) = api::handle(route, id, &req, env, config).await {
+        return answer;
+    }
+    if let Some(answer) = destinations::handle(route, id, env, config).await {
+        return answer;
+    }
+    let id = id.unwrap_or_default();
+    check_id(route, id)?;
+    let store = Store {
+        db: db::database(env)?,
+        env,
+    };
+    dispatch(route, id, req, &store, config).await
+}
+
+/// `Ok` when the request carries the admin token as its bearer token.
+fn authorise(req: &Request, token: &Secret) -> Result<(), ApiError> {
     let presented = req.headers().get("Authorization")?;
     if !presented
         .as_deref()
@@ -86,21 +106,29 @@ pub async fn handle(
     {
         return Err(ApiError::BadToken);
     }
+    Ok(())
+}
 
-    if let Some(answer) = api::handle(route, id, &req, env, config).await {
-        return answer;
-    }
-    if let Some(answer) = destinations::handle(route, id, env, config).await {
-        return answer;
-    }
-    // Ids have one documented form; anything else names no stored event.
-    let id = id.unwrap_or_default();
+/// Ids have one documented form; anything else names no stored event
+/// (an empty id: the route has none).
+fn check_id(route: Route, id: &str) -> Result<(), ApiError> {
     if !id.is_empty() && id.parse::<EventId>().is_err() {
         return Err(match route {
             Route::ReplayDeadLetter => ApiError::DeadLetterNotFound,
             _ => ApiError::EventNotFound,
         });
     }
+    Ok(())
+}
+
+/// Runs an event or dead-letter route of the D1 event store.
+async fn dispatch(
+    route: Route,
+    id: &str,
+    req: Request,
+    store: &Store<'_>,
+    config: &Config,
+) -> Result<Response, ApiError> {
     let pairs = || -> Result<Vec<(String, String)>, ApiError> {
         Ok(req
             .url()?
@@ -108,27 +136,23 @@ pub async fn handle(
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect())
     };
-    let store = Store {
-        db: db::database(env)?,
-        env,
-    };
     match route {
-        Route::ListEvents => list_events(&store, ListQuery::parse(pairs()?).map_err(param)?).await,
-        Route::GetEvent => get_event(&store, config, id).await,
-        Route::GetEventBody => get_event_body(&store, id).await,
-        Route::DeleteEvent => delete_event(&store, config, id).await,
-        Route::ReplayEvent => replay_event(req, &store, config, id).await,
+        Route::ListEvents => list_events(store, ListQuery::parse(pairs()?).map_err(param)?).await,
+        Route::GetEvent => get_event(store, config, id).await,
+        Route::GetEventBody => get_event_body(store, id).await,
+        Route::DeleteEvent => delete_event(store, config, id).await,
+        Route::ReplayEvent => replay_event(req, store, config, id).await,
         Route::ListDeadLetters => {
-            list_dead_letters(&store, DeadLetterQuery::parse(pairs()?).map_err(param)?).await
+            list_dead_letters(store, DeadLetterQuery::parse(pairs()?).map_err(param)?).await
         }
         Route::ReplayDeadLetter => {
             let destination = params::dead_letter_destination(pairs()?).map_err(param)?;
-            replay_dead_letters(&store, config, id, destination).await
+            replay_dead_letters(store, config, id, destination).await
         }
-        Route::Stats => stats(&store, StatsQuery::parse(pairs()?).map_err(param)?).await,
-        Route::BulkReplay => bulk_replay(req, &store, config).await,
-        Route::Export => export(&store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
-        Route::MigrateKv => migrate_kv(req, &store).await,
+        Route::Stats => stats(store, StatsQuery::parse(pairs()?).map_err(param)?).await,
+        Route::BulkReplay => bulk_replay(req, store, config).await,
+        Route::Export => export(store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
+        Route::MigrateKv => migrate_kv(req, store).await,
         Route::Ingest
         | Route::Health
         | Route::OpenApi
@@ -401,33 +425,7 @@ async fn replay_dead_letters(
     let now = worker::Date::now().as_millis();
     let mut replayed = Vec::new();
     for letter in &dead {
-        let messages = replay::dead_letter_messages(config, id, letter);
-        if messages.is_empty() {
-            continue;
-        }
-        // Claim it first: of two replays at once, one sends it.
-        let claim = events::requeue_dead_letter(id, &letter.destination, now);
-        if db::changes(&store.db, &claim, None)
-            .await
-            .map_err(unavailable("D1 update"))?
-            != 1
-        {
-            continue;
-        }
-        let names: Vec<String> = messages
-            .iter()
-            .filter_map(|m| m.destination.clone())
-            .collect();
-        for batch in replay::batches(messages) {
-            if let Err(error) = store.send(batch).await {
-                let restore = events::restore_dead_letter(id, &letter.destination, now);
-                if let Err(e) = db::changes(&store.db, &restore, None).await {
-                    worker::console_error!("dead letter {id} not restored: {e}");
-                }
-                return Err(error);
-            }
-        }
-        replayed.extend(names);
+        replayed.extend(replay_dead_letter(store, config, id, letter, now).await?);
     }
     if replayed.is_empty() {
         return Err(if dead.is_empty() {
@@ -443,6 +441,46 @@ async fn replay_dead_letters(
         },
         202,
     )
+}
+
+/// Replays one of an event's dead letters: claims it (of two replays at
+/// once, one sends it), then queues its messages, restoring it when they
+/// cannot be queued. The destinations it was replayed to; none when it has
+/// nothing to replay or another replay claimed it.
+async fn replay_dead_letter(
+    store: &Store<'_>,
+    config: &Config,
+    id: &str,
+    letter: &DeadLetterToReplay,
+    now: u64,
+) -> Result<Vec<String>, ApiError> {
+    let messages = replay::dead_letter_messages(config, id, letter);
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Claim it first: of two replays at once, one sends it.
+    let claim = events::requeue_dead_letter(id, &letter.destination, now);
+    if db::changes(&store.db, &claim, None)
+        .await
+        .map_err(unavailable("D1 update"))?
+        != 1
+    {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m.destination.clone())
+        .collect();
+    for batch in replay::batches(messages) {
+        if let Err(error) = store.send(batch).await {
+            let restore = events::restore_dead_letter(id, &letter.destination, now);
+            if let Err(e) = db::changes(&store.db, &restore, None).await {
+                worker::console_error!("dead letter {id} not restored: {e}");
+            }
+            return Err(error);
+        }
+    }
+    Ok(names)
 }
 
 async fn stats(store: &Store<'_>, query: StatsQuery) -> Result<Response, ApiError> {
@@ -607,6 +645,9 @@ struct IdRow {
 /// Bytes of bodies one D1 batch of the migration binds at most.
 const MIGRATION_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
+/// A statement of the migration and the body it binds.
+type MigrationWrite = (Statement, Option<Vec<u8>>);
+
 /// `POST /api/migrate-kv`: one KV list page of the old layout into D1
 /// (see [`engine::store::migrate_kv`]).
 async fn migrate_kv(mut req: Request, store: &Store<'_>) -> Result<Response, ApiError> {
@@ -614,6 +655,33 @@ async fn migrate_kv(mut req: Request, store: &Store<'_>) -> Result<Response, Api
     let cursor = migrate_kv::parse_request(&text).map_err(param)?;
     let (prefix, kind) = cursor.phase();
     let kv = store.kv()?;
+    let page = list_page(&kv, prefix, kind, &cursor).await?;
+    let mut answer = Migrated {
+        keys: page.keys.len(),
+        ..Migrated::default()
+    };
+    let (writes, skipped) = match kind {
+        Kind::Event => event_writes(store, &kv, prefix, &page.keys).await?,
+        Kind::Delivery | Kind::Dead => child_writes(prefix, kind, &page.keys),
+    };
+    answer.skipped = skipped;
+    let changed = write_in_batches(store, writes).await?;
+    match kind {
+        Kind::Event => answer.events = changed,
+        Kind::Delivery | Kind::Dead => answer.deliveries = changed,
+    }
+    let next = (!page.list_complete).then_some(page.cursor).flatten();
+    answer.cursor = cursor.after(next).map(|c| c.encode());
+    ok_json(&answer, 200)
+}
+
+/// The KV list page the migration's cursor points at.
+async fn list_page(
+    kv: &KvStore,
+    prefix: &str,
+    kind: Kind,
+    cursor: &MigrationCursor,
+) -> Result<ListResponse, ApiError> {
     let mut list = kv
         .list()
         .prefix(prefix.to_owned())
@@ -621,71 +689,87 @@ async fn migrate_kv(mut req: Request, store: &Store<'_>) -> Result<Response, Api
     if let Some(kv_cursor) = cursor.kv.clone() {
         list = list.cursor(kv_cursor);
     }
-    let page = list
-        .execute()
+    list.execute()
         .await
-        .map_err(|e| unavailable("KV list")(e.into()))?;
-    let mut answer = Migrated {
-        keys: page.keys.len(),
-        ..Migrated::default()
+        .map_err(|e| unavailable("KV list")(e.into()))
+}
+
+/// The inserts of a page of event keys, with the bodies read from KV, and
+/// how many keys were skipped (no readable metadata or body, or the event
+/// already in D1).
+async fn event_writes(
+    store: &Store<'_>,
+    kv: &KvStore,
+    prefix: &str,
+    keys: &[Key],
+) -> Result<(Vec<MigrationWrite>, usize), ApiError> {
+    let candidates: Vec<(&str, &str, EventMetadata)> = keys
+        .iter()
+        .filter_map(|key| {
+            let id = migrate_kv::event_key_id(prefix, &key.name)?;
+            let metadata = serde_json::from_value(key.metadata.clone()?).ok()?;
+            Some((key.name.as_str(), id, metadata))
+        })
+        .collect();
+    let mut skipped = keys.len() - candidates.len();
+    let ids: Vec<&str> = candidates.iter().map(|(_, id, _)| *id).collect();
+    let have: Vec<IdRow> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        store.rows(&migrate_kv::existing(&ids)).await?
     };
-    // (statement, the body it binds)
-    let mut writes: Vec<(Statement, Option<Vec<u8>>)> = Vec::new();
-    match kind {
-        Kind::Event => {
-            let candidates: Vec<(&str, &str, EventMetadata)> = page
-                .keys
-                .iter()
-                .filter_map(|key| {
-                    let id = migrate_kv::event_key_id(prefix, &key.name)?;
-                    let metadata = serde_json::from_value(key.metadata.clone()?).ok()?;
-                    Some((key.name.as_str(), id, metadata))
-                })
-                .collect();
-            answer.skipped = page.keys.len() - candidates.len();
-            let ids: Vec<&str> = candidates.iter().map(|(_, id, _)| *id).collect();
-            let have: Vec<IdRow> = if ids.is_empty() {
-                Vec::new()
-            } else {
-                store.rows(&migrate_kv::existing(&ids)).await?
-            };
-            for (key, id, metadata) in &candidates {
-                if have.iter().any(|row| row.id == *id) {
-                    continue;
-                }
-                let bytes = kv
-                    .get(key)
-                    .bytes()
-                    .await
-                    .map_err(|e| unavailable("KV read")(e.into()))?;
-                match bytes.and_then(|b| Some((migrate_kv::event_insert(id, metadata, &b)?, b))) {
-                    Some((statement, body)) => writes.push((statement, Some(body))),
-                    None => answer.skipped += 1,
-                }
-            }
+    let mut writes = Vec::new();
+    for (key, id, metadata) in &candidates {
+        if have.iter().any(|row| row.id == *id) {
+            continue;
         }
-        Kind::Delivery | Kind::Dead => {
-            for key in &page.keys {
-                let write = layout::event_child(prefix, &key.name).and_then(|(id, destination)| {
-                    let metadata = key.metadata.clone()?;
-                    Some(match kind {
-                        Kind::Dead => {
-                            let dead: DeadLetterMetadata = serde_json::from_value(metadata).ok()?;
-                            migrate_kv::dead_letter_insert(id, &destination, &dead)
-                        }
-                        _ => {
-                            let state: DeliveryState = serde_json::from_value(metadata).ok()?;
-                            migrate_kv::delivery_insert(id, &destination, &state)
-                        }
-                    })
-                });
-                match write {
-                    Some(statement) => writes.push((statement, None)),
-                    None => answer.skipped += 1,
-                }
-            }
+        let bytes = kv
+            .get(key)
+            .bytes()
+            .await
+            .map_err(|e| unavailable("KV read")(e.into()))?;
+        match bytes.and_then(|b| Some((migrate_kv::event_insert(id, metadata, &b)?, b))) {
+            Some((statement, body)) => writes.push((statement, Some(body))),
+            None => skipped += 1,
         }
     }
+    Ok((writes, skipped))
+}
+
+/// The inserts of a page of delivery or dead-letter keys, and how many
+/// keys were skipped (no readable name or metadata).
+fn child_writes(prefix: &str, kind: Kind, keys: &[Key]) -> (Vec<MigrationWrite>, usize) {
+    let mut writes = Vec::new();
+    let mut skipped = 0;
+    for key in keys {
+        let write = layout::event_child(prefix, &key.name).and_then(|(id, destination)| {
+            let metadata = key.metadata.clone()?;
+            Some(match kind {
+                Kind::Dead => {
+                    let dead: DeadLetterMetadata = serde_json::from_value(metadata).ok()?;
+                    migrate_kv::dead_letter_insert(id, &destination, &dead)
+                }
+                _ => {
+                    let state: DeliveryState = serde_json::from_value(metadata).ok()?;
+                    migrate_kv::delivery_insert(id, &destination, &state)
+                }
+            })
+        });
+        match write {
+            Some(statement) => writes.push((statement, None)),
+            None => skipped += 1,
+        }
+    }
+    (writes, skipped)
+}
+
+/// Runs the writes in D1 batches that bind at most
+/// [`MIGRATION_BATCH_BYTES`] of bodies (one larger body alone); the rows
+/// they changed.
+async fn write_in_batches(
+    store: &Store<'_>,
+    writes: Vec<MigrationWrite>,
+) -> Result<usize, ApiError> {
     let mut changed = 0;
     let mut batch = Vec::new();
     let mut bytes = 0;
@@ -709,11 +793,5 @@ async fn migrate_kv(mut req: Request, store: &Store<'_>) -> Result<Response, Api
             bytes = 0;
         }
     }
-    match kind {
-        Kind::Event => answer.events = changed,
-        Kind::Delivery | Kind::Dead => answer.deliveries = changed,
-    }
-    let next = (!page.list_complete).then_some(page.cursor).flatten();
-    answer.cursor = cursor.after(next).map(|c| c.encode());
-    ok_json(&answer, 200)
+    Ok(changed)
 }

@@ -24,7 +24,10 @@ use worker::{
 
 use crate::config;
 use engine::config::bindings;
-use engine::delivery::breaker::{self, BreakerState, Change, Decision, Outcome, Phase, Step};
+use engine::delivery::breaker::{
+    self, BreakerSettings, BreakerState, Change, Decision, Outcome, Phase, Step,
+};
+use engine::delivery::breaker_reports;
 use engine::delivery::messages::QueuedDelivery;
 
 /// Storage keys.
@@ -239,6 +242,85 @@ impl Breaker {
         Ok(())
     }
 
+    /// `POST /ask`: attempt the event, or hold it (stored under its
+    /// [`breaker::held_key`], counted once however often it is asked).
+    async fn answer_ask(
+        &self,
+        state: &mut BreakerState,
+        settings: &BreakerSettings,
+        body: &str,
+        now: u64,
+    ) -> Result<Response> {
+        let body: AskBody = serde_json::from_str(body)?;
+        let decision = breaker::ask(state, settings);
+        if decision == Decision::Held {
+            self.remember_name(&body.name).await?;
+            let new = self.hold(body.delivery).await?;
+            let step = breaker::held(state, new, now);
+            self.carry_out(state, step, &body.name, false, now).await?;
+        }
+        Response::from_json(&AskAnswer {
+            decision,
+            report_success: breaker_reports::wants_successes(state, settings),
+        })
+    }
+
+    /// Stores a held event, unless it is already; `true` when it was not.
+    async fn hold(&self, delivery: QueuedDelivery) -> Result<bool> {
+        let key = breaker::held_key(delivery.received_at, &delivery.id);
+        let storage = self.state.storage();
+        let new = storage.get::<String>(&key).await?.is_none();
+        if new {
+            let held = QueuedDelivery {
+                not_before: None,
+                released: None,
+                ..delivery
+            };
+            storage.put(&key, serde_json::to_string(&held)?).await?;
+        }
+        Ok(new)
+    }
+
+    /// `POST /report`: an attempt's outcome.
+    async fn answer_report(
+        &self,
+        state: &mut BreakerState,
+        settings: &BreakerSettings,
+        body: &str,
+        now: u64,
+    ) -> Result<Response> {
+        let body: ReportBody = serde_json::from_str(body)?;
+        self.remember_name(&body.name).await?;
+        let step = breaker::report(
+            state,
+            settings,
+            body.released.as_deref(),
+            body.outcome,
+            body.error.as_deref(),
+            now,
+        );
+        let alert = self.carry_out(state, step, &body.name, false, now).await?;
+        Response::from_json(&AlertAnswer { alert })
+    }
+
+    /// `POST /pause` (`pause`) or `POST /resume`: an operator's command.
+    async fn answer_operator(
+        &self,
+        state: &mut BreakerState,
+        pause: bool,
+        body: &str,
+        now: u64,
+    ) -> Result<Response> {
+        let body: NameBody = serde_json::from_str(body)?;
+        self.remember_name(&body.name).await?;
+        let step = match pause {
+            true => breaker::operator_pause(state, now),
+            false => breaker::operator_resume(state, now),
+        };
+        let alert = self.carry_out(state, step, &body.name, true, now).await?;
+        Response::from_json(&AlertAnswer { alert })
+    }
+
     async fn name(&self) -> Result<String> {
         Ok(self
             .state
@@ -274,58 +356,11 @@ impl DurableObject for Breaker {
         let now = worker::Date::now().as_millis();
         let mut state = self.load().await?;
         match path.as_str() {
-            "/ask" => {
-                let body: AskBody = serde_json::from_str(&body)?;
-                let decision = breaker::ask(&state, &settings);
-                if decision == Decision::Held {
-                    self.remember_name(&body.name).await?;
-                    let key = breaker::held_key(body.delivery.received_at, &body.delivery.id);
-                    let storage = self.state.storage();
-                    let new = storage.get::<String>(&key).await?.is_none();
-                    if new {
-                        let held = QueuedDelivery {
-                            not_before: None,
-                            released: None,
-                            ..body.delivery
-                        };
-                        storage.put(&key, serde_json::to_string(&held)?).await?;
-                    }
-                    let step = breaker::held(&mut state, new, now);
-                    self.carry_out(&mut state, step, &body.name, false, now)
-                        .await?;
-                }
-                Response::from_json(&AskAnswer {
-                    decision,
-                    report_success: state.consecutive_failures > 0 || settings.window > 0,
-                })
-            }
-            "/report" => {
-                let body: ReportBody = serde_json::from_str(&body)?;
-                self.remember_name(&body.name).await?;
-                let step = breaker::report(
-                    &mut state,
-                    &settings,
-                    body.released.as_deref(),
-                    body.outcome,
-                    body.error.as_deref(),
-                    now,
-                );
-                let alert = self
-                    .carry_out(&mut state, step, &body.name, false, now)
-                    .await?;
-                Response::from_json(&AlertAnswer { alert })
-            }
+            "/ask" => self.answer_ask(&mut state, &settings, &body, now).await,
+            "/report" => self.answer_report(&mut state, &settings, &body, now).await,
             "/pause" | "/resume" => {
-                let body: NameBody = serde_json::from_str(&body)?;
-                self.remember_name(&body.name).await?;
-                let step = match path.as_str() {
-                    "/pause" => breaker::operator_pause(&mut state, now),
-                    _ => breaker::operator_resume(&mut state, now),
-                };
-                let alert = self
-                    .carry_out(&mut state, step, &body.name, true, now)
-                    .await?;
-                Response::from_json(&AlertAnswer { alert })
+                let pause = path == "/pause";
+                self.answer_operator(&mut state, pause, &body, now).await
             }
             "/status" => Response::from_json(&BreakerView::of(&state)),
             _ => Response::error("not found", 404),

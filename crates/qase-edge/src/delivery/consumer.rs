@@ -29,20 +29,22 @@ use worker::{
 };
 
 use crate::alerts;
+use crate::delivery::body;
 use crate::delivery::breaker;
+use crate::delivery::claim;
 use crate::delivery::dead_letters;
 use crate::delivery::pacer;
 use crate::runs::reports;
 use crate::store::db;
-use crate::store::sinks;
 use engine::config::bindings;
 use engine::config::{Config, Destination};
-use engine::delivery::attempt::{self, Disposition, FollowUp, Targets};
+use engine::delivery::attempt::{self, AttemptStep, Disposition, FollowUp, Targets};
 use engine::delivery::breaker::{Decision, Outcome};
+use engine::delivery::breaker_reports;
 use engine::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
 use engine::delivery::pace;
 use engine::delivery::records::AttemptEntry;
-use engine::delivery::records::{self, BodyAt, BodyRow, Claim, DeliveryRow};
+use engine::delivery::records::{self, Claim, DeliveryRow};
 use engine::runs::report::{self, RunReportDue};
 use engine::runs::state;
 use engine::store::layout::{DeliveryState, DeliveryStatus};
@@ -110,20 +112,7 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
         Targets::Gone {
             destination,
             reason,
-        } => {
-            let dead =
-                attempt::dead_letter(delivery, &destination, reason, Date::now().as_millis());
-            let settled = carry_out(env, delivery, FollowUp::DeadLetterQueue(dead)).await;
-            if let Some(key) = &delivery.released {
-                // Its breaker waits for this released event: it is done with.
-                if let Err(error) =
-                    breaker::report(env, &destination, Some(key), Outcome::Rejected, None).await
-                {
-                    worker::console_warn!("breaker of `{destination}` not told: {error}");
-                }
-            }
-            return attempt::disposition(delivery, usize::from(!settled));
-        }
+        } => return gone(env, delivery, &destination, reason).await,
     };
     let is_new = delivery.destination.is_none();
     // The body before the claim: a message retried because its body could
@@ -131,20 +120,9 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
     // to go needs none (only its claim).
     // A run's events are read even with nowhere to go: their run needs them.
     let about_a_run = is_new && state::may_concern_a_run(&delivery.event_name);
-    let body = match (
-        targets.is_empty() && delivery.recorded && !about_a_run,
-        body_of(env, delivery).await,
-    ) {
-        (true, _) => Vec::new(),
-        (false, Ok(Some(body))) => body,
-        (false, Ok(None)) => {
-            worker::console_error!("the body of {} is in no store (yet)", delivery.id);
-            return Disposition::Retry;
-        }
-        (false, Err(error)) => {
-            worker::console_error!("the body of {} could not be read: {error}", delivery.id);
-            return Disposition::Retry;
-        }
+    let needs_none = targets.is_empty() && delivery.recorded && !about_a_run;
+    let Some(body) = body_to_deliver(env, delivery, needs_none).await else {
+        return Disposition::Retry;
     };
     if about_a_run {
         // Before the claim, so that a retry (the run's object or the report
@@ -154,29 +132,9 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
             return Disposition::Retry;
         }
     }
-    if is_new {
-        // Claimed even with no destination, so the sweep stops re-sending it.
-        match run_claim(env, delivery, &body).await {
-            Claim::Skip => {
-                worker::console_log!(
-                    "{}",
-                    serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "already_forwarded"})
-                );
-                return Disposition::Ack;
-            }
-            Claim::LeftToTheSweep => {
-                worker::console_warn!(
-                    "{}",
-                    serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "d1_unavailable_left_to_the_sweep"})
-                );
-                return Disposition::Ack;
-            }
-            Claim::ForwardUnclaimed => worker::console_warn!(
-                "{}",
-                serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "d1_unavailable_forwarding_anyway"})
-            ),
-            Claim::Forward | Claim::Run { .. } => {}
-        }
+    // Claimed even with no destination, so the sweep stops re-sending it.
+    if is_new && !take_claim(env, delivery, &body).await {
+        return Disposition::Ack;
     }
     let settled = join_all(
         targets
@@ -190,72 +148,75 @@ async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Dispo
     )
 }
 
-/// Runs the claim of a new event's message to its end (see
-/// [`engine::delivery::records`]): `Forward`, `Skip` or `ForwardUnclaimed`.
-pub async fn run_claim(env: &Env, delivery: &QueuedDelivery, body: &[u8]) -> Claim {
-    let database = match db::database(env) {
-        Ok(database) => Some(database),
-        Err(error) => {
-            worker::console_error!("D1 unavailable for the claim of {}: {error}", delivery.id);
+/// A message for a destination that is no longer configured (or no longer
+/// takes it): dead-lettered, and its breaker told if it released the event.
+async fn gone(
+    env: &Env,
+    delivery: &QueuedDelivery,
+    destination: &str,
+    reason: String,
+) -> Disposition {
+    let dead = attempt::dead_letter(delivery, destination, reason, Date::now().as_millis());
+    let settled = carry_out(env, delivery, FollowUp::DeadLetterQueue(dead)).await;
+    if let Some(key) = &delivery.released {
+        // Its breaker waits for this released event: it is done with.
+        if let Err(error) =
+            breaker::report(env, destination, Some(key), Outcome::Rejected, None).await
+        {
+            worker::console_warn!("breaker of `{destination}` not told: {error}");
+        }
+    }
+    attempt::disposition(delivery, usize::from(!settled))
+}
+
+/// The message's body, or empty when `needs_none`; `None` when it is
+/// needed and cannot be read yet (the message is retried).
+async fn body_to_deliver(
+    env: &Env,
+    delivery: &QueuedDelivery,
+    needs_none: bool,
+) -> Option<Vec<u8>> {
+    match (needs_none, body::body_of(env, delivery).await) {
+        (true, _) => Some(Vec::new()),
+        (false, Ok(Some(body))) => Some(body),
+        (false, Ok(None)) => {
+            worker::console_error!("the body of {} is in no store (yet)", delivery.id);
             None
         }
-    };
-    let mut claim = records::claim(delivery, body);
-    while let Claim::Run { stage, statement } = claim {
-        let result = match &database {
-            Some(database) => {
-                db::changes(database, &statement, Some(body))
-                    .await
-                    .map_err(|error| {
-                        worker::console_error!("the claim of {} failed: {error}", delivery.id);
-                    })
-            }
-            None => Err(()),
-        };
-        claim = records::after(stage, &delivery.id, result);
-    }
-    if claim == Claim::ForwardUnclaimed && !delivery.recorded {
-        return records::unclaimed(delivery, has_rescue_copy(env, &delivery.id).await);
-    }
-    claim
-}
-
-/// Whether KV holds the event's rescue copy (`false` when KV cannot say).
-async fn has_rescue_copy(env: &Env, id: &str) -> bool {
-    let key = engine::store::layout::rescue_key(id);
-    match env.kv(bindings::EVENTS_KV) {
-        Ok(kv) => matches!(kv.get(&key).bytes().await, Ok(Some(_))),
-        Err(_) => false,
-    }
-}
-
-/// A queued delivery's body: inline in the message, else from the event's
-/// row in D1, else (the row says so, there is none, or D1 is down) KV:
-/// `event/{id}`, `quarantine/{id}`, then the rescue copy `rescue/{id}`.
-pub async fn body_of(env: &Env, delivery: &QueuedDelivery) -> worker::Result<Option<Vec<u8>>> {
-    if let Some(body) = &delivery.body {
-        return Ok(Some(body.as_bytes().to_vec()));
-    }
-    let rows = match db::database(env) {
-        Ok(database) => db::rows::<BodyRow>(&database, &records::body_of(&delivery.id))
-            .await
-            .map_err(|error| {
-                worker::console_warn!("the row of {} could not be read: {error}", delivery.id);
-            }),
-        Err(_) => Err(()),
-    };
-    match records::body_at(rows) {
-        BodyAt::Row(body) => Ok(Some(body.into_bytes())),
-        BodyAt::Kv => {
-            if let Some(body) = sinks::get_event(env, &delivery.id).await? {
-                return Ok(Some(body));
-            }
-            // D1 failed at ingest and the body was too large for the
-            // message: the rescue copy holds it until the sweep moves it
-            // into D1. Reading it here forwards the event without waiting.
-            let rescue = engine::store::layout::rescue_key(&delivery.id);
-            Ok(env.kv(bindings::EVENTS_KV)?.get(&rescue).bytes().await?)
+        (false, Err(error)) => {
+            worker::console_error!("the body of {} could not be read: {error}", delivery.id);
+            None
         }
+    }
+}
+
+/// Takes a new event's claim and logs how it went: `false` when the
+/// message is done with, no destination called (another message forwarded
+/// the event, or the sweep will).
+async fn take_claim(env: &Env, delivery: &QueuedDelivery, body: &[u8]) -> bool {
+    match claim::run_claim(env, delivery, body).await {
+        Claim::Skip => {
+            worker::console_log!(
+                "{}",
+                serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "already_forwarded"})
+            );
+            false
+        }
+        Claim::LeftToTheSweep => {
+            worker::console_warn!(
+                "{}",
+                serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "d1_unavailable_left_to_the_sweep"})
+            );
+            false
+        }
+        Claim::ForwardUnclaimed => {
+            worker::console_warn!(
+                "{}",
+                serde_json::json!({"event": "claim", "id": delivery.id, "outcome": "d1_unavailable_forwarding_anyway"})
+            );
+            true
+        }
+        Claim::Forward | Claim::Run { .. } => true,
     }
 }
 
@@ -279,27 +240,11 @@ async fn deliver_to(
         .filter(|_| delivery.destination.as_ref() == Some(name));
     let mut report_success = true;
     if released.is_none() && config.breaker.enabled() {
-        let mine = QueuedDelivery {
-            destination: Some(name.clone()),
-            ..delivery.clone()
-        };
-        match breaker::ask(env, name, &mine).await {
-            Ok(answer) if answer.decision == Decision::Held => {
-                let now = Date::now().as_millis();
-                let state = DeliveryState::new(
-                    DeliveryStatus::Retrying,
-                    delivery.attempts,
-                    delivery.last_status,
-                    Some("held: the destination is paused"),
-                    now,
-                );
-                let entry = AttemptEntry::held(delivery.attempts, now);
-                record_state(env, &delivery.id, name, &state, Some(&entry)).await;
-                return true;
-            }
-            Ok(answer) => report_success = answer.report_success,
-            // A breaker that cannot be reached holds nothing back.
-            Err(error) => worker::console_warn!("breaker of `{name}` unavailable: {error}"),
+        match ask_breaker(env, delivery, name).await {
+            Asked::Held => return true,
+            Asked::Attempt {
+                report_success: wanted,
+            } => report_success = wanted,
         }
     }
     if !pace(env, destination, delivery).await {
@@ -311,15 +256,73 @@ async fn deliver_to(
     let random = js_sys::Math::random();
     let step = attempt::after_attempt(config, delivery, name, result, random, now);
     worker::console_log!("{}", serde_json::to_string(&step.log).unwrap_or_default());
-    let outcome = match step.log.outcome {
-        "delivered" => Outcome::Delivered,
-        "rejected" => Outcome::Rejected,
-        _ => Outcome::Failed,
-    };
+    let outcome = breaker_reports::outcome(&step.log);
     let entry = AttemptEntry::of(&step, released.is_some(), now.saturating_sub(started), now);
-    let settled = if released.is_some() && outcome == Outcome::Failed {
-        // Still held by the breaker: no retry, no dead letter, and the
-        // attempts it had are kept.
+    let still_held = released.is_some() && outcome == Outcome::Failed;
+    let settled = settle(env, delivery, name, &step, &entry, still_held, now).await;
+    if breaker_reports::must_report(released.is_some(), &config.breaker, outcome, report_success) {
+        let error = step.next.last_error.as_deref();
+        tell_breaker(env, config, name, released, outcome, error).await;
+    }
+    settled
+}
+
+/// What a destination's breaker answered the consumer.
+enum Asked {
+    /// It holds the event (its state is recorded as held).
+    Held,
+    /// Attempt it; `report_success`: tell the breaker if it is delivered.
+    Attempt { report_success: bool },
+}
+
+/// Asks the destination's breaker whether to attempt the event, and
+/// records a held one's state.
+async fn ask_breaker(env: &Env, delivery: &QueuedDelivery, name: &str) -> Asked {
+    let mine = QueuedDelivery {
+        destination: Some(name.to_owned()),
+        ..delivery.clone()
+    };
+    match breaker::ask(env, name, &mine).await {
+        Ok(answer) if answer.decision == Decision::Held => {
+            let now = Date::now().as_millis();
+            let state = DeliveryState::new(
+                DeliveryStatus::Retrying,
+                delivery.attempts,
+                delivery.last_status,
+                Some("held: the destination is paused"),
+                now,
+            );
+            let entry = AttemptEntry::held(delivery.attempts, now);
+            record_state(env, &delivery.id, name, &state, Some(&entry)).await;
+            Asked::Held
+        }
+        Ok(answer) => Asked::Attempt {
+            report_success: answer.report_success,
+        },
+        // A breaker that cannot be reached holds nothing back.
+        Err(error) => {
+            worker::console_warn!("breaker of `{name}` unavailable: {error}");
+            Asked::Attempt {
+                report_success: true,
+            }
+        }
+    }
+}
+
+/// Records an attempt's state and carries out what follows it; `false`
+/// when nothing that follows could be carried out. A released event that
+/// failed (`still_held`) is still held by its breaker: no retry, no dead
+/// letter, and the attempts it had are kept.
+async fn settle(
+    env: &Env,
+    delivery: &QueuedDelivery,
+    name: &str,
+    step: &AttemptStep,
+    entry: &AttemptEntry,
+    still_held: bool,
+    now: u64,
+) -> bool {
+    if still_held {
         let state = DeliveryState::new(
             DeliveryStatus::Retrying,
             delivery.attempts,
@@ -327,25 +330,30 @@ async fn deliver_to(
             step.next.last_error.as_deref(),
             now,
         );
-        record_state(env, &delivery.id, name, &state, Some(&entry)).await;
-        true
-    } else {
-        if let Some(state) = &step.state {
-            record_state(env, &step.next.id, name, state, Some(&entry)).await;
-        }
-        carry_out(env, delivery, attempt::follow_up(&step, name, now)).await
-    };
-    let must_report = released.is_some()
-        || (config.breaker.enabled() && (outcome != Outcome::Delivered || report_success));
-    if must_report {
-        let error = step.next.last_error.as_deref();
-        match breaker::report(env, name, released, outcome, error).await {
-            Ok(Some(alert)) => alerts::raise(env, config, alert, true).await,
-            Ok(None) => {}
-            Err(error) => worker::console_warn!("breaker of `{name}` not told: {error}"),
-        }
+        record_state(env, &delivery.id, name, &state, Some(entry)).await;
+        return true;
     }
-    settled
+    if let Some(state) = &step.state {
+        record_state(env, &step.next.id, name, state, Some(entry)).await;
+    }
+    carry_out(env, delivery, attempt::follow_up(step, name, now)).await
+}
+
+/// Reports an attempt's outcome to the destination's breaker, and raises
+/// the alert its answer carries. Best effort: a breaker not told is logged.
+async fn tell_breaker(
+    env: &Env,
+    config: &Config,
+    name: &str,
+    released: Option<&str>,
+    outcome: Outcome,
+    error: Option<&str>,
+) {
+    match breaker::report(env, name, released, outcome, error).await {
+        Ok(Some(alert)) => alerts::raise(env, config, alert, true).await,
+        Ok(None) => {}
+        Err(error) => worker::console_warn!("breaker of `{name}` not told: {error}"),
+    }
 }
 
 /// Writes a delivery state row. Best effort: the delivery does not depend

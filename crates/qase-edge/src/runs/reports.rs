@@ -9,14 +9,14 @@
 //! the ingest route's answer.
 
 use futures_util::future::join_all;
-use qase_webhooks::run_report::{FailureStatus, Failures};
+use qase_webhooks::run_report::{FailureStatus, Failures, RunReport};
 use worker::{Date, Env, Fetch, Headers, MessageBuilder, Method, Request, RequestInit};
 
 use crate::runs::run_watch;
 use engine::config::bindings;
 use engine::config::Config;
 use engine::delivery::attempt::Disposition;
-use engine::runs::report::{self, ApiRequest, QaseApi, RunReportDue};
+use engine::runs::report::{self, ApiRequest, QaseApi, RunKey, RunReportDue};
 use engine::runs::state;
 
 /// Applies a new event to its run, if it is about one; sends the report
@@ -99,8 +99,14 @@ pub async fn make_report(
     let Some(report) = report::report(&taken, &config.app_url) else {
         return Disposition::Ack;
     };
+    send_report(env, config, key, &report).await
+}
+
+/// Queues one delivery of `report` per report destination; the message
+/// that holds the report is retried when they cannot be queued.
+async fn send_report(env: &Env, config: &Config, key: &RunKey, report: &RunReport) -> Disposition {
     let destinations = report::report_destinations(config, &key.project);
-    let messages = report::report_messages(&report, &destinations, Date::now().as_millis());
+    let messages = report::report_messages(report, &destinations, Date::now().as_millis());
     worker::console_log!(
         "{}",
         serde_json::json!({"event": "run_report", "project": key.project, "run": key.run, "id": report.id, "destinations": messages.len(), "failures_listed": report.failures.items.len()})

@@ -89,98 +89,144 @@ pub fn webhook_settings_link(app_url: &str, project: &str) -> String {
 
 /// The alert said for people. `now` is Unix milliseconds.
 pub(crate) fn message(alert: &Alert, app_url: &str, now: u64) -> Message {
-    let mut facts = Vec::new();
-    let (tone, headline, label, url, status, project) = match alert {
+    let said = match alert {
         Alert::DestinationPaused {
             destination,
             reason,
             by_operator,
-        } => {
-            facts.push(Fact {
-                label: "Reason",
-                value: text::clean(reason),
-            });
-            let who = if *by_operator { " by an operator" } else { "" };
-            (
-                Tone::Bad,
-                format!("Destination {} paused{who}", text::clean(destination)),
-                "qase-edge".to_owned(),
-                app_url.to_owned(),
-                Some(
-                    "Its events are held, not attempted and not dead-lettered; a probe tries one at growing intervals."
-                        .to_owned(),
-                ),
-                String::new(),
-            )
-        }
+        } => destination_paused(destination, reason, *by_operator, app_url),
         Alert::DestinationResumed {
             destination,
             held,
             by_operator,
-        } => {
-            facts.push(Fact {
-                label: "Held events",
-                value: held.to_string(),
-            });
-            let who = if *by_operator { " by an operator" } else { "" };
-            (
-                Tone::Good,
-                format!("Destination {} resumed{who}", text::clean(destination)),
-                "qase-edge".to_owned(),
-                app_url.to_owned(),
-                Some("What was held is delivered in order of arrival.".to_owned()),
-                String::new(),
-            )
-        }
+        } => destination_resumed(destination, *held, *by_operator, app_url),
         Alert::ProjectQuiet {
             project,
             window_seconds,
             last_delivery_at,
-        } => {
-            facts.push(Fact {
-                label: "Normal silence",
-                value: span(*window_seconds),
-            });
-            facts.push(Fact {
-                label: "Last delivery",
-                value: match last_delivery_at {
-                    Some(at) => format!("{} ago", span(now.saturating_sub(*at) / 1000)),
-                    None => "none seen".to_owned(),
-                },
-            });
-            (
-                Tone::Warning,
-                format!("Project {} is quiet", text::clean(project)),
-                "Webhook settings in Qase".to_owned(),
-                webhook_settings_link(app_url, project),
-                Some(
-                    "Qase disables a webhook that keeps failing and tells only its owner by e-mail: check project settings → Webhooks."
-                        .to_owned(),
-                ),
-                project.clone(),
-            )
-        }
-        Alert::ProjectBack { project } => (
-            Tone::Good,
-            format!("Project {} delivers again", text::clean(project)),
-            "Webhook settings in Qase".to_owned(),
-            webhook_settings_link(app_url, project),
-            None,
-            project.clone(),
-        ),
+        } => project_quiet(project, *window_seconds, *last_delivery_at, app_url, now),
+        Alert::ProjectBack { project } => project_back(project, app_url),
     };
     Message {
-        tone,
-        headline,
+        tone: said.tone,
+        headline: said.headline,
         title: None,
-        label,
-        url,
-        status,
-        facts,
+        label: said.label,
+        url: said.url,
+        status: said.status,
+        facts: said.facts,
         summary: None,
-        project,
+        project: said.project,
         event: alert.kind().to_owned(),
         timestamp: now / 1000,
+    }
+}
+
+/// What one kind of alert says; [`message`] adds what every alert shares.
+struct Said {
+    tone: Tone,
+    headline: String,
+    label: String,
+    url: String,
+    status: Option<String>,
+    facts: Vec<Fact>,
+    /// The project code, empty for a destination's alert.
+    project: String,
+}
+
+/// ` by an operator` when an operator acted, empty when the breaker did.
+fn by_whom(by_operator: bool) -> &'static str {
+    if by_operator {
+        " by an operator"
+    } else {
+        ""
+    }
+}
+
+fn destination_paused(destination: &str, reason: &str, by_operator: bool, app_url: &str) -> Said {
+    Said {
+        tone: Tone::Bad,
+        headline: format!(
+            "Destination {} paused{}",
+            text::clean(destination),
+            by_whom(by_operator)
+        ),
+        label: "qase-edge".to_owned(),
+        url: app_url.to_owned(),
+        status: Some(
+            "Its events are held, not attempted and not dead-lettered; a probe tries one at growing intervals."
+                .to_owned(),
+        ),
+        facts: vec![Fact {
+            label: "Reason",
+            value: text::clean(reason),
+        }],
+        project: String::new(),
+    }
+}
+
+fn destination_resumed(destination: &str, held: u64, by_operator: bool, app_url: &str) -> Said {
+    Said {
+        tone: Tone::Good,
+        headline: format!(
+            "Destination {} resumed{}",
+            text::clean(destination),
+            by_whom(by_operator)
+        ),
+        label: "qase-edge".to_owned(),
+        url: app_url.to_owned(),
+        status: Some("What was held is delivered in order of arrival.".to_owned()),
+        facts: vec![Fact {
+            label: "Held events",
+            value: held.to_string(),
+        }],
+        project: String::new(),
+    }
+}
+
+fn project_quiet(
+    project: &str,
+    window_seconds: u64,
+    last_delivery_at: Option<u64>,
+    app_url: &str,
+    now: u64,
+) -> Said {
+    let last_delivery = match last_delivery_at {
+        Some(at) => format!("{} ago", span(now.saturating_sub(at) / 1000)),
+        None => "none seen".to_owned(),
+    };
+    Said {
+        tone: Tone::Warning,
+        headline: format!("Project {} is quiet", text::clean(project)),
+        label: "Webhook settings in Qase".to_owned(),
+        url: webhook_settings_link(app_url, project),
+        status: Some(
+            "Qase disables a webhook that keeps failing and tells only its owner by e-mail: check project settings → Webhooks."
+                .to_owned(),
+        ),
+        facts: vec![
+            Fact {
+                label: "Normal silence",
+                value: span(window_seconds),
+            },
+            Fact {
+                label: "Last delivery",
+                value: last_delivery,
+            },
+        ],
+        project: project.to_owned(),
+    }
+}
+
+fn project_back(project: &str, app_url: &str) -> Said {
+    Said {
+        tone: Tone::Good,
+        headline: format!("Project {} delivers again", text::clean(project)),
+        label: "Webhook settings in Qase".to_owned(),
+        url: webhook_settings_link(app_url, project),
+        status: None,
+        facts: Vec::new(),
+        project: project.to_owned(),
     }
 }
 

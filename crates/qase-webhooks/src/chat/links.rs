@@ -17,6 +17,16 @@ pub const DEFAULT_APP_URL: &str = "https://app.qase.io";
 /// [`DEFAULT_APP_URL`] so that links stay within every service's limits.
 const MAX_BASE_LEN: usize = 512;
 
+/// The page of run `run` of `project` in the Qase app at `app_url`.
+pub fn run_link(app_url: &str, project: &str, run: u64) -> String {
+    Links::new(app_url, project).run(run)
+}
+
+/// The page of case `case` of `project` in the Qase app at `app_url`.
+pub fn case_link(app_url: &str, project: &str, case: u64) -> String {
+    Links::new(app_url, project).case(case)
+}
+
 /// Builds the links of one project.
 #[derive(Debug, Clone)]
 pub(crate) struct Links {

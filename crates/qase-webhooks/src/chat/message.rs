@@ -15,7 +15,14 @@ use serde_json::{Map, Value};
 
 use super::links::Links;
 use super::text;
-use crate::payload::{ApprovalStatus, SystemField, User};
+use crate::payload::{
+    ApprovalStatus, DefectCreated, DefectRef, MilestoneCreated, PlanCreated,
+    ReviewApprovalStatusChanged, ReviewCreated, ReviewMerged, RunStarted, SystemField, TestCase,
+    User,
+};
+use crate::run_report::{
+    Failure, FailureSource, FailureStatus, RunCounts, RunOutcome, RunReport, RUN_REPORT_EVENT,
+};
 use crate::{Envelope, Event, EventName};
 
 /// How an event went, which sets each service's colour or emoji (and the
@@ -315,54 +322,16 @@ fn shortened(text: &str, max: usize) -> String {
 /// A run report, said for people: the outcome and counts as for
 /// `run.completed`, and the cases that did not pass as the summary line
 /// (`Failed: DEMO-12 Login fails; ...; and 3 more`).
-pub(crate) fn report(report: &crate::run_report::RunReport) -> Message {
-    use crate::run_report::{FailureSource, FailureStatus, RunOutcome};
+pub(crate) fn report(report: &RunReport) -> Message {
     let counts = &report.counts;
     let aborted = report.outcome == RunOutcome::Aborted;
-    let tone = if counts.failed > 0 {
-        Tone::Bad
-    } else if aborted || counts.blocked > 0 {
-        Tone::Warning
-    } else if counts.cases == 0 {
-        Tone::Neutral
-    } else {
-        Tone::Good
-    };
     let headline = if aborted {
         "Test run report: aborted"
     } else {
         "Test run report: completed"
     };
-    let listed: Vec<String> = report
-        .failures
-        .items
-        .iter()
-        .take(super::REPORT_LISTED_FAILURES)
-        .map(|failure| {
-            let mark = match failure.status {
-                FailureStatus::Failed => "failed",
-                FailureStatus::Blocked => "blocked",
-            };
-            let title = failure
-                .title
-                .as_deref()
-                .map(|title| shortened(&text::clean(title), 60))
-                .unwrap_or_default();
-            format!("{}-{} {title} ({mark})", report.project, failure.case_id)
-        })
-        .collect();
-    let unlisted = report.failures.more
-        + (report.failures.items.len() as u64).saturating_sub(listed.len() as u64);
-    let summary = match (report.failures.source, listed.is_empty()) {
-        (FailureSource::None, _) | (_, true) => None,
-        (FailureSource::QaseApi, false) if unlisted > 0 => Some(format!(
-            "Not passed: {}; and {unlisted} more",
-            listed.join("; ")
-        )),
-        (FailureSource::QaseApi, false) => Some(format!("Not passed: {}", listed.join("; "))),
-    };
     let mut message = Message {
-        tone,
+        tone: report_tone(counts, aborted),
         headline: headline.to_owned(),
         title: None,
         label: format!("Run #{}", report.run),
@@ -374,7 +343,7 @@ pub(crate) fn report(report: &crate::run_report::RunReport) -> Message {
         facts: Vec::new(),
         summary: None,
         project: report.project.clone(),
-        event: crate::run_report::RUN_REPORT_EVENT.to_owned(),
+        event: RUN_REPORT_EVENT.to_owned(),
         timestamp: report.last_event_at,
     }
     .title(report.title.as_deref())
@@ -385,35 +354,74 @@ pub(crate) fn report(report: &crate::run_report::RunReport) -> Message {
     .fact("Untested", counts.untested)
     .fact("Pass rate", text::pass_rate(counts.passed, counts.cases))
     .fact("Duration", text::duration_ms(report.duration_ms));
-    message.summary = summary;
+    message.summary = failures_summary(report);
     message
 }
 
+/// A report's tone: as for `run.completed`, without the retest count
+/// (reports have none).
+fn report_tone(counts: &RunCounts, aborted: bool) -> Tone {
+    if counts.failed > 0 {
+        Tone::Bad
+    } else if aborted || counts.blocked > 0 {
+        Tone::Warning
+    } else if counts.cases == 0 {
+        Tone::Neutral
+    } else {
+        Tone::Good
+    }
+}
+
+/// The summary line of a report's cases that did not pass: the first
+/// [`REPORT_LISTED_FAILURES`](super::REPORT_LISTED_FAILURES), then how many
+/// more; `None` when none were fetched.
+fn failures_summary(report: &RunReport) -> Option<String> {
+    let listed: Vec<String> = report
+        .failures
+        .items
+        .iter()
+        .take(super::REPORT_LISTED_FAILURES)
+        .map(|failure| listed_failure(&report.project, failure))
+        .collect();
+    let unlisted = report.failures.more
+        + (report.failures.items.len() as u64).saturating_sub(listed.len() as u64);
+    match (report.failures.source, listed.is_empty()) {
+        (FailureSource::None, _) | (_, true) => None,
+        (FailureSource::QaseApi, false) if unlisted > 0 => Some(format!(
+            "Not passed: {}; and {unlisted} more",
+            listed.join("; ")
+        )),
+        (FailureSource::QaseApi, false) => Some(format!("Not passed: {}", listed.join("; "))),
+    }
+}
+
+/// One case that did not pass, as a report lists it: `DEMO-12 Login fails (failed)`.
+fn listed_failure(project: &str, failure: &Failure) -> String {
+    let mark = match failure.status {
+        FailureStatus::Failed => "failed",
+        FailureStatus::Blocked => "blocked",
+    };
+    let title = failure
+        .title
+        .as_deref()
+        .map(|title| shortened(&text::clean(title), 60))
+        .unwrap_or_default();
+    format!("{project}-{} {title} ({mark})", failure.case_id)
+}
+
 /// What a chat message says about `event`, with links into the Qase app at
-/// `app_url`.
+/// `app_url`: each event with a message of its own gets it, the others a
+/// generic one.
 pub(crate) fn message(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> Message {
     let links = Links::new(app_url, &envelope.project_code);
     let extra = Extra::of(envelope);
-    let code = &envelope.project_code;
+    let said = Said {
+        envelope,
+        links: &links,
+        extra: &extra,
+    };
     match event {
-        Event::RunStarted(run) => {
-            let plan = run.plan.as_ref().map(|plan| match &plan.title {
-                Some(title) if !title.trim().is_empty() => title.clone(),
-                _ => format!("#{}", plan.id),
-            });
-            Message::new(
-                envelope,
-                Tone::Neutral,
-                "Test run started",
-                links.run(run.id),
-            )
-            .title(Some(run.title.as_str()))
-            .label(format!("Run #{}", run.id))
-            .fact("Cases", run.cases_count)
-            .fact("Plan", plan)
-            .fact("Environment", run.environment.as_deref())
-            .summary(run.description.as_deref())
-        }
+        Event::RunStarted(run) => said.run_started(run),
         Event::RunCompleted(run) => {
             let counts = run_counts!(run, extra);
             run_result(envelope, &links, &extra, run.id, counts, false)
@@ -422,109 +430,173 @@ pub(crate) fn message(envelope: &Envelope<'_>, event: &Event, app_url: &str) -> 
             let counts = run_counts!(run, extra);
             run_result(envelope, &links, &extra, run.id, counts, true)
         }
-        Event::DefectCreated(defect) => Message::new(
-            envelope,
+        Event::DefectCreated(defect) => said.defect_created(defect),
+        Event::DefectResolved(defect) => said.defect_resolved(defect),
+        Event::CaseCreated(case) => said.case_created(case),
+        Event::ReviewCreated(review) => said.review_created(review),
+        Event::ReviewMerged(review) => said.review_merged(review),
+        Event::ReviewApprovalStatusChanged(review) => said.review_status_changed(review),
+        Event::MilestoneCreated(milestone) => said.milestone_created(milestone),
+        Event::PlanCreated(plan) => said.plan_created(plan),
+        other => said.generic(&other.name()),
+    }
+}
+
+/// What each event's message is made from: the envelope, the project's
+/// links and the payload's extra fields.
+struct Said<'a> {
+    envelope: &'a Envelope<'a>,
+    links: &'a Links,
+    extra: &'a Extra,
+}
+
+impl Said<'_> {
+    /// The page of the case a review names (`case_id`), or the project.
+    fn case_or_project(&self, case_id: Option<u64>) -> String {
+        case_id.map_or_else(|| self.links.project(), |case| self.links.case(case))
+    }
+
+    fn run_started(&self, run: &RunStarted) -> Message {
+        let plan = run.plan.as_ref().map(|plan| match &plan.title {
+            Some(title) if !title.trim().is_empty() => title.clone(),
+            _ => format!("#{}", plan.id),
+        });
+        Message::new(
+            self.envelope,
+            Tone::Neutral,
+            "Test run started",
+            self.links.run(run.id),
+        )
+        .title(Some(run.title.as_str()))
+        .label(format!("Run #{}", run.id))
+        .fact("Cases", run.cases_count)
+        .fact("Plan", plan)
+        .fact("Environment", run.environment.as_deref())
+        .summary(run.description.as_deref())
+    }
+
+    fn defect_created(&self, defect: &DefectCreated) -> Message {
+        Message::new(
+            self.envelope,
             Tone::Bad,
             "Defect created",
-            links.defect(defect.id),
+            self.links.defect(defect.id),
         )
         .title(Some(defect.title.as_str()))
         .label(format!("Defect #{}", defect.id))
         .fact("Severity", defect.severity.as_deref())
-        .fact("Status", extra.text("status"))
-        .summary(defect.actual_result.as_deref()),
-        Event::DefectResolved(defect) => Message::new(
-            envelope,
+        .fact("Status", self.extra.text("status"))
+        .summary(defect.actual_result.as_deref())
+    }
+
+    fn defect_resolved(&self, defect: &DefectRef) -> Message {
+        Message::new(
+            self.envelope,
             Tone::Good,
             "Defect resolved",
-            links.defect(defect.id),
+            self.links.defect(defect.id),
         )
-        .title(extra.text("title"))
+        .title(self.extra.text("title"))
         .label(format!("Defect #{}", defect.id))
-        .fact("Severity", extra.text("severity"))
-        .fact("Status", extra.text("status")),
-        Event::CaseCreated(case) => Message::new(
-            envelope,
+        .fact("Severity", self.extra.text("severity"))
+        .fact("Status", self.extra.text("status"))
+    }
+
+    fn case_created(&self, case: &TestCase) -> Message {
+        let code = &self.envelope.project_code;
+        Message::new(
+            self.envelope,
             Tone::Neutral,
             "Test case created",
-            links.case(case.id),
+            self.links.case(case.id),
         )
         .title(case.title.as_deref())
         .label(format!("{code}-{}", case.id))
         .fact("Severity", field_title(case.severity.as_ref()))
         .fact("Priority", field_title(case.priority.as_ref()))
         .fact("Type", field_title(case.case_type.as_ref()))
-        .summary(case.description.as_deref()),
-        Event::ReviewCreated(review) => {
-            let url = review
-                .case_id
-                .map_or_else(|| links.project(), |case| links.case(case));
-            Message::new(envelope, Tone::Neutral, "Test case review created", url)
-                .title(review.title.as_deref())
-                .label(format!("Review #{}", review.id))
-                .fact("Case", review.case_id.map(|case| format!("{code}-{case}")))
-                .fact("Author", person(review.created_by.as_ref()))
-        }
-        Event::ReviewMerged(review) => {
-            let url = extra
-                .count("case_id")
-                .map_or_else(|| links.project(), |case| links.case(case));
-            Message::new(envelope, Tone::Good, "Test case review merged", url)
-                .title(extra.text("title"))
-                .label(format!("Review #{}", review.id))
-                .fact("Merged by", person(review.merged_by.as_ref()))
-        }
-        Event::ReviewApprovalStatusChanged(review) => {
-            let (tone, headline) = match &review.status {
-                ApprovalStatus::Approved => (Tone::Good, "Test case review approved"),
-                ApprovalStatus::RequestChanges => {
-                    (Tone::Warning, "Changes requested in a test case review")
-                }
-                ApprovalStatus::Unapproved => (Tone::Neutral, "Test case review unapproved"),
-                _ => (Tone::Neutral, "Test case review status changed"),
-            };
-            let url = extra
-                .count("case_id")
-                .map_or_else(|| links.project(), |case| links.case(case));
-            Message::new(envelope, tone, headline, url)
-                .title(extra.text("title"))
-                .label(format!("Review #{}", review.id))
-                .fact("Status", Some(review.status.as_str()))
-                .fact("By", person(review.updated_by.as_ref()))
-        }
-        Event::MilestoneCreated(milestone) => Message::new(
-            envelope,
+        .summary(case.description.as_deref())
+    }
+
+    fn review_created(&self, review: &ReviewCreated) -> Message {
+        let code = &self.envelope.project_code;
+        let url = self.case_or_project(review.case_id);
+        Message::new(
+            self.envelope,
+            Tone::Neutral,
+            "Test case review created",
+            url,
+        )
+        .title(review.title.as_deref())
+        .label(format!("Review #{}", review.id))
+        .fact("Case", review.case_id.map(|case| format!("{code}-{case}")))
+        .fact("Author", person(review.created_by.as_ref()))
+    }
+
+    fn review_merged(&self, review: &ReviewMerged) -> Message {
+        let url = self.case_or_project(self.extra.count("case_id"));
+        Message::new(self.envelope, Tone::Good, "Test case review merged", url)
+            .title(self.extra.text("title"))
+            .label(format!("Review #{}", review.id))
+            .fact("Merged by", person(review.merged_by.as_ref()))
+    }
+
+    fn review_status_changed(&self, review: &ReviewApprovalStatusChanged) -> Message {
+        let (tone, headline) = match &review.status {
+            ApprovalStatus::Approved => (Tone::Good, "Test case review approved"),
+            ApprovalStatus::RequestChanges => {
+                (Tone::Warning, "Changes requested in a test case review")
+            }
+            ApprovalStatus::Unapproved => (Tone::Neutral, "Test case review unapproved"),
+            _ => (Tone::Neutral, "Test case review status changed"),
+        };
+        let url = self.case_or_project(self.extra.count("case_id"));
+        Message::new(self.envelope, tone, headline, url)
+            .title(self.extra.text("title"))
+            .label(format!("Review #{}", review.id))
+            .fact("Status", Some(review.status.as_str()))
+            .fact("By", person(review.updated_by.as_ref()))
+    }
+
+    fn milestone_created(&self, milestone: &MilestoneCreated) -> Message {
+        Message::new(
+            self.envelope,
             Tone::Neutral,
             "Milestone created",
-            links.project(),
+            self.links.project(),
         )
         .title(Some(milestone.title.as_str()))
         .label(format!("Milestone #{}", milestone.id))
-        .summary(milestone.description.as_deref()),
-        Event::PlanCreated(plan) => Message::new(
-            envelope,
+        .summary(milestone.description.as_deref())
+    }
+
+    fn plan_created(&self, plan: &PlanCreated) -> Message {
+        Message::new(
+            self.envelope,
             Tone::Neutral,
             "Test plan created",
-            links.plan(plan.id),
+            self.links.plan(plan.id),
         )
         .title(Some(plan.title.as_str()))
         .label(format!("Plan #{}", plan.id))
         .fact("Cases", Some(plan.cases.len()))
-        .summary(plan.description.as_deref()),
-        other => {
-            let name = other.name();
-            let mut message = Message::new(
-                envelope,
-                Tone::Neutral,
-                generic_headline(&name),
-                generic_url(&name, &links, &extra),
-            )
-            .title(extra.text("title"))
-            .fact("Id", extra.id("id").or_else(|| extra.id("hash")));
-            if !name.is_known() {
-                message = message.fact("Event", Some(name.as_str()));
-            }
-            message
+        .summary(plan.description.as_deref())
+    }
+
+    /// An event without a message of its own: its name said in words, its
+    /// title and id when the payload has them.
+    fn generic(&self, name: &EventName) -> Message {
+        let mut message = Message::new(
+            self.envelope,
+            Tone::Neutral,
+            generic_headline(name),
+            generic_url(name, self.links, self.extra),
+        )
+        .title(self.extra.text("title"))
+        .fact("Id", self.extra.id("id").or_else(|| self.extra.id("hash")));
+        if !name.is_known() {
+            message = message.fact("Event", Some(name.as_str()));
         }
+        message
     }
 }

@@ -20,14 +20,16 @@
 mod alert;
 mod discord;
 mod google_chat;
-mod links;
+// `pub(crate)` so that `run_report` builds its links here, not through
+// this module, which renders its reports (a loop otherwise).
+pub(crate) mod links;
 mod message;
 mod slack;
 mod teams;
 mod text;
 
 pub use alert::{span, webhook_settings_link, Alert};
-pub use links::DEFAULT_APP_URL;
+pub use links::{case_link, run_link, DEFAULT_APP_URL};
 pub use message::{Fact, Message, Tone};
 
 use std::fmt;
@@ -176,16 +178,6 @@ pub fn render_alert(format: ChatFormat, alert: &Alert, app_url: &str, now: u64) 
 
 /// How many failed or blocked cases a report's chat message names.
 pub const REPORT_LISTED_FAILURES: usize = 5;
-
-/// The page of run `run` of `project` in the Qase app at `app_url`.
-pub fn run_link(app_url: &str, project: &str, run: u64) -> String {
-    links::Links::new(app_url, project).run(run)
-}
-
-/// The page of case `case` of `project` in the Qase app at `app_url`.
-pub fn case_link(app_url: &str, project: &str, case: u64) -> String {
-    links::Links::new(app_url, project).case(case)
-}
 
 /// What a chat message would say about this event, as plain text, for a
 /// page or a log (the console's event summary). Text from Qase is in it as
