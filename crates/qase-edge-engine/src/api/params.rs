@@ -84,7 +84,8 @@ impl Cursor {
 }
 
 fn is_destination_or_all(name: &str) -> bool {
-    crate::config::is_destination_name(name) || name == crate::delivery::attempt::ALL_DESTINATIONS
+    crate::delivery::settings::is_destination_name(name)
+        || name == crate::delivery::attempt::ALL_DESTINATIONS
 }
 
 /// Which events: every field narrows; none set is every event.
@@ -420,7 +421,7 @@ impl BulkReplayRequest {
                     let names = items
                         .iter()
                         .map(|item| match item.as_str() {
-                            Some(text) if crate::config::is_destination_name(text) => {
+                            Some(text) if crate::delivery::settings::is_destination_name(text) => {
                                 Ok(text.to_owned())
                             }
                             _ => Err(bad(&name, "must be a list of destination names")),

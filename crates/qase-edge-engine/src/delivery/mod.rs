@@ -8,3 +8,4 @@ pub mod breaker;
 pub mod messages;
 pub mod pace;
 pub mod records;
+pub mod settings;

@@ -2,4 +2,5 @@
 //! calls to Qase's REST API that fill it in, and the runs API.
 
 pub mod report;
+pub mod settings;
 pub mod state;

@@ -25,19 +25,13 @@ use qase_webhooks::{EventId, EVENT_ID_PREFIX};
 use serde::{Deserialize, Serialize};
 
 use crate::api::params::ParamError;
-use crate::config::bindings;
-use crate::config::{Config, ConfigError, Destination, Format, MAX_RETRY_SECONDS};
+use crate::config::Config;
 use crate::delivery::messages::QueuedDelivery;
+use crate::delivery::settings::{DeliverySettings, Destination, Format};
+use crate::runs::settings::QaseApi;
 use crate::runs::state::{ReportState, ResultCounts, RunFact, RunFactKind, RunState, RunStatus};
 use crate::store::d1::{Param, Statement};
-
-/// Qase's REST API, v1, as documented (api.qase.io; the EU region and
-/// self-hosted installations have their own host).
-pub const DEFAULT_API_URL: &str = "https://api.qase.io/v1";
-
-/// Seconds between a run's end and its report by default: Qase sends the
-/// run's last result events around `run.completed`, in any order.
-pub const DEFAULT_SETTLE_SECONDS: u64 = 60;
+use crate::store::settings::StoreSettings;
 
 /// Cases listed in a report (and fetched from Qase for their titles: one
 /// request each, within Workers' 50 subrequests per invocation together
@@ -46,86 +40,6 @@ pub const MAX_LISTED_FAILURES: usize = 20;
 
 /// Results per listing request (Qase's `limit` allows up to 100).
 pub const RESULTS_PAGE: u32 = 100;
-
-/// Run reports and Qase's REST API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunSettings {
-    /// Qase's REST API, when a token is set.
-    pub api: Option<QaseApi>,
-    /// Seconds between a run's end and its report.
-    pub settle_seconds: u64,
-}
-
-impl Default for RunSettings {
-    fn default() -> RunSettings {
-        RunSettings {
-            api: None,
-            settle_seconds: DEFAULT_SETTLE_SECONDS,
-        }
-    }
-}
-
-/// Where and how to call Qase's REST API.
-#[derive(Clone, PartialEq, Eq)]
-pub struct QaseApi {
-    /// The base URL, without a trailing slash (`https://api.qase.io/v1`).
-    pub base_url: String,
-    /// The API token (`Token` header).
-    pub token: String,
-}
-
-impl std::fmt::Debug for QaseApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QaseApi")
-            .field("base_url", &self.base_url)
-            .field("token", &"[redacted]")
-            .finish()
-    }
-}
-
-impl RunSettings {
-    /// Reads `QASE_API_TOKEN`, `QASE_API_URL` and `QASE_RUN_SETTLE_SECONDS`.
-    pub fn read(get: &impl Fn(&str) -> Option<String>) -> Result<RunSettings, ConfigError> {
-        let invalid = |key: &'static str, problem: &str| ConfigError {
-            key,
-            problem: problem.to_owned(),
-        };
-        let base_url = match get(bindings::API_URL) {
-            None => DEFAULT_API_URL.to_owned(),
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                url.trim().trim_end_matches('/').to_owned()
-            }
-            Some(_) => {
-                return Err(invalid(
-                    bindings::API_URL,
-                    "must be an http:// or https:// URL",
-                ))
-            }
-        };
-        let settle_seconds = match get(bindings::RUN_SETTLE_SECONDS) {
-            None => DEFAULT_SETTLE_SECONDS,
-            Some(text) => text
-                .trim()
-                .parse()
-                .ok()
-                .filter(|seconds| *seconds <= MAX_RETRY_SECONDS)
-                .ok_or_else(|| {
-                    invalid(
-                        bindings::RUN_SETTLE_SECONDS,
-                        "must be a whole number from 0 to 43200 (the queue's longest delay)",
-                    )
-                })?,
-        };
-        let api = get(bindings::API_TOKEN).map(|token| QaseApi {
-            base_url,
-            token: token.trim().to_owned(),
-        });
-        Ok(RunSettings {
-            api,
-            settle_seconds,
-        })
-    }
-}
 
 /// The queue message that makes a run's report, delayed by the settle time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +60,7 @@ pub struct RunKey {
 /// Whether anything needs a run's report: a destination asks for reports
 /// in its project, or the failures are to be fetched for the API.
 pub fn reports_wanted(config: &Config, project: &str) -> bool {
-    config.runs.api.is_some() || !report_destinations(config, project).is_empty()
+    config.runs.api.is_some() || !report_destinations(&config.delivery, project).is_empty()
 }
 
 /// Whether the consumer that applied `fact` sends the run's report message:
@@ -162,8 +76,11 @@ pub fn report_due(fact: &RunFact, state: &RunState, wanted: bool) -> bool {
 }
 
 /// The enabled destinations with `"reports": true` whose projects include `project`.
-pub fn report_destinations<'c>(config: &'c Config, project: &str) -> Vec<&'c Destination> {
-    config
+pub fn report_destinations<'c>(
+    delivery: &'c DeliverySettings,
+    project: &str,
+) -> Vec<&'c Destination> {
+    delivery
         .destinations
         .iter()
         .filter(|d| d.enabled && d.reports && d.filter.matches_project(project))
@@ -464,8 +381,8 @@ pub fn delete_expired(cutoff: u64) -> [Statement; 2] {
 /// When a run's object forgets the run (its storage deleted by an alarm):
 /// `QASE_RETENTION_SECONDS` after its first event or its end, whichever is
 /// later; `None` when runs are kept until deleted.
-pub fn forget_at(config: &Config, now: u64) -> Option<u64> {
-    Some(now.saturating_add(config.retention_seconds?.saturating_mul(1000)))
+pub fn forget_at(store: &StoreSettings, now: u64) -> Option<u64> {
+    Some(now.saturating_add(store.retention_seconds?.saturating_mul(1000)))
 }
 
 /// How long a run's object waits before it writes its state into D1 again
@@ -791,7 +708,10 @@ mod tests {
         .collect();
         let config = Config::from_lookup(
             |key| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
-            &[crate::config::Sink::D1, crate::config::Sink::Queue],
+            &[
+                crate::store::settings::Sink::D1,
+                crate::store::settings::Sink::Queue,
+            ],
         )
         .unwrap();
         assert!(config.problems.is_empty(), "{:?}", config.problems);
@@ -809,50 +729,6 @@ mod tests {
     }
 
     #[test]
-    fn settings_default_and_validate() {
-        let none = RunSettings::read(&|_| None).unwrap();
-        assert_eq!(none, RunSettings::default());
-        let set = RunSettings::read(&|key| match key {
-            "QASE_API_TOKEN" => Some("tok".into()),
-            "QASE_API_URL" => Some("https://api.qase.eu/v1/".into()),
-            "QASE_RUN_SETTLE_SECONDS" => Some("5".into()),
-            _ => None,
-        })
-        .unwrap();
-        let api = set.api.clone().unwrap();
-        assert_eq!(
-            (api.base_url.as_str(), set.settle_seconds),
-            ("https://api.qase.eu/v1", 5)
-        );
-        assert!(
-            !format!("{set:?}").contains("tok\""),
-            "the token is redacted"
-        );
-        for (key, value) in [
-            ("QASE_API_URL", "ftp://x"),
-            ("QASE_RUN_SETTLE_SECONDS", "43201"),
-        ] {
-            let error = RunSettings::read(&|k| (k == key).then(|| value.to_owned())).unwrap_err();
-            assert_eq!(error.key, key);
-        }
-    }
-
-    #[test]
-    fn a_bad_setting_falls_back_and_is_reported() {
-        let config = Config::from_lookup(
-            |key| match key {
-                "QASE_WEBHOOK_SECRET" => Some("a-secret".into()),
-                "QASE_RUN_SETTLE_SECONDS" => Some("soon".into()),
-                _ => None,
-            },
-            &[crate::config::Sink::D1],
-        )
-        .unwrap();
-        assert_eq!(config.runs.settle_seconds, DEFAULT_SETTLE_SECONDS);
-        assert_eq!(config.problems[0].error.key, "QASE_RUN_SETTLE_SECONDS");
-    }
-
-    #[test]
     fn reports_go_to_destinations_that_ask_in_their_projects() {
         let config = config(
             r#"[{"name":"a","url":"https://x","reports":true},
@@ -863,7 +739,7 @@ mod tests {
             &[],
         );
         let names = |project| -> Vec<String> {
-            report_destinations(&config, project)
+            report_destinations(&config.delivery, project)
                 .iter()
                 .map(|d| d.name.clone())
                 .collect()
@@ -913,7 +789,7 @@ mod tests {
             &[],
         );
         let report = report(&ended_state(), "https://app.qase.io").unwrap();
-        let messages = report_messages(&report, &report_destinations(&config, "WEB"), 7);
+        let messages = report_messages(&report, &report_destinations(&config.delivery, "WEB"), 7);
         assert_eq!(messages.len(), 2);
         for (message, name) in messages.iter().zip(["a", "s"]) {
             assert_eq!(message.destination.as_deref(), Some(name));
@@ -935,7 +811,7 @@ mod tests {
     }
 
     fn message_body(config: &Config, name: &str, message: &QueuedDelivery) -> Vec<u8> {
-        let destination = config.destination(name).unwrap();
+        let destination = config.delivery.destination(name).unwrap();
         delivery_body(
             destination,
             message,
@@ -1091,9 +967,9 @@ mod tests {
         );
         assert_eq!(runs.params, [Param::Int(5_000)]);
         let config = config("[]", &[("QASE_RETENTION_SECONDS", "60")]);
-        assert_eq!(forget_at(&config, 1_000), Some(61_000));
+        assert_eq!(forget_at(&config.store, 1_000), Some(61_000));
         let forever = self::config("[]", &[("QASE_RETENTION_SECONDS", "0")]);
-        assert_eq!(forget_at(&forever, 1_000), None);
+        assert_eq!(forget_at(&forever.store, 1_000), None);
     }
 
     #[test]

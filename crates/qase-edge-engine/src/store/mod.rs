@@ -7,4 +7,5 @@ pub mod d1;
 pub mod failure;
 pub mod layout;
 pub mod migrate_kv;
+pub mod settings;
 pub mod sweep;

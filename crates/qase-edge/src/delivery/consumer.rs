@@ -36,13 +36,14 @@ use crate::runs::reports;
 use crate::store::db;
 use crate::store::sinks;
 use engine::config::bindings;
-use engine::config::{Config, Destination};
+use engine::config::Config;
 use engine::delivery::attempt::{self, Disposition, FollowUp, Targets};
 use engine::delivery::breaker::{Decision, Outcome};
 use engine::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
 use engine::delivery::pace;
 use engine::delivery::records::AttemptEntry;
 use engine::delivery::records::{self, BodyAt, BodyRow, Claim, DeliveryRow};
+use engine::delivery::settings::Destination;
 use engine::runs::report::{self, RunReportDue};
 use engine::runs::state;
 use engine::store::layout::{DeliveryState, DeliveryStatus};
@@ -105,7 +106,7 @@ async fn process(message: RawMessage, env: &Env, config: &Config) {
 }
 
 async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Disposition {
-    let targets = match attempt::targets(config, delivery) {
+    let targets = match attempt::targets(&config.delivery, delivery) {
         Targets::Send(targets) => targets,
         Targets::Gone {
             destination,
@@ -278,7 +279,7 @@ async fn deliver_to(
         .as_deref()
         .filter(|_| delivery.destination.as_ref() == Some(name));
     let mut report_success = true;
-    if released.is_none() && config.breaker.enabled() {
+    if released.is_none() && config.delivery.breaker.enabled() {
         let mine = QueuedDelivery {
             destination: Some(name.clone()),
             ..delivery.clone()
@@ -306,10 +307,10 @@ async fn deliver_to(
         return true;
     }
     let started = Date::now().as_millis();
-    let result = attempt(destination, delivery, body, &config.app_url).await;
+    let result = attempt(destination, delivery, body, &config.delivery.app_url).await;
     let now = Date::now().as_millis();
     let random = js_sys::Math::random();
-    let step = attempt::after_attempt(config, delivery, name, result, random, now);
+    let step = attempt::after_attempt(&config.delivery, delivery, name, result, random, now);
     worker::console_log!("{}", serde_json::to_string(&step.log).unwrap_or_default());
     let outcome = match step.log.outcome {
         "delivered" => Outcome::Delivered,
@@ -336,7 +337,7 @@ async fn deliver_to(
         carry_out(env, delivery, attempt::follow_up(&step, name, now)).await
     };
     let must_report = released.is_some()
-        || (config.breaker.enabled() && (outcome != Outcome::Delivered || report_success));
+        || (config.delivery.breaker.enabled() && (outcome != Outcome::Delivered || report_success));
     if must_report {
         let error = step.next.last_error.as_deref();
         match breaker::report(env, name, released, outcome, error).await {

@@ -71,7 +71,7 @@ async fn list(
     let page = RunsPage {
         runs: states
             .iter()
-            .map(|state| report::view(state, &config.app_url))
+            .map(|state| report::view(state, &config.delivery.app_url))
             .collect(),
         cursor,
     };
@@ -92,7 +92,10 @@ async fn get(
         .first()
         .and_then(RunRow::state)
         .ok_or(ApiError::RunNotFound)?;
-    Ok(respond::json(&report::view(&state, &config.app_url), 200)?)
+    Ok(respond::json(
+        &report::view(&state, &config.delivery.app_url),
+        200,
+    )?)
 }
 
 async fn wait(
@@ -106,5 +109,8 @@ async fn wait(
     let state = run_watch::wait(env, &key, timeout)
         .await
         .map_err(unavailable)?;
-    Ok(respond::json(&report::view(&state, &config.app_url), 200)?)
+    Ok(respond::json(
+        &report::view(&state, &config.delivery.app_url),
+        200,
+    )?)
 }

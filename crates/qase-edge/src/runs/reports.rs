@@ -16,7 +16,8 @@ use crate::runs::run_watch;
 use engine::config::bindings;
 use engine::config::Config;
 use engine::delivery::attempt::Disposition;
-use engine::runs::report::{self, ApiRequest, QaseApi, RunReportDue};
+use engine::runs::report::{self, ApiRequest, RunReportDue};
+use engine::runs::settings::QaseApi;
 use engine::runs::state;
 
 /// Applies a new event to its run, if it is about one; sends the report
@@ -82,7 +83,9 @@ pub async fn make_report(
     // Fetched before the take, so that a retry of this message fetches again
     // rather than reporting without them; kept in the run's state by the take.
     let failures = match (&config.runs.api, &state.failures) {
-        (Some(api), None) => fetch_failures(api, &key.project, key.run, &config.app_url).await,
+        (Some(api), None) => {
+            fetch_failures(api, &key.project, key.run, &config.delivery.app_url).await
+        }
         _ => None,
     };
     let taken = match run_watch::take(env, key, message_id, failures).await {
@@ -96,10 +99,10 @@ pub async fn make_report(
             return Disposition::Retry;
         }
     };
-    let Some(report) = report::report(&taken, &config.app_url) else {
+    let Some(report) = report::report(&taken, &config.delivery.app_url) else {
         return Disposition::Ack;
     };
-    let destinations = report::report_destinations(config, &key.project);
+    let destinations = report::report_destinations(&config.delivery, &key.project);
     let messages = report::report_messages(&report, &destinations, Date::now().as_millis());
     worker::console_log!(
         "{}",

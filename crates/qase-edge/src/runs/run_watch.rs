@@ -244,7 +244,7 @@ impl RunWatch {
         let Ok(config) = config::load(&self.env) else {
             return;
         };
-        let Some(at) = report::forget_at(config, Date::now().as_millis()) else {
+        let Some(at) = report::forget_at(&config.store, Date::now().as_millis()) else {
             return;
         };
         let storage = self.state.storage();
