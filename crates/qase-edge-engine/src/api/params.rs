@@ -12,7 +12,8 @@ use qase_webhooks::routing::Pattern;
 use qase_webhooks::{EventId, Subjects, MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN};
 use serde::{Deserialize, Serialize};
 
-use crate::store::layout::{DeliveryStatus, EventStatus};
+use crate::store::layout::DeliveryStatus;
+use crate::store::types::EventStatus;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;

@@ -366,9 +366,8 @@ mod tests {
     use super::*;
     use crate::config::bindings;
     use crate::delivery::messages::INLINE_BODY_LIMIT;
-    use crate::store::d1::Forward;
-    use crate::store::layout::EventStatus;
     use crate::store::settings::Sink;
+    use crate::store::types::{EventStatus, Forward};
 
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
 

@@ -24,10 +24,11 @@ use serde::Serialize;
 use crate::config::{Config, ConfigError};
 use crate::delivery::messages::{QueuedDelivery, INLINE_BODY_LIMIT};
 use crate::ingest::settings::{IngestSettings, PayloadPolicy};
-use crate::store::d1::{self, Forward, NewEvent, Statement, D1_BODY_LIMIT};
+use crate::store::d1::{self, NewEvent, Statement, D1_BODY_LIMIT};
 use crate::store::failure::StoreFailure;
-use crate::store::layout::{self, EventMetadata, EventStatus, RescueMetadata};
+use crate::store::layout::{self, EventMetadata, RescueMetadata};
 use crate::store::settings::Sink;
+use crate::store::types::{EventStatus, Forward};
 
 /// Why a delivery is refused: domain verdicts, mapped to HTTP by the shell.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::d1::Forward;
+use crate::store::types::{EventStatus, Forward};
 
 /// Prefix of accepted deliveries.
 pub const EVENT: &str = "event/";
@@ -45,16 +45,6 @@ pub const DEAD: &str = "dead/";
 
 /// Workers KV's largest metadata, in bytes of serialised JSON.
 pub const KV_METADATA_LIMIT: usize = 1024;
-
-/// Whether a stored event was accepted or quarantined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventStatus {
-    /// Fits its model; stored under `event/` and forwarded.
-    Accepted,
-    /// Does not fit (or is unknown); stored under `quarantine/`, not forwarded.
-    Quarantined,
-}
 
 /// Metadata of events stored in KV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,3 +9,4 @@ pub mod layout;
 pub mod migrate_kv;
 pub mod settings;
 pub mod sweep;
+pub mod types;

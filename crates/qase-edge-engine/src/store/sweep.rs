@@ -18,9 +18,10 @@
 use qase_webhooks::{Envelope, Subjects};
 
 use crate::delivery::messages::QueuedDelivery;
-use crate::store::d1::{self, Forward, NewEvent, UnforwardedRow, D1_BODY_LIMIT};
-use crate::store::layout::{self, EventStatus, RescueMetadata};
+use crate::store::d1::{self, NewEvent, UnforwardedRow, D1_BODY_LIMIT};
+use crate::store::layout::{self, RescueMetadata};
 use crate::store::settings::{Sink, StoreSettings};
+use crate::store::types::{EventStatus, Forward};
 
 /// Rescue keys handled per run: each costs a KV read, a D1 insert, a queue
 /// send and a KV delete, within the 50 subrequests of a Free plan

@@ -38,10 +38,11 @@ use engine::delivery::messages::QueuedDelivery;
 use engine::http::routes::Route;
 use engine::store::d1::Statement;
 use engine::store::layout::{
-    self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata, EventStatus,
+    self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata,
 };
 use engine::store::migrate_kv::{self, Kind, Migrated};
 use engine::store::settings::Sink;
+use engine::store::types::EventStatus;
 
 use crate::config;
 use crate::http::respond;
