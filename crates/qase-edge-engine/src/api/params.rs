@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use qase_webhooks::routing::Pattern;
 use qase_webhooks::{EventId, Subjects, MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::store::layout::DeliveryStatus;
@@ -63,17 +64,29 @@ pub struct Cursor {
     pub destination: Option<String>,
 }
 
+/// Every cursor of the API in its one form: base64url (unpadded) of the
+/// JSON of the last row's sort key. Opaque to clients.
+pub fn encode_cursor<T: Serialize>(position: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).expect("cursors serialise"))
+}
+
+/// The sort key of a cursor [`encode_cursor`] made, or `None`; the caller
+/// checks its parts.
+pub fn decode_cursor<T: DeserializeOwned>(text: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 impl Cursor {
     /// The cursor as the API hands it out.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursors serialise"))
+        encode_cursor(self)
     }
 
     /// A cursor this API handed out, or `None`. Its parts are checked as
     /// strictly as parameters, since they are bound into queries.
     pub fn decode(text: &str) -> Option<Cursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).ok()?;
+        let cursor: Cursor = decode_cursor(text)?;
         let fits = cursor.at <= MAX_ID
             && cursor.id.parse::<EventId>().is_ok()
             && cursor

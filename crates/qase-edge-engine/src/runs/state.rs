@@ -39,6 +39,32 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status.
+    pub const ALL: [RunStatus; 4] = [
+        RunStatus::Unknown,
+        RunStatus::Started,
+        RunStatus::Completed,
+        RunStatus::Aborted,
+    ];
+
+    /// Its text: the `runs.status` column, the runs API's `status`
+    /// parameter, and (a test checks) its serde form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Unknown => "unknown",
+            RunStatus::Started => "started",
+            RunStatus::Completed => "completed",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+
+    /// The status whose text is `name`.
+    pub fn parse(name: &str) -> Option<RunStatus> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == name)
+    }
+
     /// Whether the run has ended (a CI gate's wait is over).
     pub fn is_final(self) -> bool {
         matches!(self, RunStatus::Completed | RunStatus::Aborted)
@@ -496,6 +522,16 @@ pub(crate) mod tests {
     fn without_version(mut state: RunState) -> RunState {
         state.version = 0;
         state
+    }
+
+    #[test]
+    fn a_status_text_is_its_serde_form_and_parses_back() {
+        for status in RunStatus::ALL {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json.as_str(), Some(status.as_str()));
+            assert_eq!(RunStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(RunStatus::parse("done"), None);
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::runs::run_watch;
 use engine::config::bindings;
 use engine::config::Config;
 use engine::delivery::attempt::Disposition;
-use engine::runs::report::{self, ApiRequest, RunReportDue};
+use engine::runs::qase_api;
+use engine::runs::qase_api::ApiRequest;
+use engine::runs::report::{self, RunReportDue};
 use engine::runs::settings::QaseApi;
 use engine::runs::state;
 
@@ -135,8 +137,8 @@ pub async fn make_report(
 /// fails: the report then carries the counts only.
 async fn fetch_failures(api: &QaseApi, project: &str, run: u64, app_url: &str) -> Option<Failures> {
     let listing = |status| async move {
-        let body = get(api, &report::results_request(api, project, run, status)).await?;
-        report::parse_results(&body)
+        let body = get(api, &qase_api::results_request(api, project, run, status)).await?;
+        qase_api::parse_results(&body)
     };
     let (failed, blocked) = futures_util::join!(
         listing(FailureStatus::Failed),
@@ -146,13 +148,13 @@ async fn fetch_failures(api: &QaseApi, project: &str, run: u64, app_url: &str) -
         worker::console_warn!("Qase's API did not list the results of run {project}/{run}");
         return None;
     };
-    let (cases, more) = report::failed_cases(&failed, &blocked);
+    let (cases, more) = qase_api::failed_cases(&failed, &blocked);
     let titles = join_all(cases.iter().map(|(case, _)| async move {
-        let body = get(api, &report::case_request(api, project, *case)).await?;
-        report::parse_case_title(&body)
+        let body = get(api, &qase_api::case_request(api, project, *case)).await?;
+        qase_api::parse_case_title(&body)
     }))
     .await;
-    Some(report::failures(&cases, &titles, more, project, app_url))
+    Some(qase_api::failures(&cases, &titles, more, project, app_url))
 }
 
 /// `GET` on Qase's API with the token; the body of a `200`.

@@ -11,6 +11,7 @@ use crate::store::sinks;
 use engine::alerts::watch;
 use engine::config::bindings;
 use engine::config::Config;
+use engine::runs::sql;
 use engine::store::d1::{self, UnforwardedRow};
 use engine::store::layout::{self, RescueMetadata};
 use engine::store::settings::Sink;
@@ -144,7 +145,7 @@ async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
     let expired = db::changes(&db, &events, None).await;
     // Runs (migrations/0003_runs.sql) last as long as their events; their
     // objects forget them on their own alarm (shell::run_watch).
-    for statement in engine::runs::report::delete_expired(cutoff) {
+    for statement in sql::delete_expired(cutoff) {
         if let Err(error) = db::changes(&db, &statement, None).await {
             worker::console_warn!("expired runs not deleted: {error}");
         }
