@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qase_edge_engine::config::{Config, Sink};
+use qase_edge_engine::config::Config;
+use qase_edge_engine::store::settings::Sink;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -109,7 +109,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
             return Ok(());
         }
     };
-    if batch.queue() == config.dead_letter_queue {
+    if batch.queue() == config.delivery.dead_letter_queue {
         dead_letters::consume(&batch, &env, config).await;
     } else if let Some(problem) = config.problem(Effect::DeliveryPaused) {
         // Keep the messages until the destinations are fixed: looked at again

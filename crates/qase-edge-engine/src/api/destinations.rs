@@ -7,8 +7,8 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Format};
 use crate::delivery::breaker::Phase;
+use crate::delivery::settings::{DeliverySettings, Format};
 use crate::store::d1::Statement;
 
 /// A day, in milliseconds.
@@ -133,12 +133,12 @@ pub struct DestinationView {
 /// The view of every configured destination, in configuration order.
 /// `breakers` is in the same order.
 pub fn views(
-    config: &Config,
+    delivery: &DeliverySettings,
     breakers: Vec<Option<BreakerFacts>>,
     counts: &[DayCounts],
     errors: &[LastError],
 ) -> Vec<DestinationView> {
-    config
+    delivery
         .destinations
         .iter()
         .zip(breakers)
@@ -212,7 +212,7 @@ mod tests {
             }),
             None,
         ];
-        let views = views(&config, breakers, &counts, &errors);
+        let views = views(&config.delivery, breakers, &counts, &errors);
         assert_eq!(views[0].last_24h.success_rate, Some(0.75));
         assert_eq!(views[0].last_error.as_deref(), Some("HTTP 400"));
         assert_eq!(views[1].last_24h.success_rate, None);

@@ -26,8 +26,9 @@ use qase_webhooks::Envelope;
 use serde::{Deserialize, Serialize};
 
 use crate::api::params::{Cursor, DeadLetterQuery, EventFilter, StatsQuery};
-use crate::store::d1::{Forward, Param, Statement};
-use crate::store::layout::{self, DeliveryStatus, EventStatus};
+use crate::store::d1::{Param, Statement};
+use crate::store::layout::{self, DeliveryStatus};
+use crate::store::types::{EventStatus, Forward};
 
 /// An event's columns as the API shows them: all but the body.
 const EVENT_COLUMNS: &str = "id, event_name, entity, action, project_code, team_member_id, \

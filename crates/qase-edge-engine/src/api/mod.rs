@@ -7,3 +7,4 @@ pub mod events;
 pub mod paging;
 pub mod params;
 pub mod replay;
+pub mod settings;

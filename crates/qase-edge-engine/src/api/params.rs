@@ -10,9 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use qase_webhooks::routing::Pattern;
 use qase_webhooks::{EventId, Subjects, MAX_EVENT_NAME_LEN, MAX_PROJECT_CODE_LEN};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::store::layout::{DeliveryStatus, EventStatus};
+use crate::store::layout::DeliveryStatus;
+use crate::store::types::EventStatus;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -62,17 +64,29 @@ pub struct Cursor {
     pub destination: Option<String>,
 }
 
+/// Every cursor of the API in its one form: base64url (unpadded) of the
+/// JSON of the last row's sort key. Opaque to clients.
+pub fn encode_cursor<T: Serialize>(position: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).expect("cursors serialise"))
+}
+
+/// The sort key of a cursor [`encode_cursor`] made, or `None`; the caller
+/// checks its parts.
+pub fn decode_cursor<T: DeserializeOwned>(text: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 impl Cursor {
     /// The cursor as the API hands it out.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursors serialise"))
+        encode_cursor(self)
     }
 
     /// A cursor this API handed out, or `None`. Its parts are checked as
     /// strictly as parameters, since they are bound into queries.
     pub fn decode(text: &str) -> Option<Cursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).ok()?;
+        let cursor: Cursor = decode_cursor(text)?;
         let fits = cursor.at <= MAX_ID
             && cursor.id.parse::<EventId>().is_ok()
             && cursor
@@ -84,7 +98,8 @@ impl Cursor {
 }
 
 fn is_destination_or_all(name: &str) -> bool {
-    crate::config::is_destination_name(name) || name == crate::delivery::attempt::ALL_DESTINATIONS
+    crate::delivery::settings::is_destination_name(name)
+        || name == crate::delivery::attempt::ALL_DESTINATIONS
 }
 
 /// Which events: every field narrows; none set is every event.
@@ -420,7 +435,7 @@ impl BulkReplayRequest {
                     let names = items
                         .iter()
                         .map(|item| match item.as_str() {
-                            Some(text) if crate::config::is_destination_name(text) => {
+                            Some(text) if crate::delivery::settings::is_destination_name(text) => {
                                 Ok(text.to_owned())
                             }
                             _ => Err(bad(&name, "must be a list of destination names")),

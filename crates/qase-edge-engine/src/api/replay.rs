@@ -130,7 +130,7 @@ fn named(config: &Config, names: &[String]) -> Result<(), ReplayRefusal> {
     }
     match names
         .iter()
-        .find(|name| !config.destination(name).is_some_and(|d| d.enabled))
+        .find(|name| !config.delivery.destination(name).is_some_and(|d| d.enabled))
     {
         Some(name) => Err(ReplayRefusal::UnknownDestination { name: name.clone() }),
         None => Ok(()),
@@ -143,6 +143,7 @@ fn targets(config: &Config, names: Option<&[String]>, event: &str, project: &str
     match names {
         Some(names) => names.to_vec(),
         None => config
+            .delivery
             .matching_destinations(event, project)
             .iter()
             .map(|d| d.name.clone())
@@ -319,7 +320,7 @@ fn preflight(config: &Config, destinations: Option<&[String]>) -> Result<(), Rep
     paused(config)?;
     match destinations {
         Some(names) => named(config, names),
-        None if config.destinations.iter().any(|d| d.enabled) => Ok(()),
+        None if config.delivery.destinations.iter().any(|d| d.enabled) => Ok(()),
         None => Err(ReplayRefusal::NoDestinations),
     }
 }
@@ -364,10 +365,9 @@ pub fn dry_run(
 mod tests {
     use super::*;
     use crate::config::bindings;
-    use crate::config::Sink;
     use crate::delivery::messages::INLINE_BODY_LIMIT;
-    use crate::store::d1::Forward;
-    use crate::store::layout::EventStatus;
+    use crate::store::settings::Sink;
+    use crate::store::types::{EventStatus, Forward};
 
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
 

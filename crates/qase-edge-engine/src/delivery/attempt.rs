@@ -10,8 +10,8 @@
 use qase_webhooks::retry::{AttemptResult, Verdict};
 use serde::Serialize;
 
-use crate::config::{Config, Destination, Format};
 use crate::delivery::messages::{DeadLetter, DeadLetterMessage, QueuedDelivery};
+use crate::delivery::settings::{DeliverySettings, Destination, Format};
 use crate::store::layout::{DeliveryState, DeliveryStatus};
 
 /// The destination name recorded for messages the platform moved to the
@@ -35,12 +35,12 @@ pub enum Targets<'c> {
 
 /// The destinations of `message`: every enabled matching one for a new
 /// event, or the one it names.
-pub fn targets<'c>(config: &'c Config, message: &QueuedDelivery) -> Targets<'c> {
+pub fn targets<'c>(delivery: &'c DeliverySettings, message: &QueuedDelivery) -> Targets<'c> {
     match &message.destination {
-        None => {
-            Targets::Send(config.matching_destinations(&message.event_name, &message.project_code))
-        }
-        Some(name) => match config.destination(name) {
+        None => Targets::Send(
+            delivery.matching_destinations(&message.event_name, &message.project_code),
+        ),
+        Some(name) => match delivery.destination(name) {
             Some(destination) if destination.enabled => Targets::Send(vec![destination]),
             _ => Targets::Gone {
                 destination: name.clone(),
@@ -197,7 +197,7 @@ impl AttemptLog {
 /// Decides what follows an attempt to `destination`. `random` is uniform
 /// in `[0, 1)` (the backoff's jitter), `now` in Unix milliseconds.
 pub fn after_attempt(
-    config: &Config,
+    delivery: &DeliverySettings,
     message: &QueuedDelivery,
     destination: &str,
     (result, description): (AttemptResult, String),
@@ -205,7 +205,7 @@ pub fn after_attempt(
     now: u64,
 ) -> AttemptStep {
     let attempt = message.attempts + 1;
-    let verdict = config.retry.verdict(result, attempt, random);
+    let verdict = delivery.retry.verdict(result, attempt, random);
     let next = QueuedDelivery {
         destination: Some(destination.to_owned()),
         attempts: attempt,
@@ -219,7 +219,7 @@ pub fn after_attempt(
         released: None,
         ..message.clone()
     };
-    let may_retry = config.retry.may_retry(attempt);
+    let may_retry = delivery.retry.may_retry(attempt);
     let (action, status) = match verdict {
         Verdict::Delivered => (Action::Delivered, Some(DeliveryStatus::Delivered)),
         Verdict::Retry(delay) if may_retry => (
@@ -374,12 +374,13 @@ pub fn disposition(message: &QueuedDelivery, unsettled: usize) -> Disposition {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::Config;
     use std::time::Duration;
 
     use super::*;
     use crate::config::bindings;
     use crate::config::ConfigError;
-    use crate::config::Sink;
+    use crate::store::settings::Sink;
 
     fn config(destinations: &str, retry_max: &str) -> Config {
         let vars = [
@@ -430,24 +431,24 @@ mod tests {
     fn a_new_event_goes_to_every_enabled_matching_destination() {
         let config = config(DESTINATIONS, "3");
         assert_eq!(
-            names(targets(&config, &message("run.completed", "WEB"))),
+            names(targets(&config.delivery, &message("run.completed", "WEB"))),
             ["ci", "chat"]
         );
         assert_eq!(
-            names(targets(&config, &message("case.created", "API"))),
+            names(targets(&config.delivery, &message("case.created", "API"))),
             Vec::<String>::new()
         );
         let mut retry = message("case.created", "API");
         retry.destination = Some("ci".into());
         assert_eq!(
-            names(targets(&config, &retry)),
+            names(targets(&config.delivery, &retry)),
             ["ci"],
             "a retry names its destination"
         );
         retry.destination = Some("off".into());
-        assert_eq!(names(targets(&config, &retry)), ["gone:off"]);
+        assert_eq!(names(targets(&config.delivery, &retry)), ["gone:off"]);
         retry.destination = Some("removed".into());
-        assert_eq!(names(targets(&config, &retry)), ["gone:removed"]);
+        assert_eq!(names(targets(&config.delivery, &retry)), ["gone:removed"]);
     }
 
     #[test]
@@ -458,7 +459,7 @@ mod tests {
             "3",
         );
         let body = br#"{"event_name":"run.completed","timestamp":1764000000,"payload":{"id":7,"cases":2,"passed":2,"failed":0,"blocked":0,"duration":1000},"team_member_id":1,"project_code":"DEMO"}"#;
-        let slack = config.destination("slack").unwrap();
+        let slack = config.delivery.destination("slack").unwrap();
         assert_eq!(slack.pace, Some(Duration::from_millis(1000)));
         let rendered = request_body(slack, body, "https://qase.example").unwrap();
         let message: serde_json::Value = serde_json::from_slice(&rendered).unwrap();
@@ -477,7 +478,7 @@ mod tests {
             .iter()
             .any(|(n, _)| n.starts_with("webhook-") || n.starts_with("X-Qase")));
 
-        let raw = config.destination("raw").unwrap();
+        let raw = config.delivery.destination("raw").unwrap();
         assert_eq!(
             request_body(raw, body, "https://qase.example").unwrap(),
             body.to_vec()
@@ -506,7 +507,7 @@ mod tests {
     #[test]
     fn our_headers_come_last_and_the_signature_covers_the_body() {
         let config = config(DESTINATIONS, "3");
-        let ci = config.destination("ci").unwrap();
+        let ci = config.delivery.destination("ci").unwrap();
         let message = message("run.completed", "WEB");
         let headers = request_headers(ci, &message, 1_700_000_000, b"{}");
         let last_webhook_id = headers
@@ -530,7 +531,7 @@ mod tests {
                 .unwrap()
                 .sign(&message.id, 1_700_000_000, b"{}")
         );
-        let chat = config.destination("chat").unwrap();
+        let chat = config.delivery.destination("chat").unwrap();
         assert!(!request_headers(chat, &message, 1, b"{}")
             .iter()
             .any(|(n, _)| n == "webhook-signature"));
@@ -551,12 +552,12 @@ mod tests {
         let config = config(DESTINATIONS, "3");
         let first = message("run.completed", "WEB");
 
-        let step = after_attempt(&config, &first, "ci", status(200, None), 0.5, 7);
+        let step = after_attempt(&config.delivery, &first, "ci", status(200, None), 0.5, 7);
         assert_eq!(step.action, Action::Delivered);
         assert_eq!(step.state.unwrap().status, DeliveryStatus::Delivered);
         assert_eq!(step.log.outcome, "delivered");
 
-        let step = after_attempt(&config, &first, "ci", status(500, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &first, "ci", status(500, None), 0.0, 7);
         assert_eq!(
             step.action,
             Action::Requeue { delay_seconds: 5 },
@@ -570,7 +571,14 @@ mod tests {
         );
         assert_eq!(step.log.retry_in_seconds, Some(5));
 
-        let step = after_attempt(&config, &first, "ci", status(503, Some(120)), 0.0, 7);
+        let step = after_attempt(
+            &config.delivery,
+            &first,
+            "ci",
+            status(503, Some(120)),
+            0.0,
+            7,
+        );
         assert_eq!(
             step.action,
             Action::Requeue { delay_seconds: 120 },
@@ -578,7 +586,7 @@ mod tests {
         );
 
         let step = after_attempt(
-            &config,
+            &config.delivery,
             &first,
             "ci",
             (AttemptResult::Timeout, "no answer".into()),
@@ -588,7 +596,7 @@ mod tests {
         assert!(matches!(step.action, Action::Requeue { .. }));
         assert_eq!(step.next.last_status, None);
 
-        let step = after_attempt(&config, &first, "ci", status(404, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &first, "ci", status(404, None), 0.0, 7);
         assert_eq!(
             step.action,
             Action::DeadLetter {
@@ -602,7 +610,7 @@ mod tests {
 
         let mut last = first.clone();
         last.attempts = 2;
-        let step = after_attempt(&config, &last, "ci", status(500, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &last, "ci", status(500, None), 0.0, 7);
         assert_eq!(
             step.action,
             Action::DeadLetter {
@@ -619,14 +627,23 @@ mod tests {
         let mut delays = Vec::new();
         for attempts in 0..12 {
             message.attempts = attempts;
-            match after_attempt(&config, &message, "ci", status(500, None), 0.999, 0).action {
+            match after_attempt(
+                &config.delivery,
+                &message,
+                "ci",
+                status(500, None),
+                0.999,
+                0,
+            )
+            .action
+            {
                 Action::Requeue { delay_seconds } => delays.push(delay_seconds),
                 other => panic!("{other:?}"),
             }
         }
         assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{delays:?}");
-        assert!(*delays.last().unwrap() as u64 <= config.retry.cap.as_secs());
-        assert_eq!(config.retry.cap, Duration::from_secs(3600));
+        assert!(*delays.last().unwrap() as u64 <= config.delivery.retry.cap.as_secs());
+        assert_eq!(config.delivery.retry.cap, Duration::from_secs(3600));
     }
 
     #[test]
@@ -649,9 +666,9 @@ mod tests {
     fn each_outcome_has_its_follow_up() {
         let config = config(DESTINATIONS, "3");
         let fan_out = message("run.completed", "WEB");
-        let step = after_attempt(&config, &fan_out, "ci", status(200, None), 0.5, 7);
+        let step = after_attempt(&config.delivery, &fan_out, "ci", status(200, None), 0.5, 7);
         assert!(matches!(follow_up(&step, "ci", 8), FollowUp::Done));
-        let step = after_attempt(&config, &fan_out, "ci", status(500, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &fan_out, "ci", status(500, None), 0.0, 7);
         match follow_up(&step, "ci", 8) {
             FollowUp::Requeue {
                 next,
@@ -665,7 +682,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let step = after_attempt(&config, &fan_out, "ci", status(400, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &fan_out, "ci", status(400, None), 0.0, 7);
         match follow_up(&step, "ci", 8) {
             FollowUp::DeadLetterQueue(dead) => {
                 assert_eq!(dead.destination, "ci");
@@ -682,7 +699,7 @@ mod tests {
         let config = config(DESTINATIONS, "3");
         let fan_out = message("run.completed", "WEB");
         // `chat` was delivered; `ci` failed and its retry cannot be queued.
-        let step = after_attempt(&config, &fan_out, "ci", status(500, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &fan_out, "ci", status(500, None), 0.0, 7);
         let requeue = follow_up(&step, "ci", 8);
         let next = fallback(&fan_out, requeue, "queue down", 9);
         assert!(is_dead_letter_queue(&next), "{next:?}");
@@ -711,7 +728,7 @@ mod tests {
         let mut retry = message("run.completed", "WEB");
         retry.destination = Some("ci".into());
         retry.attempts = 1;
-        let step = after_attempt(&config, &retry, "ci", status(500, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &retry, "ci", status(500, None), 0.0, 7);
         let requeue = follow_up(&step, "ci", 8);
         assert!(
             fallback(&retry, requeue, "queue down", 9).is_none(),
@@ -719,7 +736,7 @@ mod tests {
         );
         assert_eq!(disposition(&retry, 1), Disposition::Retry);
         assert_eq!(disposition(&retry, 0), Disposition::Ack);
-        let step = after_attempt(&config, &retry, "ci", status(400, None), 0.0, 7);
+        let step = after_attempt(&config.delivery, &retry, "ci", status(400, None), 0.0, 7);
         let dead = follow_up(&step, "ci", 8);
         let next = fallback(&retry, dead, "dlq down", 9);
         assert!(matches!(next, Some(FollowUp::RecordDead(_))));

@@ -9,3 +9,4 @@ pub mod breaker_reports;
 pub mod messages;
 pub mod pace;
 pub mod records;
+pub mod settings;

@@ -5,7 +5,7 @@
 //! slot is far is put back on the queue until then ([`step`]), keeping the
 //! slot it was given.
 
-use crate::config::MAX_RETRY_SECONDS;
+use crate::delivery::settings::MAX_RETRY_SECONDS;
 
 /// The longest a consumer waits in place for a slot; beyond that the
 /// message goes back on the queue, delayed.

@@ -26,8 +26,9 @@ use qase_webhooks::{Envelope, Subjects};
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::messages::{DeadLetter, QueuedDelivery};
-use crate::store::d1::{self, Forward, NewEvent, Param, Statement, D1_BODY_LIMIT};
-use crate::store::layout::{DeliveryState, DeliveryStatus, EventStatus};
+use crate::store::d1::{self, NewEvent, Param, Statement, D1_BODY_LIMIT};
+use crate::store::layout::{DeliveryState, DeliveryStatus};
+use crate::store::types::{EventStatus, Forward};
 
 /// The `status` column value of `status`.
 pub fn status_column(status: DeliveryStatus) -> &'static str {

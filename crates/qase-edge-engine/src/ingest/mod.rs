@@ -14,16 +14,21 @@
 //! Every function is pure; `qase_edge::ingest::hot_path` (and
 //! `qase_edge::ingest` for bodies without a length) carries them out.
 
+pub mod settings;
+
 use qase_webhooks::{
     AdmitError, Credential, EnvelopeError, Event, PayloadError, Subjects, VerifiedDelivery,
 };
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError, PayloadPolicy, Sink};
+use crate::config::{Config, ConfigError};
 use crate::delivery::messages::{QueuedDelivery, INLINE_BODY_LIMIT};
-use crate::store::d1::{self, Forward, NewEvent, Statement, D1_BODY_LIMIT};
+use crate::ingest::settings::{IngestSettings, PayloadPolicy};
+use crate::store::d1::{self, NewEvent, Statement, D1_BODY_LIMIT};
 use crate::store::failure::StoreFailure;
-use crate::store::layout::{self, EventMetadata, EventStatus, RescueMetadata};
+use crate::store::layout::{self, EventMetadata, RescueMetadata};
+use crate::store::settings::Sink;
+use crate::store::types::{EventStatus, Forward};
 
 /// Why a delivery is refused: domain verdicts, mapped to HTTP by the shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,15 +153,16 @@ pub fn check_headers<'c>(
         .as_ref()
         .map_err(|e| Refusal::Misconfigured(e.clone()))?;
     let declared_length = facts.content_length.and_then(|v| v.trim().parse().ok());
-    if declared_length.is_some_and(|length| length > config.max_body_bytes as u64) {
+    if declared_length.is_some_and(|length| length > config.ingest.max_body_bytes as u64) {
         return Err(Refusal::TooLarge {
-            limit: config.max_body_bytes,
+            limit: config.ingest.max_body_bytes,
         });
     }
-    if config.secrets.is_empty() {
+    if config.ingest.secrets.is_empty() {
         return Err(Refusal::NoSecretConfigured);
     }
     let credential = config
+        .ingest
         .secrets
         .authenticate(facts.secret.map(str::as_bytes))
         .map_err(|_| Refusal::Unauthorized)?;
@@ -183,10 +189,10 @@ fn is_json_content_type(value: Option<&str>) -> bool {
 }
 
 /// While reading: refuses a body as soon as it passes the limit.
-pub fn check_body_size(config: &Config, bytes_so_far: usize) -> Result<(), Refusal> {
-    if bytes_so_far > config.max_body_bytes {
+pub fn check_body_size(ingest: &IngestSettings, bytes_so_far: usize) -> Result<(), Refusal> {
+    if bytes_so_far > ingest.max_body_bytes {
         return Err(Refusal::TooLarge {
-            limit: config.max_body_bytes,
+            limit: ingest.max_body_bytes,
         });
     }
     Ok(())
@@ -295,6 +301,7 @@ pub fn plan(
         Some(_) => None,
         None => {
             let targets = config
+                .ingest
                 .routes
                 .targets(envelope.event_name.as_str(), &envelope.project_code);
             if targets.is_empty() {
@@ -304,7 +311,7 @@ pub fn plan(
         }
     };
     let routed = |sink: Sink| match &targets {
-        None => config.has_sink(sink) && sink != Sink::Queue,
+        None => config.store.has_sink(sink) && sink != Sink::Queue,
         Some(targets) => targets.contains(sink.name()),
     };
     let (to_d1, to_kv, to_queue) = (routed(Sink::D1), routed(Sink::Kv), routed(Sink::Queue));
@@ -317,7 +324,7 @@ pub fn plan(
     );
     // A body too large for a row, or for a queue message when D1 does not
     // hold it, is read back from KV.
-    let body_in_kv = config.kv_bound
+    let body_in_kv = config.store.kv_bound
         && ((to_d1 && body_len > D1_BODY_LIMIT)
             || (to_queue && !to_d1 && body_len > INLINE_BODY_LIMIT));
     let forward = match to_queue {
@@ -344,7 +351,7 @@ pub fn plan(
         },
         body: true,
         metadata: Some(KvMetadata::Event(metadata.clone())),
-        ttl: config.retention_seconds,
+        ttl: config.store.retention_seconds,
     });
     let queue = to_queue.then(|| {
         QueuedDelivery::new(
@@ -357,7 +364,7 @@ pub fn plan(
             to_d1 || body_in_kv,
         )
     });
-    let rescue = config.kv_bound.then(|| KvWrite {
+    let rescue = config.store.kv_bound.then(|| KvWrite {
         key: layout::rescue_key(&id),
         body: true,
         metadata: Some(KvMetadata::Rescue(RescueMetadata::new(
@@ -642,7 +649,7 @@ impl Ingest {
 
 /// The duplicate marker, when duplicates are detected.
 fn seen_marker(config: &Config, id: &str) -> Option<KvWrite> {
-    config.dedupe_seconds.map(|window| KvWrite {
+    config.ingest.dedupe_seconds.map(|window| KvWrite {
         key: layout::seen_key(id),
         body: false,
         metadata: None,
@@ -668,7 +675,7 @@ fn check_payload(
             (Refusal::InvalidPayload(error), field, kind)
         }
     };
-    match config.payload_policy {
+    match config.ingest.payload_policy {
         PayloadPolicy::Reject => Err(refusal),
         PayloadPolicy::Quarantine => Ok(Some(Quarantine {
             reason: refusal_reason(&refusal),
@@ -841,9 +848,9 @@ mod tests {
     #[test]
     fn a_body_past_the_limit_is_refused_as_it_is_read() {
         let config = config(&[(bindings::MAX_BODY_BYTES, "10")]).unwrap();
-        assert!(check_body_size(&config, 10).is_ok());
+        assert!(check_body_size(&config.ingest, 10).is_ok());
         assert_eq!(
-            check_body_size(&config, 11),
+            check_body_size(&config.ingest, 11),
             Err(Refusal::TooLarge { limit: 10 })
         );
     }

@@ -39,6 +39,32 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status.
+    pub const ALL: [RunStatus; 4] = [
+        RunStatus::Unknown,
+        RunStatus::Started,
+        RunStatus::Completed,
+        RunStatus::Aborted,
+    ];
+
+    /// Its text: the `runs.status` column, the runs API's `status`
+    /// parameter, and (a test checks) its serde form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Unknown => "unknown",
+            RunStatus::Started => "started",
+            RunStatus::Completed => "completed",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+
+    /// The status whose text is `name`.
+    pub fn parse(name: &str) -> Option<RunStatus> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == name)
+    }
+
     /// Whether the run has ended (a CI gate's wait is over).
     pub fn is_final(self) -> bool {
         matches!(self, RunStatus::Completed | RunStatus::Aborted)
@@ -216,8 +242,15 @@ pub fn fact_of(event_id: &str, body: &[u8]) -> Option<RunFact> {
         EventName::ResultDeleted => return result(ResultAction::Deleted),
         _ => {}
     }
-    let fact = match envelope.event().ok()? {
-        Event::RunStarted(run) => run_and(
+    let (kind, run) = run_kind(envelope.event().ok()?)?;
+    Some(run_and(kind, run))
+}
+
+/// What a `run.*` event says about its run, and the run's id; `None` for
+/// any other event.
+fn run_kind(event: Event) -> Option<(RunFactKind, u64)> {
+    let kind = match event {
+        Event::RunStarted(run) => (
             RunFactKind::Started {
                 title: run.title,
                 plan_id: run.plan.map(|plan| plan.id),
@@ -225,7 +258,7 @@ pub fn fact_of(event_id: &str, body: &[u8]) -> Option<RunFact> {
             },
             run.id,
         ),
-        Event::RunCompleted(run) => run_and(
+        Event::RunCompleted(run) => (
             RunFactKind::Ended {
                 outcome: RunOutcome::Completed,
                 counts: RunCounts {
@@ -240,7 +273,7 @@ pub fn fact_of(event_id: &str, body: &[u8]) -> Option<RunFact> {
             },
             run.id,
         ),
-        Event::RunAborted(run) => run_and(
+        Event::RunAborted(run) => (
             RunFactKind::Ended {
                 outcome: RunOutcome::Aborted,
                 counts: RunCounts {
@@ -255,12 +288,12 @@ pub fn fact_of(event_id: &str, body: &[u8]) -> Option<RunFact> {
             },
             run.id,
         ),
-        Event::RunDeleted(run) => run_and(RunFactKind::Deleted, run.id),
-        Event::RunUpdated(run) => run_and(RunFactKind::Other, run.id),
-        Event::RunReportChanged(run) => run_and(RunFactKind::Other, run.id),
+        Event::RunDeleted(run) => (RunFactKind::Deleted, run.id),
+        Event::RunUpdated(run) => (RunFactKind::Other, run.id),
+        Event::RunReportChanged(run) => (RunFactKind::Other, run.id),
         _ => return None,
     };
-    Some(fact)
+    Some(kind)
 }
 
 /// Whether an event of this name may be about a run (`run.*`, `result.*`):
@@ -310,6 +343,31 @@ pub fn empty(project: &str, run: u64) -> RunState {
     }
 }
 
+/// Keeps `candidate` as the run's end when it is later than the one held
+/// (by time, then event id), so that ends applied in any order agree.
+fn keep_latest_end(state: &mut RunState, candidate: RunEnd) {
+    let later = match &state.end {
+        None => true,
+        Some(end) => (candidate.at, &candidate.event_id) > (end.at, &end.event_id),
+    };
+    if later {
+        state.end = Some(candidate);
+    }
+}
+
+/// The status a run's state says: its end's outcome, else started once
+/// `run.started` gave it a title.
+fn status_of(state: &RunState) -> RunStatus {
+    match (&state.end, &state.title) {
+        (Some(end), _) => match end.outcome {
+            RunOutcome::Completed => RunStatus::Completed,
+            RunOutcome::Aborted => RunStatus::Aborted,
+        },
+        (None, Some(_)) => RunStatus::Started,
+        (None, None) => RunStatus::Unknown,
+    }
+}
+
 /// Applies `fact` to its run's `state` (`None`: the run's first event).
 /// `seen`: the object already applied this event id; nothing changes.
 pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
@@ -338,19 +396,15 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
         }
         RunFactKind::Ended { outcome, counts } => {
             next.run_events += 1;
-            let candidate = RunEnd {
-                outcome: *outcome,
-                counts: *counts,
-                at: fact.at,
-                event_id: fact.event_id.clone(),
-            };
-            let later = match &next.end {
-                None => true,
-                Some(end) => (candidate.at, &candidate.event_id) > (end.at, &end.event_id),
-            };
-            if later {
-                next.end = Some(candidate);
-            }
+            keep_latest_end(
+                &mut next,
+                RunEnd {
+                    outcome: *outcome,
+                    counts: *counts,
+                    at: fact.at,
+                    event_id: fact.event_id.clone(),
+                },
+            );
         }
         RunFactKind::Deleted => {
             next.run_events += 1;
@@ -363,14 +417,7 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
             ResultAction::Deleted => next.results.deleted += 1,
         },
     }
-    next.status = match (&next.end, &next.title) {
-        (Some(end), _) => match end.outcome {
-            RunOutcome::Completed => RunStatus::Completed,
-            RunOutcome::Aborted => RunStatus::Aborted,
-        },
-        (None, Some(_)) => RunStatus::Started,
-        (None, None) => RunStatus::Unknown,
-    };
+    next.status = status_of(&next);
     let changed = next != before;
     if changed {
         next.version = before.version + 1;
@@ -496,6 +543,16 @@ pub(crate) mod tests {
     fn without_version(mut state: RunState) -> RunState {
         state.version = 0;
         state
+    }
+
+    #[test]
+    fn a_status_text_is_its_serde_form_and_parses_back() {
+        for status in RunStatus::ALL {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json.as_str(), Some(status.as_str()));
+            assert_eq!(RunStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(RunStatus::parse("done"), None);
     }
 
     #[test]

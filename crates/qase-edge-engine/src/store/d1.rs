@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use qase_webhooks::Subjects;
 use serde::{Deserialize, Serialize};
 
-use crate::store::layout::EventStatus;
+use crate::store::types::{EventStatus, Forward};
 
 /// Bodies up to this many bytes are stored in the row; larger ones in KV
 /// (`event/{id}`, or `quarantine/{id}` for a quarantined event). D1 allows 2,000,000 bytes per row; the other columns are
@@ -41,39 +41,6 @@ pub const D1_BODY_LIMIT: usize = 1_900_000;
 /// Rows the sweep handles per run, within Workers' subrequest limits (one
 /// queue send each, 50 subrequests per invocation on the Free plan).
 pub const SWEEP_BATCH: usize = 40;
-
-/// Where an event stands with the delivery queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Forward {
-    /// Not routed to the queue (or quarantined).
-    None,
-    /// Sent (or to be re-sent by the sweep) until the consumer claims it.
-    Pending,
-    /// The consumer claimed it: forwarded to its destinations.
-    Queued,
-}
-
-impl Forward {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Forward::None => "none",
-            Forward::Pending => "pending",
-            Forward::Queued => "queued",
-        }
-    }
-}
-
-impl EventStatus {
-    /// The `outcome` column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventStatus::Accepted => "accepted",
-            EventStatus::Quarantined => "quarantined",
-        }
-    }
-}
 
 /// A statement parameter. [`Param::Body`] stands for the delivery's exact
 /// bytes, bound as text by the shell (which has them at hand), so that a

@@ -26,9 +26,10 @@
 
 use std::borrow::Cow;
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet};
 use serde::{Deserialize, Serialize};
 
-use crate::store::d1::Forward;
+use crate::store::types::{EventStatus, Forward};
 
 /// Prefix of accepted deliveries.
 pub const EVENT: &str = "event/";
@@ -45,16 +46,6 @@ pub const DEAD: &str = "dead/";
 
 /// Workers KV's largest metadata, in bytes of serialised JSON.
 pub const KV_METADATA_LIMIT: usize = 1024;
-
-/// Whether a stored event was accepted or quarantined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventStatus {
-    /// Fits its model; stored under `event/` and forwarded.
-    Accepted,
-    /// Does not fit (or is unknown); stored under `quarantine/`, not forwarded.
-    Quarantined,
-}
 
 /// Metadata of events stored in KV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,13 +266,16 @@ fn cut_escaped(text: &mut String, excess: usize) {
     }
 }
 
+/// What [`key_segment`] escapes: `%` and `/` only, as since the first
+/// version, so keys already stored keep their bytes. (The crate always
+/// escapes non-ASCII bytes too; the segments are destination names, ASCII
+/// by [`crate::delivery::settings::is_destination_name`].)
+const KEY_SEGMENT: &AsciiSet = &AsciiSet::EMPTY.add(b'%').add(b'/');
+
 /// A user-controlled value as one key segment: `%` and `/` percent-encoded,
 /// so it contains no `/` and decodes to exactly one value.
 pub fn key_segment(value: &str) -> Cow<'_, str> {
-    if !value.contains(['%', '/']) {
-        return Cow::Borrowed(value);
-    }
-    Cow::Owned(value.replace('%', "%25").replace('/', "%2F"))
+    utf8_percent_encode(value, KEY_SEGMENT).into()
 }
 
 /// `event/{id}`.
@@ -336,8 +330,8 @@ pub fn event_child<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, String)> 
     if !is_event_id(id) || destination.is_empty() || destination.contains('/') {
         return None;
     }
-    let destination = destination.replace("%2F", "/").replace("%25", "%");
-    Some((id, destination))
+    let destination = percent_decode_str(destination).decode_utf8_lossy();
+    Some((id, destination.into_owned()))
 }
 
 #[cfg(test)]
@@ -347,6 +341,24 @@ mod tests {
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
     /// Workers KV's largest key, in bytes.
     const KV_KEY_LIMIT: usize = 512;
+
+    /// The hand-written escape of the first versions, which wrote the keys
+    /// already stored.
+    fn old_key_segment(value: &str) -> String {
+        value.replace('%', "%25").replace('/', "%2F")
+    }
+
+    #[test]
+    fn key_segments_keep_the_bytes_of_old_keys_and_old_keys_decode() {
+        let ascii: String = (0u8..128).map(char::from).collect();
+        for value in [ascii.as_str(), "ci", "a/b%", "%2F", "%25", "/%/", ""] {
+            assert_eq!(key_segment(value), old_key_segment(value), "{value:?}");
+            let old = format!("{DEAD}{ID}/{}", old_key_segment(value));
+            if !value.is_empty() {
+                assert_eq!(event_child(DEAD, &old), Some((ID, value.to_owned())));
+            }
+        }
+    }
 
     #[test]
     fn destinations_are_read_back_by_position() {

@@ -19,8 +19,9 @@ use qase_webhooks::{Envelope, EventId, Subjects};
 use serde::{Deserialize, Serialize};
 
 use crate::api::params::ParamError;
-use crate::store::d1::{self, Forward, NewEvent, Param, Statement, D1_BODY_LIMIT};
+use crate::store::d1::{self, NewEvent, Param, Statement, D1_BODY_LIMIT};
 use crate::store::layout::{self, DeadLetterMetadata, DeliveryState, EventMetadata};
+use crate::store::types::Forward;
 
 /// What a phase copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +241,8 @@ pub struct Migrated {
 mod tests {
     use super::*;
     use crate::store::d1::placeholders_match;
-    use crate::store::layout::{DeliveryStatus, EventStatus};
+    use crate::store::layout::DeliveryStatus;
+    use crate::store::types::EventStatus;
 
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
 

@@ -7,4 +7,6 @@ pub mod d1;
 pub mod failure;
 pub mod layout;
 pub mod migrate_kv;
+pub mod settings;
 pub mod sweep;
+pub mod types;

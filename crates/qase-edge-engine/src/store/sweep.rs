@@ -17,10 +17,11 @@
 
 use qase_webhooks::{Envelope, Subjects};
 
-use crate::config::{Config, Sink};
 use crate::delivery::messages::QueuedDelivery;
-use crate::store::d1::{self, Forward, NewEvent, UnforwardedRow, D1_BODY_LIMIT};
-use crate::store::layout::{self, EventStatus, RescueMetadata};
+use crate::store::d1::{self, NewEvent, UnforwardedRow, D1_BODY_LIMIT};
+use crate::store::layout::{self, RescueMetadata};
+use crate::store::settings::{Sink, StoreSettings};
+use crate::store::types::{EventStatus, Forward};
 
 /// Rescue keys handled per run: each costs a KV read, a D1 insert, a queue
 /// send and a KV delete, within the 50 subrequests of a Free plan
@@ -43,9 +44,14 @@ pub struct Rescue {
 /// The plan for the rescue key of event `id`. `None` when the bytes are not
 /// an envelope (they passed the check before they were stored, so this is
 /// a corrupted key: it is logged and left for an operator).
-pub fn rescue(config: &Config, id: &str, metadata: &RescueMetadata, body: &[u8]) -> Option<Rescue> {
+pub fn rescue(
+    store: &StoreSettings,
+    id: &str,
+    metadata: &RescueMetadata,
+    body: &[u8],
+) -> Option<Rescue> {
     let envelope = Envelope::parse(body).ok()?;
-    let with_d1 = config.has_sink(Sink::D1);
+    let with_d1 = store.has_sink(Sink::D1);
     let body_in_kv = with_d1 && body.len() > D1_BODY_LIMIT;
     let insert = with_d1.then(|| NewEvent {
         id: id.to_owned(),
@@ -92,8 +98,8 @@ pub fn rescued_id(key: &str) -> Option<&str> {
 }
 
 /// The re-drive query: `pending` rows older than the configured delay.
-pub fn unforwarded(config: &Config, now: u64) -> d1::Statement {
-    d1::unforwarded(now.saturating_sub(config.redrive_after_seconds * 1000))
+pub fn unforwarded(store: &StoreSettings, now: u64) -> d1::Statement {
+    d1::unforwarded(now.saturating_sub(store.redrive_after_seconds * 1000))
 }
 
 /// The message that sends a `pending` row again. Its body stays in D1 (or
@@ -114,8 +120,8 @@ pub fn redrive_message(row: &UnforwardedRow) -> QueuedDelivery {
 
 /// Rows received before this (Unix ms) have outlived the retention; `None`
 /// when events are kept until deleted.
-pub fn retention_cutoff(config: &Config, now: u64) -> Option<u64> {
-    let keep_ms = config.retention_seconds?.saturating_mul(1000);
+pub fn retention_cutoff(store: &StoreSettings, now: u64) -> Option<u64> {
+    let keep_ms = store.retention_seconds?.saturating_mul(1000);
     Some(now.saturating_sub(keep_ms))
 }
 
@@ -123,6 +129,7 @@ pub fn retention_cutoff(config: &Config, now: u64) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::config::bindings;
+    use crate::config::Config;
     use crate::config::ConfigError;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -135,7 +142,7 @@ mod tests {
     fn a_rescued_event_is_recorded_as_it_was_received_and_sent_when_new() {
         let config = config(&[]).unwrap();
         let metadata = RescueMetadata::new(1_700_000_000_000, Forward::Pending, None);
-        let rescue = rescue(&config, "evt_1", &metadata, BODY).unwrap();
+        let rescue = rescue(&config.store, "evt_1", &metadata, BODY).unwrap();
         let insert = rescue.insert.unwrap();
         assert_eq!(insert.received_at, 1_700_000_000_000);
         assert_eq!(
@@ -161,21 +168,21 @@ mod tests {
     fn a_rescued_quarantine_keeps_its_reason_and_is_not_sent() {
         let config = config(&[]).unwrap();
         let metadata = RescueMetadata::new(1, Forward::None, Some("payload.id: invalid type"));
-        let rescue = rescue(&config, "evt_1", &metadata, BODY).unwrap();
+        let rescue = rescue(&config.store, "evt_1", &metadata, BODY).unwrap();
         let insert = rescue.insert.unwrap();
         assert_eq!(
             (insert.outcome, insert.forward),
             (EventStatus::Quarantined, Forward::None)
         );
         assert!(rescue.message.is_none());
-        assert!(super::rescue(&config, "evt_1", &metadata, b"not json").is_none());
+        assert!(super::rescue(&config.store, "evt_1", &metadata, b"not json").is_none());
     }
 
     #[test]
     fn without_d1_a_rescue_is_only_sent() {
         let config = config(&[(bindings::SINKS, "kv,queue")]).unwrap();
         let metadata = RescueMetadata::new(1, Forward::Pending, None);
-        let rescue = rescue(&config, "evt_1", &metadata, BODY).unwrap();
+        let rescue = rescue(&config.store, "evt_1", &metadata, BODY).unwrap();
         assert!(rescue.insert.is_none());
         assert!(rescue.message.unwrap().body.is_some());
     }
@@ -187,7 +194,7 @@ mod tests {
         assert_eq!(rescued_id("event/evt_1"), None);
         let config = config(&[(bindings::REDRIVE_AFTER_SECONDS, "60")]).unwrap();
         assert_eq!(
-            unforwarded(&config, 100_000).params[0],
+            unforwarded(&config.store, 100_000).params[0],
             d1::Param::Int(40_000)
         );
         let row = UnforwardedRow {
@@ -199,10 +206,10 @@ mod tests {
         let message = redrive_message(&row);
         assert!(message.body.is_none() && message.recorded && message.destination.is_none());
         assert_eq!(
-            retention_cutoff(&config, 40 * 86_400_000),
+            retention_cutoff(&config.store, 40 * 86_400_000),
             Some(10 * 86_400_000)
         );
         let keep = super::tests::config(&[(bindings::RETENTION_SECONDS, "0")]).unwrap();
-        assert_eq!(retention_cutoff(&keep, 1), None);
+        assert_eq!(retention_cutoff(&keep.store, 1), None);
     }
 }

@@ -84,7 +84,7 @@ fn the_scan_finds_statement_constructors_and_nothing_else() {
     for known in [
         "d1::record_event",
         "events::list_events",
-        "report::statement",
+        "api::statement",
         "ingest::plan",
     ] {
         assert_eq!(

@@ -3,13 +3,13 @@
 
 use engine::alerts::watch::{self, LastDelivery, WatchRow, Watched};
 use engine::api::events::{self, DeliveryRow, EventRow};
-use engine::config::{bindings, Config, Sink};
-use engine::store::d1::{self, Forward, UnforwardedRow, SWEEP_BATCH};
-use engine::store::layout::{
-    DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata, EventStatus,
-};
+use engine::config::{bindings, Config};
+use engine::store::d1::{self, UnforwardedRow, SWEEP_BATCH};
+use engine::store::layout::{DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata};
 use engine::store::migrate_kv;
+use engine::store::settings::Sink;
 use engine::store::sweep;
+use engine::store::types::{EventStatus, Forward};
 
 use super::support::{self, id_of, Db};
 
@@ -94,7 +94,7 @@ fn config() -> Config {
 fn the_sweep_redrives_old_pending_rows_oldest_first_a_batch_at_a_time() {
     let db = Db::new();
     let config = config();
-    let delay = config.redrive_after_seconds * 1000;
+    let delay = config.store.redrive_after_seconds * 1000;
     // 45 pending rows old enough, newest first in insertion order.
     let mut old = Vec::new();
     for n in 0..45u64 {
@@ -115,7 +115,7 @@ fn the_sweep_redrives_old_pending_rows_oldest_first_a_batch_at_a_time() {
     assert_eq!(db.changes(&d1::claim_forward(&claimed), None), 1);
     event(&db, 102, "WEB", NOW - delay - 600, Forward::None, false);
 
-    let rows: Vec<UnforwardedRow> = db.rows(&built!(sweep::unforwarded(&config, NOW)));
+    let rows: Vec<UnforwardedRow> = db.rows(&built!(sweep::unforwarded(&config.store, NOW)));
     assert_eq!(rows.len(), SWEEP_BATCH);
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let oldest: Vec<&str> = old
@@ -143,7 +143,7 @@ fn the_sweep_redrives_old_pending_rows_oldest_first_a_batch_at_a_time() {
 fn the_retention_deletes_old_rows_and_lists_their_bodies_in_kv() {
     let mut db = Db::new();
     let config = config();
-    let cutoff = sweep::retention_cutoff(&config, NOW).expect("a retention");
+    let cutoff = sweep::retention_cutoff(&config.store, NOW).expect("a retention");
     let in_kv = event(&db, 1, "WEB", cutoff - 2, Forward::None, true);
     let in_row = event(&db, 2, "WEB", cutoff - 1, Forward::None, false);
     let kept = event(&db, 3, "WEB", cutoff, Forward::None, true);

@@ -4,8 +4,10 @@
 use engine::api::events::{self, DeadLetterRow, DeadLetterToReplay, EventRow, RouteCount};
 use engine::api::params::{Cursor, DeadLetterQuery, ListQuery, StatsQuery};
 use engine::delivery::attempt::ALL_DESTINATIONS;
-use engine::store::d1::{self, Forward};
-use engine::store::layout::{DeliveryState, DeliveryStatus, EventStatus};
+use engine::store::d1;
+use engine::store::layout::{DeliveryState, DeliveryStatus};
+use engine::store::types::EventStatus;
+use engine::store::types::Forward;
 
 use super::support::{self, Db};
 use super::writes::write_state;

@@ -1,7 +1,9 @@
 //! Scenario 8: the `runs` table: the row upsert, one run, `RunsQuery` and
 //! the retention's deletes.
 
-use engine::runs::report::{self, RunRow, RunsQuery};
+use engine::runs::api::{self, RunsQuery};
+use engine::runs::report;
+use engine::runs::sql::{self, RunRow};
 use engine::runs::state::{self, RunState, RunStatus};
 use engine::store::layout::{DeliveryState, DeliveryStatus};
 
@@ -26,11 +28,11 @@ fn run(project: &str, run: u64, status: RunStatus, last_event_at: u64, version: 
 }
 
 fn write(db: &Db, state: &RunState, now: u64) -> usize {
-    db.changes(&built!(report::upsert(state, now)), None)
+    db.changes(&built!(sql::upsert(state, now)), None)
 }
 
 fn one(db: &Db, project: &str, id: u64) -> Option<RunState> {
-    let rows: Vec<RunRow> = db.rows(&built!(report::select_run(project, id)));
+    let rows: Vec<RunRow> = db.rows(&built!(sql::select_run(project, id)));
     assert!(rows.len() <= 1);
     rows.first()
         .map(|row| row.state().expect("a state this version reads"))
@@ -44,7 +46,7 @@ fn page(db: &Db, pairs: &[(&str, &str)]) -> (Vec<(u64, RunStatus)>, Option<Strin
             .collect(),
     )
     .expect("the API takes these parameters");
-    let rows: Vec<RunRow> = db.rows(&built!(report::RunsQuery::statement(&query)));
+    let rows: Vec<RunRow> = db.rows(&built!(api::RunsQuery::statement(&query)));
     let states = rows
         .iter()
         .map(|row| row.state().expect("a state"))
@@ -151,7 +153,7 @@ fn the_retention_deletes_old_runs_and_their_report_deliveries_only() {
         write_state(&db, &report::report_id("WEB", 2), "chat", &new, None),
         1
     );
-    let [deliveries, runs] = built!(report::delete_expired(500));
+    let [deliveries, runs] = built!(sql::delete_expired(500));
     assert_eq!(
         db.changes(&deliveries, None),
         1,

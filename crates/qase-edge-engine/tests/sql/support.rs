@@ -261,8 +261,8 @@ pub fn id_of(body: &[u8]) -> String {
 pub fn new_event(
     body: &[u8],
     received_at: u64,
-    outcome: engine::store::layout::EventStatus,
-    forward: engine::store::d1::Forward,
+    outcome: engine::store::types::EventStatus,
+    forward: engine::store::types::Forward,
 ) -> engine::store::d1::NewEvent {
     let envelope = qase_webhooks::Envelope::parse(body).expect("an envelope");
     engine::store::d1::NewEvent {
@@ -272,7 +272,7 @@ pub fn new_event(
         team_member_id: envelope.team_member_id,
         received_at,
         outcome,
-        reason: (outcome == engine::store::layout::EventStatus::Quarantined)
+        reason: (outcome == engine::store::types::EventStatus::Quarantined)
             .then(|| "payload.id: expected a number".to_owned()),
         subjects: qase_webhooks::Subjects::of(envelope.event_name.as_str(), envelope.payload),
         forward,

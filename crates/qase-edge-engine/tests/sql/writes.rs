@@ -2,14 +2,17 @@
 //! consumer write, and what the store answers them.
 
 use engine::api::events;
-use engine::config::{bindings, Config, Sink};
+use engine::config::{bindings, Config};
 use engine::delivery::messages::{DeadLetter, QueuedDelivery};
 use engine::delivery::records::{
     self, AttemptEntry, AttemptResultKind, BodyAt, BodyRow, Claim, DeliveryRow, Stage,
 };
 use engine::ingest::{self, Ingest, Next, Op, OpResult, Outcome, RequestFacts};
-use engine::store::d1::{self, Forward};
-use engine::store::layout::{DeliveryState, DeliveryStatus, EventStatus};
+use engine::store::d1;
+use engine::store::layout::{DeliveryState, DeliveryStatus};
+use engine::store::settings::Sink;
+use engine::store::types::EventStatus;
+use engine::store::types::Forward;
 use serde::Deserialize;
 
 use super::support::{self, body, id_of, Db};

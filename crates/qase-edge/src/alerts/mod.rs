@@ -14,8 +14,9 @@ use worker::{
 
 use crate::delivery::pacer;
 use engine::config::bindings;
-use engine::config::{Config, Format};
+use engine::config::Config;
 use engine::delivery::messages::{QueuedAlert, ALERT_ATTEMPTS};
+use engine::delivery::settings::Format;
 
 /// Delay between two attempts at an alert.
 const ALERT_RETRY_SECONDS: u32 = 30;
@@ -36,7 +37,7 @@ pub async fn raise(env: &Env, config: &Config, alert: Alert, subject_is_destinat
             return;
         }
     };
-    for destination in config.alert_destinations(subject.as_deref()) {
+    for destination in config.delivery.alert_destinations(subject.as_deref()) {
         let message = QueuedAlert {
             alert_to: destination.name.clone(),
             alert: alert.clone(),
@@ -52,7 +53,11 @@ pub async fn raise(env: &Env, config: &Config, alert: Alert, subject_is_destinat
 /// Posts a queued alert; on failure it is queued again, up to
 /// [`ALERT_ATTEMPTS`], then dropped with a log line.
 pub async fn deliver(env: &Env, config: &Config, message: QueuedAlert) {
-    let Some(destination) = config.destination(&message.alert_to).filter(|d| d.enabled) else {
+    let Some(destination) = config
+        .delivery
+        .destination(&message.alert_to)
+        .filter(|d| d.enabled)
+    else {
         return;
     };
     let Format::Chat(format) = destination.format else {
@@ -64,7 +69,7 @@ pub async fn deliver(env: &Env, config: &Config, message: QueuedAlert) {
     let body = qase_webhooks::chat::render_alert(
         format,
         &message.alert,
-        &config.app_url,
+        &config.delivery.app_url,
         Date::now().as_millis(),
     );
     let sent = post(

@@ -34,7 +34,7 @@ pub async fn handle(
 
 /// Each destination's breaker, `None` where the object could not be reached.
 pub async fn breakers(env: &Env, config: &Config) -> Vec<Option<BreakerFacts>> {
-    join_all(config.destinations.iter().map(|d| async move {
+    join_all(config.delivery.destinations.iter().map(|d| async move {
         match breaker::status(env, &d.name).await {
             Ok(view) => Some(BreakerFacts {
                 state: Some(view.state),
@@ -71,7 +71,7 @@ async fn list(env: &Env, config: &Config) -> Result<Response, ApiError> {
         .await
         .map_err(unavailable)?;
     let breakers = breakers(env, config).await;
-    let views = destinations::views(config, breakers, &counts, &errors);
+    let views = destinations::views(&config.delivery, breakers, &counts, &errors);
     Ok(respond::json(
         &serde_json::json!({ "destinations": views }),
         200,
@@ -79,7 +79,7 @@ async fn list(env: &Env, config: &Config) -> Result<Response, ApiError> {
 }
 
 async fn force(env: &Env, config: &Config, name: &str, pause: bool) -> Result<Response, ApiError> {
-    if config.destination(name).is_none() {
+    if config.delivery.destination(name).is_none() {
         return Err(ApiError::DestinationNotFound);
     }
     let alert = breaker::force(env, name, pause).await.map_err(|error| {

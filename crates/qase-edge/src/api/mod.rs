@@ -34,14 +34,16 @@ use engine::api::params::{
 };
 use engine::api::replay::{self, ReplayRefusal, ReplayRequest};
 use engine::config::bindings;
-use engine::config::{Config, Effect, Sink};
+use engine::config::{Config, Effect};
 use engine::delivery::messages::QueuedDelivery;
 use engine::http::routes::Route;
 use engine::store::d1::Statement;
 use engine::store::layout::{
-    self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata, EventStatus,
+    self, DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata,
 };
 use engine::store::migrate_kv::{self, Kind, Migrated, MigrationCursor};
+use engine::store::settings::Sink;
+use engine::store::types::EventStatus;
 
 use crate::config;
 use crate::http::respond;
@@ -60,7 +62,7 @@ pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 pub fn is_enabled(env: &Env) -> bool {
     config::load(env)
         .as_ref()
-        .map_or(true, |config| config.admin_token.is_some())
+        .map_or(true, |config| config.api.admin_token.is_some())
 }
 
 /// Handles an `/api` route.
@@ -73,7 +75,7 @@ pub async fn handle(
     let config = config::load(env)
         .as_ref()
         .map_err(|error| ApiError::Misconfigured(error.clone()))?;
-    let Some(token) = &config.admin_token else {
+    let Some(token) = &config.api.admin_token else {
         return Err(ApiError::NotFound);
     };
     if route == Route::OpenApi {
@@ -292,7 +294,7 @@ async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Respo
     let event = store.event(id).await?;
     let deliveries: Vec<DeliveryRow> = store.rows(&events::deliveries(id)).await?;
     let bytes = store.body(&event).await?;
-    let description = events::describe(&bytes, &config.app_url);
+    let description = events::describe(&bytes, &config.delivery.app_url);
     let body = embedded(bytes)?;
     let dead_letters = deliveries
         .iter()
@@ -348,7 +350,7 @@ async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Re
         id,
         deleted.outcome,
         deleted.body_in_kv != 0,
-        config.sinks.contains(&Sink::Kv),
+        config.store.sinks.contains(&Sink::Kv),
     );
     for key in keys {
         // The row is gone: a key left behind expires with the retention.

@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 use worker::Env;
 
 use engine::config::bindings;
-use engine::config::{Config, ConfigError, Sink};
+use engine::config::{Config, ConfigError};
+use engine::store::settings::Sink;
 
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 

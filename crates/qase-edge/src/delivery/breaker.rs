@@ -182,7 +182,7 @@ impl Breaker {
         }
         let interval = config::load(&self.env)
             .as_ref()
-            .map_or(0, |config| config.alert_interval_ms);
+            .map_or(0, |config| config.alerts.interval_ms);
         let alert = match step.change {
             Some(Change::Paused) if breaker::may_alert(state, "paused", interval, now) => {
                 Some(Alert::DestinationPaused {
@@ -347,7 +347,7 @@ impl DurableObject for Breaker {
             Ok(config) => config,
             Err(error) => return Response::error(format!("configuration broken: {error}"), 503),
         };
-        let settings = config.breaker;
+        let settings = config.delivery.breaker;
         let body = match req.method() {
             Method::Post => req.text().await?,
             _ => String::new(),

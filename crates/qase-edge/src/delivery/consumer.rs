@@ -37,7 +37,7 @@ use crate::delivery::pacer;
 use crate::runs::reports;
 use crate::store::db;
 use engine::config::bindings;
-use engine::config::{Config, Destination};
+use engine::config::Config;
 use engine::delivery::attempt::{self, AttemptStep, Disposition, FollowUp, Targets};
 use engine::delivery::breaker::{Decision, Outcome};
 use engine::delivery::breaker_reports;
@@ -45,6 +45,7 @@ use engine::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
 use engine::delivery::pace;
 use engine::delivery::records::AttemptEntry;
 use engine::delivery::records::{self, Claim, DeliveryRow};
+use engine::delivery::settings::Destination;
 use engine::runs::report::{self, RunReportDue};
 use engine::runs::state;
 use engine::store::layout::{DeliveryState, DeliveryStatus};
@@ -107,7 +108,7 @@ async fn process(message: RawMessage, env: &Env, config: &Config) {
 }
 
 async fn deliver(delivery: &QueuedDelivery, env: &Env, config: &Config) -> Disposition {
-    let targets = match attempt::targets(config, delivery) {
+    let targets = match attempt::targets(&config.delivery, delivery) {
         Targets::Send(targets) => targets,
         Targets::Gone {
             destination,
@@ -239,7 +240,7 @@ async fn deliver_to(
         .as_deref()
         .filter(|_| delivery.destination.as_ref() == Some(name));
     let mut report_success = true;
-    if released.is_none() && config.breaker.enabled() {
+    if released.is_none() && config.delivery.breaker.enabled() {
         match ask_breaker(env, delivery, name).await {
             Asked::Held => return true,
             Asked::Attempt {
@@ -251,16 +252,21 @@ async fn deliver_to(
         return true;
     }
     let started = Date::now().as_millis();
-    let result = attempt(destination, delivery, body, &config.app_url).await;
+    let result = attempt(destination, delivery, body, &config.delivery.app_url).await;
     let now = Date::now().as_millis();
     let random = js_sys::Math::random();
-    let step = attempt::after_attempt(config, delivery, name, result, random, now);
+    let step = attempt::after_attempt(&config.delivery, delivery, name, result, random, now);
     worker::console_log!("{}", serde_json::to_string(&step.log).unwrap_or_default());
     let outcome = breaker_reports::outcome(&step.log);
     let entry = AttemptEntry::of(&step, released.is_some(), now.saturating_sub(started), now);
     let still_held = released.is_some() && outcome == Outcome::Failed;
     let settled = settle(env, delivery, name, &step, &entry, still_held, now).await;
-    if breaker_reports::must_report(released.is_some(), &config.breaker, outcome, report_success) {
+    if breaker_reports::must_report(
+        released.is_some(),
+        &config.delivery.breaker,
+        outcome,
+        report_success,
+    ) {
         let error = step.next.last_error.as_deref();
         tell_breaker(env, config, name, released, outcome, error).await;
     }

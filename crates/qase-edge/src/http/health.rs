@@ -14,8 +14,10 @@ use crate::http::respond;
 use crate::ingest;
 use crate::store::sweep;
 use engine::alerts::watch::{self, WatchView};
-use engine::config::{AuthMode, Config, ConfigError, ConfigProblem, PayloadPolicy, Sink};
+use engine::config::{Config, ConfigError, ConfigProblem};
 use engine::delivery::breaker::Phase;
+use engine::ingest::settings::{AuthMode, PayloadPolicy};
+use engine::store::settings::Sink;
 
 #[derive(Serialize)]
 struct Health<'a> {
@@ -69,22 +71,23 @@ pub async fn handle(env: &Env) -> Result<Response, ApiError> {
     };
     let (status, config, config_error, config_problems) = match config::load(env) {
         Ok(config) => {
-            let status = if config.auth == AuthMode::Required && config.secrets.is_empty() {
-                "no_secret_configured"
-            } else if !config.problems.is_empty() {
-                // Deliveries are accepted and stored, but a feature is off.
-                "degraded"
-            } else {
-                "ok"
-            };
+            let status =
+                if config.ingest.auth == AuthMode::Required && config.ingest.secrets.is_empty() {
+                    "no_secret_configured"
+                } else if !config.problems.is_empty() {
+                    // Deliveries are accepted and stored, but a feature is off.
+                    "degraded"
+                } else {
+                    "ok"
+                };
             let summary = ConfigSummary {
-                auth: config.auth,
-                secrets_configured: config.secrets.secret_count(),
-                sinks: &config.sinks,
-                routes: config.routes.rules().len(),
-                payload_policy: config.payload_policy,
-                dedupe_seconds: config.dedupe_seconds,
-                max_body_bytes: config.max_body_bytes,
+                auth: config.ingest.auth,
+                secrets_configured: config.ingest.secrets.secret_count(),
+                sinks: &config.store.sinks,
+                routes: config.ingest.routes.rules().len(),
+                payload_policy: config.ingest.payload_policy,
+                dedupe_seconds: config.ingest.dedupe_seconds,
+                max_body_bytes: config.ingest.max_body_bytes,
             };
             (status, Some(summary), None, config.problems.as_slice())
         }
@@ -109,11 +112,11 @@ pub async fn handle(env: &Env) -> Result<Response, ApiError> {
 /// be read is left out (a breaker as `null`), never an error: health
 /// always answers.
 async fn guard(env: &Env, config: &Config) -> (Vec<DestinationState>, Vec<WatchView>) {
-    let destinations = if config.breaker.enabled() {
+    let destinations = if config.delivery.breaker.enabled() {
         destinations::breakers(env, config)
             .await
             .into_iter()
-            .zip(&config.destinations)
+            .zip(&config.delivery.destinations)
             .map(|(facts, d)| DestinationState {
                 name: d.name.clone(),
                 state: facts.and_then(|f| f.state),
@@ -122,12 +125,13 @@ async fn guard(env: &Env, config: &Config) -> (Vec<DestinationState>, Vec<WatchV
     } else {
         Vec::new()
     };
-    let watch = if config.watch.is_empty() {
+    let watch = if config.alerts.watch.is_empty() {
         Vec::new()
     } else {
         let (rows, last) = sweep::watch_facts(env, config).await.unwrap_or_default();
         let now = worker::Date::now().as_millis();
         config
+            .alerts
             .watch
             .iter()
             .map(|w| {

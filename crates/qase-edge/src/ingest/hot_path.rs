@@ -303,15 +303,15 @@ pub fn qase_ingest(
     let Some(body) = body.as_deref() else {
         return refused(loaded, Refusal::BodyUnreadable, log, started);
     };
-    if config.test_panic && body == b"panic" {
+    if config.ingest.test_panic && body == b"panic" {
         panic!("test-only panic ({} is set)", bindings::TEST_PANIC);
     }
     log.unauthenticated = !admission.credential.is_authenticated();
     if log.unauthenticated {
         ingest_shell::warn_unauthenticated();
     }
-    let admitted =
-        ingest::check_body_size(config, body.len()).and_then(|()| ingest::admit(&admission, body));
+    let admitted = ingest::check_body_size(&config.ingest, body.len())
+        .and_then(|()| ingest::admit(&admission, body));
     let delivery = match admitted {
         Ok(delivery) => delivery,
         Err(refusal) => return refused(loaded, refusal, log, started),

@@ -37,6 +37,7 @@ impl DeliveryLog {
     pub fn emit_for(&self, config: &Result<Config, ConfigError>) {
         let wanted = config.as_ref().map_or(true, |config| {
             config
+                .ingest
                 .log_deliveries
                 .logs(self.status, self.outcome == Outcome::Quarantined.as_str())
         });

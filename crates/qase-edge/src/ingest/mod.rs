@@ -159,7 +159,7 @@ async fn read_body(
             .await
             .map_err(|_| Refusal::BodyUnreadable)?;
         let body = js_sys::Uint8Array::new(&buffer).to_vec();
-        ingest::check_body_size(config, body.len())?;
+        ingest::check_body_size(&config.ingest, body.len())?;
         return Ok(body);
     }
     let mut body = Vec::new();
@@ -171,7 +171,7 @@ async fn read_body(
     let mut stream = ByteStream::from(stream);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| Refusal::BodyUnreadable)?;
-        ingest::check_body_size(config, body.len() + chunk.len())?;
+        ingest::check_body_size(&config.ingest, body.len() + chunk.len())?;
         body.extend_from_slice(&chunk);
     }
     Ok(body)

@@ -2,7 +2,7 @@
 //! check in [`crate::api`]: a project's runs and one run from D1
 //! `runs`, and the CI gate's wait, answered by the run's object the moment
 //! the run ends ([`crate::runs::run_watch`]). The rules and views are
-//! [`engine::runs::report`]'s.
+//! [`engine::runs::api`]'s.
 
 use serde::Serialize;
 use worker::{Env, Request};
@@ -14,7 +14,11 @@ use crate::store::db;
 use engine::api::params::ParamError;
 use engine::config::Config;
 use engine::http::routes::Route;
-use engine::runs::report::{self, RunRow, RunView, RunsQuery};
+use engine::runs::api as runs_api;
+use engine::runs::api::RunView;
+use engine::runs::api::RunsQuery;
+use engine::runs::sql;
+use engine::runs::sql::RunRow;
 
 /// `GET /api/runs`'s answer.
 #[derive(Serialize)]
@@ -71,7 +75,7 @@ async fn list(
     let page = RunsPage {
         runs: states
             .iter()
-            .map(|state| report::view(state, &config.app_url))
+            .map(|state| runs_api::view(state, &config.delivery.app_url))
             .collect(),
         cursor,
     };
@@ -83,16 +87,19 @@ async fn get(
     env: &Env,
     config: &Config,
 ) -> Result<worker::web_sys::Response, ApiError> {
-    let key = report::parse_run_path(id.unwrap_or_default()).map_err(param)?;
+    let key = runs_api::parse_run_path(id.unwrap_or_default()).map_err(param)?;
     let database = db::database(env).map_err(unavailable)?;
-    let rows: Vec<RunRow> = db::rows(&database, &report::select_run(&key.project, key.run))
+    let rows: Vec<RunRow> = db::rows(&database, &sql::select_run(&key.project, key.run))
         .await
         .map_err(unavailable)?;
     let state = rows
         .first()
         .and_then(RunRow::state)
         .ok_or(ApiError::RunNotFound)?;
-    Ok(respond::json(&report::view(&state, &config.app_url), 200)?)
+    Ok(respond::json(
+        &runs_api::view(&state, &config.delivery.app_url),
+        200,
+    )?)
 }
 
 async fn wait(
@@ -101,10 +108,13 @@ async fn wait(
     env: &Env,
     config: &Config,
 ) -> Result<worker::web_sys::Response, ApiError> {
-    let key = report::parse_run_path(id.unwrap_or_default()).map_err(param)?;
-    let timeout = report::parse_wait(pairs(req)?).map_err(param)?;
+    let key = runs_api::parse_run_path(id.unwrap_or_default()).map_err(param)?;
+    let timeout = runs_api::parse_wait(pairs(req)?).map_err(param)?;
     let state = run_watch::wait(env, &key, timeout)
         .await
         .map_err(unavailable)?;
-    Ok(respond::json(&report::view(&state, &config.app_url), 200)?)
+    Ok(respond::json(
+        &runs_api::view(&state, &config.delivery.app_url),
+        200,
+    )?)
 }

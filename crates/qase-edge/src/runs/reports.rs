@@ -16,7 +16,10 @@ use crate::runs::run_watch;
 use engine::config::bindings;
 use engine::config::Config;
 use engine::delivery::attempt::Disposition;
-use engine::runs::report::{self, ApiRequest, QaseApi, RunKey, RunReportDue};
+use engine::runs::qase_api;
+use engine::runs::qase_api::ApiRequest;
+use engine::runs::report::{self, RunKey, RunReportDue};
+use engine::runs::settings::QaseApi;
 use engine::runs::state;
 
 /// Applies a new event to its run, if it is about one; sends the report
@@ -82,7 +85,9 @@ pub async fn make_report(
     // Fetched before the take, so that a retry of this message fetches again
     // rather than reporting without them; kept in the run's state by the take.
     let failures = match (&config.runs.api, &state.failures) {
-        (Some(api), None) => fetch_failures(api, &key.project, key.run, &config.app_url).await,
+        (Some(api), None) => {
+            fetch_failures(api, &key.project, key.run, &config.delivery.app_url).await
+        }
         _ => None,
     };
     let taken = match run_watch::take(env, key, message_id, failures).await {
@@ -96,7 +101,7 @@ pub async fn make_report(
             return Disposition::Retry;
         }
     };
-    let Some(report) = report::report(&taken, &config.app_url) else {
+    let Some(report) = report::report(&taken, &config.delivery.app_url) else {
         return Disposition::Ack;
     };
     send_report(env, config, key, &report).await
@@ -105,7 +110,7 @@ pub async fn make_report(
 /// Queues one delivery of `report` per report destination; the message
 /// that holds the report is retried when they cannot be queued.
 async fn send_report(env: &Env, config: &Config, key: &RunKey, report: &RunReport) -> Disposition {
-    let destinations = report::report_destinations(config, &key.project);
+    let destinations = report::report_destinations(&config.delivery, &key.project);
     let messages = report::report_messages(report, &destinations, Date::now().as_millis());
     worker::console_log!(
         "{}",
@@ -138,8 +143,8 @@ async fn send_report(env: &Env, config: &Config, key: &RunKey, report: &RunRepor
 /// fails: the report then carries the counts only.
 async fn fetch_failures(api: &QaseApi, project: &str, run: u64, app_url: &str) -> Option<Failures> {
     let listing = |status| async move {
-        let body = get(api, &report::results_request(api, project, run, status)).await?;
-        report::parse_results(&body)
+        let body = get(api, &qase_api::results_request(api, project, run, status)).await?;
+        qase_api::parse_results(&body)
     };
     let (failed, blocked) = futures_util::join!(
         listing(FailureStatus::Failed),
@@ -149,13 +154,13 @@ async fn fetch_failures(api: &QaseApi, project: &str, run: u64, app_url: &str) -
         worker::console_warn!("Qase's API did not list the results of run {project}/{run}");
         return None;
     };
-    let (cases, more) = report::failed_cases(&failed, &blocked);
+    let (cases, more) = qase_api::failed_cases(&failed, &blocked);
     let titles = join_all(cases.iter().map(|(case, _)| async move {
-        let body = get(api, &report::case_request(api, project, *case)).await?;
-        report::parse_case_title(&body)
+        let body = get(api, &qase_api::case_request(api, project, *case)).await?;
+        qase_api::parse_case_title(&body)
     }))
     .await;
-    Some(report::failures(&cases, &titles, more, project, app_url))
+    Some(qase_api::failures(&cases, &titles, more, project, app_url))
 }
 
 /// `GET` on Qase's API with the token; the body of a `200`.

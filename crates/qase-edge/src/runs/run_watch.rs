@@ -37,7 +37,10 @@ use worker::{
 use crate::config;
 use crate::store::db;
 use engine::config::bindings;
-use engine::runs::report::{self, AlarmStep, RunKey};
+use engine::runs::alarm;
+use engine::runs::alarm::AlarmStep;
+use engine::runs::report::RunKey;
+use engine::runs::sql;
 use engine::runs::state::{self, Applied, RunFact, RunState};
 
 /// The storage key of the state.
@@ -115,7 +118,7 @@ impl DurableObject for RunWatch {
         let storage = self.state.storage();
         let pending = storage.get::<bool>(MIRROR_PENDING_KEY).await?.is_some();
         let forget_at = storage.get::<u64>(FORGET_AT_KEY).await?;
-        match report::alarm_step(pending, forget_at, Date::now().as_millis()) {
+        match alarm::alarm_step(pending, forget_at, Date::now().as_millis()) {
             AlarmStep::RetryMirror => {
                 if let Some(state) = self.stored().await? {
                     self.mirror(&state).await;
@@ -168,10 +171,10 @@ impl RunWatch {
 
     /// Writes the state into D1 `runs` (a version D1 already has writes
     /// nothing). Best effort: when D1 fails, the alarm retries it
-    /// ([`report::MIRROR_RETRY_MS`]), so that D1 being down holds up
+    /// ([`alarm::MIRROR_RETRY_MS`]), so that D1 being down holds up
     /// neither the run's events nor their delivery. `true` when written.
     async fn mirror(&self, state: &RunState) -> bool {
-        let statement = report::upsert(state, Date::now().as_millis());
+        let statement = sql::upsert(state, Date::now().as_millis());
         let written = match db::database(&self.env) {
             Ok(database) => db::changes(&database, &statement, None).await.map(|_| ()),
             Err(error) => Err(error),
@@ -197,7 +200,7 @@ impl RunWatch {
                     state.project,
                     state.run
                 );
-                let retry = Date::now().as_millis() + report::MIRROR_RETRY_MS;
+                let retry = Date::now().as_millis() + alarm::MIRROR_RETRY_MS;
                 let _ = storage.put(MIRROR_PENDING_KEY, true).await;
                 let _ = storage.set_alarm(retry as i64).await;
                 false
@@ -244,7 +247,7 @@ impl RunWatch {
         let Ok(config) = config::load(&self.env) else {
             return;
         };
-        let Some(at) = report::forget_at(config, Date::now().as_millis()) else {
+        let Some(at) = alarm::forget_at(&config.store, Date::now().as_millis()) else {
             return;
         };
         let storage = self.state.storage();

@@ -10,9 +10,11 @@ use crate::store::db;
 use crate::store::sinks;
 use engine::alerts::watch;
 use engine::config::bindings;
-use engine::config::{Config, Sink};
+use engine::config::Config;
+use engine::runs::sql;
 use engine::store::d1::{self, UnforwardedRow};
 use engine::store::layout::{self, RescueMetadata};
+use engine::store::settings::Sink;
 use engine::store::sweep::{self, RESCUE_BATCH};
 
 /// What one run did, for its log line.
@@ -26,13 +28,13 @@ struct Report {
 /// Runs the sweep once.
 pub async fn run(env: &Env, config: &Config, now: u64) {
     let mut report = Report::default();
-    if config.kv_bound {
+    if config.store.kv_bound {
         match rescue(env, config).await {
             Ok(count) => report.rescued = count,
             Err(error) => worker::console_error!("sweep: rescue failed: {error}"),
         }
     }
-    if config.has_sink(Sink::D1) {
+    if config.store.has_sink(Sink::D1) {
         match redrive(env, config, now).await {
             Ok(count) => report.redriven = count,
             Err(error) => worker::console_error!("sweep: re-drive failed: {error}"),
@@ -42,7 +44,7 @@ pub async fn run(env: &Env, config: &Config, now: u64) {
             Err(error) => worker::console_error!("sweep: retention failed: {error}"),
         }
     }
-    if !config.watch.is_empty() {
+    if !config.alerts.watch.is_empty() {
         if let Err(error) = watchdog(env, config, now).await {
             worker::console_error!("sweep: watchdog failed: {error}");
         }
@@ -74,7 +76,7 @@ async fn rescue(env: &Env, config: &Config) -> worker::Result<usize> {
         let (Some(body), Some(metadata)) = (body, metadata) else {
             continue;
         };
-        let Some(plan) = sweep::rescue(config, id, &metadata, &body) else {
+        let Some(plan) = sweep::rescue(&config.store, id, &metadata, &body) else {
             worker::console_error!(
                 "sweep: {} is not an envelope; left for an operator",
                 key.name
@@ -87,7 +89,7 @@ async fn rescue(env: &Env, config: &Config) -> worker::Result<usize> {
                 &layout::event_key(id),
                 &body,
                 None::<()>,
-                config.retention_seconds,
+                config.store.retention_seconds,
             )
             .await?;
         }
@@ -110,7 +112,7 @@ async fn rescue(env: &Env, config: &Config) -> worker::Result<usize> {
 /// Sends `pending` rows again, in one batch; how many.
 async fn redrive(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
     let db = db::database(env)?;
-    let rows: Vec<UnforwardedRow> = db::rows(&db, &sweep::unforwarded(config, now)).await?;
+    let rows: Vec<UnforwardedRow> = db::rows(&db, &sweep::unforwarded(&config.store, now)).await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -123,7 +125,7 @@ async fn redrive(env: &Env, config: &Config, now: u64) -> worker::Result<usize> 
 
 /// Deletes what outlived the retention; how many events.
 async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
-    let Some(cutoff) = sweep::retention_cutoff(config, now) else {
+    let Some(cutoff) = sweep::retention_cutoff(&config.store, now) else {
         return Ok(0);
     };
     let db = db::database(env)?;
@@ -143,7 +145,7 @@ async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
     let expired = db::changes(&db, &events, None).await;
     // Runs (migrations/0003_runs.sql) last as long as their events; their
     // objects forget them on their own alarm (shell::run_watch).
-    for statement in engine::runs::report::delete_expired(cutoff) {
+    for statement in sql::delete_expired(cutoff) {
         if let Err(error) = db::changes(&db, &statement, None).await {
             worker::console_warn!("expired runs not deleted: {error}");
         }
@@ -157,7 +159,12 @@ pub async fn watch_facts(
     config: &Config,
 ) -> worker::Result<(Vec<watch::WatchRow>, Vec<watch::LastDelivery>)> {
     let database = db::database(env)?;
-    let projects: Vec<&str> = config.watch.iter().map(|w| w.project.as_str()).collect();
+    let projects: Vec<&str> = config
+        .alerts
+        .watch
+        .iter()
+        .map(|w| w.project.as_str())
+        .collect();
     let rows = db::rows(&database, &watch::rows()).await?;
     let last = db::rows(&database, &watch::last_deliveries(&projects)).await?;
     Ok((rows, last))
@@ -168,13 +175,13 @@ pub async fn watch_facts(
 async fn watchdog(env: &Env, config: &Config, now: u64) -> worker::Result<()> {
     let (rows, last) = watch_facts(env, config).await?;
     let database = db::database(env)?;
-    for watched in &config.watch {
+    for watched in &config.alerts.watch {
         let stored = rows.iter().find(|r| r.project_code == watched.project);
         let at = last
             .iter()
             .find(|l| l.project_code == watched.project)
             .and_then(|l| l.at);
-        let checked = watch::check(watched, stored, at, config.alert_interval_ms, now);
+        let checked = watch::check(watched, stored, at, config.alerts.interval_ms, now);
         if let Some(row) = &checked.row {
             db::changes(&database, &watch::upsert(row), None).await?;
         }

@@ -1,0 +1,137 @@
+//! The runs' settings: Qase's REST API (`QASE_API_TOKEN`, `QASE_API_URL`),
+//! for the failed cases of a run, and the settle time between a run's end
+//! and its report (`QASE_RUN_SETTLE_SECONDS`). Read and validated here;
+//! composed into [`crate::config::Config`].
+
+use crate::config::bindings;
+use crate::config::lookup::Lookup;
+use crate::config::problems::{invalid, ConfigError};
+use crate::delivery::settings::MAX_RETRY_SECONDS;
+
+/// Qase's REST API, v1, as documented (api.qase.io; the EU region and
+/// self-hosted installations have their own host).
+pub const DEFAULT_API_URL: &str = "https://api.qase.io/v1";
+
+/// Seconds between a run's end and its report by default: Qase sends the
+/// run's last result events around `run.completed`, in any order.
+pub const DEFAULT_SETTLE_SECONDS: u64 = 60;
+
+/// Run reports and Qase's REST API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Qase's REST API, when a token is set.
+    pub api: Option<QaseApi>,
+    /// Seconds between a run's end and its report.
+    pub settle_seconds: u64,
+}
+
+impl Default for RunSettings {
+    fn default() -> RunSettings {
+        RunSettings {
+            api: None,
+            settle_seconds: DEFAULT_SETTLE_SECONDS,
+        }
+    }
+}
+
+/// Where and how to call Qase's REST API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QaseApi {
+    /// The base URL, without a trailing slash (`https://api.qase.io/v1`).
+    pub base_url: String,
+    /// The API token (`Token` header).
+    pub token: String,
+}
+
+impl std::fmt::Debug for QaseApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QaseApi")
+            .field("base_url", &self.base_url)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl RunSettings {
+    /// Reads `QASE_API_TOKEN`, `QASE_API_URL` and `QASE_RUN_SETTLE_SECONDS`.
+    pub fn read(lookup: &Lookup) -> Result<RunSettings, ConfigError> {
+        let base_url = lookup.url(bindings::API_URL, DEFAULT_API_URL)?;
+        let settle_seconds = match lookup.get(bindings::RUN_SETTLE_SECONDS) {
+            None => DEFAULT_SETTLE_SECONDS,
+            Some(text) => text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|seconds| *seconds <= MAX_RETRY_SECONDS)
+                .ok_or_else(|| {
+                    invalid(
+                        bindings::RUN_SETTLE_SECONDS,
+                        "must be a whole number from 0 to 43200 (the queue's longest delay)",
+                    )
+                })?,
+        };
+        let api = lookup.get(bindings::API_TOKEN).map(|token| QaseApi {
+            base_url,
+            token: token.trim().to_owned(),
+        });
+        Ok(RunSettings {
+            api,
+            settle_seconds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::store::settings::Sink;
+
+    fn read(get: &dyn Fn(&str) -> Option<String>) -> Result<RunSettings, ConfigError> {
+        RunSettings::read(&Lookup::new(get))
+    }
+
+    #[test]
+    fn settings_default_and_validate() {
+        let none = read(&|_| None).unwrap();
+        assert_eq!(none, RunSettings::default());
+        let set = read(&|key| match key {
+            "QASE_API_TOKEN" => Some("tok".into()),
+            "QASE_API_URL" => Some("https://api.qase.eu/v1/".into()),
+            "QASE_RUN_SETTLE_SECONDS" => Some("5".into()),
+            _ => None,
+        })
+        .unwrap();
+        let api = set.api.clone().unwrap();
+        assert_eq!(
+            (api.base_url.as_str(), set.settle_seconds),
+            ("https://api.qase.eu/v1", 5)
+        );
+        assert!(
+            !format!("{set:?}").contains("tok\""),
+            "the token is redacted"
+        );
+        for (key, value) in [
+            ("QASE_API_URL", "ftp://x"),
+            ("QASE_RUN_SETTLE_SECONDS", "43201"),
+        ] {
+            let error = read(&|k| (k == key).then(|| value.to_owned())).unwrap_err();
+            assert_eq!(error.key, key);
+        }
+    }
+
+    #[test]
+    fn a_bad_setting_falls_back_and_is_reported() {
+        let config = Config::from_lookup(
+            |key| match key {
+                "QASE_WEBHOOK_SECRET" => Some("a-secret".into()),
+                "QASE_RUN_SETTLE_SECONDS" => Some("soon".into()),
+                _ => None,
+            },
+            &[Sink::D1],
+        )
+        .unwrap();
+        assert_eq!(config.runs.settle_seconds, DEFAULT_SETTLE_SECONDS);
+        assert_eq!(config.problems[0].error.key, "QASE_RUN_SETTLE_SECONDS");
+    }
+}
