@@ -20,9 +20,9 @@
 
 use std::time::Duration;
 
-use qase_edge_engine::store::layout;
 use qase_edge_e2e::sink::Sink;
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
+use qase_edge_engine::store::layout;
 use serde_json::json;
 
 /// Posts `body` with the test secret; the whole response, for its headers.

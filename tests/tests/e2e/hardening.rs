@@ -14,8 +14,8 @@
 //!    envelope keys that differ only in case; numbers and strings strict
 //!    parsers refuse are quarantined.
 
-use qase_edge_engine::store::layout;
 use qase_edge_e2e::{envelope, post, raw_request, Worker, WorkerOptions, SECRET};
+use qase_edge_engine::store::layout;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "e2e-admin-token-0123456789";

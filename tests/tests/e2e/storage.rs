@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use qase_edge_engine::store::layout;
 use qase_edge_e2e::sink::Sink;
 use qase_edge_e2e::{envelope, fixtures, post, Worker, WorkerOptions, SECRET};
+use qase_edge_engine::store::layout;
 use serde_json::{json, Value};
 
 use crate::default_worker;

@@ -74,6 +74,7 @@ pub struct WatchRow {
     /// `1` while quiet.
     pub quiet: u8,
     /// The last quiet alert, Unix ms.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub alerted_at: Option<u64>,
     /// When the watch on it began (the silence of a project never heard
     /// from counts from here).
@@ -192,11 +193,12 @@ pub fn upsert(row: &WatchRow) -> Statement {
 }
 
 /// What `GET /health` shows about a watched project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchView {
     /// The project code.
     pub project: String,
     /// Its last delivery, Unix ms.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_delivery_at: Option<u64>,
     /// The longest normal silence.
     pub window_seconds: u64,

@@ -4,24 +4,17 @@
 //! the run ends ([`crate::runs::run_watch`]). The rules and views are
 //! [`engine::runs::report`]'s.
 
-use serde::Serialize;
 use worker::{Env, Request};
 
 use crate::http::error::ApiError;
 use crate::http::respond;
 use crate::runs::run_watch;
 use crate::store::db;
+use engine::api::answers::RunPage;
 use engine::api::params::ParamError;
 use engine::config::Config;
 use engine::http::routes::Route;
-use engine::runs::report::{self, RunRow, RunView, RunsQuery};
-
-/// `GET /api/runs`'s answer.
-#[derive(Serialize)]
-struct RunsPage {
-    runs: Vec<RunView>,
-    cursor: Option<String>,
-}
+use engine::runs::report::{self, RunRow, RunsQuery};
 
 /// Answers a runs route; `None` for any other route.
 pub async fn handle(
@@ -68,7 +61,7 @@ async fn list(
         .await
         .map_err(unavailable)?;
     let (states, cursor) = query.page(rows.iter().filter_map(RunRow::state).collect());
-    let page = RunsPage {
+    let page = RunPage {
         runs: states
             .iter()
             .map(|state| report::view(state, &config.app_url))
