@@ -16,8 +16,8 @@
 //!    the breakers and the watched projects (issue #19); an unknown
 //!    destination is refused (exit 1).
 //! 10. The `api` commands read the answers into the Worker's own types: an
-//!    answer with a field missing or renamed is refused (exit 1) with a
-//!    message naming the field, never shown as `0` or `-`.
+//!     answer with a field missing or renamed is refused (exit 1) with a
+//!     message naming the field, never shown as `0` or `-`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
