@@ -74,7 +74,6 @@ pub struct WatchRow {
     /// `1` while quiet.
     pub quiet: u8,
     /// The last quiet alert, Unix ms.
-    #[serde(deserialize_with = "crate::api::answers::present")]
     pub alerted_at: Option<u64>,
     /// When the watch on it began (the silence of a project never heard
     /// from counts from here).
@@ -205,6 +204,7 @@ pub struct WatchView {
     /// Whether it is quiet now.
     pub quiet: bool,
     /// The last quiet alert, Unix ms.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub alerted_at: Option<u64>,
 }
 

@@ -46,7 +46,6 @@ pub struct DayCounts {
     /// Dead letters.
     pub dead: Option<u64>,
     /// The latest delivery, Unix ms.
-    #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_success_at: Option<u64>,
 }
 
@@ -131,6 +130,7 @@ pub struct DestinationView {
     #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_error_at: Option<u64>,
     /// Its latest delivery.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_success_at: Option<u64>,
 }
 
