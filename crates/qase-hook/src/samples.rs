@@ -117,10 +117,19 @@ fn to_value(payload: impl serde::Serialize) -> Value {
 /// The payload of `event`, or an object with just an id for events without
 /// a documented payload.
 pub fn payload(event: &EventName, n: u64) -> Value {
-    use EventName as N;
     let id = 1 + n;
     let hash = format!("{:040x}", 0x5eed_u64 + n);
-    match event {
+    cases_and_suites(event, id)
+        .or_else(|| plans_and_the_rest_of_the_repository(event, id, &hash))
+        .or_else(|| runs_and_results(event, id))
+        .or_else(|| defects_and_reviews(event, id))
+        .unwrap_or_else(|| json!({ "id": id }))
+}
+
+/// The payload of a `case.*` or `suite.*` event.
+fn cases_and_suites(event: &EventName, id: u64) -> Option<Value> {
+    use EventName as N;
+    Some(match event {
         N::CaseCreated | N::CaseUpdated | N::CaseDeleted => to_value(test_case(id)),
         N::CaseCloned => to_value(TestCase {
             from_id: Some(id),
@@ -138,6 +147,14 @@ pub fn payload(event: &EventName, n: u64) -> Value {
             id: id + 1,
             from_id: id,
         }),
+        _ => return None,
+    })
+}
+
+/// The payload of a `plan.*`, `shared_step.*`, `milestone.*` or `custom_field.*` event.
+fn plans_and_the_rest_of_the_repository(event: &EventName, id: u64, hash: &str) -> Option<Value> {
+    use EventName as N;
+    Some(match event {
         N::PlanCreated => to_value(PlanCreated {
             id,
             title: "Release smoke".into(),
@@ -150,10 +167,10 @@ pub fn payload(event: &EventName, n: u64) -> Value {
         }),
         N::PlanDeleted => to_value(PlanRef { id }),
         N::SharedStepCreated => to_value(SharedStepCreated {
-            hash: hash.clone(),
+            hash: hash.to_owned(),
             title: Some("Sign in".into()),
             steps: vec![SharedStepStep {
-                hash: Some(hash),
+                hash: Some(hash.to_owned()),
                 action: Some("Sign in as a user".into()),
                 expected_result: Some("Signed in".into()),
                 data: Some(String::new()),
@@ -161,7 +178,9 @@ pub fn payload(event: &EventName, n: u64) -> Value {
             }],
             data: None,
         }),
-        N::SharedStepUpdated | N::SharedStepDeleted => to_value(SharedStepRef { hash }),
+        N::SharedStepUpdated | N::SharedStepDeleted => to_value(SharedStepRef {
+            hash: hash.to_owned(),
+        }),
         N::MilestoneCreated => to_value(MilestoneCreated {
             id,
             title: "Release 1.0".into(),
@@ -171,6 +190,14 @@ pub fn payload(event: &EventName, n: u64) -> Value {
         N::CustomFieldCreated | N::CustomFieldUpdated | N::CustomFieldDeleted => {
             to_value(custom_field(id))
         }
+        _ => return None,
+    })
+}
+
+/// The payload of a `run.*` or `result.*` event.
+fn runs_and_results(event: &EventName, id: u64) -> Option<Value> {
+    use EventName as N;
+    Some(match event {
         N::RunStarted => to_value(RunStarted {
             id,
             title: "Nightly".into(),
@@ -209,6 +236,18 @@ pub fn payload(event: &EventName, n: u64) -> Value {
             duration: 184_000,
         }),
         N::RunReportChanged => to_value(RunReportChanged { id, visible: true }),
+        // Undocumented by Qase: the keys a third party observed.
+        N::ResultCreated | N::ResultUpdated | N::ResultDeleted => {
+            json!({"run_id": 1, "case_id": 100 + id, "status": "passed"})
+        }
+        _ => return None,
+    })
+}
+
+/// The payload of a `defect.*` or `review.*` event.
+fn defects_and_reviews(event: &EventName, id: u64) -> Option<Value> {
+    use EventName as N;
+    Some(match event {
         N::DefectCreated => to_value(DefectCreated {
             id,
             title: "Sign-in button does nothing".into(),
@@ -252,10 +291,6 @@ pub fn payload(event: &EventName, n: u64) -> Value {
             id,
             deleted_by: Some(user("Ada")),
         }),
-        // Undocumented by Qase: the keys a third party observed.
-        N::ResultCreated | N::ResultUpdated | N::ResultDeleted => {
-            json!({"run_id": 1, "case_id": 100 + id, "status": "passed"})
-        }
-        _ => json!({ "id": id }),
-    }
+        _ => return None,
+    })
 }

@@ -143,6 +143,56 @@ struct Tally {
     latencies: Vec<Duration>,
 }
 
+impl Tally {
+    /// Counts one request's result and latency.
+    fn record(&mut self, result: &Result<(u16, String), String>, elapsed: Duration) {
+        self.latencies.push(elapsed);
+        match result {
+            Ok((202, _)) => self.accepted += 1,
+            Ok((200, _)) => self.duplicates += 1,
+            Ok((503, _)) => self.unavailable += 1,
+            Ok(_) => self.refused += 1,
+            Err(_) => self.unreachable += 1,
+        }
+    }
+
+    /// Prints the summary line; an error when any request did not reach
+    /// the receiver or was not accepted.
+    fn report(mut self, elapsed: Duration, url: &str) -> Result<(), Failure> {
+        self.latencies.sort();
+        let percentile = |p: f64| {
+            let index = ((self.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
+            self.latencies.get(index).copied().unwrap_or_default()
+        };
+        let sent = self.latencies.len();
+        println!(
+            "sent {sent} in {:.2}s ({:.0}/s): accepted {}, duplicates {}, 503 {}, refused {}, unreachable {}; latency p50 {:.1} ms, p99 {:.1} ms",
+            elapsed.as_secs_f64(),
+            sent as f64 / elapsed.as_secs_f64(),
+            self.accepted,
+            self.duplicates,
+            self.unavailable,
+            self.refused,
+            self.unreachable,
+            percentile(0.50).as_secs_f64() * 1000.0,
+            percentile(0.99).as_secs_f64() * 1000.0,
+        );
+        if self.unreachable > 0 {
+            return Err(Failure::usage(format!(
+                "{} request(s) could not reach {url}",
+                self.unreachable
+            )));
+        }
+        if self.refused + self.unavailable > 0 {
+            return Err(Failure::refused(format!(
+                "{} delivery(ies) not accepted",
+                self.refused + self.unavailable
+            )));
+        }
+        Ok(())
+    }
+}
+
 async fn load(args: &SendArgs, bodies: Vec<Vec<u8>>) -> Result<(), Failure> {
     let client = client();
     let progress = ProgressBar::new(bodies.len() as u64);
@@ -167,16 +217,7 @@ async fn load(args: &SendArgs, bodies: Vec<Vec<u8>>) -> Result<(), Failure> {
                 };
                 let start = Instant::now();
                 let result = post(&client, args, body).await;
-                let elapsed = start.elapsed();
-                let mut tally = tally.lock().unwrap();
-                tally.latencies.push(elapsed);
-                match result {
-                    Ok((202, _)) => tally.accepted += 1,
-                    Ok((200, _)) => tally.duplicates += 1,
-                    Ok((503, _)) => tally.unavailable += 1,
-                    Ok(_) => tally.refused += 1,
-                    Err(_) => tally.unreachable += 1,
-                }
+                tally.lock().unwrap().record(&result, start.elapsed());
                 progress.inc(1);
             }
         }
@@ -185,40 +226,10 @@ async fn load(args: &SendArgs, bodies: Vec<Vec<u8>>) -> Result<(), Failure> {
     join_all(workers).await;
     progress.finish_and_clear();
     let elapsed = started.elapsed();
-    let mut tally = Arc::try_unwrap(tally)
+    let tally = Arc::try_unwrap(tally)
         .ok()
         .expect("workers done")
         .into_inner()
         .unwrap();
-    tally.latencies.sort();
-    let percentile = |p: f64| {
-        let index = ((tally.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        tally.latencies.get(index).copied().unwrap_or_default()
-    };
-    let sent = tally.latencies.len();
-    println!(
-        "sent {sent} in {:.2}s ({:.0}/s): accepted {}, duplicates {}, 503 {}, refused {}, unreachable {}; latency p50 {:.1} ms, p99 {:.1} ms",
-        elapsed.as_secs_f64(),
-        sent as f64 / elapsed.as_secs_f64(),
-        tally.accepted,
-        tally.duplicates,
-        tally.unavailable,
-        tally.refused,
-        tally.unreachable,
-        percentile(0.50).as_secs_f64() * 1000.0,
-        percentile(0.99).as_secs_f64() * 1000.0,
-    );
-    if tally.unreachable > 0 {
-        return Err(Failure::usage(format!(
-            "{} request(s) could not reach {}",
-            tally.unreachable, args.url
-        )));
-    }
-    if tally.refused + tally.unavailable > 0 {
-        return Err(Failure::refused(format!(
-            "{} delivery(ies) not accepted",
-            tally.refused + tally.unavailable
-        )));
-    }
-    Ok(())
+    tally.report(elapsed, &args.url)
 }

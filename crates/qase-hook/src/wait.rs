@@ -9,9 +9,11 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use qase_webhooks::run_report::{RunCounts, RunOutcome, Thresholds, Verdict};
-use serde::Deserialize;
+use engine::runs::api::RunView;
+use engine::runs::state::RunStatus;
+use qase_webhooks::run_report::{RunOutcome, Thresholds, Verdict};
 
+use crate::api::show::cell;
 use crate::api::DEFAULT_API_URL;
 use crate::Failure;
 
@@ -69,37 +71,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(number.saturating_mul(seconds)))
 }
 
-/// The part of the API's run view the gate reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RunView {
-    /// Whether the run ended.
-    pub done: bool,
-    /// `unknown`, `started`, `completed` or `aborted`.
-    pub status: String,
-    /// Its title.
-    #[serde(default)]
-    pub title: Option<String>,
-    /// Its counts, once ended.
-    #[serde(default)]
-    pub counts: Option<RunCounts>,
-    /// Its page in Qase.
-    #[serde(default)]
-    pub url: Option<String>,
-}
-
 /// The gate's outcome: exit code and the one line to print.
 pub fn verdict(project: &str, run: u64, view: &RunView, thresholds: &Thresholds) -> (u8, String) {
     let name = match &view.title {
         Some(title) => format!("{project} run {run} \"{title}\""),
         None => format!("{project} run {run}"),
     };
-    let (outcome, counts) = match (view.status.as_str(), view.counts) {
-        ("completed", Some(counts)) => (RunOutcome::Completed, counts),
-        ("aborted", Some(counts)) => (RunOutcome::Aborted, counts),
+    let (outcome, counts) = match (view.status, view.counts) {
+        (RunStatus::Completed, Some(counts)) => (RunOutcome::Completed, counts),
+        (RunStatus::Aborted, Some(counts)) => (RunOutcome::Aborted, counts),
         _ => {
             return (
                 2,
-                format!("ERROR {name}: the run is {} without counts", view.status),
+                format!(
+                    "ERROR {name}: the run is {} without counts",
+                    cell(&view.status)
+                ),
             )
         }
     };
@@ -114,11 +101,7 @@ pub fn verdict(project: &str, run: u64, view: &RunView, thresholds: &Thresholds)
         counts.failed,
         counts.blocked
     );
-    let link = view
-        .url
-        .as_deref()
-        .map(|url| format!(" {url}"))
-        .unwrap_or_default();
+    let link = format!(" {}", view.url);
     match thresholds.verdict(outcome, &counts) {
         Verdict::Passed => (0, format!("PASSED {name}: {summary}{link}")),
         Verdict::Failed(reasons) => (
@@ -142,12 +125,31 @@ async fn run_async(args: WaitArgs) -> Result<(), Failure> {
             "no token: pass --token or set QASE_ADMIN_TOKEN to the Worker's QASE_ADMIN_TOKEN",
         )
     })?;
-    let thresholds = Thresholds {
-        max_failed: args.max_failed,
-        max_blocked: args.max_blocked,
-        min_pass_rate: args.min_pass_rate,
-        allow_aborted: args.allow_aborted,
-    };
+    let url = wait_url(&args)?;
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + args.timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let chunk = remaining.as_secs().min(MAX_WAIT_SECONDS);
+        let view = ask(&http, &url, &token, chunk, &args.url).await?;
+        if view.done {
+            return conclude(&args, &view);
+        }
+        if chunk == 0 || Instant::now() >= deadline {
+            println!(
+                "TIMEOUT {} run {}: not ended after {}s (status {})",
+                args.project,
+                args.run,
+                args.timeout.as_secs(),
+                cell(&view.status)
+            );
+            return Err(Failure::usage("timed out"));
+        }
+    }
+}
+
+/// `{--url}/api/runs/{project}/{run}/wait`.
+fn wait_url(args: &WaitArgs) -> Result<reqwest::Url, Failure> {
     let mut url = reqwest::Url::parse(args.url.trim_end_matches('/'))
         .map_err(|e| Failure::usage(format!("--url: {e}")))?;
     url.path_segments_mut()
@@ -159,48 +161,51 @@ async fn run_async(args: WaitArgs) -> Result<(), Failure> {
             &args.run.to_string(),
             "wait",
         ]);
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + args.timeout;
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let chunk = remaining.as_secs().min(MAX_WAIT_SECONDS);
-        let response = http
-            .get(url.clone())
-            .bearer_auth(&token)
-            .query(&[("timeout", chunk.to_string())])
-            .timeout(Duration::from_secs(chunk + 30))
-            .send()
-            .await
-            .map_err(|e| Failure::usage(format!("ERROR cannot reach {}: {e}", args.url)))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        if status != 200 {
-            return Err(Failure::usage(format!(
-                "ERROR qase-edge answered {status}: {text}"
-            )));
-        }
-        let view: RunView = serde_json::from_str(&text)
-            .map_err(|e| Failure::usage(format!("ERROR unexpected answer ({e}): {text}")))?;
-        if view.done {
-            // The verdict is the command's output, whatever it is.
-            let (code, line) = verdict(&args.project, args.run, &view, &thresholds);
-            println!("{line}");
-            return match code {
-                0 => Ok(()),
-                1 => Err(Failure::refused("the run did not meet the thresholds")),
-                _ => Err(Failure::usage("the run ended without counts")),
-            };
-        }
-        if chunk == 0 || Instant::now() >= deadline {
-            println!(
-                "TIMEOUT {} run {}: not ended after {}s (status {})",
-                args.project,
-                args.run,
-                args.timeout.as_secs(),
-                view.status
-            );
-            return Err(Failure::usage("timed out"));
-        }
+    Ok(url)
+}
+
+/// One wait request of at most `chunk` seconds: the run as it then stands.
+async fn ask(
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+    token: &str,
+    chunk: u64,
+    base: &str,
+) -> Result<RunView, Failure> {
+    let response = http
+        .get(url.clone())
+        .bearer_auth(token)
+        .query(&[("timeout", chunk.to_string())])
+        .timeout(Duration::from_secs(chunk + 30))
+        .send()
+        .await
+        .map_err(|e| Failure::usage(format!("ERROR cannot reach {base}: {e}")))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    if status != 200 {
+        return Err(Failure::usage(format!(
+            "ERROR qase-edge answered {status}: {text}"
+        )));
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::usage(format!("ERROR unexpected answer ({e}): {text}")))
+}
+
+/// The verdict on an ended run, printed; the exit by the thresholds.
+fn conclude(args: &WaitArgs, view: &RunView) -> Result<(), Failure> {
+    let thresholds = Thresholds {
+        max_failed: args.max_failed,
+        max_blocked: args.max_blocked,
+        min_pass_rate: args.min_pass_rate,
+        allow_aborted: args.allow_aborted,
+    };
+    // The verdict is the command's output, whatever it is.
+    let (code, line) = verdict(&args.project, args.run, view, &thresholds);
+    println!("{line}");
+    match code {
+        0 => Ok(()),
+        1 => Err(Failure::refused("the run did not meet the thresholds")),
+        _ => Err(Failure::usage("the run ended without counts")),
     }
 }
 
@@ -209,21 +214,20 @@ mod tests {
     use super::*;
 
     fn view(status: &str, counts: Option<(u64, u64, u64, u64)>) -> RunView {
-        RunView {
-            done: matches!(status, "completed" | "aborted"),
-            status: status.to_owned(),
-            title: Some("Nightly".into()),
-            counts: counts.map(|(cases, passed, failed, blocked)| RunCounts {
-                cases,
-                passed,
-                failed,
-                blocked,
-                skipped: None,
-                untested: None,
-                duration: 0,
-            }),
-            url: None,
-        }
+        let counts = counts.map(|(cases, passed, failed, blocked)| {
+            serde_json::json!({"cases": cases, "passed": passed, "failed": failed,
+                "blocked": blocked, "skipped": null, "untested": null, "duration": 0})
+        });
+        serde_json::from_value(serde_json::json!({
+            "project": "WEB", "run": 42, "status": status,
+            "done": matches!(status, "completed" | "aborted"), "title": "Nightly",
+            "plan_id": null, "environment": null, "started_by": null, "counts": counts,
+            "pass_rate": null, "duration_ms": null, "first_event_at": null,
+            "last_event_at": null, "run_events": 1,
+            "results": {"created": 0, "updated": 0, "deleted": 0}, "deleted": false,
+            "failures": null, "report_sent": false, "url": "https://app.qase.io/run/WEB/dashboard/42"
+        }))
+        .unwrap()
     }
 
     #[test]
@@ -246,7 +250,8 @@ mod tests {
         assert_eq!(code, 0);
         assert_eq!(
             line,
-            "PASSED WEB run 42 \"Nightly\": 3 of 3 passed (100%), 0 failed, 0 blocked"
+            "PASSED WEB run 42 \"Nightly\": 3 of 3 passed (100%), 0 failed, 0 blocked \
+             https://app.qase.io/run/WEB/dashboard/42"
         );
         let (code, line) = verdict("WEB", 42, &view("completed", Some((3, 2, 1, 0))), &gate);
         assert_eq!(code, 1);

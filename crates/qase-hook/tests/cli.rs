@@ -15,6 +15,9 @@
 //! 9. `api destinations`, `api pause`, `api resume` and `api watch` show
 //!    the breakers and the watched projects (issue #19); an unknown
 //!    destination is refused (exit 1).
+//! 10. The `api` commands read the answers into the Worker's own types: an
+//!     answer with a field missing or renamed is refused (exit 1) with a
+//!     message naming the field, never shown as `0` or `-`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -141,8 +144,10 @@ fn wait(base: &str, extra: &[&str], token: Option<&str>) -> Output {
 
 #[test]
 fn wait_exits_by_the_thresholds_with_a_one_line_verdict() {
-    const ENDED: &str = r#"{"done":true,"status":"completed","title":"Nightly","url":"https://app.qase.io/run/WEB/dashboard/42",
-        "counts":{"cases":4,"passed":3,"failed":1,"blocked":0,"duration":0}}"#;
+    const ENDED: &str = r#"{"project":"WEB","run":42,"status":"completed","done":true,"title":"Nightly","plan_id":null,"environment":null,"started_by":null,
+        "counts":{"cases":4,"passed":3,"failed":1,"blocked":0,"skipped":null,"untested":null,"duration":0},"pass_rate":75.0,"duration_ms":0,
+        "first_event_at":1,"last_event_at":2,"run_events":2,"results":{"created":4,"updated":0,"deleted":0},"deleted":false,"failures":null,
+        "report_sent":false,"url":"https://app.qase.io/run/WEB/dashboard/42"}"#;
     let base = stub_server(200, ENDED);
     let base = base.trim_end_matches("/webhooks/qase");
     let output = wait(base, &["--max-failed", "1"], Some("token"));
@@ -300,7 +305,7 @@ fn verify_accepts_a_signed_request_and_refuses_a_tampered_one() {
 
 #[test]
 fn api_commands_print_tables_or_json_and_report_refusals() {
-    let page = r#"{"events":[{"id":"evt_1","event_name":"run.completed","project_code":"WEB","received_at":1,"status":"accepted"}],"cursor":"abc"}"#;
+    let page = r#"{"events":[{"id":"evt_1","event_name":"run.completed","entity":"run","action":"completed","project_code":"WEB","team_member_id":null,"received_at":1,"outcome":"accepted","reason":null,"duplicates":0,"last_duplicate_at":null,"run_id":42,"case_id":null,"defect_id":null,"plan_id":null,"milestone_id":null,"forward":"queued","size":2,"status":"accepted"}],"cursor":"abc"}"#;
     let url = stub_server(200, page).replace("/webhooks/qase", "");
     let output = qase_hook(&["api", "list", "--url", &url, "--token", "t0123456789abcdef"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -349,10 +354,27 @@ fn api_commands_print_tables_or_json_and_report_refusals() {
     assert!(stderr(&output).contains("no token"));
 }
 
+/// A whole run view (`GET /api/runs/WEB/42`) with these `failures`.
+macro_rules! run_view {
+    ($failures:expr) => {
+        concat!(
+            r#"{"project":"WEB","run":42,"status":"completed","done":true,"title":"Nightly","plan_id":null,"environment":null,"started_by":0,"#,
+            r#""counts":{"cases":4,"passed":3,"failed":1,"blocked":0,"skipped":null,"untested":null,"duration":0},"pass_rate":75.0,"duration_ms":0,"#,
+            r#""first_event_at":1,"last_event_at":2,"run_events":2,"results":{"created":4,"updated":0,"deleted":0},"deleted":false,"#,
+            $failures,
+            r#","report_sent":true,"url":"https://app.qase.io/run/WEB/dashboard/42"}"#
+        )
+    };
+}
+
 #[test]
 fn api_runs_prints_a_projects_runs_or_one_run_with_its_failures() {
     let token = "t0123456789abcdef";
-    let page = r#"{"runs":[{"run":42,"status":"completed","title":"Nightly","counts":{"passed":3,"failed":1,"blocked":0},"pass_rate":75.0}],"cursor":"200.42"}"#;
+    let page = concat!(
+        r#"{"runs":["#,
+        run_view!(r#""failures":null"#),
+        r#"],"cursor":"200.42"}"#
+    );
     let url = stub_server(200, page).replace("/webhooks/qase", "");
     let output = qase_hook(&[
         "api",
@@ -370,8 +392,9 @@ fn api_runs_prints_a_projects_runs_or_one_run_with_its_failures() {
         text.contains("PASS RATE") && text.contains("Nightly") && text.contains("--cursor 200.42"),
         "{text}"
     );
-    let run = r#"{"run":42,"status":"completed","title":"Nightly","counts":{"passed":3,"failed":1,"blocked":0},"pass_rate":75.0,
-        "failures":{"source":"qase_api","items":[{"case_id":2,"title":"Checkout","status":"failed","url":"u"}],"more":0},"url":"https://app.qase.io/run/WEB/dashboard/42"}"#;
+    let run = run_view!(
+        r#""failures":{"source":"qase_api","items":[{"case_id":2,"title":"Checkout","status":"failed","url":"u"}],"more":0}"#
+    );
     let url = stub_server(200, run).replace("/webhooks/qase", "");
     let output = qase_hook(&[
         "api",
@@ -529,8 +552,8 @@ fn preview_prints_the_chat_body_of_an_event_or_a_file() {
 #[test]
 fn api_destinations_pause_resume_and_watch_show_the_guard() {
     let token = "t0123456789abcdef";
-    let page = r#"{"destinations":[{"name":"ci","format":"standard","state":"paused","paused_by_operator":false,"held":7,"consecutive_failures":10,"reason":"10 failures in a row (last: HTTP 503)","last_24h":{"delivered":3,"failed":1,"dead":0,"success_rate":0.75},"last_error":"HTTP 503"},
-        {"name":"chat","format":"slack","state":null,"held":0,"last_24h":{"success_rate":null}}]}"#;
+    let page = r#"{"destinations":[{"name":"ci","format":"standard","enabled":true,"alerts":false,"reports":false,"state":"paused","since":1,"reason":"10 failures in a row (last: HTTP 503)","paused_by_operator":false,"consecutive_failures":10,"held":7,"next_probe_at":2,"last_24h":{"delivered":3,"failed":1,"dead":0,"success_rate":0.75},"last_error":"HTTP 503","last_error_at":3,"last_success_at":null},
+        {"name":"chat","format":"slack","enabled":true,"alerts":true,"reports":false,"state":null,"since":null,"reason":null,"paused_by_operator":false,"consecutive_failures":0,"held":0,"next_probe_at":null,"last_24h":{"delivered":0,"failed":0,"dead":0,"success_rate":null},"last_error":null,"last_error_at":null,"last_success_at":null}]}"#;
     let url = stub_server(200, page).replace("/webhooks/qase", "");
     let output = qase_hook(&["api", "destinations", "--url", &url, "--token", token]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -541,7 +564,7 @@ fn api_destinations_pause_resume_and_watch_show_the_guard() {
     );
     assert!(text.contains("unknown"), "an unreachable breaker: {text}");
 
-    let paused = r#"{"name":"ci","state":"paused","paused_by_operator":true,"held":0}"#;
+    let paused = r#"{"consecutive_failures":0,"held":0,"name":"ci","next_probe_at":null,"paused_by_operator":true,"reason":"paused by an operator","since":1,"state":"paused"}"#;
     let url = stub_server(200, paused).replace("/webhooks/qase", "");
     let output = qase_hook(&["api", "pause", "ci", "--url", &url, "--token", token]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -575,4 +598,31 @@ fn api_destinations_pause_resume_and_watch_show_the_guard() {
     let output = qase_hook(&["api", "watch", "--json", "--url", &url, "--token", token]);
     let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
     assert_eq!(json[0]["project"], "WEB");
+}
+
+#[test]
+fn an_answer_with_a_field_missing_or_renamed_is_refused_naming_it() {
+    let token = "t0123456789abcdef";
+    // `run_id` renamed `run`: it must not read as "no run".
+    let page = r#"{"events":[{"id":"evt_1","event_name":"run.completed","entity":"run","action":"completed","project_code":"WEB","team_member_id":null,"received_at":1,"outcome":"accepted","reason":null,"duplicates":0,"last_duplicate_at":null,"run":42,"case_id":null,"defect_id":null,"plan_id":null,"milestone_id":null,"forward":"queued","size":2,"status":"accepted"}],"cursor":null}"#;
+    let url = stub_server(200, page).replace("/webhooks/qase", "");
+    let output = qase_hook(&["api", "list", "--url", &url, "--token", token]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("run_id") && stderr(&output).contains("events[0]"),
+        "{}",
+        stderr(&output)
+    );
+
+    // `events` missing from a bulk replay: it must not add up as 0.
+    let replayed = r#"{"messages":3,"skipped":1,"cursor":null}"#;
+    let url = stub_server(202, replayed).replace("/webhooks/qase", "");
+    let output = qase_hook(&["api", "replay-all", "--url", &url, "--token", token]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("missing field `events`"),
+        "{}",
+        stderr(&output)
+    );
 }

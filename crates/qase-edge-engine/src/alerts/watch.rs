@@ -192,17 +192,19 @@ pub fn upsert(row: &WatchRow) -> Statement {
 }
 
 /// What `GET /health` shows about a watched project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchView {
     /// The project code.
     pub project: String,
     /// Its last delivery, Unix ms.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_delivery_at: Option<u64>,
     /// The longest normal silence.
     pub window_seconds: u64,
     /// Whether it is quiet now.
     pub quiet: bool,
     /// The last quiet alert, Unix ms.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub alerted_at: Option<u64>,
 }
 

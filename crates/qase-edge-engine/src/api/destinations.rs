@@ -73,7 +73,7 @@ pub struct LastError {
 }
 
 /// The last 24 hours of a destination.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Day {
     /// Delivered.
     pub delivered: u64,
@@ -82,6 +82,7 @@ pub struct Day {
     /// Dead letters.
     pub dead: u64,
     /// Delivered over all three, from 0 to 1; `None` with none.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub success_rate: Option<f64>,
 }
 
@@ -105,12 +106,12 @@ pub struct BreakerFacts {
 }
 
 /// One destination as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DestinationView {
     /// Its name.
     pub name: String,
     /// `standard`, `slack`, `teams`, `discord` or `google_chat`.
-    pub format: &'static str,
+    pub format: String,
     /// Whether it receives events.
     pub enabled: bool,
     /// Whether it receives alerts.
@@ -123,10 +124,13 @@ pub struct DestinationView {
     /// The last 24 hours.
     pub last_24h: Day,
     /// Its latest failure.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_error: Option<String>,
     /// When.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_error_at: Option<u64>,
     /// Its latest delivery.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub last_success_at: Option<u64>,
 }
 
@@ -160,7 +164,8 @@ pub fn views(
                 format: match destination.format {
                     Format::Standard => "standard",
                     Format::Chat(format) => format.as_str(),
-                },
+                }
+                .to_owned(),
                 enabled: destination.enabled,
                 alerts: destination.alerts,
                 reports: destination.reports,

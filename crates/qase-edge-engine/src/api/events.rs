@@ -25,6 +25,7 @@ use qase_webhooks::chat::{self, Message};
 use qase_webhooks::Envelope;
 use serde::{Deserialize, Serialize};
 
+use crate::api::answers::EventSummary;
 use crate::api::params::{Cursor, DeadLetterQuery, EventFilter, StatsQuery};
 use crate::store::d1::{Param, Statement};
 use crate::store::layout::{self, DeliveryStatus};
@@ -467,23 +468,9 @@ impl EventRow {
     }
 
     /// The row as the API shows it.
-    pub fn view(&self) -> EventView<'_> {
-        EventView {
-            row: self,
-            status: self.outcome,
-        }
+    pub fn view(&self) -> EventSummary {
+        EventSummary::from(self)
     }
-}
-
-/// An event as the API answers it: its columns, and `status`, the name
-/// `outcome` had before D1 (kept for existing clients).
-#[derive(Debug, Serialize)]
-pub struct EventView<'a> {
-    /// The columns.
-    #[serde(flatten)]
-    pub row: &'a EventRow,
-    /// Same as `outcome`.
-    pub status: EventStatus,
 }
 
 /// A `deliveries` row as [`deliveries`] selects it.
@@ -629,13 +616,14 @@ pub struct HourCount {
 }
 
 /// `GET /api/stats`' answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// The range's start, in Unix seconds.
     pub since: u64,
     /// The range's end (excluded), in Unix seconds.
     pub until: u64,
     /// The project counted, if only one.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub project: Option<String>,
     /// Totals over the range.
     pub totals: Totals,
@@ -650,7 +638,7 @@ pub struct Stats {
 }
 
 /// Counts per outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Events.
     pub events: u64,
@@ -663,7 +651,7 @@ pub struct Totals {
 }
 
 /// One event name's counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameTotals {
     /// The event name.
     pub event_name: String,

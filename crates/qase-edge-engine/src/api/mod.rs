@@ -1,7 +1,8 @@
 //! The operator API under `/api`: strict parameters, the queries over the
 //! event store and their rows, keyset paging, replays, and the destinations
-//! view.
+//! view, and the answers of every route as shared serde types.
 
+pub mod answers;
 pub mod destinations;
 pub mod events;
 pub mod paging;

@@ -326,7 +326,7 @@ fn preflight(config: &Config, destinations: Option<&[String]>) -> Result<(), Rep
 }
 
 /// A bulk replay's dry run: what it would send.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DryRun {
     /// Always true: nothing was sent.
     pub dry_run: bool,

@@ -218,8 +218,8 @@ pub fn parse_wait(pairs: Vec<(String, String)>) -> Result<u64, ParamError> {
     Ok(timeout)
 }
 
-/// A run as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A run as the API shows it (and `qase-hook` reads it back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunView {
     /// The project code.
     pub project: String,

@@ -223,7 +223,7 @@ pub fn dead_letter_insert(id: &str, destination: &str, dead: &DeadLetterMetadata
 }
 
 /// A call's answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Migrated {
     /// Keys read this call.
     pub keys: usize,
@@ -234,6 +234,7 @@ pub struct Migrated {
     /// Keys that were not records of the old layout (or not stored envelopes).
     pub skipped: usize,
     /// Pass as `cursor` to continue; `None` when every prefix is done.
+    #[serde(deserialize_with = "crate::api::answers::present")]
     pub cursor: Option<String>,
 }
 

@@ -12,6 +12,7 @@ use crate::delivery::breaker;
 use crate::http::error::ApiError;
 use crate::http::respond;
 use crate::store::db;
+use engine::api::answers::{DestinationPage, Forced};
 use engine::api::destinations::{self, BreakerFacts, DayCounts, LastError, DAY_MS};
 use engine::config::Config;
 use engine::http::routes::Route;
@@ -71,11 +72,10 @@ async fn list(env: &Env, config: &Config) -> Result<Response, ApiError> {
         .await
         .map_err(unavailable)?;
     let breakers = breakers(env, config).await;
-    let views = destinations::views(&config.delivery, breakers, &counts, &errors);
-    Ok(respond::json(
-        &serde_json::json!({ "destinations": views }),
-        200,
-    )?)
+    let page = DestinationPage {
+        destinations: destinations::views(&config.delivery, breakers, &counts, &errors),
+    };
+    Ok(respond::json(&page, 200)?)
 }
 
 async fn force(env: &Env, config: &Config, name: &str, pause: bool) -> Result<Response, ApiError> {
@@ -93,7 +93,15 @@ async fn force(env: &Env, config: &Config, name: &str, pause: bool) -> Result<Re
         worker::console_error!("breaker of `{name}`: {error}");
         ApiError::StorageUnavailable
     })?;
-    let mut body = serde_json::to_value(&view).map_err(|_| ApiError::Internal)?;
-    body["name"] = name.into();
-    Ok(respond::json(&body, 200)?)
+    let forced = Forced {
+        consecutive_failures: view.consecutive_failures,
+        held: view.held,
+        name: name.to_owned(),
+        next_probe_at: view.next_probe_at,
+        paused_by_operator: view.paused_by_operator,
+        reason: view.reason,
+        since: view.since,
+        state: view.state,
+    };
+    Ok(respond::json(&forced, 200)?)
 }

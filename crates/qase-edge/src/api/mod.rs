@@ -12,7 +12,6 @@ pub mod destinations;
 
 use std::collections::HashMap;
 
-use qase_webhooks::chat::Message;
 use qase_webhooks::{EventId, Secret};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -23,9 +22,12 @@ use worker::{Env, KvStore, Request};
 
 use crate::http::error::ApiError;
 use crate::store::db;
+use engine::api::answers::{
+    BulkReplayed, DeadLetterPage, EventDetail, EventPage, ExportLine, Replayed,
+};
 use engine::api::events::{
-    self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, EventView, HourCount,
-    NameCount, RouteCount,
+    self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, HourCount, NameCount,
+    RouteCount,
 };
 use engine::api::paging::{self, BULK_REPLAY_BUDGET, EXPORT_BUDGET};
 use engine::api::params::{
@@ -260,12 +262,6 @@ fn embedded(body: Vec<u8>) -> Result<Box<RawValue>, ApiError> {
     })
 }
 
-#[derive(Serialize)]
-struct EventPage<'a> {
-    events: Vec<EventView<'a>>,
-    cursor: Option<String>,
-}
-
 async fn list_events(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiError> {
     let statement = events::list_events(&query.filter, query.cursor.as_ref(), query.limit);
     let rows: Vec<EventRow> = store.rows(&statement).await?;
@@ -275,19 +271,6 @@ async fn list_events(store: &Store<'_>, query: ListQuery) -> Result<Response, Ap
         cursor: next.as_ref().map(Cursor::encode),
     };
     ok_json(&page, 200)
-}
-
-#[derive(Serialize)]
-struct EventDetail<'a> {
-    #[serde(flatten)]
-    event: EventView<'a>,
-    /// What happened, in words (`null` for a delivery that is not a
-    /// typed event).
-    description: Option<Message>,
-    deliveries: Vec<DeliveryRow>,
-    /// Destinations whose delivery is dead (the dead letters).
-    dead_letters: Vec<String>,
-    body: Box<RawValue>,
 }
 
 async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Response, ApiError> {
@@ -303,8 +286,8 @@ async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Respo
         .collect();
     let detail = EventDetail {
         event: event.view(),
-        description,
-        deliveries,
+        description: description.map(Into::into),
+        deliveries: deliveries.into_iter().map(Into::into).collect(),
         dead_letters,
         body,
     };
@@ -363,12 +346,6 @@ async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Re
     Ok(respond::empty(204)?)
 }
 
-#[derive(Serialize)]
-struct Replayed {
-    id: String,
-    destinations: Vec<String>,
-}
-
 async fn replay_event(
     mut req: Request,
     store: &Store<'_>,
@@ -388,12 +365,6 @@ async fn replay_event(
         destinations: plan.destinations,
     };
     ok_json(&replayed, 202)
-}
-
-#[derive(Serialize)]
-struct DeadLetterPage {
-    dead_letters: Vec<DeadLetterRow>,
-    cursor: Option<String>,
 }
 
 async fn list_dead_letters(
@@ -527,14 +498,6 @@ async fn choose(
     })
 }
 
-#[derive(Serialize)]
-struct BulkReplayed {
-    events: usize,
-    messages: usize,
-    skipped: usize,
-    cursor: Option<String>,
-}
-
 async fn bulk_replay(
     mut req: Request,
     store: &Store<'_>,
@@ -575,19 +538,12 @@ async fn bulk_replay(
         .flatten()
         .map(|last| chosen.rows[last].cursor().encode());
     let answer = BulkReplayed {
-        events: plan.events,
-        messages: plan.messages,
-        skipped: plan.skipped,
+        events: plan.events as u64,
+        messages: plan.messages as u64,
+        skipped: plan.skipped as u64,
         cursor,
     };
     ok_json(&answer, 202)
-}
-
-#[derive(Serialize)]
-struct ExportLine<'a> {
-    #[serde(flatten)]
-    event: EventView<'a>,
-    body: Box<RawValue>,
 }
 
 async fn export(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiError> {

@@ -4,28 +4,20 @@
 //! the run ends ([`crate::runs::run_watch`]). The rules and views are
 //! [`engine::runs::api`]'s.
 
-use serde::Serialize;
 use worker::{Env, Request};
 
 use crate::http::error::ApiError;
 use crate::http::respond;
 use crate::runs::run_watch;
 use crate::store::db;
+use engine::api::answers::RunPage;
 use engine::api::params::ParamError;
 use engine::config::Config;
 use engine::http::routes::Route;
 use engine::runs::api as runs_api;
-use engine::runs::api::RunView;
 use engine::runs::api::RunsQuery;
 use engine::runs::sql;
 use engine::runs::sql::RunRow;
-
-/// `GET /api/runs`'s answer.
-#[derive(Serialize)]
-struct RunsPage {
-    runs: Vec<RunView>,
-    cursor: Option<String>,
-}
 
 /// Answers a runs route; `None` for any other route.
 pub async fn handle(
@@ -72,7 +64,7 @@ async fn list(
         .await
         .map_err(unavailable)?;
     let (states, cursor) = query.page(rows.iter().filter_map(RunRow::state).collect());
-    let page = RunsPage {
+    let page = RunPage {
         runs: states
             .iter()
             .map(|state| runs_api::view(state, &config.delivery.app_url))

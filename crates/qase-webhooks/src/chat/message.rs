@@ -27,7 +27,7 @@ use crate::{Envelope, Event, EventName};
 
 /// How an event went, which sets each service's colour or emoji (and the
 /// console's badge).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tone {
     /// Passed, resolved, approved, merged.
