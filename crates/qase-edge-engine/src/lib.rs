@@ -15,3 +15,4 @@ pub mod http;
 pub mod ingest;
 pub mod runs;
 pub mod store;
+pub mod wire;

@@ -197,14 +197,14 @@ pub struct WatchView {
     /// The project code.
     pub project: String,
     /// Its last delivery, Unix ms.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub last_delivery_at: Option<u64>,
     /// The longest normal silence.
     pub window_seconds: u64,
     /// Whether it is quiet now.
     pub quiet: bool,
     /// The last quiet alert, Unix ms.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub alerted_at: Option<u64>,
 }
 

@@ -4,13 +4,13 @@
 //!
 //! Each type serialises to the bytes the API has always answered (field
 //! order included) and reads back strictly: a field the answer always
-//! carries is required, `null` or not ([`present`]), so a renamed field is a
+//! carries is required, `null` or not ([`present`](crate::wire::present)), so a renamed field is a
 //! decode error rather than a `0` or a `-`. Answers already typed where
 //! they are computed are these types too: [`Stats`], [`DryRun`],
 //! [`Migrated`], [`DeadLetterRow`], [`DestinationView`], [`RunView`] and
 //! [`WatchView`].
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::api::events::{DeliveryRow, EventRow};
@@ -25,16 +25,6 @@ pub use crate::api::events::{DeadLetterRow, Stats};
 pub use crate::api::replay::DryRun;
 pub use crate::runs::api::RunView;
 pub use crate::store::migrate_kv::Migrated;
-
-/// Reads an `Option` field that the answer always carries (as `null` when
-/// empty): without it serde would read a missing field as `None`.
-pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer)
-}
 
 /// An event as the API lists it: every column of its row but the body, and
 /// `status`, the name `outcome` had before D1 (kept for existing clients).
@@ -51,34 +41,34 @@ pub struct EventSummary {
     /// The project code.
     pub project_code: String,
     /// Who triggered it.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub team_member_id: Option<u64>,
     /// When the Worker received it, in Unix milliseconds.
     pub received_at: u64,
     /// Accepted or quarantined.
     pub outcome: EventStatus,
     /// Why it was quarantined.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub reason: Option<String>,
     /// Copies received after the first.
     pub duplicates: u64,
     /// When the last copy arrived, in Unix milliseconds.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub last_duplicate_at: Option<u64>,
     /// The run the payload names.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub run_id: Option<u64>,
     /// The case the payload names.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub case_id: Option<u64>,
     /// The defect the payload names.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub defect_id: Option<u64>,
     /// The plan the payload names.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub plan_id: Option<u64>,
     /// The milestone the payload names.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub milestone_id: Option<u64>,
     /// Where it stands with the delivery queue.
     pub forward: Forward,
@@ -120,7 +110,7 @@ pub struct EventPage {
     /// Newest first.
     pub events: Vec<EventSummary>,
     /// Pass as `cursor` for the next page; `None` at the end.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub cursor: Option<String>,
 }
 
@@ -142,19 +132,19 @@ pub struct Description {
     /// `Test run completed`.
     pub headline: String,
     /// The object's title from Qase, when known.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub title: Option<String>,
     /// `Run #7`, `DEMO-12`.
     pub label: String,
     /// The object's page in Qase.
     pub url: String,
     /// One line of numbers.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub status: Option<String>,
     /// Labelled values.
     pub facts: Vec<DescriptionFact>,
     /// A description or comment from Qase.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub summary: Option<String>,
     /// The envelope's project code.
     pub project: String,
@@ -199,13 +189,13 @@ pub struct Delivery {
     /// Attempts made.
     pub attempts: u32,
     /// The last HTTP status, if any.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub last_status: Option<u16>,
     /// The last failure, in words.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub last_error: Option<String>,
     /// Why it was given up (dead only).
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub reason: Option<String>,
     /// When this state was recorded, in Unix milliseconds.
     pub updated_at: u64,
@@ -243,7 +233,7 @@ pub struct EventDetail {
     pub event: EventSummary,
     /// What happened, in words (`None` for a delivery that is not a typed
     /// event).
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub description: Option<Description>,
     /// Its delivery to each destination.
     pub deliveries: Vec<Delivery>,
@@ -279,7 +269,7 @@ pub struct DeadLetterPage {
     /// Most recently given up first.
     pub dead_letters: Vec<DeadLetterRow>,
     /// Pass as `cursor` for the next page; `None` at the end.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub cursor: Option<String>,
 }
 
@@ -293,7 +283,7 @@ pub struct BulkReplayed {
     /// Events no enabled destination matches.
     pub skipped: u64,
     /// Pass as `cursor` to continue; `None` when done.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub cursor: Option<String>,
 }
 
@@ -303,7 +293,7 @@ pub struct RunPage {
     /// Newest first.
     pub runs: Vec<RunView>,
     /// Pass as `cursor` for the next page; `None` at the end.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub cursor: Option<String>,
 }
 
@@ -326,15 +316,15 @@ pub struct Forced {
     /// The destination.
     pub name: String,
     /// The next probe, Unix ms.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub next_probe_at: Option<u64>,
     /// Paused by an operator.
     pub paused_by_operator: bool,
     /// Why it is paused.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub reason: Option<String>,
     /// Since when, Unix ms (`None`: never changed).
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub since: Option<u64>,
     /// `active`, `paused`, `probing` or `draining`.
     pub state: Phase,
@@ -826,7 +816,7 @@ mod tests {
         row.body = Some("{}".into());
         assert_eq!(EventSummary::from(&row), summary);
         assert_eq!(
-            serde_json::to_string(&row.view()).unwrap(),
+            serde_json::to_string(&EventSummary::from(&row)).unwrap(),
             serde_json::to_string(&summary).unwrap()
         );
     }

@@ -82,7 +82,7 @@ pub struct Day {
     /// Dead letters.
     pub dead: u64,
     /// Delivered over all three, from 0 to 1; `None` with none.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub success_rate: Option<f64>,
 }
 
@@ -124,13 +124,13 @@ pub struct DestinationView {
     /// The last 24 hours.
     pub last_24h: Day,
     /// Its latest failure.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub last_error: Option<String>,
     /// When.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub last_error_at: Option<u64>,
     /// Its latest delivery.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub last_success_at: Option<u64>,
 }
 

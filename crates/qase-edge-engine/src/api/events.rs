@@ -25,7 +25,6 @@ use qase_webhooks::chat::{self, Message};
 use qase_webhooks::Envelope;
 use serde::{Deserialize, Serialize};
 
-use crate::api::answers::EventSummary;
 use crate::api::params::{Cursor, DeadLetterQuery, EventFilter, StatsQuery};
 use crate::store::d1::{Param, Statement};
 use crate::store::layout::{self, DeliveryStatus};
@@ -466,11 +465,6 @@ impl EventRow {
     pub fn body_in_kv(&self) -> bool {
         self.body_in_kv != 0
     }
-
-    /// The row as the API shows it.
-    pub fn view(&self) -> EventSummary {
-        EventSummary::from(self)
-    }
 }
 
 /// A `deliveries` row as [`deliveries`] selects it.
@@ -623,7 +617,7 @@ pub struct Stats {
     /// The range's end (excluded), in Unix seconds.
     pub until: u64,
     /// The project counted, if only one.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub project: Option<String>,
     /// Totals over the range.
     pub totals: Totals,
@@ -1113,7 +1107,7 @@ mod tests {
     fn a_listed_event_has_every_column_but_the_body_and_its_old_status_name() {
         let mut event = row(1, 5, 10, false);
         event.body = Some("{}".into());
-        let json = serde_json::to_value(event.view()).unwrap();
+        let json = serde_json::to_value(crate::api::answers::EventSummary::from(&event)).unwrap();
         assert_eq!(json["status"], "accepted");
         assert_eq!(json["outcome"], "accepted");
         assert_eq!(json["run_id"], 1);

@@ -234,7 +234,7 @@ pub struct Migrated {
     /// Keys that were not records of the old layout (or not stored envelopes).
     pub skipped: usize,
     /// Pass as `cursor` to continue; `None` when every prefix is done.
-    #[serde(deserialize_with = "crate::api::answers::present")]
+    #[serde(deserialize_with = "crate::wire::present")]
     pub cursor: Option<String>,
 }
 

@@ -23,7 +23,7 @@ use worker::{Env, KvStore, Request};
 use crate::http::error::ApiError;
 use crate::store::db;
 use engine::api::answers::{
-    BulkReplayed, DeadLetterPage, EventDetail, EventPage, ExportLine, Replayed,
+    BulkReplayed, DeadLetterPage, EventDetail, EventPage, EventSummary, ExportLine, Replayed,
 };
 use engine::api::events::{
     self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, HourCount, NameCount,
@@ -267,7 +267,7 @@ async fn list_events(store: &Store<'_>, query: ListQuery) -> Result<Response, Ap
     let rows: Vec<EventRow> = store.rows(&statement).await?;
     let (rows, next) = paging::page(rows, query.limit, EventRow::cursor);
     let page = EventPage {
-        events: rows.iter().map(EventRow::view).collect(),
+        events: rows.iter().map(EventSummary::from).collect(),
         cursor: next.as_ref().map(Cursor::encode),
     };
     ok_json(&page, 200)
@@ -285,7 +285,7 @@ async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Respo
         .map(|d| d.destination.clone())
         .collect();
     let detail = EventDetail {
-        event: event.view(),
+        event: EventSummary::from(&event),
         description: description.map(Into::into),
         deliveries: deliveries.into_iter().map(Into::into).collect(),
         dead_letters,
@@ -565,7 +565,7 @@ async fn export(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiErro
             None => continue,
         };
         let line = ExportLine {
-            event: row.view(),
+            event: EventSummary::from(row),
             body: embedded(body)?,
         };
         serde_json::to_writer(&mut out, &line).map_err(|_| ApiError::Internal)?;
