@@ -15,4 +15,5 @@ pub mod http;
 pub mod ingest;
 pub mod runs;
 pub mod store;
+pub mod text;
 pub mod wire;

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::breaker::Phase;
-use crate::delivery::settings::{DeliverySettings, Format};
+use crate::delivery::settings::DeliverySettings;
 use crate::store::d1::Statement;
 
 /// A day, in milliseconds.
@@ -161,11 +161,7 @@ pub fn views(
             let attempted = delivered + failed + dead;
             DestinationView {
                 name: destination.name.clone(),
-                format: match destination.format {
-                    Format::Standard => "standard",
-                    Format::Chat(format) => format.as_str(),
-                }
-                .to_owned(),
+                format: destination.format.as_str().to_owned(),
                 enabled: destination.enabled,
                 alerts: destination.alerts,
                 reports: destination.reports,

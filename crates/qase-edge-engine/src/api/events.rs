@@ -84,15 +84,6 @@ impl Sql {
     }
 }
 
-/// The `deliveries.status` value of a state.
-fn state_text(state: DeliveryStatus) -> &'static str {
-    match state {
-        DeliveryStatus::Delivered => "delivered",
-        DeliveryStatus::Retrying => "retrying",
-        DeliveryStatus::Dead => "dead",
-    }
-}
-
 /// A routing glob (`*` any run of characters) as an SQLite `GLOB`
 /// pattern, whose other special characters (`?`, `[`) are made literal.
 /// Both are case-sensitive, as routing is.
@@ -156,7 +147,7 @@ fn filter_events(sql: &mut Sql, filter: &EventFilter) {
             exists.push_str(&format!(" AND d.destination = {p}"));
         }
         if let Some(state) = filter.state {
-            let p = sql.bind(state_text(state));
+            let p = sql.bind(state.as_str());
             exists.push_str(&format!(" AND d.status = {p}"));
         }
         exists.push(')');

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::layout::DeliveryStatus;
 use crate::store::types::EventStatus;
+use crate::text::must_be;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -210,11 +211,9 @@ impl EventFilter {
             "event" => self.event = Some(event_pattern(value)?),
             // `status` is the name this parameter had before D1.
             "outcome" | "status" => {
-                self.outcome = Some(match value {
-                    "accepted" => EventStatus::Accepted,
-                    "quarantined" => EventStatus::Quarantined,
-                    _ => return Err(bad(name, "must be `accepted` or `quarantined`")),
-                })
+                let outcome = EventStatus::parse(value);
+                self.outcome =
+                    Some(outcome.ok_or_else(|| bad(name, must_be(&EventStatus::NAMES)))?);
             }
             "since" => self.since = Some(seconds_to_millis(name, value)?),
             "until" => self.until = Some(seconds_to_millis(name, value)?),
@@ -225,12 +224,8 @@ impl EventFilter {
             "milestone" => self.subjects.milestone = Some(id(name, value)?),
             "destination" => self.destination = Some(destination(name, value)?),
             "state" => {
-                self.state = Some(match value {
-                    "delivered" => DeliveryStatus::Delivered,
-                    "retrying" => DeliveryStatus::Retrying,
-                    "dead" => DeliveryStatus::Dead,
-                    _ => return Err(bad(name, "must be `delivered`, `retrying` or `dead`")),
-                })
+                let state = DeliveryStatus::parse(value);
+                self.state = Some(state.ok_or_else(|| bad(name, must_be(&DeliveryStatus::NAMES)))?);
             }
             _ => return Ok(false),
         }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::delivery::messages::{DeadLetter, DeadLetterMessage, QueuedDelivery};
 use crate::delivery::settings::{DeliverySettings, Destination, Format};
 use crate::store::layout::{DeliveryState, DeliveryStatus};
+use crate::text::text_form;
 
 /// The destination name recorded for messages the platform moved to the
 /// dead-letter queue on its own (the consumer kept failing on them).
@@ -144,6 +145,24 @@ pub struct AttemptStep {
     pub log: AttemptLog,
 }
 
+/// What an attempt's log line says became of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The destination answered `2xx`.
+    Delivered,
+    /// Failed; another attempt follows.
+    Retry,
+    /// Refused for good, or out of attempts.
+    Rejected,
+}
+
+// The log line's `outcome`.
+text_form!(AttemptOutcome {
+    Delivered => "delivered",
+    Retry => "retry",
+    Rejected => "rejected",
+});
+
 /// One JSON log line per attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttemptLog {
@@ -162,7 +181,7 @@ pub struct AttemptLog {
     /// What happened, in words (`HTTP 503`, a timeout, a network error).
     pub result: String,
     /// `delivered`, `retry` or `rejected`.
-    pub outcome: &'static str,
+    pub outcome: AttemptOutcome,
     /// The backoff before the next attempt, if one follows.
     pub retry_in_seconds: Option<u64>,
 }
@@ -176,9 +195,9 @@ impl AttemptLog {
         verdict: Verdict,
     ) -> AttemptLog {
         let (outcome, retry_in_seconds) = match verdict {
-            Verdict::Delivered => ("delivered", None),
-            Verdict::Retry(delay) => ("retry", Some(delay.as_secs())),
-            Verdict::Rejected => ("rejected", None),
+            Verdict::Delivered => (AttemptOutcome::Delivered, None),
+            Verdict::Retry(delay) => (AttemptOutcome::Retry, Some(delay.as_secs())),
+            Verdict::Rejected => (AttemptOutcome::Rejected, None),
         };
         AttemptLog {
             event: "attempt",
@@ -555,7 +574,7 @@ mod tests {
         let step = after_attempt(&config.delivery, &first, "ci", status(200, None), 0.5, 7);
         assert_eq!(step.action, Action::Delivered);
         assert_eq!(step.state.unwrap().status, DeliveryStatus::Delivered);
-        assert_eq!(step.log.outcome, "delivered");
+        assert_eq!(step.log.outcome, AttemptOutcome::Delivered);
 
         let step = after_attempt(&config.delivery, &first, "ci", status(500, None), 0.0, 7);
         assert_eq!(

@@ -1,7 +1,7 @@
 //! What the delivery consumer tells a destination's breaker: how an
 //! attempt counts for it, and which attempts it hears about at all.
 
-use super::attempt::AttemptLog;
+use super::attempt::{AttemptLog, AttemptOutcome};
 use super::breaker::{BreakerSettings, BreakerState, Outcome};
 
 /// How an attempt counts for the breaker, from its log line: delivered,
@@ -9,9 +9,9 @@ use super::breaker::{BreakerSettings, BreakerState, Outcome};
 /// or failed (anything a retry may fix).
 pub fn outcome(log: &AttemptLog) -> Outcome {
     match log.outcome {
-        "delivered" => Outcome::Delivered,
-        "rejected" => Outcome::Rejected,
-        _ => Outcome::Failed,
+        AttemptOutcome::Delivered => Outcome::Delivered,
+        AttemptOutcome::Rejected => Outcome::Rejected,
+        AttemptOutcome::Retry => Outcome::Failed,
     }
 }
 
@@ -40,7 +40,7 @@ pub fn must_report(
 mod tests {
     use super::*;
 
-    fn log(outcome: &'static str) -> AttemptLog {
+    fn log(outcome: AttemptOutcome) -> AttemptLog {
         AttemptLog {
             event: "attempt",
             id: "evt_1".into(),
@@ -56,9 +56,9 @@ mod tests {
 
     #[test]
     fn an_attempt_counts_as_its_log_says() {
-        assert_eq!(outcome(&log("delivered")), Outcome::Delivered);
-        assert_eq!(outcome(&log("rejected")), Outcome::Rejected);
-        assert_eq!(outcome(&log("retry")), Outcome::Failed);
+        assert_eq!(outcome(&log(AttemptOutcome::Delivered)), Outcome::Delivered);
+        assert_eq!(outcome(&log(AttemptOutcome::Rejected)), Outcome::Rejected);
+        assert_eq!(outcome(&log(AttemptOutcome::Retry)), Outcome::Failed);
     }
 
     #[test]

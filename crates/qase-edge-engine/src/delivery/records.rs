@@ -25,19 +25,11 @@ use std::borrow::Cow;
 use qase_webhooks::{Envelope, Subjects};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::attempt::AttemptOutcome;
 use crate::delivery::messages::{DeadLetter, QueuedDelivery};
 use crate::store::d1::{self, NewEvent, Param, Statement, D1_BODY_LIMIT};
 use crate::store::layout::{DeliveryState, DeliveryStatus};
 use crate::store::types::{EventStatus, Forward};
-
-/// The `status` column value of `status`.
-pub fn status_column(status: DeliveryStatus) -> &'static str {
-    match status {
-        DeliveryStatus::Delivered => "delivered",
-        DeliveryStatus::Retrying => "retrying",
-        DeliveryStatus::Dead => "dead",
-    }
-}
 
 /// Which statement of the claim ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +244,7 @@ impl AttemptEntry {
         use crate::delivery::attempt::Action;
         let (result, next_at) = match &step.action {
             Action::Delivered => (AttemptResultKind::Delivered, None),
-            Action::DeadLetter { .. } if step.log.outcome == "rejected" => {
+            Action::DeadLetter { .. } if step.log.outcome == AttemptOutcome::Rejected => {
                 (AttemptResultKind::FailedFinal, None)
             }
             _ if released => (AttemptResultKind::Probe, None),
@@ -325,7 +317,7 @@ pub fn upsert(row: &DeliveryRow<'_>) -> Statement {
         params: vec![
             row.event_id.into(),
             row.destination.into(),
-            status_column(state.status).into(),
+            state.status.as_str().into(),
             u64::from(state.attempts).into(),
             state.last_status.map(u64::from).into(),
             state.last_error.as_deref().into(),
@@ -497,14 +489,10 @@ mod tests {
 
     #[test]
     fn the_status_column_is_the_serde_name() {
-        for status in [
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Retrying,
-            DeliveryStatus::Dead,
-        ] {
+        for status in DeliveryStatus::ALL {
             assert_eq!(
                 serde_json::to_value(status).unwrap(),
-                status_column(status),
+                status.as_str(),
                 "the operator API reads rows with serde"
             );
         }

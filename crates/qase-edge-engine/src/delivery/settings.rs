@@ -114,6 +114,14 @@ impl Format {
     /// format's is its [`ChatFormat`]'s.
     pub const STANDARD: &'static str = "standard";
 
+    /// Its name in `QASE_DESTINATIONS` and the operator API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Standard => Format::STANDARD,
+            Format::Chat(format) => format.as_str(),
+        }
+    }
+
     /// The format named in `QASE_DESTINATIONS`.
     fn parse(name: &str) -> Option<Format> {
         match name {

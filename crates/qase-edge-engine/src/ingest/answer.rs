@@ -5,6 +5,7 @@ use qase_webhooks::{EnvelopeError, PayloadError, VerifiedDelivery};
 use serde::Serialize;
 
 use crate::config::ConfigError;
+use crate::text::text_form;
 
 /// Why a delivery is refused: domain verdicts, mapped to HTTP by the shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +43,7 @@ pub enum Refusal {
 }
 
 /// What an accepted delivery became.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Stored (and queued) as its routes say.
     Accepted,
@@ -88,14 +88,10 @@ pub fn answer_body(delivery: &VerifiedDelivery<'_>, outcome: Outcome) -> Vec<u8>
     serde_json::to_vec(&answer).expect("answers serialise")
 }
 
-impl Outcome {
-    /// The name used in answers and log lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Quarantined => "quarantined",
-            Outcome::Ignored => "ignored",
-            Outcome::Duplicate => "duplicate",
-        }
-    }
-}
+// The name used in answers and log lines.
+text_form!(Outcome {
+    Accepted => "accepted",
+    Quarantined => "quarantined",
+    Ignored => "ignored",
+    Duplicate => "duplicate",
+});

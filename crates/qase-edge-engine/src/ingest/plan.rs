@@ -168,7 +168,7 @@ impl Sinks {
         };
         let routed = |sink: Sink| match &targets {
             None => config.store.has_sink(sink) && sink != Sink::Queue,
-            Some(targets) => targets.contains(sink.name()),
+            Some(targets) => targets.contains(sink.as_str()),
         };
         Some(Sinks {
             d1: routed(Sink::D1),

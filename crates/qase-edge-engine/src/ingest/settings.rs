@@ -6,12 +6,12 @@
 
 use qase_webhooks::routing::Routes;
 use qase_webhooks::SecretPolicy;
-use serde::Serialize;
 
 use crate::config::bindings;
 use crate::config::lookup::{secret, Lookup, MIN_TTL_SECONDS};
 use crate::config::problems::{invalid, ConfigError};
 use crate::store::settings::Sink;
+use crate::text::{must_be, text_form};
 
 /// Default largest accepted body: 1 MiB. Qase's largest documented payloads
 /// (a test case with many steps) are a few kilobytes.
@@ -28,8 +28,7 @@ pub const DEFAULT_DEDUPE_SECONDS: u64 = 86_400;
 pub const MIN_DEDUPE_SECONDS: u64 = MIN_TTL_SECONDS;
 
 /// How deliveries are authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
     /// `X-Qase-Secret` must match a configured secret.
     Required,
@@ -37,10 +36,15 @@ pub enum AuthMode {
     Disabled,
 }
 
+// `QASE_AUTH`.
+text_form!(AuthMode {
+    Required => "required",
+    Disabled => "disabled",
+});
+
 /// What happens to a delivery whose payload does not fit its event's model,
 /// or whose event is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadPolicy {
     /// Store it apart (KV `quarantine/{id}`) with the reason, answer `202`.
     Quarantine,
@@ -48,11 +52,16 @@ pub enum PayloadPolicy {
     Reject,
 }
 
+// `QASE_PAYLOAD_POLICY`.
+text_form!(PayloadPolicy {
+    Quarantine => "quarantine",
+    Reject => "reject",
+});
+
 /// Which deliveries get a log line of their own. Cloudflare's invocation
 /// logs (`[observability]` in wrangler.toml) record every request's status
 /// either way; the line adds the event id, name, project and outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogDeliveries {
     /// Every delivery (the default).
     All,
@@ -61,6 +70,13 @@ pub enum LogDeliveries {
     /// None: Workers Logs' invocation records are enough.
     None,
 }
+
+// `QASE_LOG_DELIVERIES`.
+text_form!(LogDeliveries {
+    All => "all",
+    Refused => "refused",
+    None => "none",
+});
 
 impl LogDeliveries {
     /// Whether a delivery answered `status` (`quarantined` when it was) gets a line.
@@ -109,9 +125,9 @@ impl Access {
     /// Reads `QASE_AUTH`, `QASE_MAX_BODY_BYTES` and the secrets, in that order.
     pub fn read(lookup: &Lookup) -> Result<Access, ConfigError> {
         let auth = match lookup.get(bindings::AUTH).as_deref() {
-            None | Some("required") => AuthMode::Required,
-            Some("disabled") => AuthMode::Disabled,
-            Some(_) => return Err(invalid(bindings::AUTH, "must be `required` or `disabled`")),
+            None => AuthMode::Required,
+            Some(text) => AuthMode::parse(text)
+                .ok_or_else(|| invalid(bindings::AUTH, must_be(&AuthMode::NAMES)))?,
         };
         let max_body_bytes = lookup.number(
             bindings::MAX_BODY_BYTES,
@@ -129,7 +145,7 @@ impl Access {
 
 /// `QASE_ROUTES`: by default everything to every sink in use.
 pub fn routes(lookup: &Lookup, sinks: &[Sink]) -> Result<Routes, ConfigError> {
-    let sink_names: Vec<&str> = sinks.iter().map(|sink| sink.name()).collect();
+    let sink_names: Vec<&str> = sinks.iter().map(|sink| sink.as_str()).collect();
     match lookup.get(bindings::ROUTES) {
         None => Ok(Routes::everything_to(
             sink_names.iter().map(|name| name.to_string()),
@@ -146,13 +162,9 @@ pub fn log_deliveries(lookup: &Lookup) -> Result<LogDeliveries, ConfigError> {
         .as_deref()
         .map(str::trim)
     {
-        None | Some("all") => Ok(LogDeliveries::All),
-        Some("refused") => Ok(LogDeliveries::Refused),
-        Some("none") => Ok(LogDeliveries::None),
-        Some(_) => Err(invalid(
-            bindings::LOG_DELIVERIES,
-            "must be `all`, `refused` or `none`",
-        )),
+        None => Ok(LogDeliveries::All),
+        Some(text) => LogDeliveries::parse(text)
+            .ok_or_else(|| invalid(bindings::LOG_DELIVERIES, must_be(&LogDeliveries::NAMES))),
     }
 }
 
@@ -215,12 +227,9 @@ fn project_secrets(json: &str) -> Result<Vec<(String, String)>, ConfigError> {
 /// `QASE_PAYLOAD_POLICY`; quarantine needs a store for the bytes (d1 or kv).
 pub fn payload_policy(lookup: &Lookup, sinks: &[Sink]) -> Result<PayloadPolicy, ConfigError> {
     let policy = match lookup.get(bindings::PAYLOAD_POLICY).as_deref() {
-        None | Some("quarantine") => PayloadPolicy::Quarantine,
-        Some("reject") => PayloadPolicy::Reject,
-        Some(_) => {
-            let problem = "must be `quarantine` or `reject`";
-            return Err(invalid(bindings::PAYLOAD_POLICY, problem));
-        }
+        None => PayloadPolicy::Quarantine,
+        Some(text) => PayloadPolicy::parse(text)
+            .ok_or_else(|| invalid(bindings::PAYLOAD_POLICY, must_be(&PayloadPolicy::NAMES)))?,
     };
     if policy == PayloadPolicy::Quarantine
         && !sinks.contains(&Sink::Kv)

@@ -24,9 +24,10 @@ use qase_webhooks::run_report::{Failures, RunCounts, RunOutcome};
 use qase_webhooks::{Envelope, Event, EventName, Subjects};
 use serde::{Deserialize, Serialize};
 
+use crate::text::text_form;
+
 /// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     /// Events of the run arrived, but neither `run.started` nor an end.
     Unknown,
@@ -38,33 +39,15 @@ pub enum RunStatus {
     Aborted,
 }
 
+// Its text: the `runs.status` column and the runs API's `status` parameter.
+text_form!(RunStatus {
+    Unknown => "unknown",
+    Started => "started",
+    Completed => "completed",
+    Aborted => "aborted",
+});
+
 impl RunStatus {
-    /// Every status.
-    pub const ALL: [RunStatus; 4] = [
-        RunStatus::Unknown,
-        RunStatus::Started,
-        RunStatus::Completed,
-        RunStatus::Aborted,
-    ];
-
-    /// Its text: the `runs.status` column, the runs API's `status`
-    /// parameter, and (a test checks) its serde form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Unknown => "unknown",
-            RunStatus::Started => "started",
-            RunStatus::Completed => "completed",
-            RunStatus::Aborted => "aborted",
-        }
-    }
-
-    /// The status whose text is `name`.
-    pub fn parse(name: &str) -> Option<RunStatus> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == name)
-    }
-
     /// Whether the run has ended (a CI gate's wait is over).
     pub fn is_final(self) -> bool {
         matches!(self, RunStatus::Completed | RunStatus::Aborted)

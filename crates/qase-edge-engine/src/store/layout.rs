@@ -30,6 +30,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet};
 use serde::{Deserialize, Serialize};
 
 use crate::store::types::{EventStatus, Forward};
+use crate::text::text_form;
 
 /// Prefix of accepted deliveries.
 pub const EVENT: &str = "event/";
@@ -117,8 +118,7 @@ impl Fit for RescueMetadata {
 }
 
 /// Where an event's delivery to one destination stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
     /// The destination answered `2xx`.
     Delivered,
@@ -127,6 +127,13 @@ pub enum DeliveryStatus {
     /// Failed for good; a dead letter holds it.
     Dead,
 }
+
+// Also the `deliveries.status` column value.
+text_form!(DeliveryStatus {
+    Delivered => "delivered",
+    Retrying => "retrying",
+    Dead => "dead",
+});
 
 /// The state of an event's delivery to one destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -169,14 +169,6 @@ pub fn event_insert(id: &str, metadata: &EventMetadata, body: &[u8]) -> Option<S
     Some(d1::rescue_insert(&event))
 }
 
-fn status_text(state: layout::DeliveryStatus) -> &'static str {
-    match state {
-        layout::DeliveryStatus::Delivered => "delivered",
-        layout::DeliveryStatus::Retrying => "retrying",
-        layout::DeliveryStatus::Dead => "dead",
-    }
-}
-
 /// The upsert of a delivery state: only for an event D1 has, and only over
 /// an older state.
 fn delivery_upsert(params: Vec<Param>) -> Statement {
@@ -199,7 +191,7 @@ pub fn delivery_insert(id: &str, destination: &str, state: &DeliveryState) -> St
     delivery_upsert(vec![
         id.into(),
         destination.into(),
-        status_text(state.status).into(),
+        state.status.as_str().into(),
         u64::from(state.attempts).into(),
         state.last_status.map(u64::from).into(),
         state.last_error.as_deref().into(),

@@ -4,12 +4,11 @@
 //! yet forwarded again (`QASE_REDRIVE_AFTER_SECONDS`). Read and validated
 //! here; composed into [`crate::config::Config`].
 
-use serde::Serialize;
-
 use crate::config::bindings;
 use crate::config::lookup::Lookup;
 use crate::config::problems::{invalid, ConfigError};
 use crate::store::d1::D1_BODY_LIMIT;
+use crate::text::text_form;
 
 /// Default retention: 30 days.
 pub const DEFAULT_RETENTION_SECONDS: u64 = 30 * 86_400;
@@ -19,8 +18,7 @@ pub const DEFAULT_RETENTION_SECONDS: u64 = 30 * 86_400;
 pub const DEFAULT_REDRIVE_AFTER_SECONDS: u64 = 300;
 
 /// Where accepted deliveries are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Sink {
     /// The D1 event store, binding `QASE_DB` (see [`crate::store::d1`]).
     D1,
@@ -30,23 +28,12 @@ pub enum Sink {
     Queue,
 }
 
-impl Sink {
-    /// Every sink, in write order.
-    pub const ALL: [Sink; 3] = [Sink::D1, Sink::Kv, Sink::Queue];
-
-    /// The name used in `QASE_SINKS` and `QASE_ROUTES`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Sink::D1 => "d1",
-            Sink::Kv => "kv",
-            Sink::Queue => "queue",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Sink> {
-        Sink::ALL.into_iter().find(|sink| sink.name() == name)
-    }
-}
+// The name used in `QASE_SINKS` and `QASE_ROUTES`; `ALL` is in write order.
+text_form!(Sink {
+    D1 => "d1",
+    Kv => "kv",
+    Queue => "queue",
+});
 
 /// What the stores need to know.
 #[derive(Debug, Clone)]
@@ -102,10 +89,10 @@ fn sinks_setting(lookup: &Lookup, bound: &[Sink]) -> Result<Vec<Sink>, ConfigErr
         None => sinks.extend_from_slice(bound),
         Some(list) => {
             for name in list.split(',').map(str::trim) {
-                let sink = Sink::from_name(name).ok_or_else(|| {
+                let sink = Sink::parse(name).ok_or_else(|| {
                     invalid(
                         bindings::SINKS,
-                        format!("unknown sink `{name}` (known: d1, kv, queue)"),
+                        format!("unknown sink `{name}` (known: {})", Sink::NAMES.join(", ")),
                     )
                 })?;
                 if !bound.contains(&sink) {

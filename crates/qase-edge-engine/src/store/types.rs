@@ -3,11 +3,10 @@
 //! queue ([`Forward`]). Apart from [`crate::store::d1`] (the statements) and
 //! [`crate::store::layout`] (the KV keys and metadata), which both use them.
 
-use serde::{Deserialize, Serialize};
+use crate::text::text_form;
 
 /// Whether a stored event was accepted or quarantined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventStatus {
     /// Fits its model; stored under `event/` and forwarded.
     Accepted,
@@ -15,19 +14,14 @@ pub enum EventStatus {
     Quarantined,
 }
 
-impl EventStatus {
-    /// The `outcome` column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventStatus::Accepted => "accepted",
-            EventStatus::Quarantined => "quarantined",
-        }
-    }
-}
+// The `outcome` column value.
+text_form!(EventStatus {
+    Accepted => "accepted",
+    Quarantined => "quarantined",
+});
 
 /// Where an event stands with the delivery queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forward {
     /// Not routed to the queue (or quarantined).
     None,
@@ -37,13 +31,9 @@ pub enum Forward {
     Queued,
 }
 
-impl Forward {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Forward::None => "none",
-            Forward::Pending => "pending",
-            Forward::Queued => "queued",
-        }
-    }
-}
+// The `forward` column value.
+text_form!(Forward {
+    None => "none",
+    Pending => "pending",
+    Queued => "queued",
+});
