@@ -185,7 +185,37 @@ mod tests {
     use super::*;
     use crate::config::bindings;
     use crate::config::for_tests;
-    use crate::store::d1::placeholders_match;
+    use crate::delivery::records::AttemptResultKind;
+    use crate::store::d1::{literals, placeholders_match};
+    use crate::store::layout::DeliveryStatus;
+
+    #[test]
+    fn the_status_literals_are_delivery_statuses_and_attempt_kinds_text() {
+        let kind = |kind: AttemptResultKind| serde_json::to_value(kind).unwrap();
+        let (held, probe) = (
+            kind(AttemptResultKind::HeldWhilePaused),
+            kind(AttemptResultKind::Probe),
+        );
+        let (delivered, retrying, dead) = (
+            DeliveryStatus::Delivered.as_str(),
+            DeliveryStatus::Retrying.as_str(),
+            DeliveryStatus::Dead.as_str(),
+        );
+        assert_eq!(
+            literals(&day_counts(0)),
+            [
+                delivered,
+                retrying,
+                "$[#-1].result",
+                "",
+                held.as_str().unwrap(),
+                probe.as_str().unwrap(),
+                dead,
+                delivered
+            ]
+        );
+        assert_eq!(literals(&last_errors()), [retrying, dead]);
+    }
 
     #[test]
     fn each_destination_gets_its_counts_its_last_error_and_its_breaker() {

@@ -256,7 +256,7 @@ pub fn dead_letters(query: &DeadLetterQuery) -> Statement {
          d.attempts, d.last_status, d.last_error, d.reason, d.updated_at AS dead_at \
          FROM deliveries AS d JOIN events AS e ON e.id = d.event_id",
     );
-    sql.when("d.status = 'dead'".to_owned());
+    sql.when(format!("d.status = '{}'", DeliveryStatus::Dead.as_str()));
     if let Some(destination) = &query.destination {
         let p = sql.bind(destination.as_str());
         sql.when(format!("d.destination = {p}"));
@@ -297,7 +297,7 @@ pub fn dead_letters_of(id: &str, destination: Option<&str>) -> Statement {
     );
     let p = sql.bind(id);
     sql.when(format!("d.event_id = {p}"));
-    sql.when("d.status = 'dead'".to_owned());
+    sql.when(format!("d.status = '{}'", DeliveryStatus::Dead.as_str()));
     if let Some(destination) = destination {
         let p = sql.bind(destination);
         sql.when(format!("d.destination = {p}"));
@@ -737,7 +737,25 @@ mod tests {
 
     use super::*;
     use crate::api::params::ListQuery;
-    use crate::store::d1::placeholders_match;
+    use crate::store::d1::{literals, placeholders_match};
+
+    #[test]
+    fn the_dead_letter_literals_are_delivery_statuses_text() {
+        let (retrying, dead) = (
+            DeliveryStatus::Retrying.as_str(),
+            DeliveryStatus::Dead.as_str(),
+        );
+        let platform = crate::delivery::attempt::ALL_DESTINATIONS;
+        assert_eq!(literals(&requeue_dead_letter(ID, platform, 1)), [dead]);
+        assert_eq!(
+            literals(&requeue_dead_letter(ID, "ci", 1)),
+            [retrying, dead]
+        );
+        assert_eq!(
+            literals(&restore_dead_letter(ID, "ci", 1)),
+            [dead, "replay not queued", retrying]
+        );
+    }
 
     const ID: &str = "evt_0123456789abcdef0123456789abcdef";
 

@@ -303,9 +303,25 @@ pub fn placeholders_match(statement: &Statement) {
     assert!(!statement.sql.contains(&next), "{next} unbound");
 }
 
+/// Test support: the string literals of a statement (`'…'`), to check
+/// that those standing for an enum's text are one of its `NAMES`.
+#[cfg(test)]
+pub fn literals(statement: &Statement) -> Vec<&str> {
+    statement.sql.split('\'').skip(1).step_by(2).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_forward_literals_are_forwards_text() {
+        let (pending, queued) = (Forward::Pending.as_str(), Forward::Queued.as_str());
+        assert_eq!(literals(&claim_forward("evt_1")), [queued, pending]);
+        assert_eq!(literals(&record_from_queue(&event())), [queued]);
+        assert_eq!(literals(&unforwarded(1)), [pending]);
+        assert!(literals(&rescue_insert(&event())).is_empty());
+    }
 
     fn event() -> NewEvent {
         NewEvent {
