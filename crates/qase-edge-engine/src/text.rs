@@ -230,6 +230,44 @@ mod tests {
     }
 
     #[test]
+    fn the_problems_built_from_names_read_as_they_were_written() {
+        use crate::ingest::settings::{AuthMode, LogDeliveries, PayloadPolicy};
+        use crate::runs::state::RunStatus;
+        use crate::store::layout::DeliveryStatus;
+        use crate::store::settings::Sink;
+        use crate::store::types::EventStatus;
+        for (problem, was) in [
+            (
+                must_be(&AuthMode::NAMES),
+                "must be `required` or `disabled`",
+            ),
+            (
+                must_be(&PayloadPolicy::NAMES),
+                "must be `quarantine` or `reject`",
+            ),
+            (
+                must_be(&LogDeliveries::NAMES),
+                "must be `all`, `refused` or `none`",
+            ),
+            (
+                must_be(&EventStatus::NAMES),
+                "must be `accepted` or `quarantined`",
+            ),
+            (
+                must_be(&DeliveryStatus::NAMES),
+                "must be `delivered`, `retrying` or `dead`",
+            ),
+            (
+                must_be(&RunStatus::NAMES),
+                "must be `unknown`, `started`, `completed` or `aborted`",
+            ),
+            (Sink::NAMES.join(", "), "d1, kv, queue"),
+        ] {
+            assert_eq!(problem, was);
+        }
+    }
+
+    #[test]
     fn one_of_lists_the_texts_as_problems_do() {
         assert_eq!(one_of(&["a"]), "`a`");
         assert_eq!(one_of(&["a", "b"]), "`a` or `b`");

@@ -13,6 +13,7 @@ use crate::api::params::{decode_cursor, encode_cursor, ParamError, MAX_ID};
 use crate::runs::report::RunKey;
 use crate::runs::state::{ReportState, ResultCounts, RunState, RunStatus};
 use crate::store::d1::{Param, Statement};
+use crate::text::must_be;
 
 /// `GET /api/runs`: a project's runs, the most recent event first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +76,10 @@ impl RunsQuery {
             match key.as_str() {
                 "project" => query.project = parse_project(&value)?,
                 "status" => {
-                    query.status = Some(RunStatus::parse(&value).ok_or_else(|| {
-                        bad(
-                            "status",
-                            "must be `unknown`, `started`, `completed` or `aborted`",
-                        )
-                    })?)
+                    query.status = Some(
+                        RunStatus::parse(&value)
+                            .ok_or_else(|| bad("status", &must_be(&RunStatus::NAMES)))?,
+                    )
                 }
                 "limit" => {
                     query.limit = value
