@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use qase_edge_engine::store::layout;
 use qase_edge_e2e::sink::Sink;
 use qase_edge_e2e::{envelope, fixtures, post, Worker, WorkerOptions, SECRET};
+use qase_edge_engine::store::layout;
 use serde_json::{json, Value};
 
 use crate::default_worker;
@@ -113,7 +113,9 @@ async fn twenty_identical_deliveries_at_once_are_accepted_and_forwarded_once() {
     );
     let id = answers[0].1["id"].as_str().unwrap();
     assert_eq!(row(&worker, id).await.unwrap()["duplicates"], 19);
-    let forwarded = sink.wait_for("/ci", 1, Duration::from_secs(20)).await;
+    let forwarded = sink
+        .wait_for(&worker, "/ci", 1, Duration::from_secs(20))
+        .await;
     // Anything forwarded twice would arrive within the same batch window.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sink.received("/ci").len(), 1, "forwarded once");
@@ -202,6 +204,6 @@ async fn the_sweep_deletes_what_outlived_the_retention_and_keeps_the_rest() {
     assert_eq!(ids, [kept["id"].clone()], "only the recent event is kept");
     let states = worker.d1("SELECT * FROM deliveries", &[]).await;
     assert!(states.is_empty(), "{states:?}");
-    let logs = worker.logs_when(|logs| logs.contains("\"event\":\"sweep\""));
+    let logs = worker.logs_containing("\"event\":\"sweep\"");
     assert!(logs.contains("\"expired\":1"), "{logs}");
 }
