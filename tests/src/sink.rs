@@ -127,11 +127,27 @@ impl Sink {
     /// Asserts that nothing more reaches `path` within `period` (what it has
     /// received so far may be anything); returns what it has received.
     pub async fn assert_quiet_for(&self, path: &str, period: Duration) -> Vec<Received> {
-        let before = self.received(path).len();
+        self.assert_quiet_for_matching(path, period, |_| true).await
+    }
+
+    /// [`Sink::assert_quiet_for`], counting only the requests `matches` picks.
+    pub async fn assert_quiet_for_matching(
+        &self,
+        path: &str,
+        period: Duration,
+        matches: impl Fn(&Received) -> bool,
+    ) -> Vec<Received> {
+        let picked = || -> Vec<Received> {
+            self.received(path)
+                .into_iter()
+                .filter(|r| matches(r))
+                .collect()
+        };
+        let before = picked().len();
         // Not a wait for something to happen: the quiet period is what is
         // asserted, and only its end can show it.
         tokio::time::sleep(period).await;
-        let received = self.received(path);
+        let received = picked();
         let more: Vec<u16> = received[before..].iter().map(|r| r.status).collect();
         assert!(
             more.is_empty(),

@@ -93,15 +93,12 @@ async fn the_console_answers_did_the_run_reach_ci() {
         )
         .await;
     let run_id = run[0]["run_id"].clone();
-    for _ in 0..100 {
-        let dead = worker
-            .d1("SELECT 1 FROM deliveries WHERE status = 'dead'", &[])
-            .await;
-        if !dead.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    worker
+        .wait_until("a dead letter", Duration::from_secs(10), async || {
+            let sql = "SELECT 1 FROM deliveries WHERE status = 'dead'";
+            (!worker.d1(sql, &[]).await.is_empty()).then_some(())
+        })
+        .await;
 
     let input = json!({
         "scenario": "operator",

@@ -193,11 +193,15 @@ async fn only_the_failing_destination_is_retried_with_backoff() {
         let gap = pair[1].at - pair[0].at;
         assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let steady = sink.received("/steady");
+    sink.wait_for(&worker, "/steady", 1, Duration::from_secs(20))
+        .await;
+    let (steady, flaky) = tokio::join!(
+        sink.assert_quiet_for("/steady", Duration::from_secs(2)),
+        sink.assert_quiet_for("/flaky", Duration::from_secs(2)),
+    );
     assert_eq!(steady.len(), 1, "the steady destination was called again");
     assert_eq!(steady[0].headers["webhook-id"], id);
-    assert_eq!(sink.received("/flaky").len(), 3);
+    assert_eq!(flaky.len(), 3);
     assert!(dead_rows(&worker).await.is_empty());
     let steady = delivery_row(&worker, &id, "steady", "delivered").await;
     assert_eq!(steady["attempts"], 1);
@@ -313,9 +317,12 @@ async fn the_same_new_event_message_twice_is_forwarded_once_per_destination() {
         logs.contains("already_forwarded"),
         "the second copy was not seen:\n{logs}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sink.received("/one").len(), 1, "forwarded twice");
-    assert_eq!(sink.received("/two").len(), 1, "forwarded twice");
+    let (one, two) = tokio::join!(
+        sink.assert_quiet_for("/one", Duration::from_secs(3)),
+        sink.assert_quiet_for("/two", Duration::from_secs(3)),
+    );
+    assert_eq!(one.len(), 1, "forwarded twice");
+    assert_eq!(two.len(), 1, "forwarded twice");
     assert_eq!(forward_of(&worker, &id).await, "queued");
     for destination in ["one", "two"] {
         delivery_row(&worker, &id, destination, "delivered").await;
@@ -379,11 +386,16 @@ async fn with_the_dead_letter_queue_down_the_dead_letter_goes_to_d1_and_nothing_
         .await;
     let row = delivery_row(&worker, &id, "refuses", "dead").await;
     assert_eq!(row["reason"], "rejected by the destination");
+    sink.wait_for(&worker, "/steady", 1, Duration::from_secs(20))
+        .await;
     // Long enough for a retried message (30 s in the old consumer would be
     // longer; a repeat within the batch is what would show here).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sink.received("/steady").len(), 1, "{}", worker.logs());
-    assert_eq!(sink.received("/refuses").len(), 1);
+    let (steady, refuses) = tokio::join!(
+        sink.assert_quiet_for("/steady", Duration::from_secs(3)),
+        sink.assert_quiet_for("/refuses", Duration::from_secs(3)),
+    );
+    assert_eq!(steady.len(), 1, "{}", worker.logs());
+    assert_eq!(refuses.len(), 1);
     delivery_row(&worker, &id, "steady", "delivered").await;
 }
 

@@ -227,8 +227,18 @@ async fn a_store_down_loses_nothing_that_was_acknowledged() {
 
         // The queue consumer takes the message first, if the queue took it
         // (Miniflare keeps queued messages in memory: a restart drops them).
+        // Its last word on this event is a `claim` line (left to the sweep,
+        // forwarded unclaimed) or, once claimed, the `attempt` line.
         if !down.contains(&"QASE_DELIVERIES") {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            let id = qase_webhooks::EventId::of(&body).to_string();
+            let named = format!(r#""id":"{id}""#);
+            worker.logs_when("the queue consumer's claim or attempt", |logs| {
+                logs.lines().any(|line| {
+                    line.contains(&named)
+                        && (line.contains(r#""event":"claim""#)
+                            || line.contains(r#""event":"attempt""#))
+                })
+            });
         }
         // The stores come back; the cron sweep runs.
         let worker = worker.restart(options);
@@ -254,8 +264,8 @@ async fn a_store_down_loses_nothing_that_was_acknowledged() {
         assert_eq!(forwarded[0].body, body, "{down:?}");
         // A second sweep and the queue's batch window: nothing sent twice.
         worker.scheduled().await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(sink.received("/ci").len(), 1, "{down:?}: forwarded once");
+        let received = sink.assert_quiet_for("/ci", Duration::from_secs(3)).await;
+        assert_eq!(received.len(), 1, "{down:?}: forwarded once");
         assert!(
             worker.kv_list(layout::RESCUE).await.is_empty(),
             "{down:?}: the rescue copy is gone"

@@ -127,9 +127,17 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
         alert_texts(&sink)
     );
 
-    // Attempts under way when it paused settle; from then on, only probes.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Attempts under way when it paused settle: each comes back failed and
+    // is held, so once all 50 are held, none is under way; from then on,
+    // only probes.
+    worker
+        .wait_until("all 50 events held", Duration::from_secs(30), async || {
+            (destination(&worker, "down").await["held"] == 50).then_some(())
+        })
+        .await;
     let before = sink.received("/down").len();
+    // The scenario, not a wait: 8 s of being paused (probes every 3 s), in
+    // which held events must not be attempted.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let during: Vec<String> = sink.received("/down")[before..]
         .iter()
@@ -167,11 +175,14 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
 
     // It answers again: the next probe resumes it, and the drain follows.
     sink.always("/down", Reply::status(200));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while delivered_ids(&sink, "/down").len() < 50 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    worker
+        .wait_until(
+            "50 deliveries to down",
+            Duration::from_secs(60),
+            async || (delivered_ids(&sink, "/down").len() >= 50).then_some(()),
+        )
+        .await;
+    sink.assert_quiet_for("/down", Duration::from_secs(2)).await;
     let delivered = delivered_ids(&sink, "/down");
     assert_eq!(delivered, ids, "every event once, in order of arrival");
     wait_state(&worker, "down", "active", Duration::from_secs(10)).await;
@@ -279,12 +290,14 @@ async fn a_watched_project_is_alerted_once_per_window_and_a_delivery_clears_it()
     let worker = Worker::start(options(&destinations).var("QASE_WATCH", r#"{"WEB": "3s"}"#));
 
     worker.scheduled().await;
+    // The scenario: the 3 s window passes in silence.
     tokio::time::sleep(Duration::from_millis(3200)).await;
     worker.scheduled().await;
     sink.wait_for(&worker, "/alerts", 1, Duration::from_secs(10))
         .await;
     worker.scheduled().await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    sink.assert_quiet_for("/alerts", Duration::from_secs(1))
+        .await;
     let texts = alert_texts(&sink);
     assert_eq!(texts.len(), 1, "one alert per window: {texts:?}");
     assert!(texts[0].contains("WEB is quiet"), "{texts:?}");
@@ -297,6 +310,7 @@ async fn a_watched_project_is_alerted_once_per_window_and_a_delivery_clears_it()
     assert_eq!(health["watch"][0]["quiet"], true, "{health}");
     assert_eq!(health["watch"][0]["window_seconds"], 3, "{health}");
 
+    // The scenario: the next 3 s window passes in silence.
     tokio::time::sleep(Duration::from_millis(3200)).await;
     worker.scheduled().await;
     sink.wait_for(&worker, "/alerts", 2, Duration::from_secs(10))
@@ -312,7 +326,8 @@ async fn a_watched_project_is_alerted_once_per_window_and_a_delivery_clears_it()
     sink.wait_for(&worker, "/alerts", 3, Duration::from_secs(10))
         .await;
     worker.scheduled().await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    sink.assert_quiet_for("/alerts", Duration::from_secs(1))
+        .await;
     let texts = alert_texts(&sink);
     assert_eq!(texts.len(), 3, "one back alert: {texts:?}");
     assert!(texts[2].contains("WEB delivers again"), "{texts:?}");

@@ -46,21 +46,27 @@ fn chat_reports(received: &[Received]) -> Vec<Received> {
         .collect()
 }
 
-/// Waits until `pick` finds at least `count` requests at `path`.
+/// Waits until `pick` finds at least `count` requests at `path`; panics
+/// after 40 s with the Worker's last log lines.
 async fn wait_for(
+    worker: &Worker,
     sink: &Sink,
     path: &str,
     count: usize,
     pick: fn(&[Received]) -> Vec<Received>,
 ) -> Vec<Received> {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let found = pick(&sink.received(path));
-        if found.len() >= count || Instant::now() > deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("{count} report(s) at {path}");
+    worker
+        .wait_until(&what, Duration::from_secs(40), async || {
+            let found = pick(&sink.received(path));
+            (found.len() >= count).then_some(found)
+        })
+        .await
+}
+
+/// Whether `request` is one that `pick` picks.
+fn picked(pick: fn(&[Received]) -> Vec<Received>, request: &Received) -> bool {
+    !pick(std::slice::from_ref(request)).is_empty()
 }
 
 /// A fixed shuffle, so that a failure can be replayed.
@@ -154,14 +160,20 @@ async fn a_runs_shuffled_duplicated_events_make_its_state_and_one_report_per_des
     )
     .await;
 
-    let ci = wait_for(&sink, "/ci", 1, reports).await;
-    let chat = wait_for(&sink, "/chat", 1, chat_reports).await;
+    let ci = wait_for(&worker, &sink, "/ci", 1, reports).await;
+    let chat = wait_for(&worker, &sink, "/chat", 1, chat_reports).await;
     // Anything that would send a second report has had time to.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let quiet = Duration::from_secs(4);
+    tokio::join!(
+        sink.assert_quiet_for_matching("/ci", quiet, |r| picked(reports, r)),
+        sink.assert_quiet_for_matching("/chat", quiet, |r| picked(chat_reports, r)),
+    );
     let ci = reports(&sink.received("/ci")).len().max(ci.len());
     let chat_count = chat_reports(&sink.received("/chat")).len().max(chat.len());
     assert_eq!(ci, 1, "one report to ci, got {ci}\n{}", worker.logs());
     assert_eq!(chat_count, 1, "one report to chat, got {chat_count}");
+    sink.wait_for(&worker, "/raw", 2, Duration::from_secs(20))
+        .await;
     assert!(
         reports(&sink.received("/raw")).is_empty(),
         "raw asked for no reports"
@@ -348,7 +360,10 @@ async fn qase_hook_wait_is_woken_by_run_completed_and_exits_by_the_thresholds() 
     let mut passing = gate(&worker, 7, "120s");
     let mut failing = gate(&worker, 8, "120s");
     let never = gate(&worker, 9, "3s");
-    // Give the gates time to reach their run's object (not part of any assertion).
+    // Give the gates time to reach their run's object (not part of any
+    // assertion). A pause, not a wait on a condition: nothing outside the
+    // Worker shows a gate waiting there (its waiters are in memory,
+    // run_watch.rs), and a gate that is late still sees the run end.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         passing.try_wait().unwrap().is_none(),
