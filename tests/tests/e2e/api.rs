@@ -62,6 +62,13 @@ async fn post_json(worker: &Worker, path: &str, body: Value) -> (u16, Value) {
         .await
 }
 
+/// `GET /api/events/{id}/body`: the exact bytes.
+async fn event_body(worker: &Worker, id: &str) -> Vec<u8> {
+    let path = format!("/api/events/{id}/body");
+    let response = worker.api_request(reqwest::Method::GET, &path).send();
+    response.await.unwrap().bytes().await.unwrap().to_vec()
+}
+
 /// An event as a test stores it.
 #[derive(Debug, Clone)]
 struct Event {
@@ -462,14 +469,7 @@ async fn an_event_shows_its_row_deliveries_and_exact_body_and_delete_removes_it(
     assert_eq!(deliveries[1]["destination"], "ci");
     assert_eq!(deliveries[1]["status"], "delivered");
     assert_eq!(deliveries[1]["last_status"], 200);
-    let raw = worker
-        .api_request(reqwest::Method::GET, &format!("/api/events/{id}/body"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let raw = event_body(&worker, id).await;
     assert_eq!(raw.to_vec(), body);
     for path in [
         "/api/events/evt_00000000000000000000000000000000",
@@ -539,14 +539,7 @@ async fn a_body_too_large_for_a_row_is_read_from_kv_and_deleted_with_its_event()
             json!({"body_in_kv": 1, "no_body": 1, "size": body.len()}),
             "{name}"
         );
-        let raw = worker
-            .api_request(reqwest::Method::GET, &format!("/api/events/{id}/body"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let raw = event_body(&worker, &id).await;
         assert!(raw.to_vec() == body, "{name}: not the exact bytes");
         let detail = get(&worker, &format!("/api/events/{id}")).await;
         assert_eq!(
@@ -1028,14 +1021,7 @@ async fn a_history_kept_in_kv_is_copied_into_d1_once() {
     let quarantined = all_pages(&worker, "/api/events?project=OLD&outcome=quarantined", 2).await;
     assert_eq!(quarantined, vec![sent[2].0.clone()]);
     for (id, body) in &sent {
-        let raw = worker
-            .api_request(reqwest::Method::GET, &format!("/api/events/{id}/body"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let raw = event_body(&worker, id).await;
         assert_eq!(raw.to_vec(), *body);
     }
     let forward = worker.d1("SELECT DISTINCT forward FROM events", &[]).await;
