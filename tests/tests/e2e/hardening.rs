@@ -97,13 +97,12 @@ fn envelope_id(body: &[u8]) -> String {
 #[tokio::test]
 async fn listings_never_show_another_projects_events_nor_the_wrong_id() {
     let worker = api_worker();
-    let pfx = worker
+    let victim = worker
         .accept(envelope("run.deleted", "PFX", json!({"id": 1})))
         .await;
     let nested = worker
         .accept(envelope("run.deleted", "PFX/B", json!({"id": 2})))
         .await;
-    let victim = pfx;
     // A project code that looks like another event's id.
     let lookalike = worker
         .accept(envelope("run.deleted", &victim, json!({"id": 3})))
