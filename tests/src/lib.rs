@@ -22,6 +22,12 @@ use serde_json::{json, Value};
 /// The secret the default test configuration accepts.
 pub const SECRET: &str = "e2e-secret";
 
+/// The operator token (`QASE_ADMIN_TOKEN`) of every test that opens the API.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// How many of the Worker's last log lines a failed wait prints.
+const RECENT_LOG_LINES: usize = 80;
+
 /// How to configure a Worker for a test.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
@@ -42,6 +48,12 @@ impl WorkerOptions {
     /// Options with the default test secret.
     pub fn with_secret() -> WorkerOptions {
         WorkerOptions::default().var("QASE_WEBHOOK_SECRET", SECRET)
+    }
+
+    /// Options with the default test secret and the operator API open
+    /// with [`ADMIN_TOKEN`].
+    pub fn with_api() -> WorkerOptions {
+        WorkerOptions::with_secret().var("QASE_ADMIN_TOKEN", ADMIN_TOKEN)
     }
 
     /// Sets a variable or secret.
@@ -189,17 +201,101 @@ impl Worker {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The Worker's last log lines, for the message of a failed wait.
+    pub fn recent_logs(&self) -> String {
+        let logs = self.logs();
+        let lines: Vec<&str> = logs.lines().collect();
+        lines[lines.len().saturating_sub(RECENT_LOG_LINES)..].join("\n")
+    }
+
+    /// Panics: `what` did not happen within `limit`; names it and shows the
+    /// Worker's last log lines.
+    pub fn timed_out(&self, what: &str, limit: Duration) -> ! {
+        panic!(
+            "timed out after {limit:?} waiting for {what}\n\
+             --- the Worker's last {RECENT_LOG_LINES} log lines ---\n{}",
+            self.recent_logs()
+        )
+    }
+
     /// The logs once `ready` holds for them (log lines reach the test a
-    /// moment after the response), or after 10 s whatever they are.
-    pub fn logs_when(&self, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    /// moment after the response); panics naming `what` after 10 s.
+    pub fn logs_when(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let limit = Duration::from_secs(10);
+        let deadline = Instant::now() + limit;
         loop {
             let logs = self.logs();
-            if ready(&logs) || Instant::now() > deadline {
+            if ready(&logs) {
                 return logs;
+            }
+            if Instant::now() > deadline {
+                self.timed_out(what, limit);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The logs once they contain `needle`; panics after 10 s.
+    pub fn logs_containing(&self, needle: &str) -> String {
+        self.logs_when(&format!("a log line with `{needle}`"), |logs| {
+            logs.contains(needle)
+        })
+    }
+
+    /// Polls `probe` every 50 ms until it gives `Some`, and returns that;
+    /// panics naming `what` after `limit`, with the Worker's last log lines.
+    pub async fn wait_until<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut probe: impl AsyncFnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            if Instant::now() > deadline {
+                self.timed_out(what, limit);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Posts a delivery with the test secret, asserts it was accepted
+    /// (`202`) and returns its event id.
+    pub async fn accept(&self, body: Vec<u8>) -> String {
+        let (status, answer) = post(self, body, &[("X-Qase-Secret", SECRET)]).await;
+        assert_eq!(status, 202, "{answer}");
+        answer["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {answer}"))
+            .to_owned()
+    }
+
+    /// Posts a delivery that may be a copy of one already taken, with the
+    /// test secret; asserts `202`, or `200` for a duplicate.
+    pub async fn accept_or_duplicate(&self, body: Vec<u8>) {
+        let (status, answer) = post(self, body, &[("X-Qase-Secret", SECRET)]).await;
+        assert!(status == 202 || status == 200, "{status}: {answer}");
+    }
+
+    /// A request to the operator API's `path`, with [`ADMIN_TOKEN`].
+    pub fn api_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// `method path` on the operator API with [`ADMIN_TOKEN`] and no body:
+    /// the status and the JSON answer (`Null` when it is not JSON).
+    pub async fn api(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        answer(self.api_request(method, path)).await
+    }
+
+    /// [`Worker::api`] with `body`.
+    pub async fn api_with(&self, method: reqwest::Method, path: &str, body: &str) -> (u16, Value) {
+        answer(self.api_request(method, path).body(body.to_owned())).await
     }
 
     /// `GET /health`'s JSON.
@@ -348,6 +444,14 @@ pub fn envelope(event_name: &str, project: &str, payload: Value) -> Vec<u8> {
         "project_code": project,
     }))
     .unwrap()
+}
+
+/// Sends `request`: the status and the JSON answer (`Null` when it is not JSON).
+pub async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the Worker answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// Posts `body` to the ingest route with `headers`.

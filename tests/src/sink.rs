@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::Worker;
+
 /// One scripted answer.
 #[derive(Debug, Clone, Copy)]
 pub struct Reply {
@@ -104,16 +106,56 @@ impl Sink {
             .collect()
     }
 
-    /// Waits until `path` has received at least `count` requests, or `limit` passes.
-    pub async fn wait_for(&self, path: &str, count: usize, limit: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let received = self.received(path);
-            if received.len() >= count || Instant::now() > deadline {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// Waits until `path` has received at least `count` requests; panics
+    /// after `limit`, naming the wait, with `worker`'s last log lines.
+    pub async fn wait_for(
+        &self,
+        worker: &Worker,
+        path: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<Received> {
+        let what = format!("{count} request(s) at {path}");
+        worker
+            .wait_until(&what, limit, async || {
+                let received = self.received(path);
+                (received.len() >= count).then_some(received)
+            })
+            .await
+    }
+
+    /// Asserts that nothing more reaches `path` within `period` (what it has
+    /// received so far may be anything); returns what it has received.
+    pub async fn assert_quiet_for(&self, path: &str, period: Duration) -> Vec<Received> {
+        self.assert_quiet_for_matching(path, period, |_| true).await
+    }
+
+    /// [`Sink::assert_quiet_for`], counting only the requests `matches` picks.
+    pub async fn assert_quiet_for_matching(
+        &self,
+        path: &str,
+        period: Duration,
+        matches: impl Fn(&Received) -> bool,
+    ) -> Vec<Received> {
+        let picked = || -> Vec<Received> {
+            self.received(path)
+                .into_iter()
+                .filter(|r| matches(r))
+                .collect()
+        };
+        let before = picked().len();
+        // Not a wait for something to happen: the quiet period is what is
+        // asserted, and only its end can show it.
+        tokio::time::sleep(period).await;
+        let received = picked();
+        let more: Vec<u16> = received[before..].iter().map(|r| r.status).collect();
+        assert!(
+            more.is_empty(),
+            "{path} was not quiet for {period:?}: {} more request(s) after {before} \
+             (answered {more:?})",
+            more.len()
+        );
+        received
     }
 }
 

@@ -30,10 +30,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use qase_edge_e2e::sink::Sink;
-use qase_edge_e2e::{envelope, post, repo_root, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{
+    answer, envelope, post, repo_root, Worker, WorkerOptions, ADMIN_TOKEN, SECRET,
+};
 use serde_json::{json, Value};
-
-const TOKEN: &str = "e2e-admin-token-0123456789";
 
 /// 2025-11-24T16:00:00Z, an hour boundary, in milliseconds.
 const BASE: u64 = 1_764_000_000_000;
@@ -41,59 +41,32 @@ const MINUTE: u64 = 60_000;
 const HOUR: u64 = 3_600_000;
 
 fn api_worker(extra: &[(&str, &str)]) -> Worker {
-    let mut options = WorkerOptions::with_secret().var("QASE_ADMIN_TOKEN", TOKEN);
+    let mut options = WorkerOptions::with_api();
     for (key, value) in extra {
         options = options.var(key, value);
     }
     Worker::start(options)
 }
 
-async fn call(
-    worker: &Worker,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> reqwest::Response {
-    let mut request = reqwest::Client::new().request(method, worker.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.body(body.to_owned());
-    }
-    request.send().await.unwrap()
-}
-
-async fn api(
-    worker: &Worker,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-) -> (u16, Value) {
-    let response = call(worker, method, path, token, None).await;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
+/// `GET path` with the token; asserts `200` and returns the answer.
 async fn get(worker: &Worker, path: &str) -> Value {
-    let (status, body) = api(worker, reqwest::Method::GET, path, Some(TOKEN)).await;
+    let (status, body) = worker.api(reqwest::Method::GET, path).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
 
+/// `POST path` with the token and `body` as JSON.
 async fn post_json(worker: &Worker, path: &str, body: Value) -> (u16, Value) {
-    let response = call(
-        worker,
-        reqwest::Method::POST,
-        path,
-        Some(TOKEN),
-        Some(&body.to_string()),
-    )
-    .await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    worker
+        .api_with(reqwest::Method::POST, path, &body.to_string())
+        .await
+}
+
+/// `GET /api/events/{id}/body`: the exact bytes.
+async fn event_body(worker: &Worker, id: &str) -> Vec<u8> {
+    let path = format!("/api/events/{id}/body");
+    let response = worker.api_request(reqwest::Method::GET, &path).send();
+    response.await.unwrap().bytes().await.unwrap().to_vec()
 }
 
 /// An event as a test stores it.
@@ -236,7 +209,7 @@ async fn without_a_token_the_api_does_not_exist_and_with_one_it_is_enforced() {
         "/api/stats",
         "/api/export",
     ] {
-        let (status, body) = api(&closed, reqwest::Method::GET, path, Some(TOKEN)).await;
+        let (status, body) = closed.api(reqwest::Method::GET, path).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (404, Some("not_found")),
@@ -244,17 +217,18 @@ async fn without_a_token_the_api_does_not_exist_and_with_one_it_is_enforced() {
         );
     }
     let open = api_worker(&[]);
-    let (status, body) = api(&open, reqwest::Method::GET, "/api/events", None).await;
+    let (status, body) = answer(reqwest::Client::new().get(open.url("/api/events"))).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("unauthorized"))
     );
     for path in ["/api/events", "/api/stats?since=0&until=1", "/api/export"] {
-        let (status, _) = api(
-            &open,
-            reqwest::Method::GET,
-            path,
-            Some("e2e-admin-token-012345678"),
+        // The token but its last character: a prefix is not the token.
+        let prefix = &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1];
+        let (status, _) = answer(
+            reqwest::Client::new()
+                .get(open.url(path))
+                .bearer_auth(prefix),
         )
         .await;
         assert_eq!(status, 401, "{path}");
@@ -427,7 +401,7 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ("/api/export?limit=1001", "limit"),
         ("/api/export?state=x", "state"),
     ] {
-        let (status, body) = api(&worker, reqwest::Method::GET, path, Some(TOKEN)).await;
+        let (status, body) = worker.api(reqwest::Method::GET, path).await;
         assert_eq!(
             (status, body["error"].as_str(), body["field"].as_str()),
             (400, Some("invalid_parameter"), Some(param)),
@@ -443,14 +417,12 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         (r#"{"limit": 0}"#, "limit"),
         (r#"{"colour": "red"}"#, "colour"),
     ] {
-        let response = call(
-            &worker,
-            reqwest::Method::POST,
-            "/api/replay",
-            Some(TOKEN),
-            Some(body),
-        )
-        .await;
+        let response = worker
+            .api_request(reqwest::Method::POST, "/api/replay")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let answer: Value = response.json().await.unwrap();
         assert_eq!(
@@ -497,23 +469,13 @@ async fn an_event_shows_its_row_deliveries_and_exact_body_and_delete_removes_it(
     assert_eq!(deliveries[1]["destination"], "ci");
     assert_eq!(deliveries[1]["status"], "delivered");
     assert_eq!(deliveries[1]["last_status"], 200);
-    let raw = call(
-        &worker,
-        reqwest::Method::GET,
-        &format!("/api/events/{id}/body"),
-        Some(TOKEN),
-        None,
-    )
-    .await
-    .bytes()
-    .await
-    .unwrap();
+    let raw = event_body(&worker, id).await;
     assert_eq!(raw.to_vec(), body);
     for path in [
         "/api/events/evt_00000000000000000000000000000000",
         "/api/events/evt_00000000000000000000000000000000/body",
     ] {
-        let (status, answer) = api(&worker, reqwest::Method::GET, path, Some(TOKEN)).await;
+        let (status, answer) = worker.api(reqwest::Method::GET, path).await;
         assert_eq!(
             (status, answer["error"].as_str()),
             (404, Some("event_not_found")),
@@ -521,29 +483,17 @@ async fn an_event_shows_its_row_deliveries_and_exact_body_and_delete_removes_it(
         );
     }
 
-    let (status, _) = api(
-        &worker,
-        reqwest::Method::DELETE,
-        &format!("/api/events/{id}"),
-        Some(TOKEN),
-    )
-    .await;
+    let (status, _) = worker
+        .api(reqwest::Method::DELETE, &format!("/api/events/{id}"))
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = api(
-        &worker,
-        reqwest::Method::GET,
-        &format!("/api/events/{id}"),
-        Some(TOKEN),
-    )
-    .await;
+    let (status, _) = worker
+        .api(reqwest::Method::GET, &format!("/api/events/{id}"))
+        .await;
     assert_eq!(status, 404);
-    let (status, answer) = api(
-        &worker,
-        reqwest::Method::DELETE,
-        &format!("/api/events/{id}"),
-        Some(TOKEN),
-    )
-    .await;
+    let (status, answer) = worker
+        .api(reqwest::Method::DELETE, &format!("/api/events/{id}"))
+        .await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (404, Some("event_not_found"))
@@ -589,17 +539,7 @@ async fn a_body_too_large_for_a_row_is_read_from_kv_and_deleted_with_its_event()
             json!({"body_in_kv": 1, "no_body": 1, "size": body.len()}),
             "{name}"
         );
-        let raw = call(
-            &worker,
-            reqwest::Method::GET,
-            &format!("/api/events/{id}/body"),
-            Some(TOKEN),
-            None,
-        )
-        .await
-        .bytes()
-        .await
-        .unwrap();
+        let raw = event_body(&worker, &id).await;
         assert!(raw.to_vec() == body, "{name}: not the exact bytes");
         let detail = get(&worker, &format!("/api/events/{id}")).await;
         assert_eq!(
@@ -608,14 +548,11 @@ async fn a_body_too_large_for_a_row_is_read_from_kv_and_deleted_with_its_event()
         );
         ids.push((id, body));
     }
-    let export = call(
-        &worker,
-        reqwest::Method::GET,
-        "/api/export?project=BIG",
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let export = worker
+        .api_request(reqwest::Method::GET, "/api/export?project=BIG")
+        .send()
+        .await
+        .unwrap();
     let first_part_has_more = export.headers().get("x-next-cursor").is_some();
     let lines: Vec<Value> = export
         .text()
@@ -630,13 +567,9 @@ async fn a_body_too_large_for_a_row_is_read_from_kv_and_deleted_with_its_event()
     assert!(lines.iter().all(|l| l["body"]["payload"]["pad"] == pad));
 
     for (id, _) in &ids {
-        let (status, _) = api(
-            &worker,
-            reqwest::Method::DELETE,
-            &format!("/api/events/{id}"),
-            Some(TOKEN),
-        )
-        .await;
+        let (status, _) = worker
+            .api(reqwest::Method::DELETE, &format!("/api/events/{id}"))
+            .await;
         assert_eq!(status, 204);
         for prefix in ["event/", "quarantine/"] {
             assert!(
@@ -789,15 +722,17 @@ async fn bulk_replay_counts_then_replays_every_selected_event_once() {
     }
     assert_eq!(events_sent, 5);
     assert_eq!(calls, 3);
-    let received = sink.wait_for("/hook", 5, Duration::from_secs(30)).await;
+    let received = sink
+        .wait_for(&worker, "/hook", 5, Duration::from_secs(30))
+        .await;
     let ids: BTreeSet<String> = received
         .iter()
         .map(|r| r.headers["webhook-id"].clone())
         .collect();
     let want: BTreeSet<String> = events[..5].iter().map(|e| e.id.clone()).collect();
     assert_eq!(ids, want, "{}", worker.logs());
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sink.received("/hook").len(), 5, "each once");
+    let received = sink.assert_quiet_for("/hook", Duration::from_secs(1)).await;
+    assert_eq!(received.len(), 5, "each once");
     assert!(sink.received("/cases").is_empty());
 
     // A single event, to the destination named.
@@ -805,7 +740,9 @@ async fn bulk_replay_counts_then_replays_every_selected_event_once() {
     let (status, answer) = post_json(&worker, &format!("/api/events/{id}/replay"), json!({})).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["destinations"], json!(["cases"]));
-    let received = sink.wait_for("/cases", 1, Duration::from_secs(20)).await;
+    let received = sink
+        .wait_for(&worker, "/cases", 1, Duration::from_secs(20))
+        .await;
     assert_eq!(received[0].headers["webhook-id"], *id);
     assert_eq!(received[0].body, events[7].body);
     let (status, answer) = post_json(
@@ -897,7 +834,9 @@ async fn dead_letters_are_listed_by_destination_and_replayed_once() {
     .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["destinations"], json!(["hook"]));
-    let received = sink.wait_for("/hook", 1, Duration::from_secs(20)).await;
+    let received = sink
+        .wait_for(&worker, "/hook", 1, Duration::from_secs(20))
+        .await;
     assert_eq!(received[0].headers["webhook-id"], *id);
     assert_eq!(received[0].body, events[0].body);
     let remaining = get(&worker, "/api/dead-letters?destination=hook").await;
@@ -920,10 +859,14 @@ async fn dead_letters_are_listed_by_destination_and_replayed_once() {
         (status, answer["destinations"].clone()),
         (202, json!(["other"]))
     );
-    sink.wait_for("/other", 1, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sink.received("/hook").len(), 1, "replayed once");
-    assert_eq!(sink.received("/other").len(), 1, "replayed once");
+    sink.wait_for(&worker, "/other", 1, Duration::from_secs(20))
+        .await;
+    let (hook, other) = tokio::join!(
+        sink.assert_quiet_for("/hook", Duration::from_secs(1)),
+        sink.assert_quiet_for("/other", Duration::from_secs(1)),
+    );
+    assert_eq!(hook.len(), 1, "replayed once");
+    assert_eq!(other.len(), 1, "replayed once");
     let (status, _) = post_json(
         &worker,
         &format!("/api/dead-letters/{id}/replay"),
@@ -951,7 +894,11 @@ async fn export_is_ndjson_with_each_body_continued_by_a_cursor_header() {
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let response = call(&worker, reqwest::Method::GET, &path, Some(TOKEN), None).await;
+        let response = worker
+            .api_request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/x-ndjson");
         let next = response
@@ -1020,9 +967,7 @@ async fn ingested_events_are_found_by_their_run() {
 async fn a_history_kept_in_kv_is_copied_into_d1_once() {
     // Only the kv sink: events are kept as before D1, `event/{id}` and
     // `quarantine/{id}` with their metadata, and D1 holds nothing.
-    let kv_only = WorkerOptions::with_secret()
-        .var("QASE_ADMIN_TOKEN", TOKEN)
-        .var("QASE_SINKS", "kv");
+    let kv_only = WorkerOptions::with_api().var("QASE_SINKS", "kv");
     let worker = Worker::start(kv_only);
     let mut sent = Vec::new();
     for (n, name) in ["run.completed", "case.created", "note.added"]
@@ -1046,7 +991,7 @@ async fn a_history_kept_in_kv_is_copied_into_d1_once() {
     );
 
     // The upgrade: D1 in use, the same storage.
-    let worker = worker.restart(WorkerOptions::with_secret().var("QASE_ADMIN_TOKEN", TOKEN));
+    let worker = worker.restart(WorkerOptions::with_api());
     let migrate = |cursor: Option<String>| {
         let body = cursor.map_or(json!({}), |c| json!({ "cursor": c }));
         let worker = &worker;
@@ -1076,17 +1021,7 @@ async fn a_history_kept_in_kv_is_copied_into_d1_once() {
     let quarantined = all_pages(&worker, "/api/events?project=OLD&outcome=quarantined", 2).await;
     assert_eq!(quarantined, vec![sent[2].0.clone()]);
     for (id, body) in &sent {
-        let raw = call(
-            &worker,
-            reqwest::Method::GET,
-            &format!("/api/events/{id}/body"),
-            Some(TOKEN),
-            None,
-        )
-        .await
-        .bytes()
-        .await
-        .unwrap();
+        let raw = event_body(&worker, id).await;
         assert_eq!(raw.to_vec(), *body);
     }
     let forward = worker.d1("SELECT DISTINCT forward FROM events", &[]).await;
@@ -1119,7 +1054,7 @@ async fn the_served_openapi_document_is_the_committed_one() {
         for method in item.as_object().unwrap().keys() {
             let path = path.replace("{id}", "evt_00000000000000000000000000000000");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let (status, body) = api(&worker, method.clone(), &path, Some(TOKEN)).await;
+            let (status, body) = worker.api(method.clone(), &path).await;
             assert!(
                 status != 405 && body["error"] != "not_found" && status < 500,
                 "{method} {path}: {status} {body}"
@@ -1145,14 +1080,17 @@ async fn a_failed_delivery_is_a_dead_letter_until_replayed_then_delivered() {
     .await;
     assert_eq!(status, 202, "{answer}");
     let id = answer["id"].as_str().unwrap().to_owned();
-    let mut letters = Value::Null;
-    for _ in 0..100 {
-        letters = get(&worker, "/api/dead-letters?destination=hook").await;
-        if !letters["dead_letters"].as_array().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let letters = worker
+        .wait_until(
+            "a dead letter for hook",
+            Duration::from_secs(20),
+            async || {
+                let letters = get(&worker, "/api/dead-letters?destination=hook").await;
+                let listed = !letters["dead_letters"].as_array().unwrap().is_empty();
+                listed.then_some(letters)
+            },
+        )
+        .await;
     assert_eq!(letters["dead_letters"][0]["id"], id, "{letters}");
     assert_eq!(letters["dead_letters"][0]["last_status"], 500);
     assert_eq!(
@@ -1168,16 +1106,21 @@ async fn a_failed_delivery_is_a_dead_letter_until_replayed_then_delivered() {
     )
     .await;
     assert_eq!(status, 202, "{answer}");
-    let received = sink.wait_for("/hook", 2, Duration::from_secs(20)).await;
+    let received = sink
+        .wait_for(&worker, "/hook", 2, Duration::from_secs(20))
+        .await;
     assert_eq!(received.last().unwrap().headers["webhook-id"], id);
-    let mut delivered = Vec::new();
-    for _ in 0..100 {
-        delivered = all_pages(&worker, "/api/events?destination=hook&state=delivered", 2).await;
-        if !delivered.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let delivered = worker
+        .wait_until(
+            "a delivered event for hook",
+            Duration::from_secs(20),
+            async || {
+                let delivered =
+                    all_pages(&worker, "/api/events?destination=hook&state=delivered", 2).await;
+                (!delivered.is_empty()).then_some(delivered)
+            },
+        )
+        .await;
     assert_eq!(delivered, vec![id.clone()], "{}", worker.logs());
     assert_eq!(
         get(&worker, "/api/dead-letters").await["dead_letters"],

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use qase_edge_e2e::sink::{Reply, Sink};
-use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{envelope, Worker, WorkerOptions};
 use serde_json::{json, Value};
 
 const APP_URL: &str = "https://qase.example.eu";
@@ -29,11 +29,6 @@ fn chat_options(destinations: &Value) -> WorkerOptions {
 
 fn chat_worker(destinations: Value) -> Worker {
     Worker::start(chat_options(&destinations))
-}
-
-async fn accept(worker: &Worker, body: Vec<u8>) {
-    let (status, response) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
-    assert_eq!(status, 202, "{response}");
 }
 
 fn run_completed(id: u64) -> Vec<u8> {
@@ -58,11 +53,13 @@ async fn each_format_reaches_its_service_with_its_essentials_and_links() {
         {"name": "gchat", "url": sink.url("/gchat"), "format": "google_chat", "pace_ms": 0},
     ]);
     let worker = chat_worker(destinations);
-    accept(&worker, run_completed(42)).await;
+    worker.accept(run_completed(42)).await;
 
     let link = format!("{APP_URL}/run/DEMO/dashboard/42");
     for path in ["/slack", "/teams", "/discord", "/gchat"] {
-        let received = sink.wait_for(path, 1, Duration::from_secs(20)).await;
+        let received = sink
+            .wait_for(&worker, path, 1, Duration::from_secs(20))
+            .await;
         assert_eq!(received.len(), 1, "{path}");
         let request = &received[0];
         let body: Value = serde_json::from_slice(&request.body).expect("a JSON body");
@@ -103,9 +100,13 @@ async fn a_hostile_title_pings_nobody() {
         "DEMO",
         json!({"id": 9, "title": "<!channel> @everyone <img src=x onerror=alert(1)> *bold*"}),
     );
-    accept(&worker, body).await;
-    let slack = sink.wait_for("/slack", 1, Duration::from_secs(20)).await;
-    let discord = sink.wait_for("/discord", 1, Duration::from_secs(20)).await;
+    worker.accept(body).await;
+    let slack = sink
+        .wait_for(&worker, "/slack", 1, Duration::from_secs(20))
+        .await;
+    let discord = sink
+        .wait_for(&worker, "/discord", 1, Duration::from_secs(20))
+        .await;
     let slack = String::from_utf8_lossy(&slack[0].body).into_owned();
     assert!(
         !slack.contains("<!channel>") && !slack.contains("<img"),
@@ -129,10 +130,10 @@ async fn a_burst_to_a_paced_destination_arrives_complete_and_paced() {
         {"name": "slack", "url": sink.url("/slack"), "format": "slack", "pace_ms": PACE_MS},
     ]));
     for id in 0..EVENTS as u64 {
-        accept(&worker, run_completed(id)).await;
+        worker.accept(run_completed(id)).await;
     }
     let received = sink
-        .wait_for("/slack", EVENTS, Duration::from_secs(90))
+        .wait_for(&worker, "/slack", EVENTS, Duration::from_secs(90))
         .await;
     assert_eq!(received.len(), EVENTS, "every event arrives");
     let mut times: Vec<_> = received.iter().map(|r| r.at).collect();
@@ -180,14 +181,18 @@ async fn the_pace_outlives_its_durable_object() {
         {"name": "slack", "url": sink.url("/slack"), "format": "slack", "pace_ms": PACE_MS},
     ]);
     let worker = chat_worker(destinations.clone());
-    accept(&worker, run_completed(1)).await;
-    let first = sink.wait_for("/slack", 1, Duration::from_secs(20)).await;
+    worker.accept(run_completed(1)).await;
+    let first = sink
+        .wait_for(&worker, "/slack", 1, Duration::from_secs(20))
+        .await;
     assert_eq!(first.len(), 1, "{}", worker.logs());
     // The pacer's next free slot is now 15 s off; a fresh object that
     // forgot it would hand out a slot at once.
     let worker = worker.restart(chat_options(&destinations));
-    accept(&worker, run_completed(2)).await;
-    let received = sink.wait_for("/slack", 2, Duration::from_secs(40)).await;
+    worker.accept(run_completed(2)).await;
+    let received = sink
+        .wait_for(&worker, "/slack", 2, Duration::from_secs(40))
+        .await;
     assert_eq!(received.len(), 2, "{}", worker.logs());
     let gap = received[1].at - received[0].at;
     assert!(

@@ -19,10 +19,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use qase_edge_e2e::sink::{Reply, Sink};
-use qase_edge_e2e::{envelope, post, qase_hook_binary, repo_root, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{
+    envelope, post, qase_hook_binary, repo_root, Worker, WorkerOptions, ADMIN_TOKEN, SECRET,
+};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "e2e-console-token-0123456789";
 const HOSTILE_TITLE: &str = "<img src=x onerror=alert(1)>";
 
 fn screenshots() -> PathBuf {
@@ -54,8 +55,7 @@ async fn the_console_answers_did_the_run_reach_ci() {
         {"name": "archive", "url": sink.url("/archive"), "events": ["case.*"]},
     ]);
     let worker = Worker::start(
-        WorkerOptions::with_secret()
-            .var("QASE_ADMIN_TOKEN", TOKEN)
+        WorkerOptions::with_api()
             .var("QASE_DESTINATIONS", &destinations.to_string())
             .var("QASE_RETRY_BASE_SECONDS", "1")
             .var("QASE_RETRY_MAX_ATTEMPTS", "2"),
@@ -82,8 +82,10 @@ async fn the_console_answers_did_the_run_reach_ci() {
     let (status, answer) = post(&worker, case, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(status, 202, "{answer}");
 
-    sink.wait_for("/ci", 2, Duration::from_secs(30)).await;
-    sink.wait_for("/archive", 1, Duration::from_secs(30)).await;
+    sink.wait_for(&worker, "/ci", 2, Duration::from_secs(30))
+        .await;
+    sink.wait_for(&worker, "/archive", 1, Duration::from_secs(30))
+        .await;
     let run = worker
         .d1(
             "SELECT run_id FROM events WHERE event_name = 'run.completed'",
@@ -91,20 +93,17 @@ async fn the_console_answers_did_the_run_reach_ci() {
         )
         .await;
     let run_id = run[0]["run_id"].clone();
-    for _ in 0..100 {
-        let dead = worker
-            .d1("SELECT 1 FROM deliveries WHERE status = 'dead'", &[])
-            .await;
-        if !dead.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    worker
+        .wait_until("a dead letter", Duration::from_secs(10), async || {
+            let sql = "SELECT 1 FROM deliveries WHERE status = 'dead'";
+            (!worker.d1(sql, &[]).await.is_empty()).then_some(())
+        })
+        .await;
 
     let input = json!({
         "scenario": "operator",
         "url": worker.url(""),
-        "token": TOKEN,
+        "token": ADMIN_TOKEN,
         "screenshots": screenshots(),
         "run_id": run_id,
         "hostile_title": HOSTILE_TITLE,
@@ -116,7 +115,9 @@ async fn the_console_answers_did_the_run_reach_ci() {
         .unwrap();
 
     // The replay clicked in the browser reached CI: the run.completed twice.
-    let ci = sink.wait_for("/ci", 3, Duration::from_secs(20)).await;
+    let ci = sink
+        .wait_for(&worker, "/ci", 3, Duration::from_secs(20))
+        .await;
     let runs = ci
         .iter()
         .filter(|r| {
@@ -125,7 +126,8 @@ async fn the_console_answers_did_the_run_reach_ci() {
         .count();
     assert_eq!(runs, 2, "CI received the run.completed {runs} times");
     // The dead letter replayed from the browser was attempted again.
-    sink.wait_for("/archive", 2, Duration::from_secs(20)).await;
+    sink.wait_for(&worker, "/archive", 2, Duration::from_secs(20))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use qase_edge_e2e::sink::{Reply, Sink};
-use qase_edge_e2e::{envelope, fixtures, post, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{envelope, fixtures, Worker, WorkerOptions, SECRET};
 use serde_json::json;
 use sha2::Sha256;
 
@@ -64,12 +64,6 @@ fn verify_signature(headers: &std::collections::BTreeMap<String, String>, body: 
     mac.update(signed.as_bytes());
     let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
     assert_eq!(headers["webhook-signature"], expected);
-}
-
-async fn accept(worker: &Worker, body: Vec<u8>) -> String {
-    let (status, response) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
-    assert_eq!(status, 202, "{response}");
-    response["id"].as_str().unwrap().to_owned()
 }
 
 /// The `deliveries` row of `id` to `destination` once its status is
@@ -136,11 +130,11 @@ async fn every_event_is_delivered_byte_for_byte_and_signed() {
     let fixtures = fixtures();
     let mut sent = std::collections::BTreeMap::new();
     for (name, body) in &fixtures {
-        let id = accept(&worker, body.clone()).await;
+        let id = worker.accept(body.clone()).await;
         sent.insert(id, (name.clone(), body.clone()));
     }
     let received = sink
-        .wait_for("/all", sent.len(), Duration::from_secs(60))
+        .wait_for(&worker, "/all", sent.len(), Duration::from_secs(60))
         .await;
     assert_eq!(received.len(), sent.len(), "{}", worker.logs());
     for request in received {
@@ -184,26 +178,30 @@ async fn only_the_failing_destination_is_retried_with_backoff() {
         {"name": "steady", "url": sink.url("/steady")},
         {"name": "flaky", "url": sink.url("/flaky")},
     ]));
-    let id = accept(
-        &worker,
-        envelope(
+    let id = worker
+        .accept(envelope(
             "run.completed",
             "FAN",
             json!({"id": 5, "cases": 1, "passed": 1, "failed": 0, "blocked": 0, "duration": 3}),
-        ),
-    )
-    .await;
-    let flaky = sink.wait_for("/flaky", 3, Duration::from_secs(30)).await;
+        ))
+        .await;
+    let flaky = sink
+        .wait_for(&worker, "/flaky", 3, Duration::from_secs(30))
+        .await;
     assert_eq!(flaky.len(), 3, "{}", worker.logs());
     for pair in flaky.windows(2) {
         let gap = pair[1].at - pair[0].at;
         assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let steady = sink.received("/steady");
+    sink.wait_for(&worker, "/steady", 1, Duration::from_secs(20))
+        .await;
+    let (steady, flaky) = tokio::join!(
+        sink.assert_quiet_for("/steady", Duration::from_secs(2)),
+        sink.assert_quiet_for("/flaky", Duration::from_secs(2)),
+    );
     assert_eq!(steady.len(), 1, "the steady destination was called again");
     assert_eq!(steady[0].headers["webhook-id"], id);
-    assert_eq!(sink.received("/flaky").len(), 3);
+    assert_eq!(flaky.len(), 3);
     assert!(dead_rows(&worker).await.is_empty());
     let steady = delivery_row(&worker, &id, "steady", "delivered").await;
     assert_eq!(steady["attempts"], 1);
@@ -223,8 +221,12 @@ async fn retry_after_is_honoured() {
         }],
     );
     let worker = worker_with(json!([{"name": "busy", "url": sink.url("/busy")}]));
-    accept(&worker, envelope("run.deleted", "BUSY", json!({"id": 1}))).await;
-    let received = sink.wait_for("/busy", 2, Duration::from_secs(30)).await;
+    worker
+        .accept(envelope("run.deleted", "BUSY", json!({"id": 1})))
+        .await;
+    let received = sink
+        .wait_for(&worker, "/busy", 2, Duration::from_secs(30))
+        .await;
     assert_eq!(received.len(), 2, "{}", worker.logs());
     let gap = received[1].at - received[0].at;
     assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
@@ -240,7 +242,7 @@ async fn rejections_and_exhausted_retries_become_dead_letters() {
         {"name": "down", "url": sink.url("/down")},
     ]));
     let body = envelope("defect.created", "DLQ", json!({"id": 3, "title": "Broken"}));
-    let id = accept(&worker, body.clone()).await;
+    let id = worker.accept(body.clone()).await;
 
     let (stored, row) = dead_letter(&worker, &id, "refuses").await;
     assert_eq!(stored, body);
@@ -271,7 +273,9 @@ async fn a_destination_slower_than_its_timeout_is_retried_then_dead_lettered() {
     );
     let worker =
         worker_with(json!([{"name": "slow", "url": sink.url("/slow"), "timeout_ms": 300}]));
-    let id = accept(&worker, envelope("run.deleted", "SLOW", json!({"id": 9}))).await;
+    let id = worker
+        .accept(envelope("run.deleted", "SLOW", json!({"id": 9})))
+        .await;
     let (_, row) = dead_letter(&worker, &id, "slow").await;
     assert_eq!(row["last_error"], "no answer within 300 ms");
     assert_eq!(row["attempts"], 3);
@@ -287,7 +291,9 @@ async fn the_same_new_event_message_twice_is_forwarded_once_per_destination() {
     ]);
     // The queue is down at ingest: the row waits `pending` for the sweep.
     let worker = Worker::start(options_with(&destinations).fault("QASE_DELIVERIES"));
-    let id = accept(&worker, envelope("run.deleted", "ONCE", json!({"id": 77}))).await;
+    let id = worker
+        .accept(envelope("run.deleted", "ONCE", json!({"id": 77})))
+        .await;
     assert_eq!(forward_of(&worker, &id).await, "pending");
     // Back up, with re-drives due at once: two sweeps back to back each send
     // the row. The consumer waits a second to fill a batch here, so the first
@@ -301,17 +307,22 @@ async fn the_same_new_event_message_twice_is_forwarded_once_per_destination() {
     worker.scheduled().await;
     worker.scheduled().await;
     for path in ["/one", "/two"] {
-        let received = sink.wait_for(path, 1, Duration::from_secs(20)).await;
+        let received = sink
+            .wait_for(&worker, path, 1, Duration::from_secs(20))
+            .await;
         assert_eq!(received.len(), 1, "{path}:\n{}", worker.logs());
     }
-    let logs = worker.logs_when(|logs| logs.contains("already_forwarded"));
+    let logs = worker.logs_containing("already_forwarded");
     assert!(
         logs.contains("already_forwarded"),
         "the second copy was not seen:\n{logs}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sink.received("/one").len(), 1, "forwarded twice");
-    assert_eq!(sink.received("/two").len(), 1, "forwarded twice");
+    let (one, two) = tokio::join!(
+        sink.assert_quiet_for("/one", Duration::from_secs(3)),
+        sink.assert_quiet_for("/two", Duration::from_secs(3)),
+    );
+    assert_eq!(one.len(), 1, "forwarded twice");
+    assert_eq!(two.len(), 1, "forwarded twice");
     assert_eq!(forward_of(&worker, &id).await, "queued");
     for destination in ["one", "two"] {
         delivery_row(&worker, &id, destination, "delivered").await;
@@ -339,8 +350,10 @@ async fn a_body_too_large_for_a_queue_message_reaches_the_destination_intact() {
             .var("QASE_MAX_BODY_BYTES", "4194304"),
     );
     let medium = large_body(200 * 1024, 1);
-    let id = accept(&worker, medium.clone()).await;
-    let received = sink.wait_for("/big", 1, Duration::from_secs(30)).await;
+    let id = worker.accept(medium.clone()).await;
+    let received = sink
+        .wait_for(&worker, "/big", 1, Duration::from_secs(30))
+        .await;
     assert_eq!(received.len(), 1, "{}", worker.logs());
     assert!(received[0].body == medium, "the 200 KB body differs");
     assert_eq!(received[0].headers["webhook-id"], id);
@@ -350,8 +363,10 @@ async fn a_body_too_large_for_a_queue_message_reaches_the_destination_intact() {
     // sinks), and the row says so.
     let worker = Worker::start(options_with(&destinations).var("QASE_MAX_BODY_BYTES", "4194304"));
     let huge = large_body(2_000_000, 2);
-    let id = accept(&worker, huge.clone()).await;
-    let received = sink.wait_for("/big", 2, Duration::from_secs(30)).await;
+    let id = worker.accept(huge.clone()).await;
+    let received = sink
+        .wait_for(&worker, "/big", 2, Duration::from_secs(30))
+        .await;
     assert_eq!(received.len(), 2, "{}", worker.logs());
     assert!(received[1].body == huge, "the 2 MB body differs");
     assert_eq!(received[1].headers["webhook-id"], id);
@@ -366,14 +381,21 @@ async fn with_the_dead_letter_queue_down_the_dead_letter_goes_to_d1_and_nothing_
         {"name": "refuses", "url": sink.url("/refuses")},
     ]);
     let worker = Worker::start(options_with(&destinations).fault("QASE_DEAD_LETTERS"));
-    let id = accept(&worker, envelope("run.deleted", "DLQ", json!({"id": 4}))).await;
+    let id = worker
+        .accept(envelope("run.deleted", "DLQ", json!({"id": 4})))
+        .await;
     let row = delivery_row(&worker, &id, "refuses", "dead").await;
     assert_eq!(row["reason"], "rejected by the destination");
+    sink.wait_for(&worker, "/steady", 1, Duration::from_secs(20))
+        .await;
     // Long enough for a retried message (30 s in the old consumer would be
     // longer; a repeat within the batch is what would show here).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sink.received("/steady").len(), 1, "{}", worker.logs());
-    assert_eq!(sink.received("/refuses").len(), 1);
+    let (steady, refuses) = tokio::join!(
+        sink.assert_quiet_for("/steady", Duration::from_secs(3)),
+        sink.assert_quiet_for("/refuses", Duration::from_secs(3)),
+    );
+    assert_eq!(steady.len(), 1, "{}", worker.logs());
+    assert_eq!(refuses.len(), 1);
     delivery_row(&worker, &id, "steady", "delivered").await;
 }
 
@@ -385,8 +407,10 @@ async fn with_d1_down_the_rescue_copy_waits_for_the_sweep_and_without_kv_it_is_f
     // D1 down, KV up: the rescue copy holds it; the consumer leaves it to
     // the sweep, which forwards it once D1 is back (faults.rs).
     let worker = Worker::start(options_with(&destinations).fault("QASE_DB"));
-    accept(&worker, envelope("run.deleted", "NODB", json!({"id": 5}))).await;
-    let logs = worker.logs_when(|logs| logs.contains("d1_unavailable_left_to_the_sweep"));
+    worker
+        .accept(envelope("run.deleted", "NODB", json!({"id": 5})))
+        .await;
+    let logs = worker.logs_containing("d1_unavailable_left_to_the_sweep");
     assert!(logs.contains("d1_unavailable_left_to_the_sweep"), "{logs}");
     assert!(sink.received("/d").is_empty(), "not forwarded twice later");
 
@@ -397,11 +421,13 @@ async fn with_d1_down_the_rescue_copy_waits_for_the_sweep_and_without_kv_it_is_f
             .fault("QASE_EVENTS"),
     );
     let body = envelope("run.deleted", "NODB", json!({"id": 6}));
-    let id = accept(&worker, body.clone()).await;
-    let received = sink.wait_for("/d", 1, Duration::from_secs(30)).await;
+    let id = worker.accept(body.clone()).await;
+    let received = sink
+        .wait_for(&worker, "/d", 1, Duration::from_secs(30))
+        .await;
     assert_eq!(received.len(), 1, "{}", worker.logs());
     assert_eq!(received[0].headers["webhook-id"], id);
     assert!(received[0].body == body);
-    let logs = worker.logs_when(|logs| logs.contains("d1_unavailable_forwarding_anyway"));
+    let logs = worker.logs_containing("d1_unavailable_forwarding_anyway");
     assert!(logs.contains("d1_unavailable_forwarding_anyway"), "{logs}");
 }

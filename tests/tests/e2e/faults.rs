@@ -52,7 +52,7 @@ async fn a_broken_configuration_is_503_and_named_in_health() {
     assert_eq!(health["status"], "misconfigured");
     assert_eq!(health["config_error"]["key"], "QASE_ROUTES");
     assert!(worker
-        .logs_when(|logs| logs.contains("config_error"))
+        .logs_containing("config_error")
         .contains("QASE_ROUTES"));
 }
 
@@ -103,7 +103,7 @@ async fn a_broken_optional_setting_turns_its_feature_off_and_ingestion_goes_on()
         .unwrap();
     assert_eq!(api.status(), 404, "the operator API is off");
     assert!(worker
-        .logs_when(|logs| logs.contains("config_problem"))
+        .logs_containing("config_problem")
         .contains("QASE_ADMIN_TOKEN"));
 }
 
@@ -128,7 +128,7 @@ async fn a_panic_fails_one_request_and_the_next_deliveries_are_accepted() {
         }
     }
     assert!(worker
-        .logs_when(|logs| logs.contains("test-only panic"))
+        .logs_containing("test-only panic")
         .contains("test-only panic"));
 }
 
@@ -159,7 +159,7 @@ async fn a_failed_sink_write_is_503_and_never_2xx() {
     let small = envelope("run.deleted", "BIG", json!({"id": 2}));
     let (status, _) = post(&worker, small, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(status, 202, "the Worker keeps serving");
-    let logs = worker.logs_when(|logs| logs.contains("store write failed"));
+    let logs = worker.logs_containing("store write failed");
     assert!(logs.contains("store write failed"), "{logs}");
     assert!(!logs.contains(SECRET), "the secret is in the logs:\n{logs}");
 }
@@ -177,7 +177,7 @@ async fn missing_store_bindings_are_503_and_the_secret_stays_out_of_the_logs() {
     let response = deliver(&worker, body).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    let logs = worker.logs_when(|logs| logs.contains("config_error"));
+    let logs = worker.logs_containing("config_error");
     assert!(logs.contains("QASE_PAYLOAD_POLICY"), "{logs}");
     assert!(!logs.contains(SECRET), "the secret is in the logs:\n{logs}");
 
@@ -227,8 +227,18 @@ async fn a_store_down_loses_nothing_that_was_acknowledged() {
 
         // The queue consumer takes the message first, if the queue took it
         // (Miniflare keeps queued messages in memory: a restart drops them).
+        // Its last word on this event is a `claim` line (left to the sweep,
+        // forwarded unclaimed) or, once claimed, the `attempt` line.
         if !down.contains(&"QASE_DELIVERIES") {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            let id = qase_webhooks::EventId::of(&body).to_string();
+            let named = format!(r#""id":"{id}""#);
+            worker.logs_when("the queue consumer's claim or attempt", |logs| {
+                logs.lines().any(|line| {
+                    line.contains(&named)
+                        && (line.contains(r#""event":"claim""#)
+                            || line.contains(r#""event":"attempt""#))
+                })
+            });
         }
         // The stores come back; the cron sweep runs.
         let worker = worker.restart(options);
@@ -248,12 +258,14 @@ async fn a_store_down_loses_nothing_that_was_acknowledged() {
                 "{down:?}"
             );
         }
-        let forwarded = sink.wait_for("/ci", 1, Duration::from_secs(20)).await;
+        let forwarded = sink
+            .wait_for(&worker, "/ci", 1, Duration::from_secs(20))
+            .await;
         assert_eq!(forwarded[0].body, body, "{down:?}");
         // A second sweep and the queue's batch window: nothing sent twice.
         worker.scheduled().await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(sink.received("/ci").len(), 1, "{down:?}: forwarded once");
+        let received = sink.assert_quiet_for("/ci", Duration::from_secs(3)).await;
+        assert_eq!(received.len(), 1, "{down:?}: forwarded once");
         assert!(
             worker.kv_list(layout::RESCUE).await.is_empty(),
             "{down:?}: the rescue copy is gone"

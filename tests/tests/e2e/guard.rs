@@ -19,15 +19,12 @@
 use std::time::{Duration, Instant};
 
 use qase_edge_e2e::sink::{Reply, Sink};
-use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{envelope, Worker, WorkerOptions};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "guard-e2e-operator-token";
-
 fn options(destinations: &Value) -> WorkerOptions {
-    WorkerOptions::with_secret()
+    WorkerOptions::with_api()
         .var("QASE_DESTINATIONS", &destinations.to_string())
-        .var("QASE_ADMIN_TOKEN", TOKEN)
         .var("QASE_DEDUPE_SECONDS", "0")
         .var("QASE_RETRY_BASE_SECONDS", "1")
         .var("QASE_RETRY_CAP_SECONDS", "2")
@@ -47,25 +44,8 @@ fn event(n: u64, project: &str) -> Vec<u8> {
     envelope("milestone.deleted", project, json!({"id": n}))
 }
 
-async fn accept(worker: &Worker, body: Vec<u8>) -> String {
-    let (status, response) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
-    assert_eq!(status, 202, "{response}");
-    response["id"].as_str().unwrap().to_owned()
-}
-
-async fn api(worker: &Worker, method: reqwest::Method, path: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .request(method, worker.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn destination(worker: &Worker, name: &str) -> Value {
-    let (status, body) = api(worker, reqwest::Method::GET, "/api/destinations").await;
+    let (status, body) = worker.api(reqwest::Method::GET, "/api/destinations").await;
     assert_eq!(status, 200, "{body}");
     body["destinations"]
         .as_array()
@@ -126,7 +106,7 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
 
     let mut ids = Vec::new();
     for n in 0..50 {
-        ids.push(accept(&worker, event(n, "DEMO")).await);
+        ids.push(worker.accept(event(n, "DEMO")).await);
     }
     let paused = wait_state(&worker, "down", "paused", Duration::from_secs(30)).await;
     assert_eq!(paused["paused_by_operator"], false, "{paused}");
@@ -137,7 +117,9 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
             .starts_with("10 failures in a row"),
         "{paused}"
     );
-    let alerts = sink.wait_for("/alerts", 1, Duration::from_secs(10)).await;
+    let alerts = sink
+        .wait_for(&worker, "/alerts", 1, Duration::from_secs(10))
+        .await;
     assert_eq!(alerts.len(), 1, "{:?}", alert_texts(&sink));
     assert!(
         alert_texts(&sink)[0].contains("paused"),
@@ -145,9 +127,17 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
         alert_texts(&sink)
     );
 
-    // Attempts under way when it paused settle; from then on, only probes.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Attempts under way when it paused settle: each comes back failed and
+    // is held, so once all 50 are held, none is under way; from then on,
+    // only probes.
+    worker
+        .wait_until("all 50 events held", Duration::from_secs(30), async || {
+            (destination(&worker, "down").await["held"] == 50).then_some(())
+        })
+        .await;
     let before = sink.received("/down").len();
+    // The scenario, not a wait: 8 s of being paused (probes every 3 s), in
+    // which held events must not be attempted.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let during: Vec<String> = sink.received("/down")[before..]
         .iter()
@@ -185,11 +175,14 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
 
     // It answers again: the next probe resumes it, and the drain follows.
     sink.always("/down", Reply::status(200));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while delivered_ids(&sink, "/down").len() < 50 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    worker
+        .wait_until(
+            "50 deliveries to down",
+            Duration::from_secs(60),
+            async || (delivered_ids(&sink, "/down").len() >= 50).then_some(()),
+        )
+        .await;
+    sink.assert_quiet_for("/down", Duration::from_secs(2)).await;
     let delivered = delivered_ids(&sink, "/down");
     assert_eq!(delivered, ids, "every event once, in order of arrival");
     wait_state(&worker, "down", "active", Duration::from_secs(10)).await;
@@ -206,12 +199,9 @@ async fn a_failing_destination_is_paused_holds_its_events_and_delivers_each_once
     assert_eq!(view["last_24h"]["delivered"], 50, "{view}");
 
     // The event page shows the timeline: failures, held, then delivered.
-    let (_, event) = api(
-        &worker,
-        reqwest::Method::GET,
-        &format!("/api/events/{}", ids[0]),
-    )
-    .await;
+    let (_, event) = worker
+        .api(reqwest::Method::GET, &format!("/api/events/{}", ids[0]))
+        .await;
     let log = event["deliveries"][0]["attempts_log"]
         .as_array()
         .unwrap()
@@ -233,12 +223,9 @@ async fn an_operator_pauses_and_resumes_a_destination() {
     ]);
     let worker = Worker::start(options(&destinations));
 
-    let (status, body) = api(
-        &worker,
-        reqwest::Method::POST,
-        "/api/destinations/nope/pause",
-    )
-    .await;
+    let (status, body) = worker
+        .api(reqwest::Method::POST, "/api/destinations/nope/pause")
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"], "destination_not_found");
     let (status, _) = reqwest::Client::new()
@@ -249,13 +236,15 @@ async fn an_operator_pauses_and_resumes_a_destination() {
         .unwrap();
     assert_eq!(status, 401, "the operator token is required");
 
-    let (status, body) = api(&worker, reqwest::Method::POST, "/api/destinations/ci/pause").await;
+    let (status, body) = worker
+        .api(reqwest::Method::POST, "/api/destinations/ci/pause")
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "paused");
     assert_eq!(body["paused_by_operator"], true);
     let mut ids = Vec::new();
     for n in 0..5 {
-        ids.push(accept(&worker, event(n, "DEMO")).await);
+        ids.push(worker.accept(event(n, "DEMO")).await);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while destination(&worker, "ci").await["held"] != 5 {
@@ -272,21 +261,21 @@ async fn an_operator_pauses_and_resumes_a_destination() {
         "nothing attempted while paused"
     );
 
-    let (status, body) = api(
-        &worker,
-        reqwest::Method::POST,
-        "/api/destinations/ci/resume",
-    )
-    .await;
+    let (status, body) = worker
+        .api(reqwest::Method::POST, "/api/destinations/ci/resume")
+        .await;
     assert_eq!(status, 200, "{body}");
-    let received = sink.wait_for("/ci", 5, Duration::from_secs(20)).await;
+    let received = sink
+        .wait_for(&worker, "/ci", 5, Duration::from_secs(20))
+        .await;
     let order: Vec<String> = received
         .iter()
         .map(|r| r.headers["webhook-id"].clone())
         .collect();
     assert_eq!(order, ids);
     wait_state(&worker, "ci", "active", Duration::from_secs(10)).await;
-    sink.wait_for("/alerts", 2, Duration::from_secs(10)).await;
+    sink.wait_for(&worker, "/alerts", 2, Duration::from_secs(10))
+        .await;
     let texts = alert_texts(&sink);
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].contains("paused by an operator"), "{texts:?}");
@@ -301,11 +290,14 @@ async fn a_watched_project_is_alerted_once_per_window_and_a_delivery_clears_it()
     let worker = Worker::start(options(&destinations).var("QASE_WATCH", r#"{"WEB": "3s"}"#));
 
     worker.scheduled().await;
+    // The scenario: the 3 s window passes in silence.
     tokio::time::sleep(Duration::from_millis(3200)).await;
     worker.scheduled().await;
-    sink.wait_for("/alerts", 1, Duration::from_secs(10)).await;
+    sink.wait_for(&worker, "/alerts", 1, Duration::from_secs(10))
+        .await;
     worker.scheduled().await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    sink.assert_quiet_for("/alerts", Duration::from_secs(1))
+        .await;
     let texts = alert_texts(&sink);
     assert_eq!(texts.len(), 1, "one alert per window: {texts:?}");
     assert!(texts[0].contains("WEB is quiet"), "{texts:?}");
@@ -318,20 +310,24 @@ async fn a_watched_project_is_alerted_once_per_window_and_a_delivery_clears_it()
     assert_eq!(health["watch"][0]["quiet"], true, "{health}");
     assert_eq!(health["watch"][0]["window_seconds"], 3, "{health}");
 
+    // The scenario: the next 3 s window passes in silence.
     tokio::time::sleep(Duration::from_millis(3200)).await;
     worker.scheduled().await;
-    sink.wait_for("/alerts", 2, Duration::from_secs(10)).await;
+    sink.wait_for(&worker, "/alerts", 2, Duration::from_secs(10))
+        .await;
     assert_eq!(
         alert_texts(&sink).len(),
         2,
         "the next window, the next alert"
     );
 
-    accept(&worker, event(1, "WEB")).await;
+    worker.accept(event(1, "WEB")).await;
     worker.scheduled().await;
-    sink.wait_for("/alerts", 3, Duration::from_secs(10)).await;
+    sink.wait_for(&worker, "/alerts", 3, Duration::from_secs(10))
+        .await;
     worker.scheduled().await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    sink.assert_quiet_for("/alerts", Duration::from_secs(1))
+        .await;
     let texts = alert_texts(&sink);
     assert_eq!(texts.len(), 3, "one back alert: {texts:?}");
     assert!(texts[2].contains("WEB delivers again"), "{texts:?}");
@@ -351,7 +347,7 @@ async fn refusals_are_dead_letters_and_never_pause_a_destination() {
     ]);
     let worker = Worker::start(options(&destinations));
     for n in 0..12 {
-        accept(&worker, event(n, "DEMO")).await;
+        worker.accept(event(n, "DEMO")).await;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while dead_count(&worker).await < 12 {

@@ -14,33 +14,12 @@
 //!    envelope keys that differ only in case; numbers and strings strict
 //!    parsers refuse are quarantined.
 
-use qase_edge_e2e::{envelope, post, raw_request, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{envelope, post, raw_request, Worker, WorkerOptions, ADMIN_TOKEN, SECRET};
 use qase_edge_engine::store::layout;
 use serde_json::{json, Value};
 
-const TOKEN: &str = "e2e-admin-token-0123456789";
-
 fn api_worker() -> Worker {
-    Worker::start(WorkerOptions::with_secret().var("QASE_ADMIN_TOKEN", TOKEN))
-}
-
-async fn api(worker: &Worker, method: reqwest::Method, path: &str, body: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .request(method, worker.url(path))
-        .bearer_auth(TOKEN)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn accepted(worker: &Worker, body: Vec<u8>) -> Value {
-    let (status, response) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
-    assert!(status == 202, "{status}: {response}");
-    response
+    Worker::start(WorkerOptions::with_api())
 }
 
 fn listed(page: &Value) -> Vec<(String, String)> {
@@ -95,7 +74,7 @@ async fn a_reason_that_grows_when_escaped_is_stored_and_logged_without_the_value
         .unwrap()
         .starts_with("payload of `run.deleted`"));
 
-    let logs = worker.logs_when(|logs| logs.contains("\"event\":\"quarantine\""));
+    let logs = worker.logs_containing("\"event\":\"quarantine\"");
     let line = logs
         .lines()
         .find(|line| line.contains("\"event\":\"quarantine\""))
@@ -118,45 +97,41 @@ fn envelope_id(body: &[u8]) -> String {
 #[tokio::test]
 async fn listings_never_show_another_projects_events_nor_the_wrong_id() {
     let worker = api_worker();
-    let pfx = accepted(&worker, envelope("run.deleted", "PFX", json!({"id": 1}))).await;
-    let nested = accepted(&worker, envelope("run.deleted", "PFX/B", json!({"id": 2}))).await;
-    let victim = pfx["id"].as_str().unwrap().to_owned();
+    let victim = worker
+        .accept(envelope("run.deleted", "PFX", json!({"id": 1})))
+        .await;
+    let nested = worker
+        .accept(envelope("run.deleted", "PFX/B", json!({"id": 2})))
+        .await;
     // A project code that looks like another event's id.
-    let lookalike = accepted(&worker, envelope("run.deleted", &victim, json!({"id": 3}))).await;
+    let lookalike = worker
+        .accept(envelope("run.deleted", &victim, json!({"id": 3})))
+        .await;
 
-    let (status, page) = api(&worker, reqwest::Method::GET, "/api/events?project=PFX", "").await;
+    let (status, page) = worker
+        .api(reqwest::Method::GET, "/api/events?project=PFX")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(listed(&page), vec![(victim.clone(), "PFX".to_owned())]);
-    let (_, page) = api(
-        &worker,
-        reqwest::Method::GET,
-        "/api/events?project=PFX%2FB",
-        "",
-    )
-    .await;
-    assert_eq!(
-        listed(&page),
-        vec![(
-            nested["id"].as_str().unwrap().to_owned(),
-            "PFX/B".to_owned()
-        )]
-    );
+    let (_, page) = worker
+        .api(reqwest::Method::GET, "/api/events?project=PFX%2FB")
+        .await;
+    assert_eq!(listed(&page), vec![(nested, "PFX/B".to_owned())]);
 
-    let (_, all) = api(&worker, reqwest::Method::GET, "/api/events", "").await;
+    let (_, all) = worker.api(reqwest::Method::GET, "/api/events").await;
     let all = listed(&all);
     assert_eq!(all.len(), 3);
-    let lookalike_id = lookalike["id"].as_str().unwrap();
+    let lookalike_id = lookalike.as_str();
     assert!(
         all.contains(&(lookalike_id.to_owned(), victim.clone())),
         "the look-alike project's event is listed under its own id: {all:?}"
     );
-    let (_, project_page) = api(
-        &worker,
-        reqwest::Method::GET,
-        &format!("/api/events?project={victim}"),
-        "",
-    )
-    .await;
+    let (_, project_page) = worker
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/events?project={victim}"),
+        )
+        .await;
     assert_eq!(
         listed(&project_page),
         vec![(lookalike_id.to_owned(), victim)]
@@ -199,7 +174,7 @@ async fn ids_and_parameters_past_their_form_are_404_and_400_not_500() {
             "event_not_found",
         ),
     ] {
-        let (status, body) = api(&worker, method.clone(), &path, "").await;
+        let (status, body) = worker.api(method.clone(), &path).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (404, Some(code)),
@@ -236,7 +211,7 @@ async fn ids_and_parameters_past_their_form_are_404_and_400_not_500() {
         } else {
             reqwest::Method::GET
         };
-        let (status, body) = api(&worker, method, &path, "").await;
+        let (status, body) = worker.api(method, &path).await;
         assert_eq!(
             (status, body["error"].as_str(), body["field"].as_str()),
             (400, Some("invalid_parameter"), Some(param)),
@@ -267,7 +242,7 @@ async fn simultaneous_copies_are_listed_once_and_delete_removes_every_trace() {
         let mut cursor = String::new();
         loop {
             let path = format!("/api/events?limit={limit}{cursor}");
-            let (_, page) = api(&worker, reqwest::Method::GET, &path, "").await;
+            let (_, page) = worker.api(reqwest::Method::GET, &path).await;
             ids.extend(listed(&page).into_iter().map(|(id, _)| id));
             match page["cursor"].as_str() {
                 Some(next) => cursor = format!("&cursor={next}"),
@@ -284,13 +259,9 @@ async fn simultaneous_copies_are_listed_once_and_delete_removes_every_trace() {
         )
         .await;
 
-    let (status, _) = api(
-        &worker,
-        reqwest::Method::DELETE,
-        &format!("/api/events/{id}"),
-        "",
-    )
-    .await;
+    let (status, _) = worker
+        .api(reqwest::Method::DELETE, &format!("/api/events/{id}"))
+        .await;
     assert_eq!(status, 204);
     let left = worker
         .d1(
@@ -304,27 +275,25 @@ async fn simultaneous_copies_are_listed_once_and_delete_removes_every_trace() {
         worker.kv_get(&layout::event_key(&id)).await.is_none(),
         "the KV copy is left after DELETE"
     );
-    let (status, _) = api(
-        &worker,
-        reqwest::Method::GET,
-        &format!("/api/events/{id}"),
-        "",
-    )
-    .await;
+    let (status, _) = worker
+        .api(reqwest::Method::GET, &format!("/api/events/{id}"))
+        .await;
     assert_eq!(status, 404);
-    let (_, page) = api(&worker, reqwest::Method::GET, "/api/events", "").await;
+    let (_, page) = worker.api(reqwest::Method::GET, "/api/events").await;
     assert!(listed(&page).is_empty());
-    let (_, dead) = api(&worker, reqwest::Method::GET, "/api/dead-letters", "").await;
+    let (_, dead) = worker.api(reqwest::Method::GET, "/api/dead-letters").await;
     assert_eq!(dead["dead_letters"], json!([]));
 }
 
 #[tokio::test]
 async fn replay_refuses_a_body_that_is_not_an_object() {
     let worker = api_worker();
-    let event = accepted(&worker, envelope("run.deleted", "DEMO", json!({"id": 1}))).await;
-    let path = format!("/api/events/{}/replay", event["id"].as_str().unwrap());
+    let event = worker
+        .accept(envelope("run.deleted", "DEMO", json!({"id": 1})))
+        .await;
+    let path = format!("/api/events/{event}/replay");
     for body in ["[]", "null", "\"ci\"", "[[\"ci\"]]"] {
-        let (status, response) = api(&worker, reqwest::Method::POST, &path, body).await;
+        let (status, response) = worker.api_with(reqwest::Method::POST, &path, body).await;
         assert_eq!(
             (
                 status,
@@ -343,7 +312,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let status = reqwest::Client::new()
             .get(worker.url("/api/events"))
-            .header("Authorization", format!("{scheme} {TOKEN}"))
+            .header("Authorization", format!("{scheme} {ADMIN_TOKEN}"))
             .send()
             .await
             .unwrap()

@@ -60,6 +60,8 @@ async fn send_all(worker: &Worker, bodies: Vec<Vec<u8>>, concurrency: usize) -> 
                         Ok(response) => response,
                         Err(_) => {
                             transport += 1;
+                            // The sender's pause before it sends again: part
+                            // of the scenario, not a wait on the Worker.
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             continue;
                         }
@@ -75,6 +77,8 @@ async fn send_all(worker: &Worker, bodies: Vec<Vec<u8>>, concurrency: usize) -> 
                             .parse()
                             .map_err(|_| "bad Retry-After")?;
                         retries += 1;
+                        // The sender honours Retry-After (capped for the
+                        // test): the scenario, not a wait on the Worker.
                         tokio::time::sleep(Duration::from_millis(after.min(1) * 200)).await;
                         continue;
                     }
@@ -106,6 +110,7 @@ async fn send_all(worker: &Worker, bodies: Vec<Vec<u8>>, concurrency: usize) -> 
 }
 
 async fn wait_for_ids(
+    worker: &Worker,
     sink: &Sink,
     path: &str,
     ids: &BTreeSet<String>,
@@ -120,8 +125,17 @@ async fn wait_for_ids(
             .filter(|r| (200..300).contains(&r.status))
             .map(|r| r.headers["webhook-id"].clone())
             .collect();
-        if ids.is_subset(&delivered) || std::time::Instant::now() > deadline {
+        if ids.is_subset(&delivered) {
             return delivered;
+        }
+        if std::time::Instant::now() > deadline {
+            let missing: Vec<_> = ids.difference(&delivered).take(5).collect();
+            let what = format!(
+                "every acknowledged event delivered at {path} ({} of {} are; missing {missing:?} ...)",
+                ids.intersection(&delivered).count(),
+                ids.len()
+            );
+            worker.timed_out(&what, limit);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -159,6 +173,7 @@ async fn five_thousand_deliveries_at_concurrency_32_lose_nothing() {
         .map(|row| row["id"].as_str().unwrap().to_owned())
         .collect();
     let delivered = wait_for_ids(
+        &worker,
         &sink,
         "/load",
         &tally.acknowledged,
@@ -211,14 +226,12 @@ async fn a_destination_down_throughout_leaves_a_dead_letter_for_every_event() {
         .collect();
     let tally = send_all(&worker, bodies, 8).await;
     assert_eq!(tally.acknowledged.len(), 40, "{:?}", tally.other);
-    let mut dead = Vec::new();
-    for _ in 0..120 {
-        dead = dead_rows(&worker).await;
-        if dead.len() >= 40 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let dead = worker
+        .wait_until("40 dead letters", Duration::from_secs(30), async || {
+            let dead = dead_rows(&worker).await;
+            (dead.len() >= 40).then_some(dead)
+        })
+        .await;
     let dead_ids: BTreeSet<String> = dead
         .iter()
         .map(|row| row["event_id"].as_str().unwrap().to_owned())
@@ -253,8 +266,14 @@ async fn a_flapping_destination_still_gets_every_event() {
         .collect();
     let tally = send_all(&worker, bodies, 8).await;
     assert_eq!(tally.acknowledged.len(), 60);
-    let delivered =
-        wait_for_ids(&sink, "/flap", &tally.acknowledged, Duration::from_secs(90)).await;
+    let delivered = wait_for_ids(
+        &worker,
+        &sink,
+        "/flap",
+        &tally.acknowledged,
+        Duration::from_secs(90),
+    )
+    .await;
     let ok: BTreeSet<String> = delivered
         .intersection(&tally.acknowledged)
         .cloned()

@@ -52,6 +52,8 @@ async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
     let health = worker.health().await;
     assert_eq!(health["ignored_since_start"], 2);
     assert_eq!(health["routes"], 2);
-    let logs = worker.logs_when(|logs| logs.matches(r#""outcome":"ignored""#).count() >= 2);
+    let logs = worker.logs_when("two ignored deliveries logged", |logs| {
+        logs.matches(r#""outcome":"ignored""#).count() >= 2
+    });
     assert_eq!(logs.matches(r#""outcome":"ignored""#).count(), 2, "{logs}");
 }

@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 use qase_edge_e2e::qase_api::QaseApi;
 use qase_edge_e2e::sink::{Received, Sink};
-use qase_edge_e2e::{post, qase_hook_binary, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{qase_hook_binary, Worker, WorkerOptions, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "e2e-admin-token-runs-0123456789";
 const APP_URL: &str = "https://qase.example.eu";
 
 fn delivery(event_name: &str, at: u64, payload: Value) -> Vec<u8> {
@@ -29,22 +28,6 @@ fn delivery(event_name: &str, at: u64, payload: Value) -> Vec<u8> {
         "team_member_id": 11, "project_code": "WEB",
     }))
     .unwrap()
-}
-
-async fn accept(worker: &Worker, body: Vec<u8>) {
-    let (status, answer) = post(worker, body, &[("X-Qase-Secret", SECRET)]).await;
-    assert!(status == 202 || status == 200, "{status} {answer}");
-}
-
-async fn api(worker: &Worker, path: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .get(worker.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 fn reports(received: &[Received]) -> Vec<Received> {
@@ -63,21 +46,27 @@ fn chat_reports(received: &[Received]) -> Vec<Received> {
         .collect()
 }
 
-/// Waits until `pick` finds at least `count` requests at `path`.
+/// Waits until `pick` finds at least `count` requests at `path`; panics
+/// after 40 s with the Worker's last log lines.
 async fn wait_for(
+    worker: &Worker,
     sink: &Sink,
     path: &str,
     count: usize,
     pick: fn(&[Received]) -> Vec<Received>,
 ) -> Vec<Received> {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let found = pick(&sink.received(path));
-        if found.len() >= count || Instant::now() > deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("{count} report(s) at {path}");
+    worker
+        .wait_until(&what, Duration::from_secs(40), async || {
+            let found = pick(&sink.received(path));
+            (found.len() >= count).then_some(found)
+        })
+        .await
+}
+
+/// Whether `request` is one that `pick` picks.
+fn picked(pick: fn(&[Received]) -> Vec<Received>, request: &Received) -> bool {
+    !pick(std::slice::from_ref(request)).is_empty()
 }
 
 /// A fixed shuffle, so that a failure can be replayed.
@@ -115,8 +104,7 @@ async fn a_runs_shuffled_duplicated_events_make_its_state_and_one_report_per_des
         {"name": "raw", "url": sink.url("/raw"), "events": ["run.*"]},
     ]);
     let worker = Worker::start(
-        WorkerOptions::with_secret()
-            .var("QASE_ADMIN_TOKEN", TOKEN)
+        WorkerOptions::with_api()
             .var("QASE_DESTINATIONS", &destinations.to_string())
             .var("QASE_APP_URL", APP_URL)
             .var("QASE_API_URL", &qase.base_url())
@@ -163,18 +151,29 @@ async fn a_runs_shuffled_duplicated_events_make_its_state_and_one_report_per_des
     // The first half one by one, the second half all at once.
     let (first, second) = order.split_at(order.len() / 2);
     for body in first {
-        accept(&worker, body.clone()).await;
+        worker.accept_or_duplicate(body.clone()).await;
     }
-    futures_util::future::join_all(second.iter().map(|body| accept(&worker, body.clone()))).await;
+    futures_util::future::join_all(
+        second
+            .iter()
+            .map(|body| worker.accept_or_duplicate(body.clone())),
+    )
+    .await;
 
-    let ci = wait_for(&sink, "/ci", 1, reports).await;
-    let chat = wait_for(&sink, "/chat", 1, chat_reports).await;
+    let ci = wait_for(&worker, &sink, "/ci", 1, reports).await;
+    let chat = wait_for(&worker, &sink, "/chat", 1, chat_reports).await;
     // Anything that would send a second report has had time to.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let quiet = Duration::from_secs(4);
+    tokio::join!(
+        sink.assert_quiet_for_matching("/ci", quiet, |r| picked(reports, r)),
+        sink.assert_quiet_for_matching("/chat", quiet, |r| picked(chat_reports, r)),
+    );
     let ci = reports(&sink.received("/ci")).len().max(ci.len());
     let chat_count = chat_reports(&sink.received("/chat")).len().max(chat.len());
     assert_eq!(ci, 1, "one report to ci, got {ci}\n{}", worker.logs());
     assert_eq!(chat_count, 1, "one report to chat, got {chat_count}");
+    sink.wait_for(&worker, "/raw", 2, Duration::from_secs(20))
+        .await;
     assert!(
         reports(&sink.received("/raw")).is_empty(),
         "raw asked for no reports"
@@ -258,7 +257,7 @@ async fn a_runs_shuffled_duplicated_events_make_its_state_and_one_report_per_des
         "{asked:?}"
     );
 
-    let (status, run) = api(&worker, "/api/runs/WEB/42").await;
+    let (status, run) = worker.api(reqwest::Method::GET, "/api/runs/WEB/42").await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(
         (run["status"].as_str(), run["done"].as_bool()),
@@ -286,16 +285,18 @@ async fn a_runs_shuffled_duplicated_events_make_its_state_and_one_report_per_des
     assert_eq!(run["run_events"], 2);
     assert_eq!(run["report_sent"], true);
     assert_eq!(run["failures"]["items"].as_array().map(Vec::len), Some(3));
-    let (status, page) = api(&worker, "/api/runs?project=WEB").await;
+    let (status, page) = worker
+        .api(reqwest::Method::GET, "/api/runs?project=WEB")
+        .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["runs"].as_array().map(Vec::len), Some(1), "{page}");
     assert_eq!(page["runs"][0]["run"], 42);
-    let (status, missing) = api(&worker, "/api/runs/WEB/43").await;
+    let (status, missing) = worker.api(reqwest::Method::GET, "/api/runs/WEB/43").await;
     assert_eq!(
         (status, missing["error"].as_str()),
         (404, Some("run_not_found"))
     );
-    let (status, bad) = api(&worker, "/api/runs").await;
+    let (status, bad) = worker.api(reqwest::Method::GET, "/api/runs").await;
     assert_eq!(
         (status, bad["field"].as_str()),
         (400, Some("project")),
@@ -317,7 +318,7 @@ fn gate(worker: &Worker, run: u64, timeout: &str) -> Child {
             timeout,
         ])
         .env("QASE_HOOK_API_URL", worker.url(""))
-        .env("QASE_ADMIN_TOKEN", TOKEN)
+        .env("QASE_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -346,22 +347,23 @@ async fn finish(mut child: Child, limit: Duration) -> (i32, String, Instant) {
 async fn qase_hook_wait_is_woken_by_run_completed_and_exits_by_the_thresholds() {
     let binary = qase_hook_binary();
     assert!(binary.exists(), "{}", binary.display());
-    let worker = Worker::start(WorkerOptions::with_secret().var("QASE_ADMIN_TOKEN", TOKEN));
+    let worker = Worker::start(WorkerOptions::with_api());
     for run in [7, 8, 9] {
-        accept(
-            &worker,
-            delivery(
+        worker
+            .accept_or_duplicate(delivery(
                 "run.started",
                 2_000,
                 json!({"id": run, "title": format!("Run {run}")}),
-            ),
-        )
-        .await;
+            ))
+            .await;
     }
     let mut passing = gate(&worker, 7, "120s");
     let mut failing = gate(&worker, 8, "120s");
     let never = gate(&worker, 9, "3s");
-    // Give the gates time to reach their run's object (not part of any assertion).
+    // Give the gates time to reach their run's object (not part of any
+    // assertion). A pause, not a wait on a condition: nothing outside the
+    // Worker shows a gate waiting there (its waiters are in memory,
+    // run_watch.rs), and a gate that is late still sees the run end.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         passing.try_wait().unwrap().is_none(),
@@ -373,24 +375,20 @@ async fn qase_hook_wait_is_woken_by_run_completed_and_exits_by_the_thresholds() 
     );
 
     let posted = Instant::now();
-    accept(
-        &worker,
-        delivery(
+    worker
+        .accept_or_duplicate(delivery(
             "run.completed",
             2_100,
             json!({"id": 7, "cases": 3, "passed": 3, "failed": 0, "blocked": 0, "duration": 1000}),
-        ),
-    )
-    .await;
-    accept(
-        &worker,
-        delivery(
+        ))
+        .await;
+    worker
+        .accept_or_duplicate(delivery(
             "run.completed",
             2_100,
             json!({"id": 8, "cases": 3, "passed": 2, "failed": 1, "blocked": 0, "duration": 1000}),
-        ),
-    )
-    .await;
+        ))
+        .await;
 
     // Well before their 120 s timeout: woken by the event.
     let (code, out, at) = finish(passing, Duration::from_secs(60)).await;

@@ -31,7 +31,9 @@ async fn rotation_and_project_secrets() {
     check("OPEN", "private-secret-value", 401).await;
     check("OPEN", "presented-wrong-secret", 401).await;
 
-    let logs = worker.logs_when(|logs| logs.matches(r#""event":"delivery""#).count() >= 6);
+    let logs = worker.logs_when("six deliveries logged", |logs| {
+        logs.matches(r#""event":"delivery""#).count() >= 6
+    });
     for secret in [
         SECRET,
         "next-secret-value",
@@ -52,7 +54,9 @@ async fn disabled_auth_accepts_without_a_secret_and_says_so_every_time() {
         let (status, response) = post(&worker, body, &[]).await;
         assert_eq!(status, 202, "{response}");
     }
-    let logs = worker.logs_when(|logs| logs.matches(r#""unauthenticated":true"#).count() >= 2);
+    let logs = worker.logs_when("two unauthenticated deliveries logged", |logs| {
+        logs.matches(r#""unauthenticated":true"#).count() >= 2
+    });
     assert_eq!(
         logs.matches("without checking its secret").count(),
         2,

@@ -113,10 +113,12 @@ async fn twenty_identical_deliveries_at_once_are_accepted_and_forwarded_once() {
     );
     let id = answers[0].1["id"].as_str().unwrap();
     assert_eq!(row(&worker, id).await.unwrap()["duplicates"], 19);
-    let forwarded = sink.wait_for("/ci", 1, Duration::from_secs(20)).await;
+    let forwarded = sink
+        .wait_for(&worker, "/ci", 1, Duration::from_secs(20))
+        .await;
     // Anything forwarded twice would arrive within the same batch window.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sink.received("/ci").len(), 1, "forwarded once");
+    let received = sink.assert_quiet_for("/ci", Duration::from_secs(3)).await;
+    assert_eq!(received.len(), 1, "forwarded once");
     assert_eq!(forwarded[0].body, body);
 }
 
@@ -130,21 +132,14 @@ async fn writes_for(worker: &Worker, n: usize) -> (usize, usize, usize) {
     }
     let count = |rows: Vec<Value>| rows[0]["n"].as_u64().unwrap() as usize;
     // The consumer marks each event it took from the queue.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let taken = loop {
-        let taken = count(
-            worker
-                .d1(
-                    "SELECT count(*) AS n FROM events WHERE forward = 'queued'",
-                    &[],
-                )
-                .await,
-        );
-        if taken >= n || std::time::Instant::now() > deadline {
-            break taken;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let what = format!("{n} events taken from the queue");
+    let taken = worker
+        .wait_until(&what, Duration::from_secs(20), async || {
+            let sql = "SELECT count(*) AS n FROM events WHERE forward = 'queued'";
+            let taken = count(worker.d1(sql, &[]).await);
+            (taken >= n).then_some(taken)
+        })
+        .await;
     let rows = count(worker.d1("SELECT count(*) AS n FROM events", &[]).await);
     let kv_keys = worker.kv_list("").await.len();
     (rows, kv_keys, taken)
@@ -202,6 +197,6 @@ async fn the_sweep_deletes_what_outlived_the_retention_and_keeps_the_rest() {
     assert_eq!(ids, [kept["id"].clone()], "only the recent event is kept");
     let states = worker.d1("SELECT * FROM deliveries", &[]).await;
     assert!(states.is_empty(), "{states:?}");
-    let logs = worker.logs_when(|logs| logs.contains("\"event\":\"sweep\""));
+    let logs = worker.logs_containing("\"event\":\"sweep\"");
     assert!(logs.contains("\"expired\":1"), "{logs}");
 }

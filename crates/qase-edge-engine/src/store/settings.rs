@@ -58,7 +58,7 @@ impl StoreSettings {
     }
 }
 
-/// `QASE_SINKS` (see [`sinks_setting`]), and a check that bodies of up to
+/// `QASE_SINKS` (see `sinks_setting`), and a check that bodies of up to
 /// `max_body_bytes` have somewhere to go.
 pub fn sinks(
     lookup: &Lookup,
