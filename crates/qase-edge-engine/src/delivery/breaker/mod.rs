@@ -55,11 +55,12 @@ pub const PROBE_CAP_MS: u64 = 3_600_000;
 /// A released event whose outcome is not reported within this time is
 /// released again (its message was lost, or the consumer failed on it).
 pub const RELEASE_TIMEOUT_MS: u64 = 60_000;
-/// Trials of a probe round: a destination that fails each event once or
-/// twice more before it accepts it answers within them; one that is down
-/// fails them all. Each failed trial doubles the probe interval, so a down
-/// destination is probed no more often than with one trial a round.
-pub const PROBE_TRIALS: u32 = 2;
+/// Trials of a probe round: a destination that accepts at least one
+/// attempt in three (each event failing twice, then accepted) answers
+/// within them; one that is down fails them all. Each failed trial doubles
+/// the probe interval, so a down destination is probed less often than
+/// with one trial a round.
+pub const PROBE_TRIALS: u32 = 3;
 
 /// The breaker's settings (`QASE_BREAKER_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

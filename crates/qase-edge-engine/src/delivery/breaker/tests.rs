@@ -99,7 +99,7 @@ fn paused(s: &BreakerSettings) -> BreakerState {
 }
 
 #[test]
-fn probe_rounds_of_two_trials_come_at_intervals_doubled_per_failed_trial_up_to_an_hour() {
+fn probe_rounds_of_three_trials_come_at_intervals_doubled_per_failed_trial_up_to_an_hour() {
     let s = settings(1);
     let mut state = paused(&s);
     held(&mut state, true, 10);
@@ -137,7 +137,7 @@ fn probe_rounds_of_two_trials_come_at_intervals_doubled_per_failed_trial_up_to_a
             }
         }
     }
-    assert_eq!(&intervals[..3], &[120_000, 480_000, 1_920_000]);
+    assert_eq!(&intervals[..3], &[240_000, 1_920_000, PROBE_CAP_MS]);
     assert_eq!(*intervals.last().unwrap(), PROBE_CAP_MS);
     assert_eq!(state.held, 2, "a failed probe is still held");
 }
