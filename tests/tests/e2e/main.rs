@@ -14,6 +14,7 @@
 //! - `chat`: Slack, Teams, Discord and Google Chat destinations, paced.
 //! - `console`: the operator console at `/console/`, in headless Chromium.
 //! - `guard`: breakers (pause, hold, probe, drain), alerts, the watchdog (#19).
+//! - `flaky`: a destination failing each event twice is never stalled (#27).
 //! - `hardening`: regressions found by adversarial testing from outside.
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 
@@ -22,6 +23,7 @@ mod chat;
 mod console;
 mod delivery;
 mod faults;
+mod flaky;
 mod guard;
 mod hardening;
 mod health;

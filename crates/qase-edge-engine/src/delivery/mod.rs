@@ -1,4 +1,4 @@
-//! Forwarding accepted events: the queue messages, which destinations a
+//! Forwarding accepted events: the queue messages and what kind each is, which destinations a
 //! message goes to and the request each gets, what follows an attempt, the
 //! delivery rows of the event store, each destination's breaker, and the
 //! pacing of chat destinations.
@@ -8,5 +8,6 @@ pub mod breaker;
 pub mod breaker_reports;
 pub mod messages;
 pub mod pace;
+pub mod queue;
 pub mod records;
 pub mod settings;
