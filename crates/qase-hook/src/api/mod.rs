@@ -3,6 +3,8 @@
 //! engine's answer types, the ones the Worker writes ([`client`]), and
 //! shown by [`show`].
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 mod client;
 pub mod show;
 
@@ -283,16 +285,16 @@ struct ExportArgs {
     cursor: Option<String>,
 }
 
+/// What a URL path segment keeps: RFC 3986's unreserved characters only.
+const SEGMENT_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A project code as one URL path segment.
 fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(text, SEGMENT_ENCODED).to_string()
 }
 
 pub fn run(args: ApiArgs) -> Result<(), Failure> {

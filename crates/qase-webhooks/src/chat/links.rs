@@ -10,6 +10,8 @@
 //! page of their own and link to the project. Deleted objects link to the
 //! project too, never to a page that no longer exists.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// The Qase app's address when none is configured.
 pub const DEFAULT_APP_URL: &str = "https://app.qase.io";
 
@@ -52,9 +54,7 @@ impl Links {
                 .split_once("://")
                 .is_some_and(|(_, host)| !host.is_empty());
         let base = if web {
-            encode(trimmed, |b| {
-                b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'*+,;=%".contains(&b)
-            })
+            utf8_percent_encode(trimmed, BASE_ENCODED).to_string()
         } else {
             DEFAULT_APP_URL.to_owned()
         };
@@ -95,18 +95,37 @@ impl Links {
     }
 }
 
-/// `text` with every byte that `keep` refuses percent-encoded.
-fn encode(text: &str, keep: impl Fn(u8) -> bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for &byte in text.as_bytes() {
-        if keep(byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+/// What the base address keeps as it is: RFC 3986's unreserved characters
+/// and the delimiters a web address is made of (and `%`, so an address that
+/// is already encoded stays as it is). Everything else, non-ASCII included,
+/// is percent-encoded.
+const BASE_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'/')
+    .remove(b'?')
+    .remove(b'#')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'%');
+
+/// What a path segment keeps: RFC 3986's unreserved characters only.
+const SEGMENT_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// One path segment: everything but RFC 3986's unreserved characters is
 /// percent-encoded, so a project code such as `a/../b?x` stays one segment.
@@ -115,12 +134,33 @@ fn segment(text: &str) -> String {
     if text.is_empty() {
         return "_".to_owned();
     }
-    encode(text, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    utf8_percent_encode(text, SEGMENT_ENCODED).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_ascii_byte_is_kept_or_encoded_as_the_sets_say() {
+        for byte in 0u8..=127 {
+            let text = char::from(byte).to_string();
+            let base_keeps = byte.is_ascii_alphanumeric() || b"-._~:/?#@!$&'*+,;=%".contains(&byte);
+            let segment_keeps = byte.is_ascii_alphanumeric() || b"-._~".contains(&byte);
+            let encoded = format!("%{byte:02X}");
+            let base = utf8_percent_encode(&text, BASE_ENCODED).to_string();
+            assert_eq!(
+                base,
+                if base_keeps {
+                    text.clone()
+                } else {
+                    encoded.clone()
+                }
+            );
+            let one = segment(&text);
+            assert_eq!(one, if segment_keeps { text.clone() } else { encoded });
+        }
+    }
 
     #[test]
     fn the_base_is_normalised() {
