@@ -6,6 +6,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod breaker_reports;
+pub mod machine;
 pub mod messages;
 pub mod pace;
 pub mod queue;
