@@ -7,12 +7,12 @@
 
 use qase_webhooks::retry::AttemptResult;
 
-use super::ops::{BreakerAnswer, Op, OpResult, Request};
+use super::ops::{BreakerAnswer, Op, OpResult, Request, StateRow};
 use crate::config::Config;
-use crate::delivery::attempt::{self, AttemptStep, FollowUp};
+use crate::delivery::attempt::{self, FollowUp};
 use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::{QueuedAlert, QueuedDelivery};
-use crate::delivery::records::{self, AttemptEntry, DeliveryRow};
+use crate::delivery::records::AttemptEntry;
 use crate::delivery::settings::Destination;
 use crate::delivery::{breaker_reports, pace};
 use crate::runs::report;
@@ -32,6 +32,8 @@ pub(super) struct Ctx<'a> {
 }
 
 /// A lane's next move.
+// Short-lived: its operation moves straight into the round's list.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Step {
     /// Carry this out and feed its result.
@@ -67,7 +69,8 @@ pub(super) struct Lane<'c> {
     report_success: bool,
     stage: Stage,
     started: u64,
-    step: Option<AttemptStep>,
+    /// Attempted, with the attempt's error (for the breaker's report).
+    attempted: Option<Option<String>>,
     outcome: Outcome,
     follow_up: FollowUp,
     settled: bool,
@@ -87,7 +90,7 @@ impl<'c> Lane<'c> {
             report_success: true,
             stage: Stage::Ask,
             started: 0,
-            step: None,
+            attempted: None,
             outcome: Outcome::Rejected,
             follow_up: FollowUp::Done,
             settled: true,
@@ -178,27 +181,20 @@ impl<'c> Lane<'c> {
             ctx.now,
         );
         let entry = AttemptEntry::held(message.attempts, ctx.now);
-        let statement = self.upsert(&message.id, &state, &entry);
         let op = Op::Record {
             log: None,
-            statement: Some(statement),
+            row: Some(self.row(&message.id, state, entry)),
         };
         self.run(Stage::RecordHeld, op)
     }
 
-    fn upsert(
-        &self,
-        id: &str,
-        state: &DeliveryState,
-        entry: &AttemptEntry,
-    ) -> crate::store::d1::Statement {
-        records::upsert(&DeliveryRow {
-            event_id: id,
-            destination: &self.name,
+    fn row(&self, id: &str, state: DeliveryState, entry: AttemptEntry) -> StateRow {
+        StateRow {
+            event_id: id.to_owned(),
+            destination: self.name.clone(),
             state,
-            reason: None,
-            entry: Some(entry),
-        })
+            entry,
+        }
     }
 
     /// The send slot of a paced destination, kept by the message or reserved.
@@ -292,7 +288,7 @@ impl<'c> Lane<'c> {
         let entry = AttemptEntry::of(&step, released, latency, ctx.now);
         // A released event that failed is still held by its breaker: no
         // retry, no dead letter, and the attempts it had are kept.
-        let statement = if released && self.outcome == Outcome::Failed {
+        let row = if released && self.outcome == Outcome::Failed {
             let state = DeliveryState::new(
                 DeliveryStatus::Retrying,
                 ctx.message.attempts,
@@ -300,17 +296,17 @@ impl<'c> Lane<'c> {
                 step.next.last_error.as_deref(),
                 ctx.now,
             );
-            Some(self.upsert(&ctx.message.id, &state, &entry))
+            Some(self.row(&ctx.message.id, state, entry))
         } else {
             self.follow_up = attempt::follow_up(&step, &self.name, ctx.now);
-            let state = step.state.as_ref();
-            state.map(|state| self.upsert(&step.next.id, state, &entry))
+            let state = step.state;
+            state.map(|state| self.row(&step.next.id, state, entry))
         };
+        self.attempted = Some(step.next.last_error);
         let op = Op::Record {
-            log: Some(step.log.clone()),
-            statement,
+            log: Some(step.log),
+            row,
         };
-        self.step = Some(step);
         self.run(Stage::Record, op)
     }
 
@@ -367,7 +363,7 @@ impl<'c> Lane<'c> {
     /// Tells the breaker, when it is to hear of this attempt.
     fn report(&mut self, ctx: &Ctx<'_>) -> Step {
         let destination = self.name.clone();
-        let Some(step) = &self.step else {
+        let Some(error) = &self.attempted else {
             // A gone destination: its breaker waits for a released event.
             let Some(released) = self.released.clone() else {
                 return Step::Done(self.settled);
@@ -389,7 +385,7 @@ impl<'c> Lane<'c> {
             destination,
             released: self.released.clone(),
             outcome: self.outcome,
-            error: step.next.last_error.clone(),
+            error: error.clone(),
         };
         self.run(Stage::Report, op)
     }
@@ -397,7 +393,7 @@ impl<'c> Lane<'c> {
     /// Raises the alert the breaker answered (not for a gone destination's report).
     fn after_report(&mut self, result: OpResult, ctx: &Ctx<'_>) -> Step {
         let alert = match result {
-            OpResult::Reported(Some(alert)) if self.step.is_some() => alert,
+            OpResult::Reported(Some(alert)) if self.attempted.is_some() => alert,
             _ => return Step::Done(self.settled),
         };
         let subject = alert.subject().to_owned();

@@ -230,7 +230,7 @@ impl<'c> Delivery<'c> {
         };
         let fact = self.fact.take().expect("a run's result follows its fact");
         let wanted = report::reports_wanted(self.config, &fact.project);
-        if !report::report_due(&fact, &run, wanted) {
+        if !report::report_due(&fact, run.as_ref(), wanted) {
             return self.claim();
         }
         let due = RunReportDue {

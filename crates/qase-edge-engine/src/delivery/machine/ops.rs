@@ -10,10 +10,11 @@ use qase_webhooks::retry::AttemptResult;
 use crate::delivery::attempt::{AttemptLog, Disposition};
 use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
-use crate::delivery::records::BodyRow;
+use crate::delivery::records::{self, AttemptEntry, BodyRow, DeliveryRow};
 use crate::runs::report::RunReportDue;
 use crate::runs::state::{RunFact, RunState};
 use crate::store::d1::Statement;
+use crate::store::layout::DeliveryState;
 
 /// One request to a destination, built by [`crate::delivery::attempt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,32 @@ pub struct Request {
     pub body: Vec<u8>,
     /// How long to wait for an answer.
     pub timeout: Duration,
+}
+
+/// A delivery state to write, with the attempt to add to its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRow {
+    /// The event id.
+    pub event_id: String,
+    /// The destination.
+    pub destination: String,
+    /// The state.
+    pub state: DeliveryState,
+    /// The attempt (or the hold) for its `attempts_log`.
+    pub entry: AttemptEntry,
+}
+
+impl StateRow {
+    /// Its upsert ([`records::upsert`]); built only when it is run.
+    pub fn statement(&self) -> Statement {
+        records::upsert(&DeliveryRow {
+            event_id: &self.event_id,
+            destination: &self.destination,
+            state: &self.state,
+            reason: None,
+            entry: Some(&self.entry),
+        })
+    }
 }
 
 /// An operation for the shell to carry out.
@@ -103,8 +130,8 @@ pub enum Op {
     Record {
         /// The attempt's log line, printed as JSON.
         log: Option<AttemptLog>,
-        /// The `deliveries` upsert ([`crate::delivery::records::upsert`]).
-        statement: Option<Statement>,
+        /// The `deliveries` row to write ([`StateRow::statement`]).
+        row: Option<StateRow>,
     },
     /// Send a message to the delivery queue after a delay.
     Requeue {
@@ -139,7 +166,7 @@ pub enum OpResult {
     /// The value [`Op::ReadKv`] found, if any.
     Value(Option<Vec<u8>>),
     /// The run's state after [`Op::ApplyRun`].
-    RunApplied(RunState),
+    RunApplied(Box<RunState>),
     /// No runs binding: runs are off.
     RunsOff,
     /// How many rows a [`Op::Claim`] changed.
