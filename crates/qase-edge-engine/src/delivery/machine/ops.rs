@@ -10,7 +10,7 @@ use qase_webhooks::retry::AttemptResult;
 use crate::delivery::attempt::{AttemptLog, Disposition};
 use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
-use crate::delivery::records::{self, AttemptEntry, BodyRow, DeliveryRow};
+use crate::delivery::records::{AttemptEntry, BodyRow, DeliveryRow};
 use crate::runs::report::RunReportDue;
 use crate::runs::state::{RunFact, RunState};
 use crate::store::d1::Statement;
@@ -43,15 +43,16 @@ pub struct StateRow {
 }
 
 impl StateRow {
-    /// Its upsert ([`records::upsert`]); built only when it is run.
-    pub fn statement(&self) -> Statement {
-        records::upsert(&DeliveryRow {
+    /// It as [`crate::delivery::records::upsert`] writes it (the statement is built only
+    /// when it is run).
+    pub fn as_row(&self) -> DeliveryRow<'_> {
+        DeliveryRow {
             event_id: &self.event_id,
             destination: &self.destination,
             state: &self.state,
             reason: None,
             entry: Some(&self.entry),
-        })
+        }
     }
 }
 
@@ -130,7 +131,7 @@ pub enum Op {
     Record {
         /// The attempt's log line, printed as JSON.
         log: Option<AttemptLog>,
-        /// The `deliveries` row to write ([`StateRow::statement`]).
+        /// The `deliveries` row to write (`records::upsert(&row.as_row())`).
         row: Option<StateRow>,
     },
     /// Send a message to the delivery queue after a delay.
