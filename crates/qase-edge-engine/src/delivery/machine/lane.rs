@@ -7,7 +7,9 @@
 
 use qase_webhooks::retry::AttemptResult;
 
-use super::ops::{BreakerAnswer, Op, OpResult, Request, StateRow};
+use std::cell::RefCell;
+
+use super::ops::{BreakerAnswer, Level, Note, Op, OpResult, Request, StateRow};
 use crate::config::Config;
 use crate::delivery::attempt::{self, FollowUp};
 use crate::delivery::breaker::Outcome;
@@ -29,6 +31,31 @@ pub(super) struct Ctx<'a> {
     pub message: &'a QueuedDelivery,
     pub body: &'a [u8],
     pub now: u64,
+    pub notes: &'a RefCell<Vec<Note>>,
+}
+
+impl Ctx<'_> {
+    fn note(&self, level: Level, line: String) {
+        self.notes.borrow_mut().push(Note { level, line });
+    }
+}
+
+/// A failed operation's error (any other result is unexpected, and says so).
+fn failure(result: OpResult) -> String {
+    match result {
+        OpResult::Failed(error) => error,
+        other => format!("unexpected {other:?}"),
+    }
+}
+
+/// What the consumer logs when a follow-up fails.
+fn describe(follow_up: &FollowUp) -> &'static str {
+    match follow_up {
+        FollowUp::Done => "nothing",
+        FollowUp::Requeue { .. } => "the retry could not be queued",
+        FollowUp::DeadLetterQueue(_) => "the dead-letter queue refused the dead letter",
+        FollowUp::RecordDead(_) => "the dead letter could not be recorded in D1",
+    }
 }
 
 /// A lane's next move.
@@ -123,13 +150,24 @@ impl<'c> Lane<'c> {
             Stage::Reserve => match result {
                 OpResult::Slot(slot) => self.after_slot(slot, ctx),
                 // A pacer that cannot be reached holds nothing back.
-                _ => self.attempt(ctx),
+                other => {
+                    let (name, error) = (&self.name, failure(other));
+                    let line = format!("pacer for `{name}` unavailable, sending unpaced: {error}");
+                    ctx.note(Level::Warn, line);
+                    self.attempt(ctx)
+                }
             },
             Stage::Wait => self.attempt(ctx),
             Stage::PaceRequeue => match result {
                 OpResult::Done => Step::Done(true),
-                // The slot not kept: sent now, unpaced.
-                _ => self.attempt(ctx),
+                // The slot not kept: sent now, unpaced (it may answer 429,
+                // retried like any) rather than the whole message retried.
+                other => {
+                    let (name, error) = (&self.name, failure(other));
+                    let line = format!("slot of `{name}` not kept ({error}), sending unpaced");
+                    ctx.note(Level::Warn, line);
+                    self.attempt(ctx)
+                }
             },
             Stage::Attempt => self.after_attempt(result, ctx),
             Stage::Record => self.after_record(ctx),
@@ -167,7 +205,14 @@ impl<'c> Lane<'c> {
                 self.pace(ctx)
             }
             // A breaker that cannot be reached holds nothing back.
-            _ => self.pace(ctx),
+            (_, other) => {
+                let (name, error) = (&self.name, failure(other));
+                ctx.note(
+                    Level::Warn,
+                    format!("breaker of `{name}` unavailable: {error}"),
+                );
+                self.pace(ctx)
+            }
         }
     }
 
@@ -344,16 +389,28 @@ impl<'c> Lane<'c> {
                 self.settled = true;
                 return self.report(ctx);
             }
-            OpResult::Failed(error) => error,
-            other => format!("{other:?}"),
+            other => failure(other),
         };
         let failed = std::mem::replace(&mut self.follow_up, FollowUp::Done);
+        let id = &ctx.message.id;
+        ctx.note(
+            Level::Warn,
+            format!("{} for {id}: {error}", describe(&failed)),
+        );
         match attempt::fallback(ctx.message, failed, &error, ctx.now) {
             Some(next) => {
                 self.follow_up = next;
                 self.carry_out(ctx)
             }
             None => {
+                if ctx.message.destination.is_none() {
+                    // Every store refused: nothing is left that could keep
+                    // this destination's delivery. Retrying the whole
+                    // message would call the others again.
+                    let line =
+                        serde_json::json!({"event": "delivery_lost", "id": id, "error": error});
+                    ctx.note(Level::Error, line.to_string());
+                }
                 self.settled = false;
                 self.report(ctx)
             }
@@ -394,7 +451,15 @@ impl<'c> Lane<'c> {
     fn after_report(&mut self, result: OpResult, ctx: &Ctx<'_>) -> Step {
         let alert = match result {
             OpResult::Reported(Some(alert)) if self.attempted.is_some() => alert,
-            _ => return Step::Done(self.settled),
+            OpResult::Reported(_) => return Step::Done(self.settled),
+            other => {
+                let (name, error) = (&self.name, failure(other));
+                ctx.note(
+                    Level::Warn,
+                    format!("breaker of `{name}` not told: {error}"),
+                );
+                return Step::Done(self.settled);
+            }
         };
         let subject = alert.subject().to_owned();
         let messages = ctx

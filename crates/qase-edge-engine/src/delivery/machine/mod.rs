@@ -21,7 +21,9 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use ops::{BreakerAnswer, Next, Op, OpResult, Request};
+pub use ops::{BreakerAnswer, Level, Next, Note, Op, OpResult, Request, StateRow};
+
+use std::cell::RefCell;
 
 use lane::{Ctx, Lane, Step};
 
@@ -54,8 +56,19 @@ enum Stage {
     Ended,
 }
 
+/// How many places in KV a body may be.
+const KV_KEYS: usize = 3;
+
+/// A failed operation's error (any other result is unexpected, and says so).
+fn failure(result: OpResult) -> String {
+    match result {
+        OpResult::Failed(error) => error,
+        other => format!("unexpected {other:?}"),
+    }
+}
+
 /// Where a body the message does not carry may be in KV, in order.
-fn kv_keys(id: &str) -> [String; 3] {
+fn kv_keys(id: &str) -> [String; KV_KEYS] {
     [
         layout::event_key(id),
         layout::quarantine_key(id),
@@ -81,6 +94,8 @@ pub struct Delivery<'c> {
     pending: Vec<usize>,
     /// The lanes that could carry nothing out.
     unsettled: usize,
+    /// Log lines not yet taken.
+    notes: RefCell<Vec<Note>>,
 }
 
 impl<'c> Delivery<'c> {
@@ -97,6 +112,7 @@ impl<'c> Delivery<'c> {
             gone: None,
             pending: Vec::new(),
             unsettled: 0,
+            notes: RefCell::new(Vec::new()),
         };
         let next = match attempt::targets(&config.delivery, &delivery.message) {
             Targets::Gone {
@@ -124,6 +140,25 @@ impl<'c> Delivery<'c> {
         &self.message
     }
 
+    /// The log lines of the rounds so far, to print in order.
+    pub fn take_notes(&mut self) -> Vec<Note> {
+        std::mem::take(self.notes.get_mut())
+    }
+
+    fn note(&self, level: Level, line: String) {
+        self.notes.borrow_mut().push(Note { level, line });
+    }
+
+    /// The claim's outcome, as the consumer logs it.
+    fn note_claim(&self, outcome: &str) {
+        let level = match outcome {
+            "already_forwarded" => Level::Log,
+            _ => Level::Warn,
+        };
+        let line = serde_json::json!({"event": "claim", "id": self.message.id, "outcome": outcome});
+        self.note(level, line.to_string());
+    }
+
     /// Feeds the results of the last round's operations, in order, at
     /// `now` (Unix ms): the next round, or the end.
     pub fn feed(&mut self, results: Vec<OpResult>, now: u64) -> Next {
@@ -143,16 +178,14 @@ impl<'c> Delivery<'c> {
                     BodyAt::Kv => self.read_kv(0),
                 }
             }
-            Stage::BodyKv(i) => match result {
-                OpResult::Value(Some(body)) => self.with_body(body),
-                OpResult::Value(None) if i + 1 < kv_keys("").len() => self.read_kv(i + 1),
-                // In no store (yet), or unreadable: retried, nothing changed.
-                _ => self.end(Disposition::Retry),
-            },
+            Stage::BodyKv(i) => self.after_kv(i, result),
             Stage::Run => self.after_run(result),
             Stage::Report => match result {
                 OpResult::Done => self.claim(),
-                _ => self.end(Disposition::Retry),
+                other => {
+                    let error = failure(other);
+                    self.run_failed(format!("the report message could not be queued: {error}"))
+                }
             },
             Stage::Claim(stage) => self.after_claim(stage, result),
             Stage::Rescue => match result {
@@ -170,7 +203,32 @@ impl<'c> Delivery<'c> {
 
     fn end(&mut self, disposition: Disposition) -> Next {
         self.stage = Stage::Ended;
+        if disposition == Disposition::Retry {
+            let line = format!("delivery of {} will be retried", self.message.id);
+            self.note(Level::Error, line);
+        }
         Next::End(disposition)
+    }
+
+    /// The body in KV: the next key, or retried, nothing changed.
+    fn after_kv(&mut self, i: usize, result: OpResult) -> Next {
+        let id = &self.message.id;
+        let line = match result {
+            OpResult::Value(Some(body)) => return self.with_body(body),
+            OpResult::Value(None) if i + 1 < KV_KEYS => return self.read_kv(i + 1),
+            OpResult::Value(None) => format!("the body of {id} is in no store (yet)"),
+            other => format!("the body of {id} could not be read: {}", failure(other)),
+        };
+        self.note(Level::Error, line);
+        self.end(Disposition::Retry)
+    }
+
+    fn run_failed(&mut self, error: String) -> Next {
+        self.note(
+            Level::Error,
+            format!("the run of {}: {error}", self.message.id),
+        );
+        self.end(Disposition::Retry)
     }
 
     fn is_new(&self) -> bool {
@@ -222,13 +280,20 @@ impl<'c> Delivery<'c> {
 
     /// What the run's object answered: its report queued when due.
     fn after_run(&mut self, result: OpResult) -> Next {
-        let run = match result {
-            OpResult::RunApplied(run) => run,
+        let (run, ended_now) = match result {
+            OpResult::RunApplied { state, ended_now } => (state, ended_now),
             // A deployment whose configuration predates runs.
             OpResult::RunsOff => return self.claim(),
-            _ => return self.end(Disposition::Retry),
+            other => {
+                let error = failure(other);
+                return self.run_failed(format!("the run's object failed: {error}"));
+            }
         };
         let fact = self.fact.take().expect("a run's result follows its fact");
+        if ended_now {
+            let line = serde_json::json!({"event": "run_ended", "project": fact.project, "run": fact.run, "status": run.status});
+            self.note(Level::Log, line.to_string());
+        }
         let wanted = report::reports_wanted(self.config, &fact.project);
         if !report::report_due(&fact, run.as_ref(), wanted) {
             return self.claim();
@@ -264,8 +329,15 @@ impl<'c> Delivery<'c> {
                 let key = layout::rescue_key(&self.message.id);
                 self.run(Stage::Rescue, Op::ReadKv(key))
             }
-            Claim::ForwardUnclaimed => self.begin_lanes(),
-            Claim::Skip | Claim::LeftToTheSweep => self.end(Disposition::Ack),
+            Claim::ForwardUnclaimed => self.forward_unclaimed(),
+            Claim::Skip => {
+                self.note_claim("already_forwarded");
+                self.end(Disposition::Ack)
+            }
+            Claim::LeftToTheSweep => {
+                self.note_claim("d1_unavailable_left_to_the_sweep");
+                self.end(Disposition::Ack)
+            }
         }
     }
 
@@ -279,10 +351,16 @@ impl<'c> Delivery<'c> {
     }
 
     fn end_unclaimed(&mut self, rescue_copy: bool) -> Next {
-        match records::unclaimed(&self.message, rescue_copy) {
-            Claim::LeftToTheSweep => self.end(Disposition::Ack),
-            _ => self.begin_lanes(),
+        let claim = records::unclaimed(&self.message, rescue_copy);
+        match claim {
+            Claim::ForwardUnclaimed => self.forward_unclaimed(),
+            claim => self.on_claim(claim),
         }
+    }
+
+    fn forward_unclaimed(&mut self) -> Next {
+        self.note_claim("d1_unavailable_forwarding_anyway");
+        self.begin_lanes()
     }
 }
 
@@ -295,6 +373,7 @@ impl Delivery<'_> {
             message: &self.message,
             body: &self.body,
             now: self.now,
+            notes: &self.notes,
         };
         let gone = self.gone.take();
         let steps: Vec<Step> = self
@@ -313,6 +392,7 @@ impl Delivery<'_> {
             message: &self.message,
             body: &self.body,
             now: self.now,
+            notes: &self.notes,
         };
         let mut results = results.into_iter();
         let steps = pending

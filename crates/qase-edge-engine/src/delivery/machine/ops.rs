@@ -166,8 +166,13 @@ pub enum OpResult {
     Rows(Vec<BodyRow>),
     /// The value [`Op::ReadKv`] found, if any.
     Value(Option<Vec<u8>>),
-    /// The run's state after [`Op::ApplyRun`].
-    RunApplied(Box<RunState>),
+    /// The run's state after [`Op::ApplyRun`], and whether this event ended it.
+    RunApplied {
+        /// The state.
+        state: Box<RunState>,
+        /// This event ended the run.
+        ended_now: bool,
+    },
     /// No runs binding: runs are off.
     RunsOff,
     /// How many rows a [`Op::Claim`] changed.
@@ -209,4 +214,26 @@ pub enum Next {
     Run(Vec<Op>),
     /// Done: ack or retry the queue message.
     End(Disposition),
+}
+
+/// How loud a [`Note`] is (the console level the shell logs it at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `console_log!`.
+    Log,
+    /// `console_warn!`.
+    Warn,
+    /// `console_error!`.
+    Error,
+}
+
+/// A log line the machine's decisions call for, in the consumer's words;
+/// the shell prints them, in order, after each round
+/// ([`super::Delivery::take_notes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Its level.
+    pub level: Level,
+    /// The line.
+    pub line: String,
 }

@@ -12,6 +12,7 @@
 //!    refused and gone (dead letters), a released event failing (still held).
 //! 7. Follow-ups failing: a requeue (dead letter, or the message retried),
 //!    the dead-letter queue (recorded in D1), D1 too (unsettled).
+//! 8. The log lines each of these calls for, in the consumer's words.
 
 use std::time::Duration;
 
@@ -561,4 +562,87 @@ fn follow_ups_that_fail_fall_back_as_the_engine_says() {
     );
     assert_eq!(names(&ops), ["claim", "attempt", "record", "dlq", "dead"]);
     assert_eq!(end, Disposition::Ack);
+}
+
+/// The notes of a whole run, with `answer` as in [`drive`].
+fn notes(
+    config: &Config,
+    message: QueuedDelivery,
+    mut answer: impl FnMut(&Op) -> Option<OpResult>,
+) -> Vec<(Level, String)> {
+    let (mut machine, mut next) = Delivery::start(config, message, NOW);
+    let mut notes = Vec::new();
+    while let Next::Run(ops) = next {
+        let results = ops.iter().map(|op| answer(op).unwrap_or(OpResult::Done));
+        next = machine.feed(results.collect(), NOW);
+        notes.extend(machine.take_notes().into_iter().map(|n| (n.level, n.line)));
+    }
+    notes
+}
+
+#[test]
+fn each_decision_logs_what_the_consumer_logged() {
+    let config = config(ONE, "10");
+    let mut recorded = message("case.created", Some(b"{}"));
+    recorded.recorded = true;
+    let lost_claim = notes(&config, recorded, |op| match op {
+        Op::Claim { .. } => Some(OpResult::Changed(0)),
+        op => healthy(op),
+    });
+    let claim = format!(r#"{{"event":"claim","id":"{ID}","outcome":"already_forwarded"}}"#);
+    assert_eq!(lost_claim, [(Level::Log, claim)]);
+
+    let nowhere = notes(&config, message("case.created", None), |op| match op {
+        Op::ReadKv(_) => Some(OpResult::Value(None)),
+        op => healthy(op),
+    });
+    assert_eq!(
+        nowhere,
+        [
+            (
+                Level::Error,
+                format!("the body of {ID} is in no store (yet)")
+            ),
+            (Level::Error, format!("delivery of {ID} will be retried")),
+        ]
+    );
+
+    let lost = notes(
+        &config_off(),
+        message("case.created", Some(b"{}")),
+        |op| match op {
+            Op::Attempt { .. } => Some(status(400)),
+            Op::SendDeadLetter(_) => Some(OpResult::Failed("q".into())),
+            Op::RecordDead(_) => Some(OpResult::Failed("d".into())),
+            op => healthy(op),
+        },
+    );
+    let lines: Vec<&str> = lost.iter().map(|(_, line)| line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("the dead-letter queue refused the dead letter for {ID}: q"),
+            format!("the dead letter could not be recorded in D1 for {ID}: d"),
+            // serde_json's maps sort their keys, as the consumer's did.
+            format!(r#"{{"error":"d","event":"delivery_lost","id":"{ID}"}}"#),
+        ]
+    );
+
+    let unreachable = notes(
+        &config,
+        message("case.created", Some(b"{}")),
+        |op| match op {
+            Op::AskBreaker { .. } | Op::ReportToBreaker { .. } => {
+                Some(OpResult::Failed("x".into()))
+            }
+            op => healthy(op),
+        },
+    );
+    assert_eq!(
+        unreachable,
+        [
+            (Level::Warn, "breaker of `ci` unavailable: x".to_owned()),
+            (Level::Warn, "breaker of `ci` not told: x".to_owned()),
+        ]
+    );
 }
