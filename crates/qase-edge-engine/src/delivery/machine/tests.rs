@@ -581,7 +581,7 @@ fn notes(
 }
 
 #[test]
-fn each_decision_logs_what_the_consumer_logged() {
+fn a_lost_claim_and_a_missing_body_log_what_the_consumer_logged() {
     let config = config(ONE, "10");
     let mut recorded = message("case.created", Some(b"{}"));
     recorded.recorded = true;
@@ -606,7 +606,11 @@ fn each_decision_logs_what_the_consumer_logged() {
             (Level::Error, format!("delivery of {ID} will be retried")),
         ]
     );
+}
 
+#[test]
+fn failed_follow_ups_and_breakers_log_what_the_consumer_logged() {
+    let config = config(ONE, "10");
     let lost = notes(
         &config_off(),
         message("case.created", Some(b"{}")),
