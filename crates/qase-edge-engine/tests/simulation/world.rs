@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::rc::Rc;
 
 use qase_edge_engine::config::Config;
-use qase_edge_engine::delivery::attempt::{self, Disposition, Targets};
+use qase_edge_engine::delivery::attempt::Disposition;
 use qase_edge_engine::delivery::breaker::{
     self, BreakerState, Change, Decision, Outcome, Phase, Step,
 };
@@ -201,20 +201,25 @@ impl World {
     /// operations carried out against the simulated platform.
     fn process(&mut self, delivery: QueuedDelivery) {
         let config = Rc::clone(&self.config);
-        if let Targets::Gone { destination, .. } = attempt::targets(&config.delivery, &delivery) {
-            return self.ledger.violation(format!("{destination} is gone"));
+        if let Some(name) = &delivery.destination {
+            // Destinations never change here: none is ever gone.
+            if !config.delivery.destination(name).is_some_and(|d| d.enabled) {
+                return self.ledger.violation(format!("{name} is gone"));
+            }
         }
-        let (mut machine, mut next) = Delivery::start(&config, delivery.clone(), self.now);
+        let (mut machine, mut next) = Delivery::start(&config, delivery, self.now);
         let disposition = loop {
             match next {
                 Next::End(disposition) => break disposition,
                 Next::Run(ops) => {
-                    let results = ops.into_iter().map(|op| self.carry(op, &delivery));
+                    let message = machine.message();
+                    let results = ops.into_iter().map(|op| self.carry(op, message));
                     let results = results.collect();
                     next = machine.feed(results, self.now);
                 }
             }
         };
+        let delivery = machine.into_message();
         match disposition {
             Disposition::Retry => self.send(self.now + REDELIVERY_MS, delivery),
             Disposition::Ack if self.rng.chance(self.faults.redeliver) => {

@@ -140,6 +140,11 @@ impl<'c> Delivery<'c> {
         &self.message
     }
 
+    /// The message, once carried out (a retry sends it again as it is).
+    pub fn into_message(self) -> QueuedDelivery {
+        self.message
+    }
+
     /// The log lines of the rounds so far, to print in order.
     pub fn take_notes(&mut self) -> Vec<Note> {
         std::mem::take(self.notes.get_mut())
