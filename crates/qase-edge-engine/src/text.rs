@@ -1,5 +1,5 @@
 //! The text form of the engine's enums (states, outcomes, policies, sinks),
-//! written once on each type with [`text_form!`]: its `as_str`, the `ALL`
+//! written once on each type with `text_form!`: its `as_str`, the `ALL`
 //! and `NAMES` that parsing and error messages use, and its serde form,
 //! which goes through them and writes and reads what `#[derive]` with
 //! `rename_all = "snake_case"` did, with the same error messages.
