@@ -13,7 +13,7 @@
 //!    retry applies it again, which changes nothing twice), and its report
 //!    queued when due.
 //! 4. A new event's claim ([`records::claim`]), even with no destination.
-//! 5. Each destination at once, in its own [`lane`].
+//! 5. Each destination at once, in its own `lane`.
 //! 6. The end: ack or retry ([`attempt::disposition`]).
 
 mod lane;
