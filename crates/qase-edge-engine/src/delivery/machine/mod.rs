@@ -1,7 +1,10 @@
 //! The delivery machine: one queue message for delivery, carried out as
 //! operations the shell runs and results it feeds back, with the shape of
 //! [`crate::ingest::Ingest`]. Every order and every meaning of an answer is
-//! decided here; `qase_edge::delivery::consumer` only carries them out.
+//! decided here, for the shell's consumer (`qase_edge::delivery::consumer`)
+//! to carry out. Not wired yet (issue #27): until it is, the consumer still
+//! sequences its own steps, in the order this machine mirrors, and the
+//! simulation (`tests/simulation.rs`) drives this machine.
 //!
 //! The steps, in order (each one's rule is its module's):
 //! 1. The targets ([`attempt::targets`]); a message for a destination that
