@@ -1,8 +1,8 @@
 //! Deterministic simulation of the delivery side (issue #27): from a seed,
-//! simulated time, the engine's own rules (`delivery::attempt`'s targets,
-//! after_attempt, follow-ups and fallbacks, `records`' claim,
-//! `delivery::breaker`, `breaker_reports`, `delivery::pace`, `store::sweep`'s
-//! re-drive) carried out as the shell does, against simulated destinations
+//! simulated time, each queue message run by the engine's own
+//! `delivery::machine::Delivery` (targets, body, claim, breaker, pacing,
+//! attempts, follow-ups and fallbacks), with `delivery::breaker` in the
+//! simulated objects and `store::sweep`'s re-drive, against simulated destinations
 //! (up; down; down then up; flaky with probability p; failing each event
 //! k times; one attempt in three; slower than the timeout; 429 with
 //! `Retry-After`; 410; 400) and platform faults (queue redeliveries and

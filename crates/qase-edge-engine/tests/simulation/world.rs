@@ -1,20 +1,21 @@
 //! The simulated world of one seed: the delivery queue (delays, duplicates,
 //! redeliveries), D1's event rows (the claim, the sweep's re-drive), one
-//! breaker object and one pacer per destination, and the destinations. The
-//! consumer's steps are the engine's rules, in the order
-//! `qase_edge::delivery::consumer` carries them out.
+//! breaker object and one pacer per destination, and the destinations. Each
+//! queue message is the engine's own [`Delivery`] machine, whose operations
+//! this world carries out with its faults, as the consumer does.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::rc::Rc;
 
 use qase_edge_engine::config::Config;
-use qase_edge_engine::delivery::attempt::{self, Disposition, FollowUp, Targets};
+use qase_edge_engine::delivery::attempt::Disposition;
 use qase_edge_engine::delivery::breaker::{
     self, BreakerState, Change, Decision, Outcome, Phase, Step,
 };
+use qase_edge_engine::delivery::machine::{BreakerAnswer, Delivery, Next, Op, OpResult};
 use qase_edge_engine::delivery::messages::{DeadLetter, QueuedDelivery};
-use qase_edge_engine::delivery::records::{self, Claim};
+use qase_edge_engine::delivery::records::BodyRow;
 use qase_edge_engine::delivery::{breaker_reports, pace};
 use qase_edge_engine::store::d1::UnforwardedRow;
 use qase_edge_engine::store::sweep;
@@ -196,23 +197,30 @@ impl World {
         }
     }
 
-    /// One queue message, as the consumer handles it.
+    /// One queue message: the engine's [`Delivery`] machine, its
+    /// operations carried out against the simulated platform.
     fn process(&mut self, delivery: QueuedDelivery) {
         let config = Rc::clone(&self.config);
-        let targets: Vec<usize> = match attempt::targets(&config.delivery, &delivery) {
-            Targets::Send(targets) => targets.iter().map(|d| self.index(&d.name)).collect(),
-            Targets::Gone { destination, .. } => {
-                return self.ledger.violation(format!("{destination} is gone"));
+        if let Some(name) = &delivery.destination {
+            // Destinations never change here: none is ever gone.
+            if !config.delivery.destination(name).is_some_and(|d| d.enabled) {
+                return self.ledger.violation(format!("{name} is gone"));
+            }
+        }
+        let (mut machine, mut next) = Delivery::start(&config, delivery, self.now);
+        let disposition = loop {
+            match next {
+                Next::End(disposition) => break disposition,
+                Next::Run(ops) => {
+                    let message = machine.message();
+                    let results = ops.into_iter().map(|op| self.carry(op, message));
+                    let results = results.collect();
+                    next = machine.feed(results, self.now);
+                }
             }
         };
-        if delivery.destination.is_none() && !self.claim(&delivery) {
-            return;
-        }
-        let unsettled = targets
-            .into_iter()
-            .filter(|i| !self.deliver_to(&delivery, *i))
-            .count();
-        match attempt::disposition(&delivery, unsettled) {
+        let delivery = machine.into_message();
+        match disposition {
             Disposition::Retry => self.send(self.now + REDELIVERY_MS, delivery),
             Disposition::Ack if self.rng.chance(self.faults.redeliver) => {
                 // The platform delivers an acked message again.
@@ -225,68 +233,96 @@ impl World {
         }
     }
 
-    /// A new event's claim against D1: `true` to forward it.
-    fn claim(&mut self, delivery: &QueuedDelivery) -> bool {
-        let mut claim = records::claim(delivery, b"{}");
-        while let Claim::Run { stage, .. } = claim {
-            let result = match self.rng.chance(self.faults.d1) {
-                true => Err(()),
-                false => {
-                    let row = self.rows.get_mut(&delivery.id).unwrap();
-                    Ok(usize::from(!std::mem::replace(&mut row.0, true)))
-                }
-            };
-            claim = records::after(stage, &delivery.id, result);
+    /// Carries one operation out, with its faults.
+    fn carry(&mut self, op: Op, delivery: &QueuedDelivery) -> OpResult {
+        match op {
+            // Every event's row holds its body (the sweep's re-drive
+            // reads it there); no rescue copies here.
+            Op::ReadBodyRow(_) => OpResult::Rows(vec![BodyRow {
+                body: Some("{}".to_owned()),
+                body_in_kv: 0,
+            }]),
+            Op::ReadKv(_) => OpResult::Value(None),
+            Op::ApplyRun(_) => OpResult::RunsOff,
+            Op::Claim { .. } => self.claim(delivery),
+            Op::AskBreaker { destination, .. } => self.ask(self.index(&destination)),
+            Op::Hold {
+                destination,
+                delivery: held,
+            } => self.hold(self.index(&destination), held),
+            Op::ReportToBreaker {
+                destination,
+                released,
+                outcome,
+                error,
+            } => {
+                let i = self.index(&destination);
+                self.report(
+                    i,
+                    &delivery.id,
+                    released.as_deref(),
+                    outcome,
+                    error.as_deref(),
+                )
+            }
+            Op::ReservePace {
+                destination,
+                interval,
+            } => self.reserve(self.index(&destination), interval.as_millis() as u64),
+            Op::Wait(wait) => {
+                self.now += wait.as_millis() as u64;
+                OpResult::Done
+            }
+            Op::Attempt { destination, .. } => self.attempt(self.index(&destination), delivery),
+            Op::Requeue {
+                message,
+                delay_seconds,
+            } => self.queue_send(|world| {
+                let at = world.now + u64::from(delay_seconds) * 1000;
+                world.send(at, message);
+            }),
+            Op::SendDeadLetter(dead) => self.queue_send(|world| world.dead_letter(&dead)),
+            Op::RecordDead(dead) => self.record_dead(&dead, delivery),
+            Op::QueueReport { .. } | Op::Record { .. } | Op::RaiseAlert { .. } => OpResult::Done,
         }
-        if claim == Claim::ForwardUnclaimed {
+    }
+
+    /// A queue send, unless it fails.
+    fn queue_send(&mut self, send: impl FnOnce(&mut World)) -> OpResult {
+        if self.rng.chance(self.faults.queue_send) {
+            return OpResult::Failed("simulated fault".into());
+        }
+        send(self);
+        OpResult::Done
+    }
+
+    /// A claim statement against D1's event row.
+    fn claim(&mut self, delivery: &QueuedDelivery) -> OpResult {
+        if self.rng.chance(self.faults.d1) {
             // At least once (README, Delivery): the sweep sends it again.
             self.ledger.excuse(&delivery.id, None);
+            return OpResult::Failed("simulated fault".into());
         }
-        matches!(claim, Claim::Forward | Claim::ForwardUnclaimed)
+        let row = self.rows.get_mut(&delivery.id).unwrap();
+        OpResult::Changed(usize::from(!std::mem::replace(&mut row.0, true)))
     }
 
-    /// One destination's part of a message: `false` when nothing that
-    /// follows could be carried out.
-    fn deliver_to(&mut self, delivery: &QueuedDelivery, i: usize) -> bool {
-        let config = Rc::clone(&self.config);
-        let destination = &config.delivery.destinations[i];
-        let released = delivery
-            .released
-            .clone()
-            .filter(|_| delivery.destination.as_ref() == Some(&destination.name));
-        let mut report_success = true;
-        if released.is_none() && config.delivery.breaker.enabled() {
-            match self.ask(i, delivery) {
-                Some((Decision::Held, _)) => return true,
-                Some((Decision::Attempt, wanted)) => report_success = wanted,
-                None => {}
+    /// Records a dead letter in D1, unless it fails; when every store
+    /// refused a new event's, it is logged lost.
+    fn record_dead(&mut self, dead: &DeadLetter, delivery: &QueuedDelivery) -> OpResult {
+        if self.rng.chance(self.faults.d1) {
+            if delivery.destination.is_none() {
+                let i = self.index(&dead.destination);
+                self.ledger.lost(&delivery.id, i);
             }
+            return OpResult::Failed("simulated fault".into());
         }
-        if destination.pace.is_some() && !self.pace(i, delivery) {
-            return true;
-        }
-        let step = self.attempt(i, delivery, released.is_some());
-        let outcome = breaker_reports::outcome(&step.log);
-        let still_held = released.is_some() && outcome == Outcome::Failed;
-        let settled = still_held || {
-            let follow_up = attempt::follow_up(&step, &destination.name, self.now);
-            self.carry_out(delivery, i, follow_up)
-        };
-        let breaker = &config.delivery.breaker;
-        if breaker_reports::must_report(released.is_some(), breaker, outcome, report_success) {
-            let error = step.next.last_error.as_deref();
-            self.report(i, &delivery.id, released.as_deref(), outcome, error);
-        }
-        settled
+        self.dead_letter(dead);
+        OpResult::Done
     }
 
-    /// Calls the destination and decides what follows.
-    fn attempt(
-        &mut self,
-        i: usize,
-        delivery: &QueuedDelivery,
-        released: bool,
-    ) -> attempt::AttemptStep {
+    /// Calls the destination.
+    fn attempt(&mut self, i: usize, delivery: &QueuedDelivery) -> OpResult {
         let key = (delivery.id.clone(), i);
         let event_calls = *self.event_calls.get(&key).unwrap_or(&0);
         let answer = self.behaviours[i].answer(self.calls[i], event_calls, self.now, &mut self.rng);
@@ -296,69 +332,28 @@ impl World {
             self.ledger.taken(&delivery.id, i, self.now);
         }
         let name = &self.config.delivery.destinations[i].name;
-        let random = self.rng.unit();
-        let result = (answer.result, answer.description);
-        let step = attempt::after_attempt(
-            &self.config.delivery,
-            delivery,
-            name,
-            result,
-            random,
-            self.now,
-        );
+        let released = delivery.released.is_some() && delivery.destination.as_ref() == Some(name);
         let max = self.config.delivery.retry.max_attempts;
+        let attempt = delivery.attempts + 1;
         if !released {
             self.ledger.attempted(&delivery.id, i);
-            if step.log.attempt > max {
+            if attempt > max {
                 self.ledger.violation(format!(
-                    "attempt {} of {max} to {name} for {}",
-                    step.log.attempt, delivery.id
+                    "attempt {attempt} of {max} to {name} for {}",
+                    delivery.id
                 ));
             }
         }
-        step
-    }
-
-    /// Carries out a follow-up, falling back as the engine says.
-    fn carry_out(&mut self, delivery: &QueuedDelivery, i: usize, mut follow_up: FollowUp) -> bool {
-        loop {
-            let done = match &follow_up {
-                FollowUp::Done => return true,
-                FollowUp::Requeue {
-                    next,
-                    delay_seconds,
-                } => {
-                    let at = self.now + u64::from(*delay_seconds) * 1000;
-                    let sent = !self.rng.chance(self.faults.queue_send);
-                    if sent {
-                        self.send(at, next.clone());
-                    }
-                    sent
-                }
-                FollowUp::DeadLetterQueue(dead) => {
-                    !self.rng.chance(self.faults.queue_send) && self.dead_letter(dead, i)
-                }
-                FollowUp::RecordDead(dead) => {
-                    !self.rng.chance(self.faults.d1) && self.dead_letter(dead, i)
-                }
-            };
-            if done {
-                return true;
-            }
-            match attempt::fallback(delivery, follow_up, "simulated fault", self.now) {
-                Some(next) => follow_up = next,
-                None => {
-                    if delivery.destination.is_none() {
-                        self.ledger.lost(&delivery.id, i);
-                    }
-                    return false;
-                }
-            }
+        OpResult::Attempted {
+            result: answer.result,
+            description: answer.description,
+            random: self.rng.unit(),
         }
     }
 
     /// Records a dead letter; a held event's must never be one.
-    fn dead_letter(&mut self, dead: &DeadLetter, i: usize) -> bool {
+    fn dead_letter(&mut self, dead: &DeadLetter) {
+        let i = self.index(&dead.destination);
         let key = breaker::held_key(dead.delivery.received_at, &dead.delivery.id);
         let released =
             dead.delivery.released.is_some() || dead.reason != "rejected by the destination";
@@ -373,72 +368,59 @@ impl World {
             ));
         }
         self.ledger.dead(&dead.delivery.id, i);
-        true
     }
 
-    /// Waits for a paced destination's slot: `false` when requeued for it.
-    fn pace(&mut self, i: usize, delivery: &QueuedDelivery) -> bool {
-        let destination = &self.config.delivery.destinations[i];
-        let interval = destination.pace.unwrap().as_millis() as u64;
-        let kept = delivery
-            .not_before
-            .filter(|_| delivery.destination.as_ref() == Some(&destination.name));
-        let slot = match kept {
-            Some(slot) => slot,
-            None if self.rng.chance(self.faults.object_call) => return true,
-            None => {
-                let (slot, next) = pace::reserve(self.pacers[i], self.now, interval);
-                self.pacers[i] = next;
-                slot
-            }
-        };
-        match pace::step(slot, self.now) {
-            pace::Step::SendAfter(ms) => {
-                self.now += ms;
-                true
-            }
-            pace::Step::Requeue {
-                delay_seconds,
-                not_before,
-            } => {
-                let held = QueuedDelivery {
-                    destination: Some(destination.name.clone()),
-                    not_before: Some(not_before),
-                    ..delivery.clone()
-                };
-                if self.rng.chance(self.faults.queue_send) {
-                    return true;
-                }
-                self.send(self.now + u64::from(delay_seconds) * 1000, held);
-                false
-            }
-        }
-    }
-
-    /// Asks destination `i`'s object; `None` when the call failed.
-    fn ask(&mut self, i: usize, delivery: &QueuedDelivery) -> Option<(Decision, bool)> {
+    /// Reserves a send slot of destination `i`'s pacer (unless the call fails).
+    fn reserve(&mut self, i: usize, interval: u64) -> OpResult {
         if self.rng.chance(self.faults.object_call) {
-            return None;
+            return OpResult::Failed("simulated fault".into());
         }
+        let (slot, next) = pace::reserve(self.pacers[i], self.now, interval);
+        self.pacers[i] = next;
+        OpResult::Slot(slot)
+    }
+
+    /// What destination `i`'s object answers an ask (unless the call fails).
+    fn ask(&mut self, i: usize) -> OpResult {
+        if self.rng.chance(self.faults.object_call) {
+            return OpResult::Failed("simulated fault".into());
+        }
+        self.answer(i)
+    }
+
+    fn answer(&self, i: usize) -> OpResult {
         let settings = self.config.delivery.breaker;
-        let object = &mut self.objects[i];
-        let decision = breaker::ask(&object.state, &settings);
-        if decision == Decision::Held {
-            let key = breaker::held_key(delivery.received_at, &delivery.id);
-            let new = !object.held.contains_key(&key);
-            let held = QueuedDelivery {
-                destination: Some(self.config.delivery.destinations[i].name.clone()),
-                not_before: None,
-                released: None,
-                ..delivery.clone()
-            };
-            object.held.entry(key).or_insert(held);
-            let before = object.state.phase;
-            let step = breaker::held(&mut object.state, new, self.now);
-            self.carry_out_step(i, step, before);
+        let state = &self.objects[i].state;
+        OpResult::Breaker(match breaker::ask(state, &settings) {
+            Decision::Held => BreakerAnswer::Hold,
+            Decision::Attempt => BreakerAnswer::Attempt {
+                report_success: breaker_reports::wants_successes(state, &settings),
+            },
+        })
+    }
+
+    /// Destination `i`'s object keeps an event it holds (unless the call fails).
+    fn hold(&mut self, i: usize, delivery: QueuedDelivery) -> OpResult {
+        if self.rng.chance(self.faults.object_call) {
+            return OpResult::Failed("simulated fault".into());
         }
-        let wanted = breaker_reports::wants_successes(&self.objects[i].state, &settings);
-        Some((decision, wanted))
+        let answer = self.answer(i);
+        if !matches!(answer, OpResult::Breaker(BreakerAnswer::Hold)) {
+            return answer;
+        }
+        let object = &mut self.objects[i];
+        let key = breaker::held_key(delivery.received_at, &delivery.id);
+        let new = !object.held.contains_key(&key);
+        let held = QueuedDelivery {
+            not_before: None,
+            released: None,
+            ..delivery
+        };
+        object.held.entry(key).or_insert(held);
+        let before = object.state.phase;
+        let step = breaker::held(&mut object.state, new, self.now);
+        self.carry_out_step(i, step, before);
+        answer
     }
 
     /// Reports an outcome to destination `i`'s object (unless the call fails).
@@ -449,13 +431,13 @@ impl World {
         released: Option<&str>,
         outcome: Outcome,
         error: Option<&str>,
-    ) {
+    ) -> OpResult {
         if self.rng.chance(self.faults.object_call) {
             if released.is_some() {
                 // Its object releases it again after the timeout.
                 self.ledger.excuse(id, Some(i));
             }
-            return;
+            return OpResult::Failed("simulated fault".into());
         }
         let settings = self.config.delivery.breaker;
         let object = &mut self.objects[i];
@@ -469,6 +451,7 @@ impl World {
             self.now,
         );
         self.carry_out_step(i, step, before);
+        OpResult::Reported(None)
     }
 
     /// What the object does with a step, as `qase_edge::delivery::breaker`.
