@@ -53,8 +53,34 @@ pub struct Received {
 #[derive(Default)]
 struct State {
     scripts: BTreeMap<String, VecDeque<Reply>>,
+    /// A script each event (`webhook-id`) of a path plays from its start.
+    per_event: BTreeMap<String, Vec<Reply>>,
     forever: BTreeMap<String, Reply>,
     received: Vec<Received>,
+}
+
+impl State {
+    /// The reply to the next request on `path`: its own script first, then
+    /// the event's place in the per-event script, then the standing reply.
+    fn reply(&mut self, path: &str, headers: &BTreeMap<String, String>) -> Reply {
+        if let Some(reply) = self.scripts.get_mut(path).and_then(VecDeque::pop_front) {
+            return reply;
+        }
+        if let (Some(script), Some(id)) = (self.per_event.get(path), headers.get("webhook-id")) {
+            let earlier = self
+                .received
+                .iter()
+                .filter(|r| r.path == path && r.headers.get("webhook-id") == Some(id))
+                .count();
+            if let Some(reply) = script.get(earlier) {
+                return *reply;
+            }
+        }
+        self.forever
+            .get(path)
+            .copied()
+            .unwrap_or(Reply::status(200))
+    }
 }
 
 /// The running sink.
@@ -87,6 +113,16 @@ impl Sink {
     }
 
     /// Answers every request to `path` with `reply`.
+    /// Answers each event (by its `webhook-id`) on `path` with `replies` in
+    /// turn, from the first, then as `always` (or 200) says.
+    pub fn script_each_event(&self, path: &str, replies: Vec<Reply>) {
+        self.state
+            .lock()
+            .unwrap()
+            .per_event
+            .insert(path.to_owned(), replies);
+    }
+
     pub fn always(&self, path: &str, reply: Reply) {
         self.state
             .lock()
@@ -198,10 +234,7 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
         }
         let reply = {
             let mut state = state.lock().unwrap();
-            let scripted = state.scripts.get_mut(&path).and_then(VecDeque::pop_front);
-            let reply = scripted
-                .or_else(|| state.forever.get(&path).copied())
-                .unwrap_or(Reply::status(200));
+            let reply = state.reply(&path, &headers);
             state.received.push(Received {
                 path: path.clone(),
                 headers,

@@ -5,92 +5,32 @@
 //!    then 500) and accepts it the third time receives 20 of 20 events
 //!    within 60 s, and none is dead-lettered.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use qase_edge_e2e::sink::{Reply, Sink};
 use qase_edge_e2e::{envelope, post, Worker, WorkerOptions, SECRET};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Calls per `webhook-id`, and the ids answered 200.
-#[derive(Default)]
-struct Seen {
-    calls: HashMap<String, u32>,
-    delivered: Vec<String>,
-}
-
-/// A destination failing each event twice: 503 `Retry-After: 1`, 500, then 200.
-fn start_flaky() -> (u16, Arc<Mutex<Seen>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let shared = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                tokio::spawn(serve(stream, Arc::clone(&shared)));
-            }
-        });
-    });
-    (port, seen)
-}
-
-async fn serve(mut stream: tokio::net::TcpStream, seen: Arc<Mutex<Seen>>) {
-    let mut buffer = Vec::new();
-    let end = loop {
-        let mut chunk = [0u8; 8192];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-    let header = |name: &str| {
-        head.split("\r\n")
-            .find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_owned()))
-    };
-    let length: usize = header("content-length:")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buffer.len() < end + length {
-        let mut chunk = vec![0u8; end + length - buffer.len()];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let id = header("webhook-id:").unwrap_or_default();
-    let response = {
-        let mut seen = seen.lock().unwrap();
-        let calls = seen.calls.entry(id.clone()).or_default();
-        *calls += 1;
-        match *calls {
-            1 => "HTTP/1.1 503 X\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
-            2 => "HTTP/1.1 500 X\r\nContent-Length: 0\r\n\r\n",
-            _ => {
-                seen.delivered.push(id);
-                "HTTP/1.1 200 X\r\nContent-Length: 0\r\n\r\n"
-            }
-        }
-    };
-    let _ = stream.write_all(response.as_bytes()).await;
+/// The `webhook-id`s `/hook` answered 200, sorted.
+fn delivered(sink: &Sink) -> Vec<String> {
+    let mut ids: Vec<String> = sink
+        .received("/hook")
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .filter_map(|r| r.headers.get("webhook-id").cloned())
+        .collect();
+    ids.sort();
+    ids
 }
 
 #[tokio::test]
 async fn a_destination_failing_each_event_twice_receives_all_twenty_within_a_minute() {
-    let (port, seen) = start_flaky();
-    let destinations = json!([{"name": "flaky", "url": format!("http://127.0.0.1:{port}/hook")}]);
+    // Each event: 503 `Retry-After: 1`, then 500, then 200.
+    let sink = Sink::start();
+    let mut unavailable = Reply::status(503);
+    unavailable.retry_after = Some(1);
+    sink.script_each_event("/hook", vec![unavailable, Reply::status(500)]);
+    let destinations = json!([{"name": "flaky", "url": sink.url("/hook")}]);
     let worker = Worker::start(
         WorkerOptions::with_secret()
             .var("QASE_DESTINATIONS", &destinations.to_string())
@@ -108,11 +48,10 @@ async fn a_destination_failing_each_event_twice_receives_all_twenty_within_a_min
         ids.push(answer["id"].as_str().unwrap().to_owned());
     }
     let deadline = started + Duration::from_secs(60);
-    while seen.lock().unwrap().delivered.len() < 20 && Instant::now() < deadline {
+    while delivered(&sink).len() < 20 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let mut delivered = seen.lock().unwrap().delivered.clone();
-    delivered.sort();
+    let delivered = delivered(&sink);
     ids.sort();
     assert_eq!(
         delivered,
