@@ -4,7 +4,7 @@
 //! [`Failures`] made from them. The shell (`qase_edge::runs::reports`)
 //! sends the requests.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use qase_webhooks::chat::path_segment;
 use qase_webhooks::run_report::{case_url, Failure, FailureSource, FailureStatus, Failures};
 use serde::Deserialize;
 
@@ -48,18 +48,6 @@ pub fn case_request(api: &QaseApi, project: &str, case: u64) -> ApiRequest {
     ApiRequest {
         url: format!("{}/case/{}/{case}", api.base_url, path_segment(project)),
     }
-}
-
-/// What a URL path segment escapes: everything but RFC 3986's unreserved
-/// characters.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-fn path_segment(text: &str) -> String {
-    utf8_percent_encode(text, PATH_SEGMENT).to_string()
 }
 
 /// A page of "Get all test run results": `{"status": true, "result":

@@ -3,7 +3,7 @@
 //! engine's answer types, the ones the Worker writes ([`client`]), and
 //! shown by [`show`].
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use qase_webhooks::chat::path_segment;
 
 mod client;
 pub mod show;
@@ -285,18 +285,6 @@ struct ExportArgs {
     cursor: Option<String>,
 }
 
-/// What a URL path segment keeps: RFC 3986's unreserved characters only.
-const SEGMENT_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// A project code as one URL path segment.
-fn segment(text: &str) -> String {
-    utf8_percent_encode(text, SEGMENT_ENCODED).to_string()
-}
-
 pub fn run(args: ApiArgs) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -383,7 +371,7 @@ async fn destinations(client: &Client, json: bool) -> Result<(), Failure> {
 
 /// `api pause NAME` and `api resume NAME`.
 async fn force(client: &Client, json: bool, name: &str, what: &str) -> Result<(), Failure> {
-    let path = format!("/api/destinations/{}/{what}", segment(name));
+    let path = format!("/api/destinations/{}/{what}", path_segment(name));
     let text = client.post(&path, None).await?;
     print(json, &text, |view: Forced| {
         let by = if view.paused_by_operator {
@@ -416,7 +404,7 @@ async fn watch(client: &Client, json: bool) -> Result<(), Failure> {
 /// `api runs`: a project's runs, or one with `--run`.
 async fn runs(client: &Client, json: bool, args: RunsArgs) -> Result<(), Failure> {
     if let Some(run) = args.run {
-        let path = format!("/api/runs/{}/{run}", segment(&args.project));
+        let path = format!("/api/runs/{}/{run}", path_segment(&args.project));
         let text = client.get(&path, &[]).await?;
         return print(json, &text, |view: RunView| show::run(&args.project, view));
     }

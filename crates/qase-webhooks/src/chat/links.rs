@@ -127,14 +127,21 @@ const SEGMENT_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// One path segment: everything but RFC 3986's unreserved characters is
-/// percent-encoded, so a project code such as `a/../b?x` stays one segment.
-/// An empty code becomes `_`, so that no link has an empty segment.
+/// `text` as one URL path segment: everything but RFC 3986's unreserved
+/// characters is percent-encoded, so a project code such as `a/../b?x`
+/// stays one segment (for links into Qase, calls to its REST API, or any
+/// URL built from a project code).
+pub fn path_segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT_ENCODED).to_string()
+}
+
+/// A project code as a link's segment: [`path_segment`], and `_` for an
+/// empty code, so that no link has an empty segment.
 fn segment(text: &str) -> String {
     if text.is_empty() {
         return "_".to_owned();
     }
-    utf8_percent_encode(text, SEGMENT_ENCODED).to_string()
+    path_segment(text)
 }
 
 #[cfg(test)]

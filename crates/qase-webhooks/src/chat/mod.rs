@@ -29,7 +29,7 @@ mod teams;
 mod text;
 
 pub use alert::{span, webhook_settings_link, Alert};
-pub use links::{case_link, run_link, DEFAULT_APP_URL};
+pub use links::{case_link, path_segment, run_link, DEFAULT_APP_URL};
 pub use message::{Fact, Message, Tone};
 
 use std::fmt;
