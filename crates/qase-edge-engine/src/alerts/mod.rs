@@ -3,5 +3,6 @@
 //! destination's breaker raises are decided in [`crate::delivery::breaker`];
 //! their text is the core's `qase_webhooks::chat::alert`.
 
+pub mod post;
 pub mod settings;
 pub mod watch;

@@ -72,6 +72,8 @@ pub const API_TOKEN: &str = "QASE_API_TOKEN";
 pub const API_URL: &str = "QASE_API_URL";
 /// Seconds between a run's end and its report.
 pub const RUN_SETTLE_SECONDS: &str = "QASE_RUN_SETTLE_SECONDS";
+/// Seconds a request to Qase's REST API may take, its answer read (default 10).
+pub const API_TIMEOUT_SECONDS: &str = "QASE_API_TIMEOUT_SECONDS";
 
 /// The Durable Object binding of the destinations' breakers (class `Breaker`, issue #19).
 pub const BREAKER: &str = "QASE_BREAKER";

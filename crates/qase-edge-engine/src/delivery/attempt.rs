@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::delivery::messages::{DeadLetter, DeadLetterMessage, QueuedDelivery};
 use crate::delivery::settings::{DeliverySettings, Destination, Format};
+use crate::http::outbound::USER_AGENT;
 use crate::store::layout::{DeliveryState, DeliveryStatus};
 use crate::text::text_form;
 
@@ -71,6 +72,15 @@ pub fn request_body(destination: &Destination, body: &[u8], app_url: &str) -> Op
     serde_json::to_vec(&message).ok()
 }
 
+/// The headers of a post to a chat service (a delivery, a report or an
+/// alert): the destination's own, then the JSON body's type and ours.
+pub fn chat_headers(destination: &Destination) -> Vec<(String, String)> {
+    let mut headers = destination.headers.clone();
+    headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    headers.push(("User-Agent".to_owned(), USER_AGENT.to_owned()));
+    headers
+}
+
 /// The headers of a delivery request, in the order they are set: the
 /// destination's static headers first, ours last so that none can be
 /// forged by configuration. `timestamp` is in Unix seconds; `body` is the
@@ -82,21 +92,13 @@ pub fn request_headers(
     timestamp: u64,
     body: &[u8],
 ) -> Vec<(String, String)> {
-    let mut headers = destination.headers.clone();
     if let Format::Chat(_) = destination.format {
-        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
-        headers.push((
-            "User-Agent".to_owned(),
-            concat!("qase-edge/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ));
-        return headers;
+        return chat_headers(destination);
     }
+    let mut headers = destination.headers.clone();
     let ours = [
         ("Content-Type", "application/json".to_owned()),
-        (
-            "User-Agent",
-            concat!("qase-edge/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ),
+        ("User-Agent", USER_AGENT.to_owned()),
         ("X-Qase-Event", message.event_name.clone()),
         ("X-Qase-Project", message.project_code.clone()),
         ("webhook-id", message.id.clone()),

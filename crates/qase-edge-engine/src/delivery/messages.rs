@@ -132,6 +132,9 @@ pub struct QueuedAlert {
     /// Attempts already made.
     #[serde(default)]
     pub attempts: u32,
+    /// The pace slot it keeps, Unix ms (requeued until then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<u64>,
 }
 
 /// Attempts an alert gets before it is dropped (logged): an alert is a

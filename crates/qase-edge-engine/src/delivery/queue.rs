@@ -73,6 +73,7 @@ mod tests {
             },
             at: 1,
             attempts: 0,
+            not_before: None,
         })
         .unwrap();
         assert!(matches!(

@@ -1,5 +1,7 @@
-//! The HTTP surface: the route table (checked against `openapi.json`) and
-//! the console's requests and headers.
+//! The HTTP surface: the route table (checked against `openapi.json`),
+//! the console's requests and headers, and the requests qase-edge makes
+//! of other services.
 
 pub mod console;
+pub mod outbound;
 pub mod routes;

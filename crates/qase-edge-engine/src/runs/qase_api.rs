@@ -1,6 +1,6 @@
 //! Qase's REST API, as the runs use it: which documented endpoints the
 //! consumer calls to list a run's failed and blocked cases and their
-//! titles ([`ApiRequest`]), how it reads their answers, and the report's
+//! titles (outbound [`Request`]s), how it reads their answers, and the report's
 //! [`Failures`] made from them. The shell (`qase_edge::runs::reports`)
 //! sends the requests.
 
@@ -8,46 +8,47 @@ use qase_webhooks::chat::path_segment;
 use qase_webhooks::run_report::{case_url, Failure, FailureSource, FailureStatus, Failures};
 use serde::Deserialize;
 
+use crate::http::outbound::{Request, USER_AGENT};
 use crate::runs::report::MAX_LISTED_FAILURES;
 use crate::runs::settings::QaseApi;
 
 /// Results per listing request (Qase's `limit` allows up to 100).
 pub const RESULTS_PAGE: u32 = 100;
 
-/// A request to Qase's REST API: `GET` this URL with the `Token` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiRequest {
-    /// The full URL.
-    pub url: String,
+/// The most of one answer that is read: a page of 100 results with their
+/// comments and stack traces, or one case.
+pub const READ_LIMIT: usize = 4 << 20;
+
+/// A `GET` of `url` on Qase's REST API, with the token, within the API's timeout.
+fn get(api: &QaseApi, url: String) -> Request {
+    let headers = vec![
+        ("Token".to_owned(), api.token.clone()),
+        ("Accept".to_owned(), "application/json".to_owned()),
+        ("User-Agent".to_owned(), USER_AGENT.to_owned()),
+    ];
+    Request::get(&url, headers, api.timeout, READ_LIMIT)
 }
 
 /// The documented endpoint "Get all test run results"
 /// (`GET /result/{code}?run=&status=&limit=&offset=`): one status at a
 /// time (the parameter takes "a single test run result status").
-pub fn results_request(
-    api: &QaseApi,
-    project: &str,
-    run: u64,
-    status: FailureStatus,
-) -> ApiRequest {
+pub fn results_request(api: &QaseApi, project: &str, run: u64, status: FailureStatus) -> Request {
     let status = match status {
         FailureStatus::Failed => "failed",
         FailureStatus::Blocked => "blocked",
     };
-    ApiRequest {
-        url: format!(
-            "{}/result/{}?run={run}&status={status}&limit={RESULTS_PAGE}&offset=0",
-            api.base_url,
-            path_segment(project)
-        ),
-    }
+    let url = format!(
+        "{}/result/{}?run={run}&status={status}&limit={RESULTS_PAGE}&offset=0",
+        api.base_url,
+        path_segment(project)
+    );
+    get(api, url)
 }
 
 /// The documented endpoint "Get a specific test case" (`GET /case/{code}/{id}`).
-pub fn case_request(api: &QaseApi, project: &str, case: u64) -> ApiRequest {
-    ApiRequest {
-        url: format!("{}/case/{}/{case}", api.base_url, path_segment(project)),
-    }
+pub fn case_request(api: &QaseApi, project: &str, case: u64) -> Request {
+    let url = format!("{}/case/{}/{case}", api.base_url, path_segment(project));
+    get(api, url)
 }
 
 /// A page of "Get all test run results": `{"status": true, "result":
@@ -171,7 +172,16 @@ mod tests {
         let api = QaseApi {
             base_url: "https://api.qase.io/v1".into(),
             token: "t".into(),
+            timeout: std::time::Duration::from_secs(4),
         };
+        let request = results_request(&api, "WEB", 42, FailureStatus::Failed);
+        assert_eq!(
+            request.timeout.as_secs(),
+            4,
+            "every call has the API's timeout"
+        );
+        assert_eq!(request.read_limit, READ_LIMIT);
+        assert!(request.headers.contains(&("Token".into(), "t".into())));
         assert_eq!(
             results_request(&api, "WEB", 42, FailureStatus::Failed).url,
             "https://api.qase.io/v1/result/WEB?run=42&status=failed&limit=100&offset=0"

@@ -16,6 +16,13 @@ pub const DEFAULT_API_URL: &str = "https://api.qase.io/v1";
 /// run's last result events around `run.completed`, in any order.
 pub const DEFAULT_SETTLE_SECONDS: u64 = 60;
 
+/// Seconds a request to Qase's REST API may take by default: a Qase API
+/// that holds a connection open holds up its run's report this long, and
+/// nothing else (the report is a queue message of its own).
+pub const DEFAULT_API_TIMEOUT_SECONDS: u64 = 10;
+/// The longest a request to Qase's REST API may be allowed to take.
+pub const MAX_API_TIMEOUT_SECONDS: u64 = 60;
+
 /// Run reports and Qase's REST API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSettings {
@@ -41,6 +48,8 @@ pub struct QaseApi {
     pub base_url: String,
     /// The API token (`Token` header).
     pub token: String,
+    /// How long one request may take, its answer read (`QASE_API_TIMEOUT_SECONDS`).
+    pub timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for QaseApi {
@@ -48,12 +57,14 @@ impl std::fmt::Debug for QaseApi {
         f.debug_struct("QaseApi")
             .field("base_url", &self.base_url)
             .field("token", &"[redacted]")
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 impl RunSettings {
-    /// Reads `QASE_API_TOKEN`, `QASE_API_URL` and `QASE_RUN_SETTLE_SECONDS`.
+    /// Reads `QASE_API_TOKEN`, `QASE_API_URL`, `QASE_API_TIMEOUT_SECONDS`
+    /// and `QASE_RUN_SETTLE_SECONDS`.
     pub fn read(lookup: &Lookup) -> Result<RunSettings, ConfigError> {
         let base_url = lookup.url(bindings::API_URL, DEFAULT_API_URL)?;
         let settle_seconds = match lookup.get(bindings::RUN_SETTLE_SECONDS) {
@@ -70,9 +81,24 @@ impl RunSettings {
                     )
                 })?,
         };
+        let timeout = match lookup.get(bindings::API_TIMEOUT_SECONDS) {
+            None => DEFAULT_API_TIMEOUT_SECONDS,
+            Some(text) => text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|seconds| (1..=MAX_API_TIMEOUT_SECONDS).contains(seconds))
+                .ok_or_else(|| {
+                    invalid(
+                        bindings::API_TIMEOUT_SECONDS,
+                        "must be a whole number of seconds from 1 to 60",
+                    )
+                })?,
+        };
         let api = lookup.get(bindings::API_TOKEN).map(|token| QaseApi {
             base_url,
             token: token.trim().to_owned(),
+            timeout: std::time::Duration::from_secs(timeout),
         });
         Ok(RunSettings {
             api,
@@ -99,13 +125,23 @@ mod tests {
             "QASE_API_TOKEN" => Some("tok".into()),
             "QASE_API_URL" => Some("https://api.qase.eu/v1/".into()),
             "QASE_RUN_SETTLE_SECONDS" => Some("5".into()),
+            "QASE_API_TIMEOUT_SECONDS" => Some("3".into()),
             _ => None,
         })
         .unwrap();
         let api = set.api.clone().unwrap();
         assert_eq!(
-            (api.base_url.as_str(), set.settle_seconds),
-            ("https://api.qase.eu/v1", 5)
+            (
+                api.base_url.as_str(),
+                set.settle_seconds,
+                api.timeout.as_secs()
+            ),
+            ("https://api.qase.eu/v1", 5, 3)
+        );
+        let token_only = read(&|key| (key == "QASE_API_TOKEN").then(|| "t".into())).unwrap();
+        assert_eq!(
+            token_only.api.unwrap().timeout.as_secs(),
+            DEFAULT_API_TIMEOUT_SECONDS
         );
         assert!(
             !format!("{set:?}").contains("tok\""),
@@ -114,6 +150,8 @@ mod tests {
         for (key, value) in [
             ("QASE_API_URL", "ftp://x"),
             ("QASE_RUN_SETTLE_SECONDS", "43201"),
+            ("QASE_API_TIMEOUT_SECONDS", "0"),
+            ("QASE_API_TIMEOUT_SECONDS", "61"),
         ] {
             let error = read(&|k| (k == key).then(|| value.to_owned())).unwrap_err();
             assert_eq!(error.key, key);

@@ -10,13 +10,14 @@ use std::rc::Rc;
 
 use qase_edge_engine::config::Config;
 use qase_edge_engine::delivery::attempt::Disposition;
+use qase_edge_engine::delivery::breaker::object::{self, AskAnswer};
 use qase_edge_engine::delivery::breaker::{
     self, BreakerState, Change, Decision, Outcome, Phase, Step,
 };
-use qase_edge_engine::delivery::machine::{BreakerAnswer, Delivery, Next, Op, OpResult};
+use qase_edge_engine::delivery::machine::{BreakerAnswer, Delivery, Machine, Next, Op, OpResult};
 use qase_edge_engine::delivery::messages::{DeadLetter, QueuedDelivery};
+use qase_edge_engine::delivery::pace;
 use qase_edge_engine::delivery::records::BodyRow;
-use qase_edge_engine::delivery::{breaker_reports, pace};
 use qase_edge_engine::store::d1::UnforwardedRow;
 use qase_edge_engine::store::sweep;
 
@@ -284,6 +285,15 @@ impl World {
             Op::SendDeadLetter(dead) => self.queue_send(|world| world.dead_letter(&dead)),
             Op::RecordDead(dead) => self.record_dead(&dead, delivery),
             Op::QueueReport { .. } | Op::Record { .. } | Op::RaiseAlert { .. } => OpResult::Done,
+            Op::QueueAlert { .. }
+            | Op::ReadRun(_)
+            | Op::Fetch(_)
+            | Op::TakeReport { .. }
+            | Op::QueueDeliveries(_) => {
+                self.ledger
+                    .violation(format!("a delivery asked for {op:?}"));
+                OpResult::Failed("not a delivery's operation".into())
+            }
         }
     }
 
@@ -390,11 +400,11 @@ impl World {
 
     fn answer(&self, i: usize) -> OpResult {
         let settings = self.config.delivery.breaker;
-        let state = &self.objects[i].state;
-        OpResult::Breaker(match breaker::ask(state, &settings) {
+        let answer = AskAnswer::of(&self.objects[i].state, &settings);
+        OpResult::Breaker(match answer.decision {
             Decision::Held => BreakerAnswer::Hold,
             Decision::Attempt => BreakerAnswer::Attempt {
-                report_success: breaker_reports::wants_successes(state, &settings),
+                report_success: answer.report_success,
             },
         })
     }
@@ -411,12 +421,10 @@ impl World {
         let object = &mut self.objects[i];
         let key = breaker::held_key(delivery.received_at, &delivery.id);
         let new = !object.held.contains_key(&key);
-        let held = QueuedDelivery {
-            not_before: None,
-            released: None,
-            ..delivery
-        };
-        object.held.entry(key).or_insert(held);
+        object
+            .held
+            .entry(key)
+            .or_insert(object::held_message(delivery));
         let before = object.state.phase;
         let step = breaker::held(&mut object.state, new, self.now);
         self.carry_out_step(i, step, before);
@@ -458,9 +466,8 @@ impl World {
     fn carry_out_step(&mut self, i: usize, step: Step, before: Phase) {
         let object = &mut self.objects[i];
         if let Some(key) = &step.forget {
-            if object.held.remove(key).is_some() && step.forget_uncounted {
-                object.state.held = object.state.held.saturating_sub(1);
-            }
+            let existed = object.held.remove(key).is_some();
+            object::forgotten(&mut object.state, &step, existed);
         }
         if step.release_oldest {
             self.release_oldest(i);
@@ -488,19 +495,10 @@ impl World {
     fn release_oldest(&mut self, i: usize) {
         let object = &mut self.objects[i];
         let Some((key, held)) = object.held.iter().next() else {
-            object.state.held = 0;
-            object.state.released = None;
-            if object.state.phase != Phase::Paused {
-                object.state.phase = Phase::Active;
-            }
-            return;
+            return object::nothing_held(&mut object.state);
         };
         let key = key.clone();
-        let message = QueuedDelivery {
-            released: Some(key.clone()),
-            not_before: None,
-            ..held.clone()
-        };
+        let message = object::release_message(&key, held.clone());
         breaker::released(&mut object.state, &key, self.now);
         if !self.rng.chance(self.faults.queue_send) {
             self.send(self.now + HOP_MS, message);

@@ -5,18 +5,14 @@
 //! that sort by arrival ([`breaker::held_key`]). The rules are
 //! [`engine::delivery::breaker`]'s; this object stores, releases and wakes.
 //!
-//! Internal routes (called through the stub, never exposed):
-//! - `POST /ask` `{name, delivery}`: attempt it, or hold it.
-//! - `POST /report` `{name, released, outcome, error}`: an attempt's outcome.
-//! - `POST /pause`, `POST /resume` `{name}`: an operator's command.
-//! - `GET /status`: the state, as the API shows it.
-//!
-//! Each answers the alert to send, if any (rate-limited here, per kind).
+//! Its calls are [`BreakerCall`]s, one JSON body each (`POST`, through the
+//! stub, never exposed); the answers are [`AskAnswer`], [`AlertAnswer`]
+//! (the alert to send, rate-limited per kind) and [`BreakerView`].
 
 use std::cell::RefCell;
 
 use qase_webhooks::chat::Alert;
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 use worker::{
     durable_object, DurableObject, Env, ListOptions, Method, Request, RequestInit, Response,
     Result, State,
@@ -24,11 +20,10 @@ use worker::{
 
 use crate::config;
 use engine::config::bindings;
-use engine::delivery::breaker::{
-    self, BreakerSettings, BreakerState, Change, Decision, Outcome, Phase, Step,
-};
-use engine::delivery::breaker_reports;
+use engine::delivery::breaker::object::{self, AlertAnswer, AskAnswer, BreakerCall, BreakerView};
+use engine::delivery::breaker::{self, BreakerSettings, BreakerState, Decision, Outcome, Step};
 use engine::delivery::messages::QueuedDelivery;
+use engine::delivery::queue::QueueMessage;
 
 /// Storage keys.
 const STATE_KEY: &str = "state";
@@ -46,81 +41,6 @@ pub struct Breaker {
     /// the queue, where another one would read the same state and both
     /// would pause (two alerts) or count one held event each (one lost).
     turn: futures_util::lock::Mutex<()>,
-}
-
-/// `POST /ask`.
-#[derive(Serialize, Deserialize)]
-struct AskBody {
-    name: String,
-    delivery: QueuedDelivery,
-}
-
-/// The answer to `/ask`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AskAnswer {
-    /// Attempt or held.
-    pub decision: Decision,
-    /// Whether a delivered attempt needs reporting (it does while failures
-    /// are being counted; a healthy destination costs one call per message).
-    pub report_success: bool,
-}
-
-/// `POST /report`.
-#[derive(Serialize, Deserialize)]
-struct ReportBody {
-    name: String,
-    released: Option<String>,
-    outcome: Outcome,
-    error: Option<String>,
-}
-
-/// `POST /pause` and `/resume`.
-#[derive(Serialize, Deserialize)]
-struct NameBody {
-    name: String,
-}
-
-/// What `/report`, `/pause` and `/resume` answer: the alert to send.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct AlertAnswer {
-    /// The alert, when the state changed and the rate limit allows one.
-    pub alert: Option<Alert>,
-}
-
-/// A breaker's state as the API and `/health` show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BreakerView {
-    /// `active`, `paused`, `probing` or `draining`.
-    pub state: Phase,
-    /// Since when, Unix ms (`null`: never changed).
-    pub since: Option<u64>,
-    /// Why it is paused.
-    pub reason: Option<String>,
-    /// Paused by an operator.
-    pub paused_by_operator: bool,
-    /// Failures in a row.
-    pub consecutive_failures: u32,
-    /// Events held.
-    pub held: u64,
-    /// The next probe, Unix ms.
-    pub next_probe_at: Option<u64>,
-}
-
-impl BreakerView {
-    fn of(state: &BreakerState) -> BreakerView {
-        BreakerView {
-            state: state.phase,
-            since: (state.since > 0).then_some(state.since),
-            reason: state.reason.clone(),
-            paused_by_operator: state.paused_by_operator,
-            consecutive_failures: state.consecutive_failures,
-            held: state.held,
-            next_probe_at: match state.phase {
-                Phase::Paused => state.next_probe_at,
-                _ => None,
-            },
-        }
-    }
 }
 
 impl Breaker {
@@ -168,9 +88,7 @@ impl Breaker {
         let storage = self.state.storage();
         if let Some(key) = &step.forget {
             let existed = storage.delete(key).await?;
-            if existed && step.forget_uncounted {
-                state.held = state.held.saturating_sub(1);
-            }
+            object::forgotten(state, &step, existed);
         }
         if step.release_oldest {
             self.release_oldest(state, now).await?;
@@ -183,24 +101,7 @@ impl Breaker {
         let interval = config::load(&self.env)
             .as_ref()
             .map_or(0, |config| config.alerts.interval_ms);
-        let alert = match step.change {
-            Some(Change::Paused) if breaker::may_alert(state, "paused", interval, now) => {
-                Some(Alert::DestinationPaused {
-                    destination: name.to_owned(),
-                    reason: state.reason.clone().unwrap_or_default(),
-                    by_operator,
-                })
-            }
-            Some(Change::Resumed) if breaker::may_alert(state, "resumed", interval, now) => {
-                Some(Alert::DestinationResumed {
-                    destination: name.to_owned(),
-                    // The one just delivered, and what is still held.
-                    held: state.held + u64::from(!by_operator),
-                    by_operator,
-                })
-            }
-            _ => None,
-        };
+        let alert = object::alert_for(state, &step, name, by_operator, interval, now);
         self.save(state).await?;
         Ok(alert)
     }
@@ -212,23 +113,14 @@ impl Breaker {
             .list_with_options(ListOptions::new().prefix(breaker::HELD_PREFIX).limit(1))
             .await?;
         let Some(entry) = page.entries().into_iter().next() else {
-            // Nothing held after all (the count drifted): start afresh.
-            state.held = 0;
-            state.released = None;
-            if state.phase != Phase::Paused {
-                state.phase = Phase::Active;
-            }
+            object::nothing_held(state);
             return Ok(());
         };
         let entry: js_sys::Array = entry?.into();
         let key = entry.get(0).as_string().unwrap_or_default();
         let json = entry.get(1).as_string().unwrap_or_default();
         let held: QueuedDelivery = serde_json::from_str(&json)?;
-        let message = QueuedDelivery {
-            released: Some(key.clone()),
-            not_before: None,
-            ..held
-        };
+        let message = QueueMessage::Delivery(object::release_message(&key, held));
         match self.env.queue(bindings::DELIVERIES_QUEUE) {
             Ok(queue) => {
                 if let Err(error) = queue.send(&message).await {
@@ -242,27 +134,24 @@ impl Breaker {
         Ok(())
     }
 
-    /// `POST /ask`: attempt the event, or hold it (stored under its
-    /// [`breaker::held_key`], counted once however often it is asked).
-    async fn answer_ask(
+    /// A hold: kept (stored under its [`breaker::held_key`], counted once
+    /// however often it is held), unless the object resumed since the ask.
+    async fn answer_hold(
         &self,
         state: &mut BreakerState,
         settings: &BreakerSettings,
-        body: &str,
+        name: &str,
+        delivery: QueuedDelivery,
         now: u64,
-    ) -> Result<Response> {
-        let body: AskBody = serde_json::from_str(body)?;
-        let decision = breaker::ask(state, settings);
-        if decision == Decision::Held {
-            self.remember_name(&body.name).await?;
-            let new = self.hold(body.delivery).await?;
+    ) -> Result<AskAnswer> {
+        let answer = AskAnswer::of(state, settings);
+        if answer.decision == Decision::Held {
+            self.remember_name(name).await?;
+            let new = self.hold(delivery).await?;
             let step = breaker::held(state, new, now);
-            self.carry_out(state, step, &body.name, false, now).await?;
+            self.carry_out(state, step, name, false, now).await?;
         }
-        Response::from_json(&AskAnswer {
-            decision,
-            report_success: breaker_reports::wants_successes(state, settings),
-        })
+        Ok(answer)
     }
 
     /// Stores a held event, unless it is already; `true` when it was not.
@@ -271,54 +160,62 @@ impl Breaker {
         let storage = self.state.storage();
         let new = storage.get::<String>(&key).await?.is_none();
         if new {
-            let held = QueuedDelivery {
-                not_before: None,
-                released: None,
-                ..delivery
-            };
+            let held = object::held_message(delivery);
             storage.put(&key, serde_json::to_string(&held)?).await?;
         }
         Ok(new)
     }
 
-    /// `POST /report`: an attempt's outcome.
-    async fn answer_report(
+    /// An attempt's outcome, or an operator's command: the step it makes,
+    /// carried out; the alert to send.
+    async fn answer_step(
+        &self,
+        state: &mut BreakerState,
+        name: &str,
+        step: Step,
+        by_operator: bool,
+        now: u64,
+    ) -> Result<AlertAnswer> {
+        self.remember_name(name).await?;
+        let alert = self.carry_out(state, step, name, by_operator, now).await?;
+        Ok(AlertAnswer { alert })
+    }
+
+    /// Answers one call, with the state loaded.
+    async fn answer(
         &self,
         state: &mut BreakerState,
         settings: &BreakerSettings,
-        body: &str,
+        call: BreakerCall,
         now: u64,
     ) -> Result<Response> {
-        let body: ReportBody = serde_json::from_str(body)?;
-        self.remember_name(&body.name).await?;
-        let step = breaker::report(
-            state,
-            settings,
-            body.released.as_deref(),
-            body.outcome,
-            body.error.as_deref(),
-            now,
-        );
-        let alert = self.carry_out(state, step, &body.name, false, now).await?;
-        Response::from_json(&AlertAnswer { alert })
-    }
-
-    /// `POST /pause` (`pause`) or `POST /resume`: an operator's command.
-    async fn answer_operator(
-        &self,
-        state: &mut BreakerState,
-        pause: bool,
-        body: &str,
-        now: u64,
-    ) -> Result<Response> {
-        let body: NameBody = serde_json::from_str(body)?;
-        self.remember_name(&body.name).await?;
-        let step = match pause {
-            true => breaker::operator_pause(state, now),
-            false => breaker::operator_resume(state, now),
-        };
-        let alert = self.carry_out(state, step, &body.name, true, now).await?;
-        Response::from_json(&AlertAnswer { alert })
+        match call {
+            BreakerCall::Ask { .. } => Response::from_json(&AskAnswer::of(state, settings)),
+            BreakerCall::Hold { name, delivery } => {
+                let answer = self.answer_hold(state, settings, &name, delivery, now);
+                Response::from_json(&answer.await?)
+            }
+            BreakerCall::Report {
+                name,
+                released,
+                outcome,
+                error,
+            } => {
+                let (released, error) = (released.as_deref(), error.as_deref());
+                let step = breaker::report(state, settings, released, outcome, error, now);
+                let answer = self.answer_step(state, &name, step, false, now);
+                Response::from_json(&answer.await?)
+            }
+            BreakerCall::Pause { name } => {
+                let step = breaker::operator_pause(state, now);
+                Response::from_json(&self.answer_step(state, &name, step, true, now).await?)
+            }
+            BreakerCall::Resume { name } => {
+                let step = breaker::operator_resume(state, now);
+                Response::from_json(&self.answer_step(state, &name, step, true, now).await?)
+            }
+            BreakerCall::Status => Response::from_json(&BreakerView::of(state)),
+        }
     }
 
     async fn name(&self) -> Result<String> {
@@ -342,29 +239,19 @@ impl DurableObject for Breaker {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let path = req.path();
         let config = match config::load(&self.env) {
             Ok(config) => config,
             Err(error) => return Response::error(format!("configuration broken: {error}"), 503),
         };
         let settings = config.delivery.breaker;
-        let body = match req.method() {
-            Method::Post => req.text().await?,
-            _ => String::new(),
+        let call: BreakerCall = match req.json().await {
+            Ok(call) => call,
+            Err(error) => return Response::error(format!("not a breaker call: {error}"), 400),
         };
         let _turn = self.turn.lock().await;
         let now = worker::Date::now().as_millis();
         let mut state = self.load().await?;
-        match path.as_str() {
-            "/ask" => self.answer_ask(&mut state, &settings, &body, now).await,
-            "/report" => self.answer_report(&mut state, &settings, &body, now).await,
-            "/pause" | "/resume" => {
-                let pause = path == "/pause";
-                self.answer_operator(&mut state, pause, &body, now).await
-            }
-            "/status" => Response::from_json(&BreakerView::of(&state)),
-            _ => Response::error("not found", 404),
-        }
+        self.answer(&mut state, &settings, call, now).await
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -380,22 +267,15 @@ impl DurableObject for Breaker {
 
 // ---- The Worker's side: calls to a destination's object through its stub ----
 
-async fn call<T: for<'de> Deserialize<'de>>(
-    env: &Env,
-    name: &str,
-    path: &str,
-    body: Option<String>,
-) -> Result<T> {
+async fn call<T: DeserializeOwned>(env: &Env, name: &str, call: &BreakerCall) -> Result<T> {
     let stub = env
         .durable_object(bindings::BREAKER)?
         .id_from_name(name)?
         .get_stub()?;
     let mut init = RequestInit::new();
-    match body {
-        Some(body) => init.with_method(Method::Post).with_body(Some(body.into())),
-        None => init.with_method(Method::Get),
-    };
-    let request = Request::new_with_init(&format!("https://breaker{path}"), &init)?;
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(call)?.into()));
+    let request = Request::new_with_init("https://breaker/", &init)?;
     let mut response = stub.fetch_with_request(request).await?;
     match response.status_code() {
         200 => response.json().await,
@@ -406,46 +286,60 @@ async fn call<T: for<'de> Deserialize<'de>>(
     }
 }
 
-/// Asks `name`'s breaker whether to attempt `delivery` (whose `destination`
-/// is `name`); a held one is the object's from here on.
-pub async fn ask(env: &Env, name: &str, delivery: &QueuedDelivery) -> Result<AskAnswer> {
-    let body = AskBody {
+/// Asks `name`'s breaker whether to attempt the event `id` received at
+/// `received_at`.
+pub async fn ask(env: &Env, name: &str, id: &str, received_at: u64) -> Result<AskAnswer> {
+    let ask = BreakerCall::Ask {
         name: name.to_owned(),
-        delivery: delivery.clone(),
+        id: id.to_owned(),
+        received_at,
     };
-    call(env, name, "/ask", Some(serde_json::to_string(&body)?)).await
+    call(env, name, &ask).await
+}
+
+/// Hands `name`'s breaker the event it wants to hold (whose `destination`
+/// is `name`); a held one is the object's from here on.
+pub async fn hold(env: &Env, name: &str, delivery: QueuedDelivery) -> Result<AskAnswer> {
+    let hold = BreakerCall::Hold {
+        name: name.to_owned(),
+        delivery,
+    };
+    call(env, name, &hold).await
 }
 
 /// Reports an attempt's outcome to `name`'s breaker; the alert to send.
 pub async fn report(
     env: &Env,
     name: &str,
-    released: Option<&str>,
+    released: Option<String>,
     outcome: Outcome,
-    error: Option<&str>,
+    error: Option<String>,
 ) -> Result<Option<Alert>> {
-    let body = ReportBody {
+    let report = BreakerCall::Report {
         name: name.to_owned(),
-        released: released.map(str::to_owned),
+        released,
         outcome,
-        error: error.map(str::to_owned),
+        error,
     };
-    let answer: AlertAnswer =
-        call(env, name, "/report", Some(serde_json::to_string(&body)?)).await?;
+    let answer: AlertAnswer = call(env, name, &report).await?;
     Ok(answer.alert)
 }
 
 /// An operator pauses (`pause: true`) or resumes `name`; the alert to send.
 pub async fn force(env: &Env, name: &str, pause: bool) -> Result<Option<Alert>> {
-    let path = if pause { "/pause" } else { "/resume" };
-    let body = NameBody {
-        name: name.to_owned(),
+    let command = match pause {
+        true => BreakerCall::Pause {
+            name: name.to_owned(),
+        },
+        false => BreakerCall::Resume {
+            name: name.to_owned(),
+        },
     };
-    let answer: AlertAnswer = call(env, name, path, Some(serde_json::to_string(&body)?)).await?;
+    let answer: AlertAnswer = call(env, name, &command).await?;
     Ok(answer.alert)
 }
 
 /// `name`'s breaker state.
 pub async fn status(env: &Env, name: &str) -> Result<BreakerView> {
-    call(env, name, "/status", None).await
+    call(env, name, &BreakerCall::Status).await
 }

@@ -8,4 +8,5 @@ pub mod breaker;
 pub mod claim;
 pub mod consumer;
 pub mod dead_letters;
+pub mod ops;
 pub mod pacer;

@@ -5,4 +5,5 @@
 pub mod console;
 pub mod error;
 pub mod health;
+pub mod outbound;
 pub mod respond;

@@ -1,7 +1,6 @@
-//! Runs' shell: the queue consumer's part in runs (events to the run's
-//! object, the delayed report, Qase's REST API), the `RunWatch` Durable
-//! Object, and the runs routes of the operator API.
+//! Runs' shell: the `RunWatch` Durable Object (a run's state, applied by
+//! the delivery consumer's operations, read and taken by the report's) and
+//! the runs routes of the operator API.
 
 pub mod api;
-pub mod reports;
 pub mod run_watch;

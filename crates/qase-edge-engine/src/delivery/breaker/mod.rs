@@ -42,6 +42,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod object;
 mod report;
 
 pub use report::report;

@@ -13,7 +13,7 @@ use super::ops::{BreakerAnswer, Level, Note, Op, OpResult, Request, StateRow};
 use crate::config::Config;
 use crate::delivery::attempt::{self, FollowUp};
 use crate::delivery::breaker::Outcome;
-use crate::delivery::messages::{QueuedAlert, QueuedDelivery};
+use crate::delivery::messages::QueuedDelivery;
 use crate::delivery::records::AttemptEntry;
 use crate::delivery::settings::Destination;
 use crate::delivery::{breaker_reports, pace};
@@ -299,12 +299,16 @@ impl<'c> Lane<'c> {
         self.started = ctx.now;
         let app_url = &ctx.config.delivery.app_url;
         let request = match report::delivery_body(destination, ctx.message, ctx.body, app_url) {
-            Some(body) => Ok(Request {
-                url: destination.url.clone(),
-                headers: attempt::request_headers(destination, ctx.message, ctx.now / 1000, &body),
-                body,
-                timeout: destination.timeout,
-            }),
+            Some(body) => {
+                let timestamp = ctx.now / 1000;
+                let headers = attempt::request_headers(destination, ctx.message, timestamp, &body);
+                Ok(Request::post(
+                    &destination.url,
+                    headers,
+                    body,
+                    destination.timeout,
+                ))
+            }
             None => Err(NO_CHAT_MESSAGE.to_owned()),
         };
         let op = Op::Attempt {
@@ -461,19 +465,7 @@ impl<'c> Lane<'c> {
                 return Step::Done(self.settled);
             }
         };
-        let subject = alert.subject().to_owned();
-        let messages = ctx
-            .config
-            .delivery
-            .alert_destinations(Some(&subject))
-            .into_iter()
-            .map(|destination| QueuedAlert {
-                alert_to: destination.name.clone(),
-                alert: alert.clone(),
-                at: ctx.now,
-                attempts: 0,
-            })
-            .collect();
+        let messages = crate::alerts::post::messages(ctx.config, &alert, true, ctx.now);
         self.run(Stage::Alerts, Op::RaiseAlert { alert, messages })
     }
 }

@@ -24,7 +24,7 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use ops::{BreakerAnswer, Level, Next, Note, Op, OpResult, Request, StateRow};
+pub use ops::{BreakerAnswer, Level, Machine, Next, Note, Op, OpResult, Request, StateRow};
 
 use std::cell::RefCell;
 
@@ -148,11 +148,6 @@ impl<'c> Delivery<'c> {
         self.message
     }
 
-    /// The log lines of the rounds so far, to print in order.
-    pub fn take_notes(&mut self) -> Vec<Note> {
-        std::mem::take(self.notes.get_mut())
-    }
-
     fn note(&self, level: Level, line: String) {
         self.notes.borrow_mut().push(Note { level, line });
     }
@@ -166,10 +161,16 @@ impl<'c> Delivery<'c> {
         let line = serde_json::json!({"event": "claim", "id": self.message.id, "outcome": outcome});
         self.note(level, line.to_string());
     }
+}
+
+impl Machine for Delivery<'_> {
+    fn take_notes(&mut self) -> Vec<Note> {
+        std::mem::take(self.notes.get_mut())
+    }
 
     /// Feeds the results of the last round's operations, in order, at
     /// `now` (Unix ms): the next round, or the end.
-    pub fn feed(&mut self, results: Vec<OpResult>, now: u64) -> Next {
+    fn feed(&mut self, results: Vec<OpResult>, now: u64) -> Next {
         self.now = now;
         if self.stage == Stage::Lanes {
             return self.feed_lanes(results);
@@ -203,7 +204,9 @@ impl<'c> Delivery<'c> {
             Stage::Lanes | Stage::Ended => Next::End(Disposition::Ack),
         }
     }
+}
 
+impl Delivery<'_> {
     fn run(&mut self, stage: Stage, op: Op) -> Next {
         self.stage = stage;
         Next::Run(vec![op])

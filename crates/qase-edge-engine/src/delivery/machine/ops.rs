@@ -4,30 +4,21 @@
 
 use std::time::Duration;
 
+pub use crate::http::outbound::Request;
+
 use qase_webhooks::chat::Alert;
 use qase_webhooks::retry::AttemptResult;
+use qase_webhooks::run_report::Failures;
 
 use crate::delivery::attempt::{AttemptLog, Disposition};
 use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
 use crate::delivery::records::{AttemptEntry, BodyRow, DeliveryRow};
-use crate::runs::report::RunReportDue;
+use crate::http::outbound::Answer;
+use crate::runs::report::{RunKey, RunReportDue};
 use crate::runs::state::{RunFact, RunState};
 use crate::store::d1::Statement;
 use crate::store::layout::DeliveryState;
-
-/// One request to a destination, built by [`crate::delivery::attempt`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// Where it goes (`POST`, no redirect followed).
-    pub url: String,
-    /// The headers, in the order to set them.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-    /// How long to wait for an answer.
-    pub timeout: Duration,
-}
 
 /// A delivery state to write, with the attempt to add to its log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +132,29 @@ pub enum Op {
         /// Its delay.
         delay_seconds: u32,
     },
+    /// Send an alert's message to the delivery queue after a delay: [`OpResult::Done`].
+    QueueAlert {
+        /// The message.
+        message: QueuedAlert,
+        /// Its delay.
+        delay_seconds: u32,
+    },
+    /// Read a run's state from its `RunWatch` object: [`OpResult::Run`].
+    ReadRun(RunKey),
+    /// Make a request of Qase's REST API: [`OpResult::Fetched`].
+    Fetch(Request),
+    /// Take a run's report from its object for the queue message
+    /// `message_id`, keeping the failures with it: [`OpResult::Taken`].
+    TakeReport {
+        /// The run.
+        key: RunKey,
+        /// The report message's queue id.
+        message_id: String,
+        /// The failures fetched, if any.
+        failures: Option<Failures>,
+    },
+    /// Send these deliveries (a report's) to the delivery queue at once.
+    QueueDeliveries(Vec<QueuedDelivery>),
     /// Send a dead letter to the dead-letter queue.
     SendDeadLetter(DeadLetter),
     /// Record a dead letter in D1 directly (as the dead-letter consumer does).
@@ -175,6 +189,13 @@ pub enum OpResult {
     },
     /// No runs binding: runs are off.
     RunsOff,
+    /// The run's state [`Op::ReadRun`] read.
+    Run(Box<RunState>),
+    /// What [`Op::Fetch`] got.
+    Fetched(Answer),
+    /// The state whose report [`Op::TakeReport`] took; `None`: another
+    /// message took it.
+    Taken(Option<Box<RunState>>),
     /// How many rows a [`Op::Claim`] changed.
     Changed(usize),
     /// What a breaker answered [`Op::AskBreaker`] or [`Op::Hold`].
@@ -214,6 +235,18 @@ pub enum Next {
     Run(Vec<Op>),
     /// Done: ack or retry the queue message.
     End(Disposition),
+}
+
+/// A machine of the delivery side ([`super::Delivery`],
+/// [`crate::alerts::post::AlertPost`], [`crate::runs::make::MakeReport`]),
+/// as the consumer drives it: it carries out each round's operations at
+/// once, feeds their results in order, and prints the notes after each
+/// round, until the end.
+pub trait Machine {
+    /// Feeds the last round's results, at `now` (Unix ms): the next round, or the end.
+    fn feed(&mut self, results: Vec<OpResult>, now: u64) -> Next;
+    /// The log lines of the rounds so far, to print in order.
+    fn take_notes(&mut self) -> Vec<Note>;
 }
 
 /// How loud a [`Note`] is (the console level the shell logs it at).

@@ -139,6 +139,11 @@ fn names(ops: &[Op]) -> Vec<&'static str> {
             Op::SendDeadLetter(_) => "dlq",
             Op::RecordDead(_) => "dead",
             Op::RaiseAlert { .. } => "alert",
+            Op::QueueAlert { .. }
+            | Op::ReadRun(_)
+            | Op::Fetch(_)
+            | Op::TakeReport { .. }
+            | Op::QueueDeliveries(_) => "not a delivery's",
         })
         .collect()
 }
