@@ -10,7 +10,7 @@
 use qase_webhooks::retry::{AttemptResult, Verdict};
 use serde::Serialize;
 
-use crate::delivery::messages::{DeadLetter, DeadLetterMessage, QueuedDelivery};
+use crate::delivery::messages::{DeadLetter, QueuedDelivery};
 use crate::delivery::settings::{DeliverySettings, Destination, Format};
 use crate::http::outbound::USER_AGENT;
 use crate::store::layout::{DeliveryState, DeliveryStatus};
@@ -289,20 +289,16 @@ pub fn dead_letter(
     }
 }
 
-/// What a message on the dead-letter queue is: ours, or a delivery the
-/// platform moved there (for every destination, [`ALL_DESTINATIONS`]).
-pub fn from_dead_letter_queue(message: DeadLetterMessage, now: u64) -> DeadLetter {
-    match message {
-        DeadLetterMessage::DeadLetter(dead) => dead,
-        DeadLetterMessage::Undelivered(delivery) => {
-            let destination = delivery
-                .destination
-                .clone()
-                .unwrap_or_else(|| ALL_DESTINATIONS.to_owned());
-            let reason = "the delivery consumer failed on it repeatedly".to_owned();
-            dead_letter(&delivery, &destination, reason, now)
-        }
-    }
+/// The dead letter of a delivery message that the platform moved to the
+/// dead-letter queue: for its destination, or a new event's for every one
+/// ([`ALL_DESTINATIONS`]).
+pub fn moved_dead_letter(delivery: &QueuedDelivery, now: u64) -> DeadLetter {
+    let destination = delivery
+        .destination
+        .clone()
+        .unwrap_or_else(|| ALL_DESTINATIONS.to_owned());
+    let reason = "the delivery consumer failed on it repeatedly".to_owned();
+    dead_letter(delivery, &destination, reason, now)
 }
 
 /// What carries one destination's outcome onward after an attempt (or
@@ -670,11 +666,11 @@ mod tests {
     #[test]
     fn the_platforms_moves_are_dead_letters_for_all() {
         let message = message("run.completed", "WEB");
-        let moved = from_dead_letter_queue(DeadLetterMessage::Undelivered(message.clone()), 5);
+        let moved = moved_dead_letter(&message, 5);
         assert_eq!(moved.destination, ALL_DESTINATIONS);
         let mut retry = message;
         retry.destination = Some("chat".into());
-        let moved = from_dead_letter_queue(DeadLetterMessage::Undelivered(retry), 5);
+        let moved = moved_dead_letter(&retry, 5);
         assert_eq!(moved.destination, "chat");
         assert_eq!(moved.dead_at, 5);
     }

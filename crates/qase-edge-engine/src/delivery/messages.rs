@@ -106,18 +106,6 @@ pub struct DeadLetter {
     pub dead_at: u64,
 }
 
-/// What the dead-letter queue receives: our own dead letters, or delivery
-/// messages that Cloudflare moved there after the consumer failed on them
-/// `max_retries` times.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum DeadLetterMessage {
-    /// Sent by the delivery consumer.
-    DeadLetter(DeadLetter),
-    /// Moved by the platform.
-    Undelivered(QueuedDelivery),
-}
-
 /// A message on the delivery queue with an alert for one alert destination
 /// (issue #19), sent by whoever saw the change: the consumer (a breaker
 /// paused or resumed), the operator API, the cron watchdog.

@@ -283,7 +283,7 @@ impl World {
                 world.send(at, message);
             }),
             Op::SendDeadLetter(dead) => self.queue_send(|world| world.dead_letter(&dead)),
-            Op::RecordDead(dead) => self.record_dead(&dead, delivery),
+            Op::RecordDead { dead, .. } => self.record_dead(&dead, delivery),
             Op::QueueReport { .. } | Op::Record { .. } | Op::RaiseAlert { .. } => OpResult::Done,
             Op::QueueAlert { .. }
             | Op::ReadRun(_)

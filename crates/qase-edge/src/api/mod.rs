@@ -38,6 +38,7 @@ use engine::api::replay::{self, ReplayRefusal, ReplayRequest};
 use engine::config::bindings;
 use engine::config::{Config, Effect};
 use engine::delivery::messages::QueuedDelivery;
+use engine::delivery::queue::TaggedDelivery;
 use engine::http::routes::Route;
 use engine::store::d1::Statement;
 use engine::store::layout::{
@@ -248,7 +249,7 @@ impl Store<'_> {
     async fn send(&self, batch: Vec<QueuedDelivery>) -> Result<(), ApiError> {
         self.env
             .queue(bindings::DELIVERIES_QUEUE)?
-            .send_batch(batch)
+            .send_batch(batch.iter().map(TaggedDelivery::Delivery))
             .await
             .map_err(unavailable("replay send"))
     }

@@ -10,20 +10,14 @@
 //! returns `Err` (workers-rs turns that into a panic of the whole batch).
 
 use futures_util::future::join_all;
-use worker::{Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{Date, Env, MessageBatch, MessageExt, RawMessage};
 
 use crate::delivery::ops;
 use engine::alerts::post::AlertPost;
 use engine::config::Config;
-use engine::delivery::attempt::Disposition;
 use engine::delivery::machine::Delivery;
 use engine::delivery::queue::QueueMessage;
 use engine::runs::make::MakeReport;
-
-/// How long a message whose processing failed (its body unreadable, or a
-/// retry that could not be queued) waits before the platform delivers it
-/// again.
-const REPROCESS_DELAY_SECONDS: u32 = 30;
 
 /// Processes one batch of the delivery queue.
 pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
@@ -59,14 +53,7 @@ async fn process(message: RawMessage, env: &Env, config: &Config) {
             return;
         }
     };
-    match disposition {
-        Disposition::Ack => message.ack(),
-        Disposition::Retry => message.retry_with_options(
-            &QueueRetryOptionsBuilder::new()
-                .with_delay_seconds(REPROCESS_DELAY_SECONDS)
-                .build(),
-        ),
-    }
+    ops::settle(&message, disposition);
 }
 
 fn now() -> u64 {

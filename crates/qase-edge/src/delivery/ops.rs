@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use qase_webhooks::chat::Alert;
-use worker::{Date, Delay, Env, MessageBuilder};
+use worker::{Date, Delay, Env, MessageBuilder, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::delivery::breaker;
-use crate::delivery::dead_letters;
 use crate::delivery::pacer;
 use crate::http::outbound;
 use crate::runs::run_watch;
@@ -98,7 +97,7 @@ async fn run(env: &Env, op: Op) -> OpResult {
         } => take_report(env, &key, &message_id, failures).await,
         Op::QueueDeliveries(messages) => done(queue_deliveries(env, messages).await),
         Op::SendDeadLetter(dead) => done(send_dead_letter(env, &dead).await),
-        Op::RecordDead(dead) => done(dead_letters::record(env, &dead).await),
+        Op::RecordDead { writes, body, .. } => done(write_all(env, &writes, body.as_deref()).await),
         Op::RaiseAlert { alert, messages } => {
             raise(env, &alert, messages).await;
             OpResult::Done
@@ -260,12 +259,40 @@ async fn write(env: &Env, statement: &Statement, body: Option<&[u8]>) -> OpResul
 }
 
 /// Writes a delivery state row. Best effort: the delivery does not depend
-/// on it (a dead letter, which does, is recorded by [`dead_letters::record`]).
+/// on it (a dead letter, which does, is [`Op::RecordDead`]).
 async fn record_state(env: &Env, row: &StateRow) {
     let statement = records::upsert(&row.as_row());
     if let OpResult::Failed(error) = write(env, &statement, None).await {
         let (id, destination) = (&row.event_id, &row.destination);
         worker::console_warn!("delivery state of {id} to `{destination}` not recorded: {error}");
+    }
+}
+
+/// Runs `statements` in order, binding `body` where one asks for it, up
+/// to the first that fails.
+async fn write_all(env: &Env, statements: &[Statement], body: Option<&[u8]>) -> worker::Result<()> {
+    let database = db::database(env)?;
+    for statement in statements {
+        db::changes(&database, statement, body).await?;
+    }
+    Ok(())
+}
+
+/// How long a message whose processing failed (its body unreadable, or a
+/// retry that could not be queued) waits before the platform delivers it
+/// again.
+const REPROCESS_DELAY_SECONDS: u32 = 30;
+
+/// Acks `message`, or lets the platform deliver it again after
+/// `REPROCESS_DELAY_SECONDS`, as its machine ended.
+pub fn settle(message: &RawMessage, disposition: Disposition) {
+    match disposition {
+        Disposition::Ack => message.ack(),
+        Disposition::Retry => message.retry_with_options(
+            &QueueRetryOptionsBuilder::new()
+                .with_delay_seconds(REPROCESS_DELAY_SECONDS)
+                .build(),
+        ),
     }
 }
 

@@ -26,6 +26,7 @@ use crate::ingest as ingest_shell;
 use crate::ingest::log::DeliveryLog;
 use engine::config::bindings;
 use engine::config::{Config, ConfigError};
+use engine::delivery::queue::TaggedDelivery;
 use engine::http::routes::{self, Matched, Route};
 use engine::ingest::{self, Ingest, KvWrite, Next, Op, OpResult, Outcome, Refusal, RequestFacts};
 use engine::store::d1::Statement;
@@ -192,7 +193,7 @@ impl Decision {
     /// A `send`'s message, as JSON text.
     pub fn op_message(&self, index: usize) -> Option<String> {
         match self.op(index)? {
-            Op::Send(message) => serde_json::to_string(message).ok(),
+            Op::Send(message) => serde_json::to_string(&TaggedDelivery::Delivery(message)).ok(),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ use worker::Env;
 use crate::store::db;
 use engine::config::bindings;
 use engine::delivery::messages::QueuedDelivery;
+use engine::delivery::queue::TaggedDelivery;
 use engine::ingest::{KvWrite, Op, OpResult};
 use engine::store::layout;
 
@@ -86,6 +87,7 @@ pub async fn put_all(env: &Env, writes: &[KvWrite], body: &[u8]) -> worker::Resu
 
 /// Sends a message to the delivery queue, delayed if asked.
 pub async fn send_to_queue(env: &Env, message: &QueuedDelivery) -> worker::Result<()> {
+    let message = TaggedDelivery::Delivery(message);
     env.queue(bindings::DELIVERIES_QUEUE)?.send(message).await
 }
 

@@ -11,6 +11,7 @@ use crate::store::sinks;
 use engine::alerts::watch;
 use engine::config::bindings;
 use engine::config::Config;
+use engine::delivery::queue::TaggedDelivery;
 use engine::runs::sql;
 use engine::store::d1::{self, UnforwardedRow};
 use engine::store::layout::{self, RescueMetadata};
@@ -118,7 +119,7 @@ async fn redrive(env: &Env, config: &Config, now: u64) -> worker::Result<usize> 
     }
     let messages: Vec<_> = rows.iter().map(sweep::redrive_message).collect();
     env.queue(bindings::DELIVERIES_QUEUE)?
-        .send_batch(messages)
+        .send_batch(messages.iter().map(TaggedDelivery::Delivery))
         .await?;
     Ok(rows.len())
 }

@@ -9,7 +9,8 @@ use qase_webhooks::retry::AttemptResult;
 
 use std::cell::RefCell;
 
-use super::ops::{BreakerAnswer, Level, Note, Op, OpResult, Request, StateRow};
+use super::failure;
+use super::ops::{dead_letter_note, BreakerAnswer, Level, Note, Op, OpResult, Request, StateRow};
 use crate::config::Config;
 use crate::delivery::attempt::{self, FollowUp};
 use crate::delivery::breaker::Outcome;
@@ -37,14 +38,6 @@ pub(super) struct Ctx<'a> {
 impl Ctx<'_> {
     fn note(&self, level: Level, line: String) {
         self.notes.borrow_mut().push(Note { level, line });
-    }
-}
-
-/// A failed operation's error (any other result is unexpected, and says so).
-fn failure(result: OpResult) -> String {
-    match result {
-        OpResult::Failed(error) => error,
-        other => format!("unexpected {other:?}"),
     }
 }
 
@@ -382,7 +375,11 @@ impl<'c> Lane<'c> {
                 delay_seconds: *delay_seconds,
             },
             FollowUp::DeadLetterQueue(dead) => Op::SendDeadLetter(dead.clone()),
-            FollowUp::RecordDead(dead) => Op::RecordDead(dead.clone()),
+            // A gone destination's lane read no body: the dead row alone.
+            FollowUp::RecordDead(dead) => {
+                let body = (!ctx.body.is_empty()).then_some(ctx.body);
+                Op::record_dead(dead.clone(), body)
+            }
         };
         self.run(Stage::FollowUp, op)
     }
@@ -390,6 +387,10 @@ impl<'c> Lane<'c> {
     fn after_follow_up(&mut self, result: OpResult, ctx: &Ctx<'_>) -> Step {
         let error = match result {
             OpResult::Done => {
+                if let FollowUp::RecordDead(dead) = &self.follow_up {
+                    let note = dead_letter_note(dead);
+                    ctx.note(note.level, note.line);
+                }
                 self.settled = true;
                 return self.report(ctx);
             }

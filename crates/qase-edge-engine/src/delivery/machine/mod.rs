@@ -2,65 +2,63 @@
 //! operations the shell runs and results it feeds back, with the shape of
 //! [`crate::ingest::Ingest`]. Every order and every meaning of an answer is
 //! decided here, for the shell's consumer (`qase_edge::delivery::consumer`)
-//! to carry out. Not wired yet (issue #27): until it is, the consumer still
-//! sequences its own steps, in the order this machine mirrors, and the
-//! simulation (`tests/simulation.rs`) drives this machine.
+//! to carry out, as the simulation (`tests/simulation.rs`) does with
+//! simulated stores, peers and time. The dead-letter queue has its own
+//! machine ([`Bury`]); both find a body (`body`) and take a new event's
+//! claim (`claim`) the same way.
 //!
 //! The steps, in order (each one's rule is its module's):
 //! 1. The targets ([`attempt::targets`]); a message for a destination that
 //!    is gone becomes its dead letter.
-//! 2. The body, unless a recorded event with nowhere to go needs none:
-//!    the message, else the row ([`records::body_at`]), else KV
-//!    `event/`, `quarantine/`, `rescue/`. Unreadable: retried, nothing changed.
+//! 2. The body, unless a recorded event with nowhere to go needs none
+//!    (`body`). Unreadable: retried, nothing changed.
 //! 3. A run's event applied to its `RunWatch` (before the claim, so that a
 //!    retry applies it again, which changes nothing twice), and its report
 //!    queued when due.
-//! 4. A new event's claim ([`records::claim`]), even with no destination.
+//! 4. A new event's claim (`claim`), even with no destination.
 //! 5. Each destination at once, in its own `lane`.
 //! 6. The end: ack or retry ([`attempt::disposition`]).
 
+mod body;
+mod bury;
+mod claim;
 mod lane;
 mod ops;
 #[cfg(test)]
 mod tests;
 
+pub use bury::Bury;
 pub use ops::{BreakerAnswer, Level, Machine, Next, Note, Op, OpResult, Request, StateRow};
 
 use std::cell::RefCell;
 
+use body::{BodySearch, Found};
+use claim::{ClaimStep, ClaimWalk};
 use lane::{Ctx, Lane, Step};
 
 use crate::config::Config;
 use crate::delivery::attempt::{self, Disposition, Targets};
 use crate::delivery::messages::QueuedDelivery;
-use crate::delivery::records::{self, BodyAt, Claim};
+use crate::delivery::records::Claim;
 use crate::runs::report::{self, RunKey, RunReportDue};
 use crate::runs::state::{self, RunFact};
-use crate::store::layout;
 
 /// Where the message stands: which operations' results it waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Stage {
-    /// The body's row.
-    BodyRow,
-    /// The body in KV: which key of [`kv_keys`].
-    BodyKv(usize),
+    /// A read of the body.
+    Body(BodySearch),
     /// The run's object.
     Run,
     /// The run's report message.
     Report,
-    /// A claim statement.
-    Claim(records::Stage),
-    /// Whether KV holds the rescue copy (D1 failed at the claim).
-    Rescue,
+    /// The claim.
+    Claim(ClaimWalk),
     /// The destinations' lanes.
     Lanes,
     /// Ended.
     Ended,
 }
-
-/// How many places in KV a body may be.
-const KV_KEYS: usize = 3;
 
 /// A failed operation's error (any other result is unexpected, and says so).
 fn failure(result: OpResult) -> String {
@@ -68,17 +66,6 @@ fn failure(result: OpResult) -> String {
         OpResult::Failed(error) => error,
         other => format!("unexpected {other:?}"),
     }
-}
-
-/// Where a body the message does not carry may be in KV, in order.
-fn kv_keys(id: &str) -> [String; KV_KEYS] {
-    [
-        layout::event_key(id),
-        layout::quarantine_key(id),
-        // D1 failed at ingest and the body was too large for the message:
-        // the rescue copy holds it until the sweep moves it into D1.
-        layout::rescue_key(id),
-    ]
 }
 
 /// One delivery message, carried out (see the module's documentation).
@@ -172,22 +159,15 @@ impl Machine for Delivery<'_> {
     /// `now` (Unix ms): the next round, or the end.
     fn feed(&mut self, results: Vec<OpResult>, now: u64) -> Next {
         self.now = now;
-        if self.stage == Stage::Lanes {
+        if matches!(self.stage, Stage::Lanes) {
             return self.feed_lanes(results);
         }
         let result = results.into_iter().next().unwrap_or(OpResult::Done);
-        match self.stage {
-            Stage::BodyRow => {
-                let rows = match result {
-                    OpResult::Rows(rows) => Ok(rows),
-                    _ => Err(()),
-                };
-                match records::body_at(rows) {
-                    BodyAt::Row(body) => self.with_body(body.into_bytes()),
-                    BodyAt::Kv => self.read_kv(0),
-                }
+        match std::mem::replace(&mut self.stage, Stage::Ended) {
+            Stage::Body(mut search) => {
+                let found = search.feed(result);
+                self.on_body(search, found)
             }
-            Stage::BodyKv(i) => self.after_kv(i, result),
             Stage::Run => self.after_run(result),
             Stage::Report => match result {
                 OpResult::Done => self.claim(),
@@ -196,11 +176,10 @@ impl Machine for Delivery<'_> {
                     self.run_failed(format!("the report message could not be queued: {error}"))
                 }
             },
-            Stage::Claim(stage) => self.after_claim(stage, result),
-            Stage::Rescue => match result {
-                OpResult::Value(Some(_)) => self.end_unclaimed(true),
-                _ => self.end_unclaimed(false),
-            },
+            Stage::Claim(mut walk) => {
+                let step = walk.feed(result, &self.message, &self.body);
+                self.on_claim(walk, step)
+            }
             Stage::Lanes | Stage::Ended => Next::End(Disposition::Ack),
         }
     }
@@ -221,17 +200,16 @@ impl Delivery<'_> {
         Next::End(disposition)
     }
 
-    /// The body in KV: the next key, or retried, nothing changed.
-    fn after_kv(&mut self, i: usize, result: OpResult) -> Next {
-        let id = &self.message.id;
-        let line = match result {
-            OpResult::Value(Some(body)) => return self.with_body(body),
-            OpResult::Value(None) if i + 1 < KV_KEYS => return self.read_kv(i + 1),
-            OpResult::Value(None) => format!("the body of {id} is in no store (yet)"),
-            other => format!("the body of {id} could not be read: {}", failure(other)),
-        };
-        self.note(Level::Error, line);
-        self.end(Disposition::Retry)
+    /// The body, the next read, or retried with nothing changed.
+    fn on_body(&mut self, search: BodySearch, found: Found) -> Next {
+        match found {
+            Found::Body(body) => self.with_body(body),
+            Found::Read(op) => self.run(Stage::Body(search), op),
+            Found::Missing(line) => {
+                self.note(Level::Error, line);
+                self.end(Disposition::Retry)
+            }
+        }
     }
 
     fn run_failed(&mut self, error: String) -> Next {
@@ -258,21 +236,8 @@ impl Delivery<'_> {
         if needs_none {
             return self.with_body(Vec::new());
         }
-        match &self.message.body {
-            Some(body) => {
-                let body = body.as_bytes().to_vec();
-                self.with_body(body)
-            }
-            None => {
-                let op = Op::ReadBodyRow(records::body_of(&self.message.id));
-                self.run(Stage::BodyRow, op)
-            }
-        }
-    }
-
-    fn read_kv(&mut self, i: usize) -> Next {
-        let key = kv_keys(&self.message.id)[i].clone();
-        self.run(Stage::BodyKv(i), Op::ReadKv(key))
+        let (search, found) = BodySearch::start(&self.message);
+        self.on_body(search, found)
     }
 
     fn with_body(&mut self, body: Vec<u8>) -> Next {
@@ -325,22 +290,21 @@ impl Delivery<'_> {
         if !self.is_new() {
             return self.begin_lanes();
         }
-        let claim = records::claim(&self.message, &self.body);
-        self.on_claim(claim)
+        let (walk, step) = ClaimWalk::start(&self.message, &self.body);
+        self.on_claim(walk, step)
     }
 
-    fn on_claim(&mut self, claim: Claim) -> Next {
+    fn on_claim(&mut self, walk: ClaimWalk, step: ClaimStep) -> Next {
+        let claim = match step {
+            ClaimStep::Run(op) => return self.run(Stage::Claim(walk), op),
+            ClaimStep::Ended(claim) => claim,
+        };
         match claim {
-            Claim::Run { stage, statement } => {
-                let body = self.body.clone();
-                self.run(Stage::Claim(stage), Op::Claim { statement, body })
+            Claim::Forward | Claim::Run { .. } => self.begin_lanes(),
+            Claim::ForwardUnclaimed => {
+                self.note_claim("d1_unavailable_forwarding_anyway");
+                self.begin_lanes()
             }
-            Claim::Forward => self.begin_lanes(),
-            Claim::ForwardUnclaimed if !self.message.recorded => {
-                let key = layout::rescue_key(&self.message.id);
-                self.run(Stage::Rescue, Op::ReadKv(key))
-            }
-            Claim::ForwardUnclaimed => self.forward_unclaimed(),
             Claim::Skip => {
                 self.note_claim("already_forwarded");
                 self.end(Disposition::Ack)
@@ -350,28 +314,6 @@ impl Delivery<'_> {
                 self.end(Disposition::Ack)
             }
         }
-    }
-
-    fn after_claim(&mut self, stage: records::Stage, result: OpResult) -> Next {
-        let result = match result {
-            OpResult::Changed(changes) => Ok(changes),
-            _ => Err(()),
-        };
-        let claim = records::after(stage, &self.message.id, result);
-        self.on_claim(claim)
-    }
-
-    fn end_unclaimed(&mut self, rescue_copy: bool) -> Next {
-        let claim = records::unclaimed(&self.message, rescue_copy);
-        match claim {
-            Claim::ForwardUnclaimed => self.forward_unclaimed(),
-            claim => self.on_claim(claim),
-        }
-    }
-
-    fn forward_unclaimed(&mut self) -> Next {
-        self.note_claim("d1_unavailable_forwarding_anyway");
-        self.begin_lanes()
     }
 }
 

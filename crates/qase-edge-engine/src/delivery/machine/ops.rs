@@ -13,7 +13,7 @@ use qase_webhooks::run_report::Failures;
 use crate::delivery::attempt::{AttemptLog, Disposition};
 use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
-use crate::delivery::records::{AttemptEntry, BodyRow, DeliveryRow};
+use crate::delivery::records::{self, AttemptEntry, BodyRow, DeliveryRow};
 use crate::http::outbound::Answer;
 use crate::runs::report::{RunKey, RunReportDue};
 use crate::runs::state::{RunFact, RunState};
@@ -157,8 +157,18 @@ pub enum Op {
     QueueDeliveries(Vec<QueuedDelivery>),
     /// Send a dead letter to the dead-letter queue.
     SendDeadLetter(DeadLetter),
-    /// Record a dead letter in D1 directly (as the dead-letter consumer does).
-    RecordDead(DeadLetter),
+    /// Record a dead letter in D1 directly, as the dead-letter consumer
+    /// does: run `writes` in order ([`records::dead_letter_writes`]),
+    /// binding `body` where one asks for it; [`OpResult::Done`], or
+    /// [`OpResult::Failed`] at the first that fails.
+    RecordDead {
+        /// The dead letter.
+        dead: DeadLetter,
+        /// Its writes.
+        writes: Vec<Statement>,
+        /// The event's body, when a write needs it.
+        body: Option<Vec<u8>>,
+    },
     /// Log the alert, then queue its messages to the alert destinations
     /// (best effort: any result will do).
     RaiseAlert {
@@ -269,4 +279,27 @@ pub struct Note {
     pub level: Level,
     /// The line.
     pub line: String,
+}
+
+impl Op {
+    /// Records `dead` in D1 directly; `body` is the event's, if known
+    /// (without it, the event's row cannot be inserted for a message D1
+    /// did not take at ingest, and the dead row alone is written).
+    pub fn record_dead(dead: DeadLetter, body: Option<&[u8]>) -> Op {
+        let writes = records::dead_letter_writes(&dead, &records::dead_state(&dead), body);
+        let body = match dead.delivery.recorded {
+            true => None,
+            false => body.map(<[u8]>::to_vec),
+        };
+        Op::RecordDead { dead, writes, body }
+    }
+}
+
+/// The log line of a dead letter, once recorded.
+pub fn dead_letter_note(dead: &DeadLetter) -> Note {
+    let line = serde_json::json!({"event": "dead_letter", "id": dead.delivery.id, "destination": dead.destination, "reason": dead.reason});
+    Note {
+        level: Level::Warn,
+        line: line.to_string(),
+    }
 }

@@ -137,7 +137,7 @@ fn names(ops: &[Op]) -> Vec<&'static str> {
             Op::Record { .. } => "record",
             Op::Requeue { .. } => "requeue",
             Op::SendDeadLetter(_) => "dlq",
-            Op::RecordDead(_) => "dead",
+            Op::RecordDead { .. } => "dead",
             Op::RaiseAlert { .. } => "alert",
             Op::QueueAlert { .. }
             | Op::ReadRun(_)
@@ -496,7 +496,7 @@ fn a_refusal_and_a_gone_destination_are_dead_letters() {
     gone.released = Some("held:1".into());
     let (ops, _) = drive(&config, gone, |op| match op {
         Op::SendDeadLetter(_) => Some(OpResult::Failed("queue down".into())),
-        Op::RecordDead(_) => Some(OpResult::Failed("d1 down".into())),
+        Op::RecordDead { .. } => Some(OpResult::Failed("d1 down".into())),
         _ => None,
     });
     assert_eq!(names(&ops), ["dlq", "dead", "tell"]);
@@ -561,7 +561,7 @@ fn follow_ups_that_fail_fall_back_as_the_engine_says() {
         message("case.created", Some(b"{}")),
         |op| match op {
             Op::Attempt { .. } => Some(status(400)),
-            Op::SendDeadLetter(_) | Op::RecordDead(_) => Some(OpResult::Failed("down".into())),
+            Op::SendDeadLetter(_) | Op::RecordDead { .. } => Some(OpResult::Failed("down".into())),
             op => healthy(op),
         },
     );
@@ -622,7 +622,7 @@ fn failed_follow_ups_and_breakers_log_what_the_consumer_logged() {
         |op| match op {
             Op::Attempt { .. } => Some(status(400)),
             Op::SendDeadLetter(_) => Some(OpResult::Failed("q".into())),
-            Op::RecordDead(_) => Some(OpResult::Failed("d".into())),
+            Op::RecordDead { .. } => Some(OpResult::Failed("d".into())),
             op => healthy(op),
         },
     );
