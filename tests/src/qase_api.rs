@@ -11,7 +11,10 @@
 //!   `{"status": false, "errorMessage": "Test case not found"}`.
 //!
 //! A request without the expected token is answered `401` as Qase does.
-//! Every request is recorded, so a test can check what was asked.
+//! Every request is recorded, so a test can check what was asked. A
+//! project can be made to hang ([`QaseApi::hang`]): its requests are read
+//! and never answered, their connections held open, as an API that is up
+//! but stuck would.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,8 @@ struct State {
     cases: BTreeMap<(String, u64), String>,
     /// Request lines (`GET /v1/...`) with the token they carried.
     requests: Vec<(String, Option<String>)>,
+    /// The projects whose requests are never answered.
+    hanging: Vec<String>,
 }
 
 /// The running local API.
@@ -91,6 +96,11 @@ impl QaseApi {
             case_id,
             status: status.to_owned(),
         });
+    }
+
+    /// Never answers the requests about `project` from now on.
+    pub fn hang(&self, project: &str) {
+        self.state.lock().unwrap().hanging.push(project.to_owned());
     }
 
     /// The requests received: request target and the `Token` header.
@@ -208,9 +218,19 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, expe
             .filter_map(|line| line.split_once(':'))
             .find(|(name, _)| name.trim().eq_ignore_ascii_case("token"))
             .map(|(_, value)| value.trim().to_owned());
-        let (status, body) = {
+        let hangs = {
             let mut state = state.lock().unwrap();
             state.requests.push((target.clone(), token.clone()));
+            // `/v1/{result|case}/{code}...`: the project code.
+            let project = target.split(['/', '?']).nth(3).unwrap_or_default();
+            state.hanging.iter().any(|hung| hung == project)
+        };
+        if hangs {
+            // Up but stuck: the connection stays open, unanswered.
+            return std::future::pending().await;
+        }
+        let (status, body) = {
+            let state = state.lock().unwrap();
             if token.as_deref() != Some(expected.as_str()) {
                 (
                     401,

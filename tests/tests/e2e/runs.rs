@@ -11,6 +11,10 @@
 //!    not; a run that never ends exits 2 at the timeout. Each prints a
 //!    one-line verdict. (The time from the post to the exit is printed,
 //!    not asserted: speed targets belong in BENCHMARKS.md.)
+//! 3. A Qase API that never answers for one project (issue #27): with
+//!    `QASE_API_TIMEOUT_SECONDS=2`, that run's report still goes out, with
+//!    its counts and no listed failures, and it holds up neither another
+//!    run's report (with its titles) nor the deliveries of other events.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,9 +27,13 @@ use serde_json::{json, Value};
 const APP_URL: &str = "https://qase.example.eu";
 
 fn delivery(event_name: &str, at: u64, payload: Value) -> Vec<u8> {
+    delivery_in("WEB", event_name, at, payload)
+}
+
+fn delivery_in(project: &str, event_name: &str, at: u64, payload: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "event_name": event_name, "timestamp": at, "payload": payload,
-        "team_member_id": 11, "project_code": "WEB",
+        "team_member_id": 11, "project_code": project,
     }))
     .unwrap()
 }
@@ -301,6 +309,99 @@ async fn a_runs_shuffled_duplicated_events_make_its_state_and_one_report_per_des
         (status, bad["field"].as_str()),
         (400, Some("project")),
         "{bad}"
+    );
+}
+
+/// A run of `project` with one failed case: its start and its end.
+fn one_failed_run(project: &str, run: u64) -> [Vec<u8>; 2] {
+    [
+        delivery_in(
+            project,
+            "run.started",
+            2_000,
+            json!({"id": run, "title": format!("{project} nightly"), "cases_count": 2}),
+        ),
+        delivery_in(
+            project,
+            "run.completed",
+            2_050,
+            json!({"id": run, "cases": 2, "passed": 1, "failed": 1, "blocked": 0, "duration": 1000}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_qase_api_that_never_answers_holds_up_neither_deliveries_nor_other_reports() {
+    let qase = QaseApi::start("qase-api-token");
+    qase.case("WEB", 2, "Checkout total is wrong");
+    qase.result("WEB", 42, 2, "failed");
+    qase.result("SLOW", 7, 5, "failed");
+    qase.hang("SLOW");
+
+    let sink = Sink::start();
+    let destinations = json!([
+        {"name": "ci", "url": sink.url("/ci"), "reports": true, "events": ["case.*"]},
+    ]);
+    let worker = Worker::start(
+        WorkerOptions::with_api()
+            .var("QASE_DESTINATIONS", &destinations.to_string())
+            .var("QASE_API_URL", &qase.base_url())
+            .var("QASE_API_TOKEN", qase.token())
+            .var("QASE_API_TIMEOUT_SECONDS", "2")
+            .var("QASE_RUN_SETTLE_SECONDS", "1"),
+    );
+    // The stuck project's run first, so that its report is due first.
+    for body in one_failed_run("SLOW", 7) {
+        worker.accept(body).await;
+    }
+    for body in one_failed_run("WEB", 42) {
+        worker.accept(body).await;
+    }
+    for case in 1..=5 {
+        let body = delivery("case.deleted", 3_000 + case, json!({"id": case}));
+        worker.accept(body).await;
+    }
+
+    let found = worker
+        .wait_until(
+            "both reports and 5 events at /ci",
+            Duration::from_secs(40),
+            async || {
+                let received = sink.received("/ci");
+                let reports = reports(&received);
+                (reports.len() >= 2 && received.len() >= reports.len() + 5).then_some(reports)
+            },
+        )
+        .await;
+    let report_of = |project: &str| -> Value {
+        found
+            .iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .find(|report| report["project"] == project)
+            .unwrap_or_else(|| panic!("no report of {project}"))
+    };
+    let web = report_of("WEB");
+    assert_eq!(web["failures"]["source"], "qase_api", "{web}");
+    assert_eq!(
+        web["failures"]["items"][0]["title"],
+        "Checkout total is wrong"
+    );
+    let slow = report_of("SLOW");
+    assert_eq!(slow["counts"]["failed"], 1, "{slow}");
+    assert_eq!(slow["failures"]["source"], "none", "{slow}");
+    assert_eq!(slow["failures"]["items"], json!([]), "{slow}");
+    assert!(
+        qase.requests()
+            .iter()
+            .any(|(target, _)| target.starts_with("/v1/result/SLOW?")),
+        "the stuck project's results were asked for"
+    );
+    assert!(
+        worker
+            .logs()
+            .contains("did not list the results of run SLOW/7"),
+        "the report says why it lists no failures\n{}",
+        worker.logs()
     );
 }
 
