@@ -78,8 +78,9 @@ pub enum TakeAnswer {
     /// The report is this message's to send: the state to report (the
     /// object stores it when it changed, and mirrors it).
     Taken {
-        /// The run's state, its report taken by the message.
-        state: RunState,
+        /// The run's state, its report taken by the message (boxed: a
+        /// refusal carries nothing).
+        state: Box<RunState>,
     },
     /// Not this message's: another message took it, or the run has not ended.
     Refused,
@@ -89,7 +90,9 @@ impl TakeAnswer {
     /// What a take by `message_id` answers in `state`.
     pub fn of(state: &RunState, message_id: &str, failures: Option<Failures>) -> TakeAnswer {
         match state::take_report(state, message_id, failures) {
-            Some(taken) if state.status.is_final() => TakeAnswer::Taken { state: taken },
+            Some(taken) if state.status.is_final() => TakeAnswer::Taken {
+                state: Box::new(taken),
+            },
             _ => TakeAnswer::Refused,
         }
     }
@@ -226,7 +229,9 @@ mod tests {
     fn answers_are_tagged_json_and_read_back() {
         let refused = serde_json::to_value(TakeAnswer::Refused).unwrap();
         assert_eq!(refused, json!({"answer": "refused"}));
-        let taken = TakeAnswer::Taken { state: ended() };
+        let taken = TakeAnswer::Taken {
+            state: Box::new(ended()),
+        };
         let text = serde_json::to_value(&taken).unwrap();
         assert_eq!(text["answer"], "taken");
         assert_eq!(serde_json::from_value::<TakeAnswer>(text).unwrap(), taken);
