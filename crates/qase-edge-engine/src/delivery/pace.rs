@@ -3,7 +3,10 @@
 //! spread out, never dropped. One pacer per destination hands out send
 //! slots ([`reserve`]); a message whose slot is near waits for it, one whose
 //! slot is far is put back on the queue until then ([`step`]), keeping the
-//! slot it was given.
+//! slot it was given. The pacer object (`qase_edge::delivery::pacer`) is
+//! asked [`PacerCall`]s and answers [`ReserveAnswer`].
+
+use serde::{Deserialize, Serialize};
 
 use crate::delivery::settings::MAX_RETRY_SECONDS;
 
@@ -16,6 +19,25 @@ pub const MAX_INLINE_WAIT_MS: u64 = 5_000;
 pub fn reserve(next_free: u64, now: u64, interval_ms: u64) -> (u64, u64) {
     let slot = next_free.max(now);
     (slot, slot + interval_ms)
+}
+
+/// A call to a destination's pacer object (one JSON body, `POST`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum PacerCall {
+    /// The next send slot, the one after it `interval_ms` later ([`reserve`]).
+    /// Answers [`ReserveAnswer`].
+    Reserve {
+        /// The destination's pace: milliseconds between two sends.
+        interval_ms: u64,
+    },
+}
+
+/// The answer to [`PacerCall::Reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveAnswer {
+    /// The slot, in Unix milliseconds.
+    pub slot: u64,
 }
 
 /// What a consumer does with a message given its slot.
@@ -53,6 +75,31 @@ pub fn step(slot: u64, now: u64) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn calls_and_answers_are_tagged_json_and_read_back() {
+        let call = PacerCall::Reserve { interval_ms: 1_500 };
+        let text = serde_json::to_value(call).unwrap();
+        assert_eq!(text, json!({"call": "reserve", "interval_ms": 1_500}));
+        assert_eq!(serde_json::from_value::<PacerCall>(text).unwrap(), call);
+        let answer = serde_json::to_value(ReserveAnswer { slot: 9 }).unwrap();
+        assert_eq!(answer, json!({"slot": 9}));
+        assert_eq!(
+            serde_json::from_value::<ReserveAnswer>(answer).unwrap(),
+            ReserveAnswer { slot: 9 }
+        );
+    }
+
+    #[test]
+    fn a_call_the_pacer_cannot_read_is_refused() {
+        let read = |value: serde_json::Value| serde_json::from_value::<PacerCall>(value);
+        assert!(read(json!({"call": "release", "interval_ms": 1})).is_err());
+        assert!(read(json!({"interval_ms": 1})).is_err());
+        // No default pace hides a caller that forgot it.
+        assert!(read(json!({"call": "reserve"})).is_err());
+        assert!(read(json!({"call": "reserve", "interval_ms": -1})).is_err());
+    }
 
     #[test]
     fn slots_are_handed_out_one_interval_apart_from_now_on() {

@@ -1,10 +1,11 @@
 //! Qase test runs: a run's state assembled from its events, its report, the
 //! calls to Qase's REST API that fill it in, the machine that makes the
-//! report, and the runs API.
+//! report, what a run's object is asked and answers, and the runs API.
 
 pub mod alarm;
 pub mod api;
 pub mod make;
+pub mod object;
 pub mod qase_api;
 pub mod report;
 pub mod settings;

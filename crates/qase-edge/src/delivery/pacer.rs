@@ -6,14 +6,20 @@
 //! memory: an object evicted, or restarted by a deploy, while slots far off
 //! are held by requeued messages would otherwise hand the same slots out
 //! again and post a burst faster than the destination's pace.
+//!
+//! Its calls are [`PacerCall`]s, one JSON body each (`POST`, through the
+//! stub, never exposed; a body that is not one answers 400); a reserve
+//! answers [`ReserveAnswer`].
 
 use std::cell::Cell;
 use std::time::Duration;
 
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
+};
 
 use engine::config::bindings;
-use engine::delivery::pace;
+use engine::delivery::pace::{self, PacerCall, ReserveAnswer};
 
 /// Hands out send slots for one destination.
 #[durable_object]
@@ -34,14 +40,22 @@ impl DurableObject for Pacer {
         }
     }
 
-    /// `GET /?interval_ms=N`: the next slot, in Unix milliseconds.
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        let interval = req
-            .url()?
-            .query_pairs()
-            .find(|(key, _)| key == "interval_ms")
-            .and_then(|(_, value)| value.parse().ok())
-            .unwrap_or(1000);
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let call = match serde_json::from_str::<PacerCall>(&req.text().await?) {
+            Ok(call) => call,
+            Err(error) => return Response::error(format!("not a pacer call: {error}"), 400),
+        };
+        match call {
+            PacerCall::Reserve { interval_ms } => {
+                Response::from_json(&self.reserve(interval_ms).await?)
+            }
+        }
+    }
+}
+
+impl Pacer {
+    /// The next slot, and the next free time after it stored.
+    async fn reserve(&self, interval: u64) -> Result<ReserveAnswer> {
         let storage = self.state.storage();
         // The runtime's input gate holds other requests while storage is
         // read or written, so this read-reserve-write is not interleaved.
@@ -54,7 +68,7 @@ impl DurableObject for Pacer {
         self.next_free.set(Some(next_free));
         // The answer leaves only once the write is durable (output gate).
         storage.put(NEXT_FREE_KEY, next_free).await?;
-        Response::ok(slot.to_string())
+        Ok(ReserveAnswer { slot })
     }
 }
 
@@ -64,9 +78,19 @@ pub async fn reserve(env: &Env, destination: &str, interval: Duration) -> Result
         .durable_object(bindings::PACER)?
         .id_from_name(destination)?
         .get_stub()?;
-    let url = format!("https://pacer/?interval_ms={}", interval.as_millis());
-    let text = stub.fetch_with_str(&url).await?.text().await?;
-    text.trim()
-        .parse()
-        .map_err(|_| worker::Error::RustError(format!("the pacer answered `{text}`")))
+    let call = PacerCall::Reserve {
+        interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+    };
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(&call)?.into()));
+    let request = Request::new_with_init("https://pacer/", &init)?;
+    let mut response = stub.fetch_with_request(request).await?;
+    match response.status_code() {
+        200 => Ok(response.json::<ReserveAnswer>().await?.slot),
+        status => Err(worker::Error::RustError(format!(
+            "the pacer of `{destination}` answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        ))),
+    }
 }

@@ -5,9 +5,9 @@
 //! once, and a CI gate must hear of the run's end the moment it is applied.
 //! The object runs one request at a time around its storage (the input
 //! gate), so read-apply-write of the state is never interleaved, and a gate
-//! waiting in it (`GET /wait`) holds an in-memory signal that the request
-//! applying the run's end fires: no storage is polled, and nothing is
-//! written while a gate waits. The rules are [`engine::runs::state`].
+//! waiting in it (a [`RunWatchCall::Wait`]) holds an in-memory signal that
+//! the request applying the run's end fires: no storage is polled, and
+//! nothing is written while a gate waits. The rules are [`engine::runs::state`].
 //!
 //! Storage: `state` (the [`RunState`] as JSON text) and `seen/{event id}` per
 //! event applied, so a duplicate changes nothing. After every apply the
@@ -15,9 +15,12 @@
 //! unchanged state writes no row); when D1 fails, its alarm writes it again
 //! a minute later, until it succeeds, and nothing waits for it.
 //!
-//! Internal routes (called by the Worker through the stub, never exposed):
-//! `POST /apply` (a [`RunFact`]), `GET /state`, `GET /wait?timeout_ms=`,
-//! `POST /take` (`{"message_id", "failures"}`: the report, once).
+//! Its calls are [`RunWatchCall`]s, one JSON body each (`POST`, through the
+//! stub, never exposed; a body that is not one answers 400): `apply` (a
+//! [`RunFact`]; answers [`ApplyAnswer`]), `state` and `wait` (with
+//! `timeout_ms`; both answer the [`RunState`]) and `take` (the report, once
+//! per run; answers [`TakeAnswer`]). Every call but `apply` names its run's
+//! key, so that a run no event has reached is answered empty.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -28,7 +31,7 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use qase_webhooks::run_report::Failures;
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 use worker::{
     durable_object, Date, Delay, DurableObject, Env, Method, Request, RequestInit, Response,
     Result, State,
@@ -39,6 +42,7 @@ use crate::store::db;
 use engine::config::bindings;
 use engine::runs::alarm;
 use engine::runs::alarm::AlarmStep;
+use engine::runs::object::{ApplyAnswer, RunWatchCall, TakeAnswer};
 use engine::runs::report::RunKey;
 use engine::runs::sql;
 use engine::runs::state::{self, Applied, RunFact, RunState};
@@ -61,22 +65,6 @@ pub struct RunWatch {
     waiters: RefCell<Vec<Rc<Signal>>>,
 }
 
-/// What `POST /apply` answers.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ApplyAnswer {
-    /// The state after the event.
-    pub state: RunState,
-    /// Whether this event ended the run.
-    pub ended_now: bool,
-}
-
-/// What `POST /take` is sent.
-#[derive(Debug, Serialize, Deserialize)]
-struct TakeRequest {
-    message_id: String,
-    failures: Option<Failures>,
-}
-
 impl DurableObject for RunWatch {
     fn new(state: State, env: Env) -> Self {
         RunWatch {
@@ -88,27 +76,22 @@ impl DurableObject for RunWatch {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = req.url()?;
-        match (req.method(), url.path()) {
-            (Method::Post, "/apply") => {
-                let fact: RunFact = serde_json::from_str(&req.text().await?)?;
-                self.apply(fact).await
+        // Read with serde_json, as the state is: one JSON decoder in the bundle.
+        let call = match serde_json::from_str::<RunWatchCall>(&req.text().await?) {
+            Ok(call) => call,
+            Err(error) => return Response::error(format!("not a run watch call: {error}"), 400),
+        };
+        match call {
+            RunWatchCall::Apply { fact } => Response::from_json(&self.apply(fact).await?),
+            RunWatchCall::State { key } => Response::from_json(&self.load(&key).await?),
+            RunWatchCall::Wait { key, timeout_ms } => {
+                Response::from_json(&self.wait(&key, timeout_ms).await?)
             }
-            (Method::Get, "/state") => {
-                let key = key_of(&url)?;
-                Response::from_json(&self.load(&key).await?)
-            }
-            (Method::Get, "/wait") => {
-                let key = key_of(&url)?;
-                let timeout_ms = query(&url, "timeout_ms").unwrap_or(0);
-                self.wait(&key, timeout_ms).await
-            }
-            (Method::Post, "/take") => {
-                let key = key_of(&url)?;
-                let take: TakeRequest = serde_json::from_str(&req.text().await?)?;
-                self.take(&key, take).await
-            }
-            _ => Response::error("no such route", 404),
+            RunWatchCall::Take {
+                key,
+                message_id,
+                failures,
+            } => Response::from_json(&self.take(&key, &message_id, failures).await?),
         }
     }
 
@@ -216,7 +199,7 @@ impl RunWatch {
         }
     }
 
-    async fn apply(&self, fact: RunFact) -> Result<Response> {
+    async fn apply(&self, fact: RunFact) -> Result<ApplyAnswer> {
         let seen_key = Applied::seen_key(&fact.event_id);
         let seen = self.state.storage().get::<bool>(&seen_key).await?.is_some();
         let applied = state::apply(self.stored().await?, &fact, seen);
@@ -234,7 +217,7 @@ impl RunWatch {
             }
         }
         self.mirror(&applied.state).await;
-        Response::from_json(&ApplyAnswer {
+        Ok(ApplyAnswer {
             state: applied.state,
             ended_now: applied.ended_now,
         })
@@ -262,10 +245,10 @@ impl RunWatch {
         }
     }
 
-    async fn wait(&self, key: &RunKey, timeout_ms: u64) -> Result<Response> {
+    async fn wait(&self, key: &RunKey, timeout_ms: u64) -> Result<RunState> {
         let state = self.load(key).await?;
         if state.status.is_final() || timeout_ms == 0 {
-            return Response::from_json(&state);
+            return Ok(state);
         }
         let signal = Rc::new(Signal::default());
         self.waiters.borrow_mut().push(Rc::clone(&signal));
@@ -276,40 +259,25 @@ impl RunWatch {
                 .borrow_mut()
                 .retain(|waiter| !Rc::ptr_eq(waiter, &signal));
         }
-        Response::from_json(&self.load(key).await?)
+        self.load(key).await
     }
 
-    async fn take(&self, key: &RunKey, take: TakeRequest) -> Result<Response> {
+    /// A take: the taken state is stored when it changed, and mirrored.
+    async fn take(
+        &self,
+        key: &RunKey,
+        message_id: &str,
+        failures: Option<Failures>,
+    ) -> Result<TakeAnswer> {
         let state = self.load(key).await?;
-        match state::take_report(&state, &take.message_id, take.failures) {
-            Some(taken) if state.status.is_final() => {
-                if taken != state {
-                    self.store(&taken).await?;
-                }
-                self.mirror(&taken).await;
-                Response::from_json(&taken)
+        let answer = TakeAnswer::of(&state, message_id, failures);
+        if let TakeAnswer::Taken { state: taken } = &answer {
+            if **taken != state {
+                self.store(taken).await?;
             }
-            _ => Response::error("the report is not this message's to send", 409),
+            self.mirror(taken).await;
         }
-    }
-}
-
-fn query<T: std::str::FromStr>(url: &worker::Url, name: &str) -> Option<T> {
-    url.query_pairs()
-        .find(|(key, _)| key == name)
-        .and_then(|(_, value)| value.parse().ok())
-}
-
-fn key_of(url: &worker::Url) -> Result<RunKey> {
-    let project = url
-        .query_pairs()
-        .find(|(key, _)| key == "project")
-        .map(|(_, value)| value.into_owned());
-    match (project, query(url, "run")) {
-        (Some(project), Some(run)) => Ok(RunKey { project, run }),
-        _ => Err(worker::Error::RustError(
-            "project and run are required".into(),
-        )),
+        Ok(answer)
     }
 }
 
@@ -346,39 +314,24 @@ impl Future for Fired {
 
 // ---- The Worker's side: calls to a run's object through its stub ----
 
-fn stub(env: &Env, key: &RunKey) -> Result<worker::Stub> {
-    env.durable_object(bindings::RUN_WATCH)?
+/// Sends `call` to the object of the run it names; its answer.
+async fn call<T: DeserializeOwned>(env: &Env, call: &RunWatchCall) -> Result<T> {
+    let key = call.key();
+    let stub = env
+        .durable_object(bindings::RUN_WATCH)?
         .id_from_name(&state::object_name(&key.project, key.run))?
-        .get_stub()
-}
-
-fn url(path: &str, key: &RunKey, extra: &str) -> String {
-    let mut url = worker::Url::parse(&format!("https://run-watch{path}")).expect("a fixed URL");
-    url.query_pairs_mut()
-        .append_pair("project", &key.project)
-        .append_pair("run", &key.run.to_string());
-    let mut url = url.to_string();
-    url.push_str(extra);
-    url
-}
-
-async fn call(env: &Env, key: &RunKey, request: Request) -> Result<Response> {
-    let response = stub(env, key)?.fetch_with_request(request).await?;
-    Ok(response)
-}
-
-fn post(url: &str, body: &impl Serialize) -> Result<Request> {
+        .get_stub()?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(body)?.into()));
-    Request::new_with_init(url, &init)
-}
-
-async fn json<T: for<'de> Deserialize<'de>>(mut response: Response) -> Result<T> {
+        .with_body(Some(serde_json::to_string(call)?.into()));
+    let request = Request::new_with_init("https://run-watch/", &init)?;
+    let mut response = stub.fetch_with_request(request).await?;
     match response.status_code() {
         200 => response.json().await,
         status => Err(worker::Error::RustError(format!(
-            "the run's object answered {status}: {}",
+            "the object of run {}/{} answered {status}: {}",
+            key.project,
+            key.run,
             response.text().await.unwrap_or_default()
         ))),
     }
@@ -386,42 +339,39 @@ async fn json<T: for<'de> Deserialize<'de>>(mut response: Response) -> Result<T>
 
 /// Applies an event to its run.
 pub async fn apply(env: &Env, fact: &RunFact) -> Result<ApplyAnswer> {
-    let key = RunKey {
-        project: fact.project.clone(),
-        run: fact.run,
-    };
-    let request = post(&url("/apply", &key, ""), fact)?;
-    json(call(env, &key, request).await?).await
+    let apply = RunWatchCall::Apply { fact: fact.clone() };
+    call(env, &apply).await
 }
 
 /// A run's state as its object holds it.
 pub async fn state(env: &Env, key: &RunKey) -> Result<RunState> {
-    let request = Request::new(&url("/state", key, ""), Method::Get)?;
-    json(call(env, key, request).await?).await
+    call(env, &RunWatchCall::State { key: key.clone() }).await
 }
 
 /// A run's state once it has ended, or after `timeout_seconds`.
 pub async fn wait(env: &Env, key: &RunKey, timeout_seconds: u64) -> Result<RunState> {
-    let extra = format!("&timeout_ms={}", timeout_seconds * 1000);
-    let request = Request::new(&url("/wait", key, &extra), Method::Get)?;
-    json(call(env, key, request).await?).await
+    let wait = RunWatchCall::Wait {
+        key: key.clone(),
+        timeout_ms: timeout_seconds.saturating_mul(1000),
+    };
+    call(env, &wait).await
 }
 
 /// Takes a run's report for the queue message `message_id`: the state to
-/// report, or `None` when another message took it.
+/// report, or `None` when another message took it (or the run has not ended).
 pub async fn take(
     env: &Env,
     key: &RunKey,
     message_id: &str,
     failures: Option<Failures>,
 ) -> Result<Option<RunState>> {
-    let body = TakeRequest {
+    let take = RunWatchCall::Take {
+        key: key.clone(),
         message_id: message_id.to_owned(),
         failures,
     };
-    let response = call(env, key, post(&url("/take", key, ""), &body)?).await?;
-    if response.status_code() == 409 {
-        return Ok(None);
+    match call(env, &take).await? {
+        TakeAnswer::Taken { state } => Ok(Some(*state)),
+        TakeAnswer::Refused => Ok(None),
     }
-    json(response).await.map(Some)
 }
