@@ -246,3 +246,6 @@ impl<'c> AlertPost<'c> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -200,3 +200,6 @@ impl Machine for MakeReport<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,6 +25,8 @@ mod claim;
 mod lane;
 mod ops;
 #[cfg(test)]
+pub(crate) mod script;
+#[cfg(test)]
 mod tests;
 
 pub use bury::Bury;

@@ -17,8 +17,8 @@
 use std::time::Duration;
 
 use qase_webhooks::chat::Alert;
-use qase_webhooks::retry::AttemptResult;
 
+use super::script::{self, names, status};
 use super::*;
 use crate::config::bindings;
 use crate::delivery::breaker::Outcome;
@@ -73,38 +73,16 @@ fn retry_of(mut message: QueuedDelivery) -> QueuedDelivery {
     message
 }
 
-fn status(status: u16) -> OpResult {
-    OpResult::Attempted {
-        result: AttemptResult::Status {
-            status,
-            retry_after: None,
-        },
-        description: format!("HTTP {status}"),
-        random: 0.5,
-    }
-}
-
 /// Runs the machine to its end, answering each operation with `answer`
 /// (`None`: `Done`): every operation, and the end.
 fn drive(
     config: &Config,
     message: QueuedDelivery,
-    mut answer: impl FnMut(&Op) -> Option<OpResult>,
+    answer: impl FnMut(&Op) -> Option<OpResult>,
 ) -> (Vec<Op>, Disposition) {
-    let (mut machine, mut next) = Delivery::start(config, message, NOW);
-    let mut seen = Vec::new();
-    for _ in 0..100 {
-        match next {
-            Next::End(disposition) => return (seen, disposition),
-            Next::Run(ops) => {
-                let results = ops.iter().map(|op| answer(op).unwrap_or(OpResult::Done));
-                let results = results.collect();
-                seen.extend(ops);
-                next = machine.feed(results, NOW);
-            }
-        }
-    }
-    panic!("the machine never ended: {seen:?}");
+    let (mut machine, next) = Delivery::start(config, message, NOW);
+    let run = script::run(&mut machine, next, NOW, answer);
+    (run.ops, run.end)
 }
 
 /// An answer for the common operations: the claim won, the breaker says
@@ -118,34 +96,6 @@ fn healthy(op: &Op) -> Option<OpResult> {
         Op::Attempt { .. } => Some(status(200)),
         _ => None,
     }
-}
-
-fn names(ops: &[Op]) -> Vec<&'static str> {
-    ops.iter()
-        .map(|op| match op {
-            Op::ReadBodyRow(_) => "row",
-            Op::ReadKv(_) => "kv",
-            Op::ApplyRun(_) => "run",
-            Op::QueueReport { .. } => "report",
-            Op::Claim { .. } => "claim",
-            Op::AskBreaker { .. } => "ask",
-            Op::Hold { .. } => "hold",
-            Op::ReportToBreaker { .. } => "tell",
-            Op::ReservePace { .. } => "reserve",
-            Op::Wait(_) => "wait",
-            Op::Attempt { .. } => "attempt",
-            Op::Record { .. } => "record",
-            Op::Requeue { .. } => "requeue",
-            Op::SendDeadLetter(_) => "dlq",
-            Op::RecordDead { .. } => "dead",
-            Op::RaiseAlert { .. } => "alert",
-            Op::QueueAlert { .. }
-            | Op::ReadRun(_)
-            | Op::Fetch(_)
-            | Op::TakeReport { .. }
-            | Op::QueueDeliveries(_) => "not a delivery's",
-        })
-        .collect()
 }
 
 #[test]
@@ -573,16 +523,11 @@ fn follow_ups_that_fail_fall_back_as_the_engine_says() {
 fn notes(
     config: &Config,
     message: QueuedDelivery,
-    mut answer: impl FnMut(&Op) -> Option<OpResult>,
+    answer: impl FnMut(&Op) -> Option<OpResult>,
 ) -> Vec<(Level, String)> {
-    let (mut machine, mut next) = Delivery::start(config, message, NOW);
-    let mut notes = Vec::new();
-    while let Next::Run(ops) = next {
-        let results = ops.iter().map(|op| answer(op).unwrap_or(OpResult::Done));
-        next = machine.feed(results.collect(), NOW);
-        notes.extend(machine.take_notes().into_iter().map(|n| (n.level, n.line)));
-    }
-    notes
+    let (mut machine, next) = Delivery::start(config, message, NOW);
+    let run = script::run(&mut machine, next, NOW, answer);
+    run.notes.into_iter().map(|n| (n.level, n.line)).collect()
 }
 
 #[test]
