@@ -250,11 +250,45 @@ fn without_a_token_the_report_is_taken_and_queued_with_the_counts_only() {
     );
 }
 
-/// Carries out `next`'s round, checking it is one.
+/// The operations of `next`, which must be a round (not the end).
 fn round(next: Next) -> Vec<Op> {
     match next {
         Next::Run(ops) => ops,
         Next::End(end) => panic!("ended: {end:?}"),
+    }
+}
+
+/// Checks that `ops` are `GET`s of `urls` on Qase's API, with its token and timeout.
+fn assert_gets(ops: &[Op], urls: &[String]) {
+    assert_eq!(ops.len(), urls.len(), "{ops:?}");
+    for (op, url) in ops.iter().zip(urls) {
+        let Op::Fetch(request) = op else {
+            panic!("not a fetch: {op:?}")
+        };
+        assert_eq!(&request.url, url);
+        assert_eq!(request.method, Method::Get);
+        assert_eq!(request.timeout, Duration::from_secs(3));
+        assert!(request.headers.contains(&("Token".into(), "tok".into())));
+    }
+}
+
+/// The failures of run `WEB/42` as [`qase`] lists them.
+fn qase_failures() -> Failures {
+    let failure = |case_id, title: Option<&str>, status| Failure {
+        case_id,
+        title: title.map(str::to_owned),
+        status,
+        url: format!("https://app.qase.io/case/WEB-{case_id}"),
+    };
+    Failures {
+        source: FailureSource::QaseApi,
+        items: vec![
+            failure(2, Some("Login"), FailureStatus::Failed),
+            // Its title could not be fetched: listed without one.
+            failure(9, None, FailureStatus::Failed),
+            failure(4, Some("Logout"), FailureStatus::Blocked),
+        ],
+        more: 0,
     }
 }
 
@@ -273,51 +307,22 @@ fn with_a_token_the_listings_then_the_titles_are_fetched_each_at_once() {
     let listings = round(feed(&read, &mut machine));
     let titles = round(feed(&listings, &mut machine));
     let take = round(feed(&titles, &mut machine));
-    let url = |op: &Op| match op {
-        Op::Fetch(request) => request.url.clone(),
-        other => panic!("not a fetch: {other:?}"),
-    };
     let base = "https://api.qase.eu/v1";
-    assert_eq!(
-        listings.iter().map(url).collect::<Vec<_>>(),
-        [
-            format!("{base}/result/WEB?run=42&status=failed&limit=100&offset=0"),
-            format!("{base}/result/WEB?run=42&status=blocked&limit=100&offset=0"),
-        ]
+    assert_gets(
+        &listings,
+        &["failed", "blocked"]
+            .map(|status| format!("{base}/result/WEB?run=42&status={status}&limit=100&offset=0")),
     );
     // Failed first, by case id; a case both failed and blocked counts as failed.
-    assert_eq!(
-        titles.iter().map(url).collect::<Vec<_>>(),
-        [2, 9, 4].map(|case| format!("{base}/case/WEB/{case}"))
+    assert_gets(
+        &titles,
+        &[2, 9, 4].map(|case| format!("{base}/case/WEB/{case}")),
     );
-    for op in listings.iter().chain(&titles) {
-        let Op::Fetch(request) = op else {
-            unreachable!()
-        };
-        assert_eq!(request.method, Method::Get);
-        assert_eq!(request.timeout, Duration::from_secs(3));
-        assert!(request.headers.contains(&("Token".into(), "tok".into())));
-    }
 
     let [Op::TakeReport { failures, .. }] = &take[..] else {
         panic!("{take:?}")
     };
-    let failure = |case_id, title: Option<&str>, status| Failure {
-        case_id,
-        title: title.map(str::to_owned),
-        status,
-        url: format!("https://app.qase.io/case/WEB-{case_id}"),
-    };
-    let expected = Failures {
-        source: FailureSource::QaseApi,
-        items: vec![
-            failure(2, Some("Login"), FailureStatus::Failed),
-            // Its title could not be fetched: listed without one.
-            failure(9, None, FailureStatus::Failed),
-            failure(4, Some("Logout"), FailureStatus::Blocked),
-        ],
-        more: 0,
-    };
+    let expected = qase_failures();
     assert_eq!(failures.as_ref(), Some(&expected));
     let queue = round(feed(&take, &mut machine));
     let [Op::QueueDeliveries(messages)] = &queue[..] else {
