@@ -114,6 +114,9 @@ impl<'c> MakeReport<'c> {
         let Some(api) = &self.config.runs.api else {
             return self.take(None);
         };
+        if cases.is_empty() {
+            return self.after_titles(&cases, more, Vec::new());
+        }
         let project = &self.key.project;
         let titles = cases
             .iter()
