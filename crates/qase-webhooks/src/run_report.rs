@@ -54,16 +54,32 @@ pub struct RunCounts {
     pub duration: u64,
 }
 
+/// Passed cases in tenths of a percent (`917` is 91.7%), rounded half up,
+/// of the run's `cases` or, when the counts of each status add up to more
+/// (`counted`: Qase sent a stale or wrong count), of that sum: never above
+/// 100%. `None` when both are 0.
+pub fn pass_rate_tenths(passed: u64, cases: u64, counted: u64) -> Option<u64> {
+    let of = u128::from(cases.max(counted).max(passed));
+    if of == 0 {
+        return None;
+    }
+    let tenths = (u128::from(passed) * 1000 + of / 2) / of;
+    Some(u64::try_from(tenths).unwrap_or(u64::MAX))
+}
+
 impl RunCounts {
-    /// Passed cases in tenths of a percent of all cases (`917` is 91.7%),
-    /// rounded half up; `None` for a run without cases.
+    /// Passed cases in tenths of a percent of all cases ([`pass_rate_tenths`]).
     pub fn pass_rate_tenths(&self) -> Option<u64> {
-        if self.cases == 0 {
-            return None;
-        }
-        let cases = u128::from(self.cases);
-        let tenths = (u128::from(self.passed) * 1000 + cases / 2) / cases;
-        Some(u64::try_from(tenths).unwrap_or(u64::MAX))
+        let counted = [
+            self.passed,
+            self.failed,
+            self.blocked,
+            self.skipped.unwrap_or(0),
+            self.untested.unwrap_or(0),
+        ]
+        .iter()
+        .fold(0u64, |sum, n| sum.saturating_add(*n));
+        pass_rate_tenths(self.passed, self.cases, counted)
     }
 
     /// The pass rate in percent with one decimal (`91.7`); `None` without cases.
@@ -245,6 +261,11 @@ mod tests {
         assert_eq!(counts(12, 11, 1, 0).pass_rate(), Some(91.7));
         assert_eq!(counts(3, 3, 0, 0).pass_rate(), Some(100.0));
         assert_eq!(counts(0, 0, 0, 0).pass_rate(), None);
+        // Counts beyond the cases (1 case, 1000 passed): of their sum.
+        assert_eq!(counts(1, 1000, 0, 0).pass_rate(), Some(100.0));
+        assert_eq!(counts(2, 3, 1, 0).pass_rate(), Some(75.0));
+        assert_eq!(counts(0, 1, 1, 0).pass_rate(), Some(50.0));
+        assert_eq!(pass_rate_tenths(u64::MAX, u64::MAX, u64::MAX), Some(1000));
         assert_eq!(counts(u64::MAX, u64::MAX, 0, 0).pass_rate(), Some(100.0));
     }
 

@@ -227,15 +227,17 @@ async fn a_store_down_loses_nothing_that_was_acknowledged() {
 
         // The queue consumer takes the message first, if the queue took it
         // (Miniflare keeps queued messages in memory: a restart drops them).
-        // Its last word on this event is a `claim` line (left to the sweep,
-        // forwarded unclaimed) or, once claimed, the `attempt` line.
+        // Its last word on this event is the `claim` line that leaves it to
+        // the sweep or, when it forwards it (claimed, or unclaimed with D1
+        // down), the `attempt` line: the claim line of an unclaimed
+        // forward comes before its attempt.
         if !down.contains(&"QASE_DELIVERIES") {
             let id = qase_webhooks::EventId::of(&body).to_string();
             let named = format!(r#""id":"{id}""#);
-            worker.logs_when("the queue consumer's claim or attempt", |logs| {
+            worker.logs_when("the queue consumer's last word on it", |logs| {
                 logs.lines().any(|line| {
                     line.contains(&named)
-                        && (line.contains(r#""event":"claim""#)
+                        && (line.contains(r#""outcome":"d1_unavailable_left_to_the_sweep""#)
                             || line.contains(r#""event":"attempt""#))
                 })
             });

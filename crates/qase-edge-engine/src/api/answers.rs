@@ -26,6 +26,52 @@ pub use crate::api::replay::DryRun;
 pub use crate::runs::api::RunView;
 pub use crate::store::migrate_kv::Migrated;
 
+/// The deepest body embedded as JSON in an answer ([`embed_body`]): with
+/// the answer's own levels, well within what common JSON parsers read
+/// (serde_json stops at 128, Python's `json` near 1,000).
+pub const MAX_EMBEDDED_DEPTH: usize = 100;
+
+/// How deeply `json` nests (`{}` is 1, `{"a":[1]}` is 2); strings, and
+/// escapes in them, are skipped. For bytes that passed the JSON check.
+pub fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A stored body as an answer embeds it: as JSON, or, nested deeper than
+/// [`MAX_EMBEDDED_DEPTH`], as a JSON string of its text, so that the
+/// answer stays readable by common parsers (`/body` has the exact bytes).
+/// Every stored body is a JSON object, so a string says which it is.
+/// `None`: the bytes are not JSON (never for a body that was stored).
+pub fn embed_body(body: &[u8]) -> Option<Box<RawValue>> {
+    let text = String::from_utf8_lossy(body).into_owned();
+    if nesting_depth(body) <= MAX_EMBEDDED_DEPTH {
+        return RawValue::from_string(text).ok();
+    }
+    RawValue::from_string(serde_json::to_string(&text).ok()?).ok()
+}
+
 /// An event as the API lists it: every column of its row but the body, and
 /// `status`, the name `outcome` had before D1 (kept for existing clients).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,6 +399,24 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+
+    #[test]
+    fn bodies_deeper_than_a_parser_reads_are_embedded_as_their_text() {
+        assert_eq!(nesting_depth(b"{}"), 1);
+        assert_eq!(nesting_depth(br#"{"a":[1,{"b":"]}}[[{"}]}"#), 3);
+        assert_eq!(nesting_depth(br#"{"a":"\"{{{"}"#), 1);
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let shallow = format!(r#"{{"payload":{}}}"#, nested(MAX_EMBEDDED_DEPTH - 1));
+        assert_eq!(embed_body(shallow.as_bytes()).unwrap().get(), shallow);
+        let deep = format!(r#"{{"payload":{}}}"#, nested(5_000));
+        let embedded = embed_body(deep.as_bytes()).unwrap();
+        let text: String = serde_json::from_str(embedded.get()).unwrap();
+        assert_eq!(text, deep, "the exact text, as a string");
+        // An answer embedding it reads back with serde_json's own limit.
+        let answer = format!(r#"{{"body":{}}}"#, embedded.get());
+        assert!(serde_json::from_str::<serde_json::Value>(&answer).is_ok());
+        assert!(embed_body(b"{not json").is_none());
+    }
     use crate::api::destinations::{BreakerFacts, Day};
     use crate::api::events::{NameTotals, Totals};
     use crate::runs::state::{ResultCounts, RunStatus};

@@ -25,7 +25,7 @@ use qase_webhooks::chat::{self, Message};
 use qase_webhooks::Envelope;
 use serde::{Deserialize, Serialize};
 
-use crate::api::params::{Cursor, DeadLetterQuery, EventFilter, StatsQuery};
+use crate::api::params::{sqlite_glob, Cursor, DeadLetterQuery, EventFilter, StatsQuery};
 use crate::store::d1::{Param, Statement};
 use crate::store::layout::{self, DeliveryStatus};
 use crate::store::types::{EventStatus, Forward};
@@ -82,21 +82,6 @@ impl Sql {
     fn limit(&mut self, rows: usize) -> String {
         format!(" LIMIT {}", self.bind(rows as u64))
     }
-}
-
-/// A routing glob (`*` any run of characters) as an SQLite `GLOB`
-/// pattern, whose other special characters (`?`, `[`) are made literal.
-/// Both are case-sensitive, as routing is.
-pub fn sqlite_glob(pattern: &str) -> String {
-    let mut glob = String::with_capacity(pattern.len());
-    for c in pattern.chars() {
-        match c {
-            '?' => glob.push_str("[?]"),
-            '[' => glob.push_str("[[]"),
-            c => glob.push(c),
-        }
-    }
-    glob
 }
 
 /// The filter's conditions on `events`.

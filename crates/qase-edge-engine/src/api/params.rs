@@ -161,7 +161,29 @@ fn project(value: &str) -> Result<String, ParamError> {
     Ok(value.to_owned())
 }
 
-/// An event name or glob, no longer than an event name may be.
+/// The longest `GLOB` pattern D1 runs: it refuses longer ones (as it
+/// does `LIKE` patterns), so a longer glob could never be answered.
+pub const MAX_GLOB_BYTES: usize = 50;
+
+/// A routing glob (`*` any run of characters) as an SQLite `GLOB`
+/// pattern: a run of `*` is one (it matches the same), and the other
+/// special characters (`?`, `[`) are made literal. Both are
+/// case-sensitive, as routing is.
+pub fn sqlite_glob(pattern: &str) -> String {
+    let mut glob = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        match c {
+            '*' if glob.ends_with('*') => {}
+            '?' => glob.push_str("[?]"),
+            '[' => glob.push_str("[[]"),
+            c => glob.push(c),
+        }
+    }
+    glob
+}
+
+/// An event name or glob: a name no longer than an event name may be, a
+/// glob (with `*`) no longer than D1 runs ([`MAX_GLOB_BYTES`]).
 fn event_pattern(value: &str) -> Result<String, ParamError> {
     if value.chars().count() > MAX_EVENT_NAME_LEN {
         return Err(bad(
@@ -170,6 +192,16 @@ fn event_pattern(value: &str) -> Result<String, ParamError> {
         ));
     }
     Pattern::new(value).ok_or_else(|| bad("event", "must not be empty"))?;
+    if value.contains('*') && sqlite_glob(value).len() > MAX_GLOB_BYTES {
+        return Err(bad(
+            "event",
+            format!(
+                "a glob (with `*`) must be at most {MAX_GLOB_BYTES} bytes, with a run of `*` \
+                 counted once and each `?` or `[` as 3 (D1's limit on patterns); an exact \
+                 name may have up to {MAX_EVENT_NAME_LEN} characters"
+            ),
+        ));
+    }
     Ok(value.to_owned())
 }
 
@@ -485,10 +517,11 @@ impl BulkReplayRequest {
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is
-/// case-insensitive (RFC 9110 §11.1) and whitespace around the token is not
-/// part of it.
+/// case-insensitive (RFC 9110 §11.1), and spaces and tabs around the token
+/// are not part of it (HTTP's optional whitespace, §5.6.3); any other
+/// character, Unicode spaces included, is.
 pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    let (scheme, token) = value.trim_matches([' ', '\t']).split_once([' ', '\t'])?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim_matches([' ', '\t']))
@@ -525,6 +558,30 @@ mod tests {
 
     fn parse(query: &[(&str, &str)]) -> Result<ListQuery, ParamError> {
         ListQuery::parse(pairs(query))
+    }
+
+    #[test]
+    fn an_event_glob_is_refused_past_what_d1_runs_and_a_run_of_stars_is_one() {
+        let take = |value: &str| EventFilter::default().take("event", value);
+        // 51 stars are one star: the same filter, well within the limit.
+        assert_eq!(sqlite_glob(&"*".repeat(51)), "*");
+        assert!(take(&"*".repeat(51)).is_ok());
+        let at_limit = format!("{}*", "a".repeat(MAX_GLOB_BYTES - 1));
+        assert!(take(&at_limit).is_ok());
+        let over = format!("{}*", "a".repeat(MAX_GLOB_BYTES));
+        let error = take(&over).unwrap_err();
+        assert_eq!(error.param, "event");
+        assert!(
+            error.problem.contains("at most 50 bytes"),
+            "{}",
+            error.problem
+        );
+        // Escaping counts: 17 `?` are 51 bytes of pattern.
+        assert!(take(&format!("{}*", "?".repeat(17))).is_err());
+        assert!(take(&format!("{}*", "?".repeat(16))).is_ok());
+        // An exact name is compared with `=`, so the name's own limit holds.
+        assert!(take(&"a".repeat(MAX_EVENT_NAME_LEN)).is_ok());
+        assert!(take(&"a".repeat(MAX_EVENT_NAME_LEN + 1)).is_err());
     }
 
     #[test]
@@ -782,6 +839,10 @@ mod tests {
         for value in ["Basic t0ken", "Bearert0ken", "t0ken", "", "Token t0ken"] {
             assert_eq!(bearer_token(value), None, "{value:?}");
         }
+        // Only spaces and tabs are HTTP's whitespace: the rest stays.
+        assert_eq!(bearer_token("Bearer t0ken\u{a0}"), Some("t0ken\u{a0}"));
+        assert_eq!(bearer_token("Bearer t0ken\n"), Some("t0ken\n"));
+        assert_eq!(bearer_token("\u{3000}Bearer t0ken"), None);
     }
 
     #[test]

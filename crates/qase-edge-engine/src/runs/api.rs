@@ -163,6 +163,10 @@ pub fn parse_project(text: &str) -> Result<String, ParamError> {
     Ok(project.to_owned())
 }
 
+/// What a run id must be: one JavaScript reads exactly, as every run id
+/// the API lists is (see [`crate::runs::state::fact_of`]).
+const RUN_ID_PROBLEM: &str = "must be a run id: a whole number from 0 to 9007199254740991";
+
 /// The `{project}/{id}` of a run route (`WEB/42`, still percent-encoded).
 pub fn parse_run_path(path: &str) -> Result<RunKey, ParamError> {
     let (project, run) = path
@@ -175,7 +179,7 @@ pub fn parse_run_path(path: &str) -> Result<RunKey, ParamError> {
             .parse()
             .ok()
             .filter(|run| *run <= qase_webhooks::MAX_SAFE_INTEGER)
-            .ok_or_else(|| bad("id", "must be a run id (a whole number)"))?,
+            .ok_or_else(|| bad("id", RUN_ID_PROBLEM))?,
     })
 }
 

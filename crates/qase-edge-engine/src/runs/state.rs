@@ -21,7 +21,7 @@
 //! shape Qase changes never breaks a run.
 
 use qase_webhooks::run_report::{Failures, RunCounts, RunOutcome};
-use qase_webhooks::{Envelope, Event, EventName, Subjects};
+use qase_webhooks::{Envelope, Event, EventName, Subjects, MAX_SAFE_INTEGER};
 use serde::{Deserialize, Serialize};
 
 use crate::text::text_form;
@@ -204,8 +204,16 @@ pub struct RunFact {
 
 /// The run fact of a stored delivery, `None` when it is about no run (or a
 /// `run.*` payload does not fit its model: such an event is quarantined,
-/// never forwarded, and says nothing reliable).
+/// never forwarded, and says nothing reliable). A run id above
+/// [`MAX_SAFE_INTEGER`] is no run either, as for `result.*` events
+/// ([`Subjects`]): every run id the API answers with, or is asked for
+/// (`/api/runs/{project}/{id}`, its `wait`, a cursor, `?run=`), is a number
+/// JavaScript reads exactly, so a run it lists can always be asked for.
 pub fn fact_of(event_id: &str, body: &[u8]) -> Option<RunFact> {
+    fact_of_any(event_id, body).filter(|fact| fact.run <= MAX_SAFE_INTEGER)
+}
+
+fn fact_of_any(event_id: &str, body: &[u8]) -> Option<RunFact> {
     let envelope = Envelope::parse(body).ok()?;
     let run_and = |kind: RunFactKind, run: u64| RunFact {
         event_id: event_id.to_owned(),
@@ -526,6 +534,32 @@ pub(crate) mod tests {
     fn without_version(mut state: RunState) -> RunState {
         state.version = 0;
         state
+    }
+
+    #[test]
+    fn a_run_id_past_javascripts_safe_integers_is_no_run_whatever_the_event() {
+        let safe = MAX_SAFE_INTEGER;
+        let started = |id: u64| {
+            body(
+                "run.started",
+                1,
+                json!({"id": id, "title": "T", "cases_count": 1}),
+            )
+        };
+        let result = |id: u64| {
+            body(
+                "result.created",
+                1,
+                json!({"run_id": id, "case_id": 1, "status": "passed"}),
+            )
+        };
+        assert_eq!(fact_of("e", &started(safe)).map(|f| f.run), Some(safe));
+        assert_eq!(fact_of("e", &result(safe)).map(|f| f.run), Some(safe));
+        assert!(fact_of("e", &started(safe + 1)).is_none());
+        assert!(fact_of("e", &result(safe + 1)).is_none());
+        // The path of a run's page and its gate takes the same ids.
+        assert!(crate::runs::api::parse_run_path(&format!("WEB/{safe}")).is_ok());
+        assert!(crate::runs::api::parse_run_path(&format!("WEB/{}", safe + 1)).is_err());
     }
 
     #[test]

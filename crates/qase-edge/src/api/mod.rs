@@ -255,9 +255,9 @@ impl Store<'_> {
     }
 }
 
-/// Stored bodies passed the JSON check, so they embed as they are.
+/// A stored body as an answer embeds it ([`engine::api::answers::embed_body`]).
 fn embedded(body: Vec<u8>) -> Result<Box<RawValue>, ApiError> {
-    RawValue::from_string(String::from_utf8_lossy(&body).into_owned()).map_err(|_| {
+    engine::api::answers::embed_body(&body).ok_or_else(|| {
         worker::console_error!("a stored body is not JSON");
         ApiError::Internal
     })

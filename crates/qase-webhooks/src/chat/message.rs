@@ -221,6 +221,23 @@ struct Counts {
     duration: u64,
 }
 
+impl Counts {
+    /// The pass rate ([`crate::run_report::pass_rate_tenths`]).
+    fn pass_rate_tenths(&self) -> Option<u64> {
+        let counted = [
+            self.passed,
+            self.failed,
+            self.blocked,
+            self.skipped.unwrap_or(0),
+            self.untested.unwrap_or(0),
+            self.retest.unwrap_or(0),
+        ]
+        .iter()
+        .fold(0u64, |sum, n| sum.saturating_add(*n));
+        crate::run_report::pass_rate_tenths(self.passed, self.cases, counted)
+    }
+}
+
 fn run_result(
     envelope: &Envelope<'_>,
     links: &Links,
@@ -254,7 +271,7 @@ fn run_result(
         .fact("Skipped", counts.skipped)
         .fact("Untested", counts.untested)
         .fact("Retest", counts.retest)
-        .fact("Pass rate", text::pass_rate(counts.passed, counts.cases))
+        .fact("Pass rate", text::pass_rate(counts.pass_rate_tenths()))
         .fact("Duration", text::duration_ms(counts.duration));
     message.status = Some(match counts.cases {
         0 => "No cases".to_owned(),
@@ -352,7 +369,7 @@ pub(crate) fn report(report: &RunReport) -> Message {
     .fact("Blocked", Some(counts.blocked))
     .fact("Skipped", counts.skipped)
     .fact("Untested", counts.untested)
-    .fact("Pass rate", text::pass_rate(counts.passed, counts.cases))
+    .fact("Pass rate", text::pass_rate(counts.pass_rate_tenths()))
     .fact("Duration", text::duration_ms(report.duration_ms));
     message.summary = failures_summary(report);
     message

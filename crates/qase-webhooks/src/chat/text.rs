@@ -147,12 +147,8 @@ pub(crate) fn escape(markup: Markup, text: &str, max: usize) -> String {
 
 /// `passed` of `cases` as a percentage with one decimal (`91.7%`, `100%`),
 /// `None` for a run without cases.
-pub(crate) fn pass_rate(passed: u64, cases: u64) -> Option<String> {
-    if cases == 0 {
-        return None;
-    }
-    // Tenths of a percent, rounded half up; u128 so that no count overflows.
-    let tenths = (u128::from(passed) * 1000 + u128::from(cases) / 2) / u128::from(cases);
+pub(crate) fn pass_rate(tenths: Option<u64>) -> Option<String> {
+    let tenths = tenths?;
     Some(match tenths % 10 {
         0 => format!("{}%", tenths / 10),
         digit => format!("{}.{digit}%", tenths / 10),
@@ -289,10 +285,14 @@ mod tests {
 
     #[test]
     fn numbers_for_people() {
-        assert_eq!(pass_rate(11, 12).as_deref(), Some("91.7%"));
-        assert_eq!(pass_rate(3, 3).as_deref(), Some("100%"));
-        assert_eq!(pass_rate(0, 0), None);
-        assert_eq!(pass_rate(u64::MAX, u64::MAX).as_deref(), Some("100%"));
+        let rate = |passed, cases, counted| {
+            pass_rate(crate::run_report::pass_rate_tenths(passed, cases, counted))
+        };
+        assert_eq!(rate(11, 12, 12).as_deref(), Some("91.7%"));
+        assert_eq!(rate(3, 3, 3).as_deref(), Some("100%"));
+        assert_eq!(rate(0, 0, 0), None);
+        assert_eq!(rate(u64::MAX, u64::MAX, 0).as_deref(), Some("100%"));
+        assert_eq!(rate(1000, 1, 1000).as_deref(), Some("100%"));
         assert_eq!(duration_ms(0), None);
         assert_eq!(duration_ms(850).as_deref(), Some("850 ms"));
         assert_eq!(duration_ms(184_000).as_deref(), Some("3m 4s"));
