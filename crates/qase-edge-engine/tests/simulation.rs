@@ -26,12 +26,22 @@
 //!
 //! `QASE_SIM_SEED=<n>` replays one seed; `QASE_SIM_SEEDS=<count>` runs more.
 
+#[path = "simulation/checks.rs"]
+mod checks;
+#[path = "simulation/consumer.rs"]
+mod consumer;
 #[path = "simulation/destinations.rs"]
 mod destinations;
 #[path = "simulation/ledger.rs"]
 mod ledger;
+#[path = "simulation/objects.rs"]
+mod objects;
+#[path = "simulation/posts.rs"]
+mod posts;
 #[path = "simulation/rng.rs"]
 mod rng;
+#[path = "simulation/runs.rs"]
+mod runs;
 #[path = "simulation/scenario.rs"]
 mod scenario;
 #[path = "simulation/world.rs"]
