@@ -27,6 +27,8 @@ pub struct Ledger {
     /// platform delivered again.
     pub alert_attempts: HashMap<String, u32>,
     pub alerts_excused: HashSet<String>,
+    /// Requests to Qase's API, and how many got a fault.
+    pub fetches: (u32, u32),
     pub violations: Vec<String>,
 }
 

@@ -107,7 +107,9 @@ impl World {
                 request.url
             ));
         }
+        self.ledger.fetches.0 += 1;
         if self.rng.chance(self.faults.api) {
+            self.ledger.fetches.1 += 1;
             let answer = match self.rng.range(0, 2) {
                 0 => {
                     self.now += request.timeout.as_millis() as u64;

@@ -187,12 +187,15 @@ pub fn run(seed: u64) -> Result<(), Vec<String>> {
 fn describe(world: &World) -> String {
     let delivery = &world.config.delivery;
     format!(
-        "destinations {:?}, retry {:?}, breaker {:?}, faults {:?}, {} events",
+        "destinations {:?} (an alert destination: {}), retry {:?}, breaker {:?}, faults {:?}, {} events, {} runs, API token: {}",
         world.behaviours,
+        !delivery.alert_destinations(None).is_empty(),
         delivery.retry,
         delivery.breaker,
         world.faults,
-        world.events.len()
+        world.events.len(),
+        world.runs.len(),
+        world.config.runs.api.is_some()
     )
 }
 
@@ -201,5 +204,32 @@ pub fn trace(seed: u64) -> String {
     let (world, _) = world(seed);
     let mut taken: Vec<_> = world.ledger.taken.iter().collect();
     taken.sort();
-    format!("{} {:?} {:?}", world.now, taken, world.calls)
+    let mut alerts: Vec<_> = world.ledger.alert_attempts.iter().collect();
+    alerts.sort();
+    let takers: Vec<_> = world.runs.values().map(|run| &run.takers).collect();
+    format!(
+        "{} {taken:?} {:?} {alerts:?} {takers:?}",
+        world.now, world.calls
+    )
+}
+
+/// What a seed's world went through, to check that the scenarios reach
+/// every machine: reports taken, report deliveries taken, Qase API faults,
+/// alerts posted, dead letters recorded through the dead-letter queue.
+pub fn reach(seed: u64) -> [bool; 5] {
+    let (world, _) = world(seed);
+    let ledger = &world.ledger;
+    let reports = world.runs.values().any(|run| !run.takers.is_empty());
+    let report_taken = ledger.taken.keys().any(|(id, _)| id.starts_with("rpt_"));
+    let buried = ledger
+        .dead_sent
+        .iter()
+        .any(|key| ledger.dead.contains_key(key));
+    [
+        reports,
+        report_taken,
+        ledger.fetches.1 > 0,
+        !ledger.alert_attempts.is_empty(),
+        buried,
+    ]
 }
