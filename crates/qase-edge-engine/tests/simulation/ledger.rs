@@ -1,10 +1,12 @@
 //! What the simulation saw happen, for the invariants: what each
 //! destination took and when, attempts, dead letters, logged losses,
-//! alerts, the duplicates the README allows, and violations seen on the way.
+//! alerts raised and posted, the duplicates the README allows, and
+//! violations seen on the way.
 
 use std::collections::{HashMap, HashSet};
 
 use qase_edge_engine::delivery::breaker::Change;
+use qase_edge_engine::delivery::messages::QueuedAlert;
 
 #[derive(Default)]
 pub struct Ledger {
@@ -17,6 +19,16 @@ pub struct Ledger {
     /// At-least-once cases: (event, destination), or (event, all).
     excused: HashSet<(String, Option<usize>)>,
     pub alerts: HashMap<usize, Vec<Change>>,
+    /// Dead letters sent to the dead-letter queue.
+    pub dead_sent: HashSet<(String, usize)>,
+    /// Alerts raised, by subject (the destination).
+    pub raised: HashMap<String, u32>,
+    /// Attempts of each alert message ([`alert_key`]), and those the
+    /// platform delivered again.
+    pub alert_attempts: HashMap<String, u32>,
+    pub alerts_excused: HashSet<String>,
+    /// Requests to Qase's API, and how many got a fault.
+    pub fetches: (u32, u32),
     pub violations: Vec<String>,
 }
 
@@ -55,5 +67,29 @@ impl Ledger {
         if let Some(change) = change {
             self.alerts.entry(i).or_default().push(change);
         }
+    }
+}
+
+/// An alert message's identity, whatever its attempts and slot.
+pub fn alert_key(alert: &QueuedAlert) -> String {
+    format!("{} {} {:?}", alert.alert_to, alert.at, alert.alert)
+}
+
+impl Ledger {
+    pub fn dead_sent(&mut self, id: &str, i: usize) {
+        self.dead_sent.insert((id.to_owned(), i));
+    }
+
+    pub fn raised(&mut self, subject: &str) {
+        *self.raised.entry(subject.to_owned()).or_default() += 1;
+    }
+
+    pub fn alert_attempted(&mut self, alert: &QueuedAlert) {
+        *self.alert_attempts.entry(alert_key(alert)).or_default() += 1;
+    }
+
+    /// The platform delivered an alert message again: it may be posted again.
+    pub fn excuse_alert(&mut self, alert: &QueuedAlert) {
+        self.alerts_excused.insert(alert_key(alert));
     }
 }

@@ -2,9 +2,9 @@
 //! it draws, the run, and the invariants checked at its end.
 
 use qase_edge_engine::config::{bindings, Config};
-use qase_edge_engine::delivery::breaker::{self, Change};
 use qase_edge_engine::store::settings::Sink;
 
+use super::checks;
 use super::destinations::Behaviour;
 use super::rng::Rng;
 use super::world::{Event, Faults, World};
@@ -14,18 +14,38 @@ const PROJECTS: [&str; 2] = ["WEB", "API"];
 /// Two days: a destination down for good is probed hourly by then.
 const HORIZON_MS: u64 = 2 * 86_400_000;
 
-fn config(rng: &mut Rng, destinations: usize) -> Config {
-    let list: Vec<String> = (0..destinations)
-        .map(|i| {
-            let events = rng.pick(&[r#"["*"]"#, r#"["run.*"]"#, r#"["*.created"]"#]);
-            let pace = rng.pick(&[0, 0, 200, 1000]);
-            format!(
-                r#"{{"name":"d{i}","url":"https://d{i}.example/hook","events":{events},"pace_ms":{pace},"timeout_ms":5000}}"#
-            )
-        })
+/// What a seed's configuration has beyond its event destinations.
+#[derive(Clone, Copy)]
+struct Extras {
+    /// Run reports to some destinations, and run events.
+    runs: bool,
+    /// A Qase API token: the reports fetch their failures.
+    api: bool,
+    /// An alert destination (the last one, which gets no events).
+    alerts: bool,
+}
+
+fn destination(rng: &mut Rng, i: usize, runs: bool) -> String {
+    let events = rng.pick(&[r#"["*"]"#, r#"["run.*"]"#, r#"["*.created"]"#]);
+    let pace = rng.pick(&[0, 0, 200, 1000]);
+    let reports = runs && rng.chance(0.6);
+    format!(
+        r#"{{"name":"d{i}","url":"https://d{i}.example/hook","events":{events},"pace_ms":{pace},"timeout_ms":5000,"reports":{reports}}}"#
+    )
+}
+
+fn config(rng: &mut Rng, destinations: usize, extras: Extras) -> Config {
+    let mut list: Vec<String> = (0..destinations)
+        .map(|i| destination(rng, i, extras.runs))
         .collect();
+    if extras.alerts {
+        let pace = rng.pick(&[0, 1000]);
+        list.push(format!(
+            r#"{{"name":"alerts","url":"https://alerts.example/hook","format":"slack","alerts":true,"projects":["NONE"],"pace_ms":{pace}}}"#
+        ));
+    }
     let base = rng.range(1, 10);
-    let vars = [
+    let mut vars = vec![
         (bindings::DESTINATIONS, format!("[{}]", list.join(","))),
         (bindings::RETRY_BASE_SECONDS, base.to_string()),
         (
@@ -41,7 +61,15 @@ fn config(rng: &mut Rng, destinations: usize) -> Config {
             bindings::BREAKER_PROBE_SECONDS,
             rng.range(1, 60).to_string(),
         ),
+        (bindings::RUN_SETTLE_SECONDS, rng.range(0, 300).to_string()),
+        (
+            bindings::ALERT_INTERVAL_SECONDS,
+            rng.pick(&[1, 60, 900]).to_string(),
+        ),
     ];
+    if extras.api {
+        vars.push((bindings::API_TOKEN, "a-token".to_owned()));
+    }
     let lookup = |key: &str| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
     let config = Config::from_lookup(lookup, &Sink::ALL).expect("a valid configuration");
     assert!(config.problems.is_empty(), "{:?}", config.problems);
@@ -60,6 +88,7 @@ fn faults(rng: &mut Rng) -> Faults {
         d1: p(0.1),
         queue_send: p(0.1),
         object_call: p(0.1),
+        api: p(0.5),
     }
 }
 
@@ -67,24 +96,71 @@ fn faults(rng: &mut Rng) -> Faults {
 fn world(seed: u64) -> (World, bool) {
     let mut rng = Rng::new(seed);
     let n = rng.range(1, 3) as usize;
-    let config = config(&mut rng, n);
-    let behaviours = (0..n).map(|_| Behaviour::random(&mut rng)).collect();
+    let runs = rng.chance(0.3);
+    let extras = Extras {
+        runs,
+        api: runs && rng.chance(0.5),
+        alerts: rng.chance(0.5),
+    };
+    let config = config(&mut rng, n, extras);
+    let mut behaviours: Vec<Behaviour> = (0..n).map(|_| Behaviour::random(&mut rng)).collect();
+    if extras.alerts {
+        behaviours.push(Behaviour::random(&mut rng));
+    }
     let faults = faults(&mut rng);
-    let events = rng.range(1, 30);
+    let count = rng.range(1, 30);
     let mut world = World::new(rng, config, behaviours, faults);
-    let mut times: Vec<u64> = (0..events).map(|_| world.rng.range(0, 120_000)).collect();
-    times.sort();
-    for (i, received_at) in times.into_iter().enumerate() {
-        let event = Event {
+    let mut events: Vec<Event> = (0..count)
+        .map(|i| Event {
             id: format!("evt_{seed:08x}{i:024x}"),
-            received_at,
+            received_at: world.rng.range(0, 120_000),
             event_name: world.rng.pick(&EVENT_NAMES),
             project: world.rng.pick(&PROJECTS),
-        };
+            body: "{}".to_owned(),
+        })
+        .collect();
+    if runs {
+        events.extend(run_events(seed, &mut world.rng));
+    }
+    events.sort_by_key(|event| event.received_at);
+    for event in events {
         world.ingest(event);
     }
     let finished = world.run(HORIZON_MS);
     (world, finished)
+}
+
+/// A few runs' `run.started` and (most of the time) `run.completed`.
+fn run_events(seed: u64, rng: &mut Rng) -> Vec<Event> {
+    let mut events = Vec::new();
+    for run in 1..=rng.range(1, 3) {
+        let project = rng.pick(&PROJECTS);
+        let started = rng.range(0, 60_000);
+        let payload = format!(r#"{{"id":{run},"title":"Run {run}","cases_count":3}}"#);
+        let mut kinds = vec![("run.started", started, payload)];
+        if rng.chance(0.8) {
+            let failed = rng.range(0, 3);
+            let payload = format!(
+                r#"{{"id":{run},"cases":3,"passed":{},"failed":{failed},"blocked":0,"duration":9000}}"#,
+                3 - failed
+            );
+            kinds.push(("run.completed", started + rng.range(0, 60_000), payload));
+        }
+        for (event_name, received_at, payload) in kinds {
+            let body = format!(
+                r#"{{"event_name":"{event_name}","timestamp":{},"payload":{payload},"team_member_id":5,"project_code":"{project}"}}"#,
+                received_at / 1000
+            );
+            events.push(Event {
+                id: format!("evt_{seed:08x}ff{run:06x}{:016x}", events.len()),
+                received_at,
+                event_name,
+                project,
+                body,
+            });
+        }
+    }
+    events
 }
 
 /// Runs `seed` and checks every invariant: the problems found, if any.
@@ -94,8 +170,11 @@ pub fn run(seed: u64) -> Result<(), Vec<String>> {
     if !finished {
         problems.push("the run never settled".to_owned());
     }
-    check_events(&world, &mut problems);
-    check_alerts(&world, &mut problems);
+    checks::check_events(&world, &mut problems);
+    checks::check_reports(&world, &mut problems);
+    checks::check_alerts(&world, &mut problems);
+    checks::check_alert_posts(&world, &mut problems);
+    checks::check_dead_letters(&world, &mut problems);
     match problems.is_empty() {
         true => Ok(()),
         false => {
@@ -108,93 +187,16 @@ pub fn run(seed: u64) -> Result<(), Vec<String>> {
 fn describe(world: &World) -> String {
     let delivery = &world.config.delivery;
     format!(
-        "destinations {:?}, retry {:?}, breaker {:?}, faults {:?}, {} events",
+        "destinations {:?} (an alert destination: {}), retry {:?}, breaker {:?}, faults {:?}, {} events, {} runs, API token: {}",
         world.behaviours,
+        !delivery.alert_destinations(None).is_empty(),
         delivery.retry,
         delivery.breaker,
         world.faults,
-        world.events.len()
+        world.events.len(),
+        world.runs.len(),
+        world.config.runs.api.is_some()
     )
-}
-
-/// How long a destination that accepts at least one attempt in three may
-/// take to receive an event, after its arrival: its whole retry schedule
-/// (every attempt after the longest delay), two probe intervals (a pause's
-/// first probe round, and the trials it may need), and a minute of queue
-/// hops and pacing.
-pub fn bound_ms(world: &World) -> u64 {
-    let delivery = &world.config.delivery;
-    let retries = u64::from(delivery.retry.max_attempts) * delivery.retry.cap.as_millis() as u64;
-    retries + 2 * delivery.breaker.probe_ms + 60_000
-}
-
-/// Invariants 1 to 5, per event and matching destination.
-fn check_events(world: &World, problems: &mut Vec<String>) {
-    let ledger = &world.ledger;
-    let no_faults = world.faults.redeliver == 0.0
-        && world.faults.d1 == 0.0
-        && world.faults.queue_send == 0.0
-        && world.faults.object_call == 0.0
-        && world.faults.ingest_send == 0.0
-        && world.faults.duplicate == 0.0;
-    let breaker = world.config.delivery.breaker;
-    for event in &world.events {
-        let targets = world
-            .config
-            .delivery
-            .matching_destinations(event.event_name, event.project);
-        for destination in targets {
-            let i = world.index(&destination.name);
-            let key = (event.id.clone(), i);
-            let behaviour = world.behaviours[i];
-            let taken = ledger.taken.get(&key).copied();
-            let dead = ledger.dead.contains_key(&key);
-            let held = world.objects[i]
-                .held
-                .contains_key(&breaker::held_key(event.received_at, &event.id));
-            let lost = ledger.lost.contains(&key);
-            let what = format!("{} at {} ({behaviour:?})", event.id, destination.name);
-            if taken.is_none() && !dead && !held && !lost {
-                problems.push(format!("{what}: lost without a trace"));
-            }
-            if behaviour.recovers() && held {
-                problems.push(format!("{what}: still held by a destination that answers"));
-            }
-            let times = taken.map_or(0, |(times, _)| times);
-            if times > 1 && behaviour != Behaviour::Slow && !ledger.excused(&event.id, i) {
-                problems.push(format!("{what}: taken {times} times"));
-            }
-            let late = taken.is_none_or(|(_, at)| at > event.received_at + bound_ms(world));
-            let bounded = behaviour.one_in_three() && no_faults && !dead && breaker.failures != 1;
-            if bounded && late {
-                problems.push(format!(
-                    "{what}: not received within {} ms: {taken:?}",
-                    bound_ms(world)
-                ));
-            }
-        }
-    }
-}
-
-/// Invariant 6 at the end: alerts alternate, starting with a pause, and a
-/// destination that refuses everything is never paused.
-fn check_alerts(world: &World, problems: &mut Vec<String>) {
-    for (i, alerts) in &world.ledger.alerts {
-        let alternate = alerts.iter().enumerate().all(|(n, change)| {
-            *change
-                == if n % 2 == 0 {
-                    Change::Paused
-                } else {
-                    Change::Resumed
-                }
-        });
-        if !alternate {
-            problems.push(format!("d{i}: alerts {alerts:?}"));
-        }
-        if world.behaviours[*i].refuses() && !alerts.is_empty() {
-            problems.push(format!("d{i} refuses everything and was paused"));
-        }
-    }
 }
 
 /// What a seed did, to compare two runs of it.
@@ -202,5 +204,32 @@ pub fn trace(seed: u64) -> String {
     let (world, _) = world(seed);
     let mut taken: Vec<_> = world.ledger.taken.iter().collect();
     taken.sort();
-    format!("{} {:?} {:?}", world.now, taken, world.calls)
+    let mut alerts: Vec<_> = world.ledger.alert_attempts.iter().collect();
+    alerts.sort();
+    let takers: Vec<_> = world.runs.values().map(|run| &run.takers).collect();
+    format!(
+        "{} {taken:?} {:?} {alerts:?} {takers:?}",
+        world.now, world.calls
+    )
+}
+
+/// What a seed's world went through, to check that the scenarios reach
+/// every machine: reports taken, report deliveries taken, Qase API faults,
+/// alerts posted, dead letters recorded through the dead-letter queue.
+pub fn reach(seed: u64) -> [bool; 5] {
+    let (world, _) = world(seed);
+    let ledger = &world.ledger;
+    let reports = world.runs.values().any(|run| !run.takers.is_empty());
+    let report_taken = ledger.taken.keys().any(|(id, _)| id.starts_with("rpt_"));
+    let buried = ledger
+        .dead_sent
+        .iter()
+        .any(|key| ledger.dead.contains_key(key));
+    [
+        reports,
+        report_taken,
+        ledger.fetches.1 > 0,
+        !ledger.alert_attempts.is_empty(),
+        buried,
+    ]
 }
