@@ -67,18 +67,17 @@ pub fn pass_rate_tenths(passed: u64, cases: u64, counted: u64) -> Option<u64> {
     Some(u64::try_from(tenths).unwrap_or(u64::MAX))
 }
 
+/// The counts of each status, added up (saturating: Qase's counts are
+/// not to be trusted to fit).
+pub(crate) fn counted(counts: &[u64]) -> u64 {
+    counts.iter().fold(0u64, |sum, n| sum.saturating_add(*n))
+}
+
 impl RunCounts {
     /// Passed cases in tenths of a percent of all cases ([`pass_rate_tenths`]).
     pub fn pass_rate_tenths(&self) -> Option<u64> {
-        let counted = [
-            self.passed,
-            self.failed,
-            self.blocked,
-            self.skipped.unwrap_or(0),
-            self.untested.unwrap_or(0),
-        ]
-        .iter()
-        .fold(0u64, |sum, n| sum.saturating_add(*n));
+        let (skipped, untested) = (self.skipped.unwrap_or(0), self.untested.unwrap_or(0));
+        let counted = counted(&[self.passed, self.failed, self.blocked, skipped, untested]);
         pass_rate_tenths(self.passed, self.cases, counted)
     }
 

@@ -8,8 +8,11 @@
 //! numbers out of range, floats, exponents and negatives; wrong types at
 //! every envelope field; empty and whitespace bodies; near-miss secrets;
 //! long and repeated headers; content types; unknown and hostile paths.
+//! And the operator API's own (issue #33): globs past D1's pattern limit,
+//! run ids past 2^53, empty cursors, limits past their maximum, and
+//! `Authorization` whitespace that is not HTTP's.
 
-use qase_edge_e2e::{chunked_post, raw_request, Worker, WorkerOptions, SECRET};
+use qase_edge_e2e::{chunked_post, raw_request, Worker, WorkerOptions, ADMIN_TOKEN, SECRET};
 use serde_json::Value;
 
 /// The default body-size limit (1 MiB).
@@ -517,9 +520,35 @@ async fn the_hostile_corpus_gets_documented_answers_and_nothing_rejected_is_stor
         Worker::start(WorkerOptions::with_secret().var("QASE_MAX_BODY_BYTES", &LIMIT.to_string()));
     let cases = corpus();
     assert!(cases.len() >= 150, "only {} cases", cases.len());
+    let accepted = run_all(&worker, &cases).await;
+
+    // Still serving, and only what was accepted is stored.
+    let health = worker.health().await;
+    assert_eq!(health["status"], "ok");
+    let rows = worker.d1("SELECT count(*) AS n FROM events", &[]).await;
+    let stored = rows[0]["n"].as_u64().unwrap() as usize;
+    assert_eq!(stored, accepted, "stored {stored}, accepted {accepted}");
+}
+
+/// Sends each case and asserts that each got its documented answer; how
+/// many were accepted.
+async fn run_all(worker: &Worker, cases: &[Case]) -> usize {
+    let (failures, accepted) = run(worker, cases).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    accepted
+}
+
+/// Sends each case; the failures, in words, and how many were accepted.
+async fn run(worker: &Worker, cases: &[Case]) -> (Vec<String>, usize) {
     let mut failures = Vec::new();
     let mut accepted = 0;
-    for case in &cases {
+    for case in cases {
         // Every case is written to the socket by hand: the Worker answers
         // 401 or 413 without reading the body and closes, which an HTTP
         // client reports as an error rather than the answer.
@@ -537,7 +566,7 @@ async fn the_hostile_corpus_gets_documented_answers_and_nothing_rejected_is_stor
             }
             Send::Raw(bytes) => bytes.clone(),
         };
-        let (status, body) = raw_request(&worker, &bytes).await;
+        let (status, body) = raw_request(worker, &bytes).await;
         let json: Option<Value> = serde_json::from_str(&body).ok();
         let code = json
             .as_ref()
@@ -561,18 +590,127 @@ async fn the_hostile_corpus_gets_documented_answers_and_nothing_rejected_is_stor
             accepted += 1;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    (failures, accepted)
+}
 
-    // Still serving, and only what was accepted is stored.
-    let health = worker.health().await;
-    assert_eq!(health["status"], "ok");
-    let rows = worker.d1("SELECT count(*) AS n FROM events", &[]).await;
-    let stored = rows[0]["n"].as_u64().unwrap() as usize;
-    assert_eq!(stored, accepted, "stored {stored}, accepted {accepted}");
+/// The operator API's hostile cases (issue #33), each with its documented
+/// answer: a glob past D1's pattern limit (refused, never 503), run ids
+/// past 2^53, empty cursors and limits past their maximum, and
+/// `Authorization` whitespace that is not HTTP's.
+fn api_corpus() -> Vec<Case> {
+    let long_glob = format!("{}*", "a".repeat(60));
+    let get = |name: &str, path: String, status: u16, code: Option<&'static str>| Case {
+        name: name.to_owned(),
+        send: Send::Http(
+            "GET",
+            path,
+            vec![bearer(&format!("Bearer {ADMIN_TOKEN}"))],
+            Vec::new(),
+        ),
+        status,
+        code,
+    };
+    let bad = Some("invalid_parameter");
+    let mut cases = vec![
+        get(
+            "a glob past D1's limit",
+            format!("/api/events?event={long_glob}"),
+            400,
+            bad,
+        ),
+        get(
+            "a glob past D1's limit, export",
+            format!("/api/export?event={long_glob}"),
+            400,
+            bad,
+        ),
+        get(
+            "51 stars are one",
+            format!("/api/events?event={}", "*".repeat(51)),
+            200,
+            None,
+        ),
+        get(
+            "a run id past 2^53",
+            "/api/runs/WEB/9007199254740992".into(),
+            400,
+            bad,
+        ),
+        get(
+            "a run id past 2^53, wait",
+            "/api/runs/WEB/9007199254740992/wait".into(),
+            400,
+            bad,
+        ),
+        get(
+            "the largest safe run id",
+            "/api/runs/WEB/9007199254740991".into(),
+            404,
+            Some("run_not_found"),
+        ),
+        get("an empty cursor", "/api/events?cursor=".into(), 400, bad),
+        get(
+            "a limit past its maximum",
+            "/api/events?limit=1001".into(),
+            400,
+            bad,
+        ),
+        get(
+            "since past its maximum",
+            "/api/stats?since=9007199254741".into(),
+            400,
+            bad,
+        ),
+    ];
+    let replay = format!(r#"{{"event": "{long_glob}", "dry_run": true}}"#);
+    cases.push(Case {
+        name: "a glob past D1's limit, bulk replay".into(),
+        send: Send::Http(
+            "POST",
+            "/api/replay".into(),
+            vec![bearer(&format!("Bearer {ADMIN_TOKEN}"))],
+            replay.into_bytes(),
+        ),
+        status: 400,
+        code: bad,
+    });
+    for (name, value, status, code) in [
+        (
+            "spaces and a tab around the token",
+            format!("Bearer  {ADMIN_TOKEN}\t "),
+            200,
+            None,
+        ),
+        (
+            "a no-break space after the token",
+            format!("Bearer {ADMIN_TOKEN}\u{a0}"),
+            401,
+            Some("unauthorized"),
+        ),
+        (
+            "an ideographic space before the scheme",
+            format!("\u{3000}Bearer {ADMIN_TOKEN}"),
+            401,
+            Some("unauthorized"),
+        ),
+    ] {
+        cases.push(Case {
+            name: name.into(),
+            send: Send::Http("GET", "/api/stats".into(), vec![bearer(&value)], Vec::new()),
+            status,
+            code,
+        });
+    }
+    cases
+}
+
+fn bearer(value: &str) -> (String, String) {
+    ("Authorization".into(), value.to_owned())
+}
+
+#[tokio::test]
+async fn the_operator_apis_hostile_cases_get_their_documented_answers() {
+    let worker = Worker::start(WorkerOptions::with_api());
+    let cases = api_corpus();
+    run_all(&worker, &cases).await;
 }

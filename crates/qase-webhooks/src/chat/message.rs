@@ -224,16 +224,14 @@ struct Counts {
 impl Counts {
     /// The pass rate ([`crate::run_report::pass_rate_tenths`]).
     fn pass_rate_tenths(&self) -> Option<u64> {
-        let counted = [
+        let counted = crate::run_report::counted(&[
             self.passed,
             self.failed,
             self.blocked,
             self.skipped.unwrap_or(0),
             self.untested.unwrap_or(0),
             self.retest.unwrap_or(0),
-        ]
-        .iter()
-        .fold(0u64, |sum, n| sum.saturating_add(*n));
+        ]);
         crate::run_report::pass_rate_tenths(self.passed, self.cases, counted)
     }
 }
