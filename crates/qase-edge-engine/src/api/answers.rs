@@ -559,6 +559,8 @@ mod tests {
             deleted: false,
             failures,
             report_sent: true,
+            source: Some(crate::runs::state::EndSource::Reconciled),
+            reconciled: true,
             url: "https://app.qase.io/run/WEB/dashboard/42".into(),
         }
     }
@@ -755,6 +757,7 @@ mod tests {
             "first_event_at",
             "last_event_at",
             "failures",
+            "source",
         ];
         check(&schema("Run"), &run_view(Some(failures)), &optional);
         let page = RunPage {

@@ -74,6 +74,8 @@ pub const API_URL: &str = "QASE_API_URL";
 pub const RUN_SETTLE_SECONDS: &str = "QASE_RUN_SETTLE_SECONDS";
 /// Seconds a request to Qase's REST API may take, its answer read (default 10).
 pub const API_TIMEOUT_SECONDS: &str = "QASE_API_TIMEOUT_SECONDS";
+/// JSON list of project codes the cron reconciles with Qase's REST API (`["WEB"]`).
+pub const RECONCILE: &str = "QASE_RECONCILE";
 
 /// The Durable Object binding of the destinations' breakers (class `Breaker`, issue #19).
 pub const BREAKER: &str = "QASE_BREAKER";

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::params::{decode_cursor, encode_cursor, ParamError, MAX_ID};
 use crate::runs::report::RunKey;
-use crate::runs::state::{ReportState, ResultCounts, RunState, RunStatus};
+use crate::runs::state::{EndSource, ReportState, ResultCounts, RunState, RunStatus};
 use crate::store::d1::{Param, Statement};
 use crate::text::must_be;
 
@@ -260,6 +260,12 @@ pub struct RunView {
     pub failures: Option<Failures>,
     /// Whether the report has been sent to the report destinations.
     pub report_sent: bool,
+    /// Who told its end: `webhook`, or `reconciled` (a reconcile pass read
+    /// it from Qase's REST API); `null` before its end.
+    pub source: Option<EndSource>,
+    /// Whether a reconcile pass applied its end (even if a webhook's end
+    /// arrived after it).
+    pub reconciled: bool,
     /// The run's page in Qase.
     pub url: String,
 }
@@ -287,6 +293,8 @@ pub fn view(state: &RunState, app_url: &str) -> RunView {
         deleted: state.deleted,
         failures: state.failures.clone(),
         report_sent: matches!(state.report, ReportState::Taken { .. }),
+        source: state.end.as_ref().map(|end| end.source),
+        reconciled: state.reconciled,
         url: run_url(app_url, &state.project, state.run),
     }
 }
@@ -387,6 +395,7 @@ mod tests {
             (Some(100), Some(200))
         );
         assert_eq!(view.pass_rate, Some(66.7));
+        assert_eq!((view.source, view.reconciled), (Some(EndSource::Webhook), false));
         let empty = super::view(&crate::runs::state::empty("WEB", 1), "https://app.qase.io");
         assert_eq!(
             (empty.status, empty.done, empty.first_event_at),

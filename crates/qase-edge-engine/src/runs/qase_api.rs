@@ -1,11 +1,14 @@
 //! Qase's REST API, as the runs use it: which documented endpoints the
 //! consumer calls to list a run's failed and blocked cases and their
-//! titles (outbound [`Request`]s), how it reads their answers, and the report's
-//! [`Failures`] made from them. The shell (`qase_edge::runs::reports`)
-//! sends the requests.
+//! titles, and the reconcile pass to list a project's runs (outbound
+//! [`Request`]s), how it reads their answers, and the report's
+//! [`Failures`] made from them. The shell (`qase_edge::runs::reports`,
+//! `qase_edge::store::sweep`) sends the requests.
 
 use qase_webhooks::chat::path_segment;
-use qase_webhooks::run_report::{case_url, Failure, FailureSource, FailureStatus, Failures};
+use qase_webhooks::run_report::{
+    case_url, Failure, FailureSource, FailureStatus, Failures, RunCounts, RunOutcome,
+};
 use serde::Deserialize;
 
 use crate::http::outbound::{Request, USER_AGENT};
@@ -49,6 +52,232 @@ pub fn results_request(api: &QaseApi, project: &str, run: u64, status: FailureSt
 pub fn case_request(api: &QaseApi, project: &str, case: u64) -> Request {
     let url = format!("{}/case/{}/{case}", api.base_url, path_segment(project));
     get(api, url)
+}
+
+/// Runs per page of "Get all runs" (Qase's `limit` allows up to 100).
+pub const RUNS_PAGE: u64 = 100;
+
+/// The highest `offset` Qase's listings take.
+pub const MAX_OFFSET: u64 = 100_000;
+
+/// The documented endpoint "Get all runs"
+/// (`GET /run/{code}?status=&from_start_time=&limit=&offset=`): the runs
+/// started since `from_start_time` (Unix seconds) that Qase shows finished
+/// (`status` is a comma list of `in_progress`, `passed`, `failed` and
+/// `aborted`), a page of [`RUNS_PAGE`] from `offset`.
+pub fn runs_request(api: &QaseApi, project: &str, from_start_time: u64, offset: u64) -> Request {
+    let url = format!(
+        "{}/run/{}?status=passed,failed,aborted&from_start_time={from_start_time}&limit={RUNS_PAGE}&offset={offset}",
+        api.base_url,
+        path_segment(project)
+    );
+    get(api, url)
+}
+
+/// A run as "Get all runs" lists it, as far as a reconcile pass reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRun {
+    /// Its place in its page (from 0): where a pass cut short goes on.
+    pub position: u64,
+    /// The run id.
+    pub id: u64,
+    /// Its title.
+    pub title: Option<String>,
+    /// How it finished; `None` while Qase shows it in progress.
+    pub outcome: Option<RunOutcome>,
+    /// When it ended (Unix seconds), when Qase says.
+    pub end_time: Option<u64>,
+    /// Its counts, from `stats` and `elapsed_time`.
+    pub counts: RunCounts,
+}
+
+/// A page of "Get all runs": the runs, and how many matched in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsPage {
+    /// The runs of the page, in Qase's order.
+    pub runs: Vec<ListedRun>,
+    /// The entities the page listed, odd ones included: the next page's
+    /// offset is this page's plus these.
+    pub entities: u64,
+    /// The runs matched in all (`filtered`, else `total`).
+    pub matched: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RunList {
+    result: RunListPage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RunListPage {
+    #[serde(default)]
+    filtered: Option<u64>,
+    #[serde(default)]
+    total: Option<u64>,
+    #[serde(default)]
+    entities: Vec<serde_json::Value>,
+}
+
+/// Qase's `Run` schema, the fields read; each optional, so that one odd
+/// run never hides the others of its page.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RunEntity {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    status_text: Option<String>,
+    #[serde(default)]
+    end_time: Option<String>,
+    #[serde(default)]
+    elapsed_time: Option<u64>,
+    #[serde(default)]
+    stats: Option<RunStats>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RunStats {
+    #[serde(default)]
+    total: Option<u64>,
+    #[serde(default)]
+    statuses: std::collections::BTreeMap<String, u64>,
+    // The deprecated flat counts, read when `statuses` lacks one.
+    #[serde(default)]
+    passed: Option<u64>,
+    #[serde(default)]
+    failed: Option<u64>,
+    #[serde(default)]
+    blocked: Option<u64>,
+    #[serde(default)]
+    skipped: Option<u64>,
+    #[serde(default)]
+    untested: Option<u64>,
+}
+
+impl RunStats {
+    fn count(&self, status: &str, flat: Option<u64>) -> Option<u64> {
+        self.statuses.get(status).copied().or(flat)
+    }
+}
+
+/// How a run finished, from its `status_text`: `None` while in progress.
+/// The listing asked for finished runs only, so any other text (Qase has
+/// also written `complete` and `abort`) is a finish; only `abort...` is
+/// an abort.
+fn outcome_of(status_text: Option<&str>) -> Option<RunOutcome> {
+    let text = status_text.unwrap_or_default().trim().to_ascii_lowercase();
+    match text.as_str() {
+        "in_progress" | "in progress" | "active" => None,
+        aborted if aborted.starts_with("abort") => Some(RunOutcome::Aborted),
+        _ => Some(RunOutcome::Completed),
+    }
+}
+
+fn listed_run(position: u64, entity: RunEntity) -> Option<ListedRun> {
+    let id = entity.id.filter(|id| *id <= qase_webhooks::MAX_SAFE_INTEGER)?;
+    let stats = entity.stats.unwrap_or_default();
+    let counts = RunCounts {
+        cases: stats.total.unwrap_or(0),
+        passed: stats.count("passed", stats.passed).unwrap_or(0),
+        failed: stats.count("failed", stats.failed).unwrap_or(0),
+        blocked: stats.count("blocked", stats.blocked).unwrap_or(0),
+        skipped: stats.count("skipped", stats.skipped),
+        untested: stats.count("untested", stats.untested),
+        duration: entity.elapsed_time.unwrap_or(0),
+    };
+    Some(ListedRun {
+        position,
+        id,
+        title: entity.title,
+        outcome: outcome_of(entity.status_text.as_deref()),
+        end_time: entity.end_time.as_deref().and_then(unix_seconds),
+        counts,
+    })
+}
+
+/// A page of "Get all runs" (`{"status": true, "result": {"total",
+/// "filtered", "count", "entities": [Run]}}`); `None` when the answer is
+/// not that shape. A run without an id it can use is left out.
+pub fn parse_runs(body: &[u8]) -> Option<RunsPage> {
+    let list: RunList = serde_json::from_slice(body).ok()?;
+    let listed = list.result.entities.len() as u64;
+    let runs = list
+        .result
+        .entities
+        .into_iter()
+        .zip(0..)
+        .filter_map(|(value, position)| {
+            let entity = serde_json::from_value::<RunEntity>(value).ok()?;
+            listed_run(position, entity)
+        })
+        .collect();
+    let matched = list
+        .result
+        .filtered
+        .or(list.result.total)
+        .unwrap_or(listed)
+        .max(listed);
+    Some(RunsPage {
+        runs,
+        entities: listed,
+        matched,
+    })
+}
+
+/// Unix seconds of a date-time as Qase writes them
+/// (`2021-12-30T19:23:59+00:00`, `...Z`, `2021-12-30 19:23:59`, with or
+/// without fractions); `None` for anything else.
+pub fn unix_seconds(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = text.get(range)?;
+        digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
+    };
+    let separators = text.as_bytes();
+    if separators.len() < 19
+        || separators[4] != b'-'
+        || separators[7] != b'-'
+        || !matches!(separators[10], b'T' | b't' | b' ')
+        || separators[13] != b':'
+        || separators[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        rest = fraction.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        zone if zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) && &zone[3..4] == ":" => {
+            let hours: i64 = zone[1..3].parse().ok()?;
+            let minutes: i64 = zone[4..6].parse().ok()?;
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    u64::try_from(seconds).ok()
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// A page of "Get all test run results": `{"status": true, "result":
@@ -194,6 +423,64 @@ mod tests {
             case_request(&api, "WEB", 7).url,
             "https://api.qase.io/v1/case/WEB/7"
         );
+    }
+
+    #[test]
+    fn the_runs_listing_asks_for_finished_runs_since_a_time_a_page_at_a_time() {
+        let api = QaseApi {
+            base_url: "https://api.qase.io/v1".into(),
+            token: "t".into(),
+            timeout: std::time::Duration::from_secs(4),
+        };
+        let request = runs_request(&api, "A B", 1_700_000_000, 200);
+        assert_eq!(
+            request.url,
+            "https://api.qase.io/v1/run/A%20B?status=passed,failed,aborted&from_start_time=1700000000&limit=100&offset=200"
+        );
+        assert_eq!(request.timeout.as_secs(), 4);
+        assert!(request.headers.contains(&("Token".into(), "t".into())));
+    }
+
+    #[test]
+    fn a_runs_page_reads_each_run_and_skips_the_odd_one() {
+        let page = br#"{"status":true,"result":{"total":9,"filtered":3,"count":3,"entities":[
+            {"id":7,"title":"Nightly","status":1,"status_text":"passed","end_time":"2026-11-28T10:00:30+00:00",
+             "elapsed_time":90000,"stats":{"total":4,"statuses":{"passed":2,"failed":1,"blocked":1,"skipped":0,"untested":0}}},
+            {"id":"not a number","title":"odd"},
+            {"id":8,"status_text":"abort","end_time":null,"stats":{"total":3,"passed":1,"failed":0,"blocked":0,"untested":2}},
+            {"id":9,"status_text":"in_progress"}]}}"#;
+        let page = parse_runs(page).unwrap();
+        assert_eq!(page.matched, 4, "never fewer than listed");
+        let ids: Vec<(u64, u64)> = page.runs.iter().map(|run| (run.position, run.id)).collect();
+        assert_eq!(ids, [(0, 7), (2, 8), (3, 9)], "the odd one keeps its place");
+        assert_eq!(page.entities, 4);
+        let nightly = &page.runs[0];
+        assert_eq!(nightly.title.as_deref(), Some("Nightly"));
+        assert_eq!(nightly.outcome, Some(RunOutcome::Completed));
+        assert_eq!(nightly.end_time, unix_seconds("2026-11-28 10:00:30"));
+        assert_eq!(
+            (nightly.counts.cases, nightly.counts.passed, nightly.counts.failed, nightly.counts.blocked),
+            (4, 2, 1, 1)
+        );
+        assert_eq!(nightly.counts.duration, 90000);
+        let aborted = &page.runs[1];
+        assert_eq!(aborted.outcome, Some(RunOutcome::Aborted));
+        assert_eq!((aborted.end_time, aborted.counts.untested), (None, Some(2)));
+        assert_eq!(page.runs[2].outcome, None);
+        assert_eq!(parse_runs(b"{\"status\":false}"), None);
+        assert_eq!(parse_runs(b"<html>"), None);
+    }
+
+    #[test]
+    fn qase_date_times_read_as_unix_seconds() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(unix_seconds("2021-12-30T19:23:59+00:00"), Some(1_640_892_239));
+        assert_eq!(unix_seconds("2021-12-30 19:23:59"), Some(1_640_892_239));
+        assert_eq!(unix_seconds("2021-12-30T21:23:59.123+02:00"), Some(1_640_892_239));
+        assert_eq!(unix_seconds("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+        for bad in ["", "yesterday", "2021-13-01T00:00:00Z", "2021-12-30T19:23:59+0000", "2021-12-30T19:23"] {
+            assert_eq!(unix_seconds(bad), None, "{bad}");
+        }
     }
 
     #[test]

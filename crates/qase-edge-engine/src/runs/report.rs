@@ -54,14 +54,19 @@ pub fn reports_wanted(config: &Config, project: &str) -> bool {
     config.runs.api.is_some() || !report_destinations(&config.delivery, project).is_empty()
 }
 
-/// Whether the consumer that applied `fact` sends the run's report message:
-/// the fact is an end, the run has ended and its report has not been taken.
+/// Whether the consumer that applied `fact` (or the reconcile pass,
+/// [`crate::runs::reconcile`]) sends the run's report message: the fact
+/// is an end (an event's or a reconciled one), the run has ended and its
+/// report has not been taken.
 /// Said again for an end applied before (a retried message), so that a
 /// message lost after the object stored the end is sent by the retry; the
 /// take makes extra messages harmless.
 pub fn report_due(fact: &RunFact, state: &RunState, wanted: bool) -> bool {
     wanted
-        && matches!(fact.kind, RunFactKind::Ended { .. })
+        && matches!(
+            fact.kind,
+            RunFactKind::Ended { .. } | RunFactKind::Reconciled { .. }
+        )
         && state.status.is_final()
         && state.report == ReportState::NotSent
 }

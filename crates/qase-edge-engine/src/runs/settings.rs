@@ -1,6 +1,7 @@
 //! The runs' settings: Qase's REST API (`QASE_API_TOKEN`, `QASE_API_URL`),
-//! for the failed cases of a run, and the settle time between a run's end
-//! and its report (`QASE_RUN_SETTLE_SECONDS`). Read and validated here;
+//! for the failed cases of a run, the settle time between a run's end
+//! and its report (`QASE_RUN_SETTLE_SECONDS`), and the projects the cron
+//! reconciles with the API (`QASE_RECONCILE`). Read and validated here;
 //! composed into [`crate::config::Config`].
 
 use crate::config::bindings;
@@ -30,6 +31,9 @@ pub struct RunSettings {
     pub api: Option<QaseApi>,
     /// Seconds between a run's end and its report.
     pub settle_seconds: u64,
+    /// The projects `QASE_RECONCILE` names (the watched ones are reconciled
+    /// too: [`crate::runs::reconcile::projects`]).
+    pub reconcile: Vec<String>,
 }
 
 impl Default for RunSettings {
@@ -37,8 +41,26 @@ impl Default for RunSettings {
         RunSettings {
             api: None,
             settle_seconds: DEFAULT_SETTLE_SECONDS,
+            reconcile: Vec::new(),
         }
     }
+}
+
+/// `QASE_RECONCILE`: a JSON list of project codes (`["WEB", "MOBILE"]`).
+pub fn parse_reconcile(json: &str) -> Result<Vec<String>, String> {
+    let codes: Vec<String> = serde_json::from_str(json)
+        .map_err(|_| "must be a JSON list of project codes, e.g. [\"WEB\"]".to_owned())?;
+    let mut projects: Vec<String> = Vec::new();
+    for code in codes {
+        let code = code.trim().to_owned();
+        if code.is_empty() || code.len() > qase_webhooks::MAX_PROJECT_CODE_LEN {
+            return Err(format!("`{code}` is no project code"));
+        }
+        if !projects.contains(&code) {
+            projects.push(code);
+        }
+    }
+    Ok(projects)
 }
 
 /// Where and how to call Qase's REST API.
@@ -63,9 +85,14 @@ impl std::fmt::Debug for QaseApi {
 }
 
 impl RunSettings {
-    /// Reads `QASE_API_TOKEN`, `QASE_API_URL`, `QASE_API_TIMEOUT_SECONDS`
-    /// and `QASE_RUN_SETTLE_SECONDS`.
+    /// Reads `QASE_API_TOKEN`, `QASE_API_URL`, `QASE_API_TIMEOUT_SECONDS`,
+    /// `QASE_RUN_SETTLE_SECONDS` and `QASE_RECONCILE`.
     pub fn read(lookup: &Lookup) -> Result<RunSettings, ConfigError> {
+        let reconcile = match lookup.get(bindings::RECONCILE) {
+            None => Vec::new(),
+            Some(json) => parse_reconcile(&json)
+                .map_err(|problem| invalid(bindings::RECONCILE, &problem))?,
+        };
         let base_url = lookup.url(bindings::API_URL, DEFAULT_API_URL)?;
         let settle_seconds = match lookup.get(bindings::RUN_SETTLE_SECONDS) {
             None => DEFAULT_SETTLE_SECONDS,
@@ -103,6 +130,7 @@ impl RunSettings {
         Ok(RunSettings {
             api,
             settle_seconds,
+            reconcile,
         })
     }
 }
@@ -126,9 +154,11 @@ mod tests {
             "QASE_API_URL" => Some("https://api.qase.eu/v1/".into()),
             "QASE_RUN_SETTLE_SECONDS" => Some("5".into()),
             "QASE_API_TIMEOUT_SECONDS" => Some("3".into()),
+            "QASE_RECONCILE" => Some(r#"["WEB", " MOB ", "WEB"]"#.into()),
             _ => None,
         })
         .unwrap();
+        assert_eq!(set.reconcile, ["WEB", "MOB"], "trimmed, each once");
         let api = set.api.clone().unwrap();
         assert_eq!(
             (
@@ -152,6 +182,9 @@ mod tests {
             ("QASE_RUN_SETTLE_SECONDS", "43201"),
             ("QASE_API_TIMEOUT_SECONDS", "0"),
             ("QASE_API_TIMEOUT_SECONDS", "61"),
+            ("QASE_RECONCILE", "WEB"),
+            ("QASE_RECONCILE", "[\"\"]"),
+            ("QASE_RECONCILE", "{\"WEB\": 1}"),
         ] {
             let error = read(&|k| (k == key).then(|| value.to_owned())).unwrap_err();
             assert_eq!(error.key, key);

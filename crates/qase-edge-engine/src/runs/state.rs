@@ -65,6 +65,22 @@ pub struct RunEnd {
     pub at: u64,
     /// Its event id (the tie-break between two ends with one timestamp).
     pub event_id: String,
+    /// Who told it: a webhook event, or a reconcile pass that read it from
+    /// Qase's REST API ([`crate::runs::reconcile`]).
+    #[serde(default)]
+    pub source: EndSource,
+}
+
+/// Who told a run's end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndSource {
+    /// A reconcile pass: Qase's API showed the run finished while no end
+    /// event had arrived. Ranks below a webhook's end (see [`apply`]).
+    Reconciled,
+    /// A `run.completed` or `run.aborted` event.
+    #[default]
+    Webhook,
 }
 
 /// Result events counted for the run, by action.
@@ -136,6 +152,10 @@ pub struct RunState {
     /// report was made (kept so that the API and the console show them).
     #[serde(default)]
     pub failures: Option<Failures>,
+    /// Whether a reconcile pass applied a fact to the run (its end, read
+    /// from Qase's API), even if a webhook's end came after it.
+    #[serde(default)]
+    pub reconciled: bool,
     /// Bumped by every change, so that the D1 mirror keeps the newest state
     /// whatever order two writes land in.
     pub version: u64,
@@ -169,6 +189,17 @@ pub enum RunFactKind {
     Result {
         /// Its action: `created`, `updated` or `deleted`.
         action: ResultAction,
+    },
+    /// No event: a reconcile pass read from Qase's REST API that the run
+    /// has finished, while qase-edge had no end for it
+    /// ([`crate::runs::reconcile`]). Never stored as an event.
+    Reconciled {
+        /// The run's title in Qase (kept only when `run.started` gave none).
+        title: Option<String>,
+        /// Completed or aborted.
+        outcome: RunOutcome,
+        /// The counts from the run's `stats`.
+        counts: RunCounts,
     },
 }
 
@@ -330,16 +361,20 @@ pub fn empty(project: &str, run: u64) -> RunState {
         results: ResultCounts::default(),
         report: ReportState::NotSent,
         failures: None,
+        reconciled: false,
         version: 0,
     }
 }
 
-/// Keeps `candidate` as the run's end when it is later than the one held
-/// (by time, then event id), so that ends applied in any order agree.
+/// Keeps `candidate` as the run's end when it ranks above the one held,
+/// so that ends applied in any order agree: a webhook's end above a
+/// reconciled one (Qase's own event, as it happened), then the later by
+/// time, then by event id.
 fn keep_latest_end(state: &mut RunState, candidate: RunEnd) {
+    let rank = |end: &RunEnd| (end.source, end.at, end.event_id.clone());
     let later = match &state.end {
         None => true,
-        Some(end) => (candidate.at, &candidate.event_id) > (end.at, &end.event_id),
+        Some(end) => rank(&candidate) > rank(end),
     };
     if later {
         state.end = Some(candidate);
@@ -394,6 +429,28 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
                     counts: *counts,
                     at: fact.at,
                     event_id: fact.event_id.clone(),
+                    source: EndSource::Webhook,
+                },
+            );
+        }
+        RunFactKind::Reconciled {
+            title,
+            outcome,
+            counts,
+        } => {
+            // Not an event: `run_events` counts what Qase sent.
+            next.reconciled = true;
+            if next.title.is_none() {
+                next.title = title.clone();
+            }
+            keep_latest_end(
+                &mut next,
+                RunEnd {
+                    outcome: *outcome,
+                    counts: *counts,
+                    at: fact.at,
+                    event_id: fact.event_id.clone(),
+                    source: EndSource::Reconciled,
                 },
             );
         }
@@ -519,7 +576,7 @@ pub(crate) mod tests {
     }
 
     /// A deterministic shuffle (no dependency): the permutation numbered `k`.
-    fn shuffled<T: Clone>(items: &[T], mut k: u64) -> Vec<T> {
+    pub(crate) fn shuffled<T: Clone>(items: &[T], mut k: u64) -> Vec<T> {
         let mut pool = items.to_vec();
         let mut out = Vec::new();
         while !pool.is_empty() {
