@@ -28,7 +28,8 @@
 //! 8. Runs: the row upsert (a lower version changes nothing) for every run
 //!    status, one run, `RunsQuery` by status and by pages, the retention's
 //!    deletes (report delivery rows and old runs only).
-//! 9. The watchdog: last deliveries per project, its rows, their upsert.
+//! 9. The watchdog: last deliveries per project, its rows, their upsert;
+//!    the reconcile pass's cursors, one row a project, read back.
 //! 10. The sweep: the re-drive's selection (`pending`, old enough, oldest
 //!     first, at most a batch), expired bodies in KV, the retention's deletes.
 //! 11. KV migration: existing ids, old events (`forward = 'none'`, again

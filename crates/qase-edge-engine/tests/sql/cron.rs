@@ -1,9 +1,11 @@
-//! Scenarios 9 to 11: what the cron runs (the watchdog, the sweep's
-//! re-drive and retention) and the KV migration's inserts.
+//! Scenarios 9 to 11: what the cron runs (the watchdog, the reconcile
+//! pass's cursors, the sweep's re-drive and retention) and the KV
+//! migration's inserts.
 
 use engine::alerts::watch::{self, LastDelivery, WatchRow, Watched};
 use engine::api::events::{self, DeliveryRow, EventRow};
 use engine::config::{bindings, Config};
+use engine::runs::reconcile::cursor::{self, Cursor, CursorRow, PassUnderWay};
 use engine::store::d1::{self, UnforwardedRow, SWEEP_BATCH};
 use engine::store::layout::{DeadLetterMetadata, DeliveryState, DeliveryStatus, EventMetadata};
 use engine::store::migrate_kv;
@@ -72,6 +74,49 @@ fn the_watchdog_reads_last_deliveries_and_keeps_its_rows() {
         }]
     );
     assert_eq!(rows[0].quiet, 0);
+}
+
+#[test]
+fn the_reconcile_cursors_are_stored_and_read_back_one_row_a_project() {
+    let db = Db::new();
+    let none: Vec<CursorRow> = db.rows(&built!(cursor::rows()));
+    assert!(none.is_empty());
+    let cut = Cursor {
+        checked_until: Some(1_700_000_000),
+        pass: Some(PassUnderWay {
+            from: 1_699_900_000,
+            offset: 130,
+            started_at: 1_700_000_500,
+        }),
+        not_before: Some(1_700_000_600),
+        ..Cursor::new("WEB")
+    };
+    let fresh = Cursor::new("MOB");
+    assert_eq!(db.changes(&built!(cursor::upsert(&cut, NOW)), None), 1);
+    assert_eq!(db.changes(&cursor::upsert(&fresh, NOW), None), 1);
+    let mut read: Vec<Cursor> = db
+        .rows::<CursorRow>(&cursor::rows())
+        .iter()
+        .map(CursorRow::cursor)
+        .collect();
+    read.sort_by(|a, b| a.project.cmp(&b.project));
+    assert_eq!(read, [fresh.clone(), cut.clone()]);
+    // The pass completed: the same row, its pass gone.
+    let completed = Cursor {
+        checked_until: Some(1_700_000_500),
+        pass: None,
+        not_before: None,
+        ..cut
+    };
+    assert_eq!(db.changes(&cursor::upsert(&completed, NOW + 1), None), 1);
+    let rows: Vec<CursorRow> = db.rows(&cursor::rows());
+    let web: Vec<Cursor> = rows
+        .iter()
+        .filter(|row| row.project_code == "WEB")
+        .map(CursorRow::cursor)
+        .collect();
+    assert_eq!(web, [completed]);
+    assert_eq!(rows.len(), 2);
 }
 
 fn config() -> Config {
@@ -271,6 +316,7 @@ fn the_kv_migration_writes_a_delivery_state_only_for_a_stored_event_over_an_olde
 /// The scenarios, for [`super::coverage`].
 pub const SCENARIOS: &[fn()] = &[
     the_watchdog_reads_last_deliveries_and_keeps_its_rows,
+    the_reconcile_cursors_are_stored_and_read_back_one_row_a_project,
     the_sweep_redrives_old_pending_rows_oldest_first_a_batch_at_a_time,
     the_retention_deletes_old_rows_and_lists_their_bodies_in_kv,
     the_kv_migration_inserts_old_events_once,

@@ -1,17 +1,21 @@
 //! The cron sweep: carries out [`engine::store::sweep`]: rescue keys into
-//! D1 and the queue, `pending` rows sent again, expired rows deleted. Each
+//! D1 and the queue, `pending` rows sent again, expired rows deleted, the
+//! watchdog, and the reconcile pass ([`engine::runs::reconcile`]). Each
 //! step logs its own failure and leaves its work for the next run; none
 //! stops the others.
 
 use worker::Env;
 
 use crate::alerts;
+use crate::delivery::ops;
 use crate::store::db;
 use crate::store::sinks;
 use engine::alerts::watch;
 use engine::config::bindings;
 use engine::config::Config;
 use engine::delivery::queue::TaggedDelivery;
+use engine::runs::reconcile::cursor::{self, Cursor, CursorRow};
+use engine::runs::reconcile::Reconcile;
 use engine::runs::sql;
 use engine::store::d1::{self, UnforwardedRow};
 use engine::store::layout::{self, RescueMetadata};
@@ -50,6 +54,7 @@ pub async fn run(env: &Env, config: &Config, now: u64) {
             worker::console_error!("sweep: watchdog failed: {error}");
         }
     }
+    reconcile(env, config, now).await;
     worker::console_log!(
         "{}",
         serde_json::json!({"event": "sweep", "rescued": report.rescued, "redriven": report.redriven, "expired": report.expired})
@@ -152,6 +157,50 @@ async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
         }
     }
     expired
+}
+
+/// The reconcile pass (issue #29), when `QASE_API_TOKEN` is set and a
+/// project is reconciled: the machine driven like the consumer's, its
+/// cursors read from D1 before and written after. Without D1 every pass
+/// starts from its look-back; a cursor not written is a pass repeated,
+/// which is safe.
+async fn reconcile(env: &Env, config: &Config, now: u64) {
+    let d1 = config.store.has_sink(Sink::D1);
+    let stored = match d1 {
+        true => stored_cursors(env).await,
+        false => Ok(Vec::new()),
+    };
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(error) => {
+            worker::console_error!("sweep: reconcile not run, its cursors unread: {error}");
+            return;
+        }
+    };
+    let Some((mut machine, next)) = Reconcile::start(config, &stored, now) else {
+        return;
+    };
+    ops::drive(env, &mut machine, next).await;
+    if d1 {
+        if let Err(error) = store_cursors(env, machine.cursors()).await {
+            worker::console_warn!("sweep: the reconcile cursors not stored: {error}");
+        }
+    }
+}
+
+async fn stored_cursors(env: &Env) -> worker::Result<Vec<Cursor>> {
+    let database = db::database(env)?;
+    let rows: Vec<CursorRow> = db::rows(&database, &cursor::rows()).await?;
+    Ok(rows.iter().map(CursorRow::cursor).collect())
+}
+
+async fn store_cursors(env: &Env, moved: &[Cursor]) -> worker::Result<()> {
+    let database = db::database(env)?;
+    for moved in moved {
+        let statement = cursor::upsert(moved, worker::Date::now().as_millis());
+        db::changes(&database, &statement, None).await?;
+    }
+    Ok(())
 }
 
 /// The watched projects' stored rows and their last delivery in D1.
