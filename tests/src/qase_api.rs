@@ -1,14 +1,22 @@
 //! A local server speaking the documented shapes of Qase's REST API v1
 //! (<https://developers.qase.io/reference>, base `https://api.qase.io/v1`,
-//! token in the `Token` header), for the run reports' failed cases. It
-//! serves the two endpoints qase-edge calls:
+//! token in the `Token` header), for the run reports' failed cases and the
+//! reconcile pass. It serves the endpoints qase-edge calls:
 //! - "Get all test run results", `GET /v1/result/{code}?run=&status=&limit=&offset=`:
 //!   `{"status": true, "result": {"total", "filtered", "count", "entities": [...]}}`,
 //!   each entity a result (`hash`, `run_id`, `case_id`, `status`, ...),
 //!   filtered by run and by the single `status` asked for;
 //! - "Get a specific test case", `GET /v1/case/{code}/{id}`:
 //!   `{"status": true, "result": {"id", "title", ...}}`, or `404`
-//!   `{"status": false, "errorMessage": "Test case not found"}`.
+//!   `{"status": false, "errorMessage": "Test case not found"}`;
+//! - "Get all runs", `GET /v1/run/{code}?status=&from_start_time=&limit=&offset=`:
+//!   the runs of [`QaseApi::run`], filtered by `status` (a comma list of
+//!   `in_progress`, `passed`, `failed`, `aborted`) and start time, paged;
+//! - "Get a specific run", `GET /v1/run/{code}/{id}`: one of them, or `404`.
+//!
+//! Runs are Qase's `Run` schema (`id`, `title`, `status`, `status_text`,
+//! `start_time` and `end_time` as date-times, `stats.total`,
+//! `stats.statuses`, `elapsed_time`, `tags`, ...).
 //!
 //! A request without the expected token is answered `401` as Qase does.
 //! Every request is recorded, so a test can check what was asked. A
@@ -35,9 +43,67 @@ pub struct TestResult {
     pub status: String,
 }
 
+/// A run, as the local API lists it.
+#[derive(Debug, Clone)]
+pub struct TestRun {
+    /// The project code.
+    pub project: String,
+    /// The run id.
+    pub id: u64,
+    /// Its title.
+    pub title: String,
+    /// `in_progress`, `passed`, `failed` or `aborted`.
+    pub status: String,
+    /// When it started and ended, Unix seconds.
+    pub start_time: u64,
+    /// See `start_time`; `None` while in progress.
+    pub end_time: Option<u64>,
+    /// Counts per status (`passed`, `failed`, ...).
+    pub statuses: BTreeMap<String, u64>,
+}
+
+impl TestRun {
+    fn json(&self) -> Value {
+        let total: u64 = self.statuses.values().sum();
+        let status = match self.status.as_str() {
+            "in_progress" => 0,
+            "aborted" => 2,
+            _ => 1,
+        };
+        json!({
+            "id": self.id, "run_id": self.id, "title": self.title, "description": null,
+            "status": status, "status_text": self.status,
+            "start_time": date_time(self.start_time), "end_time": self.end_time.map(date_time),
+            "public": false,
+            "stats": {"total": total, "statuses": self.statuses},
+            "time_spent": 42_000, "elapsed_time": 60_000,
+            "environment": null, "milestone": null, "custom_fields": [], "tags": [],
+            "cases": [], "plan_id": null, "configurations": [], "external_issue": null
+        })
+    }
+}
+
+/// Unix seconds as Qase writes a date-time (`2021-12-30T19:23:59+00:00`).
+fn date_time(at: u64) -> String {
+    let (days, rest) = ((at / 86_400) as i64, at % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}+00:00")
+}
+
 #[derive(Default)]
 struct State {
     results: Vec<TestResult>,
+    runs: Vec<TestRun>,
     /// (project, case id) → title.
     cases: BTreeMap<(String, u64), String>,
     /// Request lines (`GET /v1/...`) with the token they carried.
@@ -96,6 +162,15 @@ impl QaseApi {
             case_id,
             status: status.to_owned(),
         });
+    }
+
+    /// Adds a run (or replaces the one with its project and id).
+    pub fn run(&self, run: TestRun) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .runs
+            .retain(|r| (r.project.as_str(), r.id) != (run.project.as_str(), run.id));
+        state.runs.push(run);
     }
 
     /// Never answers the requests about `project` from now on.
@@ -168,6 +243,17 @@ fn answer(state: &State, target: &str) -> (u16, Value) {
                 }}),
             )
         }
+        ["v1", "run", code] => list_runs(state, code, &params),
+        ["v1", "run", code, id] => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match state.runs.iter().find(|r| r.project == *code && r.id == id) {
+                Some(run) => (200, json!({"status": true, "result": run.json()})),
+                None => (
+                    404,
+                    json!({"status": false, "errorMessage": "Test run not found"}),
+                ),
+            }
+        }
         ["v1", "case", code, id] => {
             let id: u64 = id.parse().unwrap_or(0);
             match state.cases.get(&(code.to_string(), id)) {
@@ -191,6 +277,48 @@ fn answer(state: &State, target: &str) -> (u16, Value) {
         }
         _ => (404, json!({"status": false, "errorMessage": "Not found"})),
     }
+}
+
+/// "Get all runs": filtered by `status` and `from_start_time`, paged.
+fn list_runs(state: &State, code: &str, params: &BTreeMap<&str, &str>) -> (u16, Value) {
+    let statuses: Option<Vec<&str>> = params.get("status").map(|s| s.split(',').collect());
+    let from: u64 = params
+        .get("from_start_time")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return (
+            400,
+            json!({"status": false, "errorMessage": "limit: 1 to 100"}),
+        );
+    }
+    let offset: usize = params
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    let total = state.runs.iter().filter(|r| r.project == code).count();
+    let matching: Vec<&TestRun> = state
+        .runs
+        .iter()
+        .filter(|r| r.project == code && r.start_time >= from)
+        .filter(|r| {
+            statuses
+                .as_ref()
+                .is_none_or(|s| s.contains(&r.status.as_str()))
+        })
+        .collect();
+    let entities: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| r.json())
+        .collect();
+    let page = json!({"total": total, "filtered": matching.len(), "count": entities.len(), "entities": entities});
+    (200, json!({"status": true, "result": page}))
 }
 
 async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, expected: String) {
@@ -221,7 +349,7 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, expe
         let hangs = {
             let mut state = state.lock().unwrap();
             state.requests.push((target.clone(), token.clone()));
-            // `/v1/{result|case}/{code}...`: the project code.
+            // `/v1/{result|case|run}/{code}...`: the project code.
             let project = target.split(['/', '?']).nth(3).unwrap_or_default();
             state.hanging.iter().any(|hung| hung == project)
         };

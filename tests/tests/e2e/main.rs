@@ -18,6 +18,7 @@
 //! - `hardening`: regressions found by adversarial testing from outside.
 //! - `openapi`: every served answer of a tour validates against `openapi.json`.
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
+//! - `reconcile`: the cron's reconcile pass ends the runs whose end Qase's webhooks lost (#29).
 
 mod api;
 mod chat;
@@ -33,6 +34,7 @@ mod ingest;
 mod load;
 mod openapi;
 mod policy;
+mod reconcile;
 mod routing;
 mod runs;
 mod secrets;

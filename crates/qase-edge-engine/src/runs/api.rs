@@ -395,7 +395,10 @@ mod tests {
             (Some(100), Some(200))
         );
         assert_eq!(view.pass_rate, Some(66.7));
-        assert_eq!((view.source, view.reconciled), (Some(EndSource::Webhook), false));
+        assert_eq!(
+            (view.source, view.reconciled),
+            (Some(EndSource::Webhook), false)
+        );
         let empty = super::view(&crate::runs::state::empty("WEB", 1), "https://app.qase.io");
         assert_eq!(
             (empty.status, empty.done, empty.first_event_at),

@@ -175,7 +175,9 @@ fn outcome_of(status_text: Option<&str>) -> Option<RunOutcome> {
 }
 
 fn listed_run(position: u64, entity: RunEntity) -> Option<ListedRun> {
-    let id = entity.id.filter(|id| *id <= qase_webhooks::MAX_SAFE_INTEGER)?;
+    let id = entity
+        .id
+        .filter(|id| *id <= qase_webhooks::MAX_SAFE_INTEGER)?;
     let stats = entity.stats.unwrap_or_default();
     let counts = RunCounts {
         cases: stats.total.unwrap_or(0),
@@ -232,7 +234,10 @@ pub fn unix_seconds(text: &str) -> Option<u64> {
     let text = text.trim();
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
         let digits = text.get(range)?;
-        digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())?
     };
     let separators = text.as_bytes();
     if separators.len() < 19
@@ -246,7 +251,12 @@ pub fn unix_seconds(text: &str) -> Option<u64> {
     }
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &text[19..];
@@ -255,7 +265,10 @@ pub fn unix_seconds(text: &str) -> Option<u64> {
     }
     let offset = match rest {
         "" | "Z" | "z" => 0,
-        zone if zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) && &zone[3..4] == ":" => {
+        zone if zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && &zone[3..4] == ":" =>
+        {
             let hours: i64 = zone[1..3].parse().ok()?;
             let minutes: i64 = zone[4..6].parse().ok()?;
             let sign = if zone.starts_with('-') { -1 } else { 1 };
@@ -459,7 +472,12 @@ mod tests {
         assert_eq!(nightly.outcome, Some(RunOutcome::Completed));
         assert_eq!(nightly.end_time, unix_seconds("2026-11-28 10:00:30"));
         assert_eq!(
-            (nightly.counts.cases, nightly.counts.passed, nightly.counts.failed, nightly.counts.blocked),
+            (
+                nightly.counts.cases,
+                nightly.counts.passed,
+                nightly.counts.failed,
+                nightly.counts.blocked
+            ),
             (4, 2, 1, 1)
         );
         assert_eq!(nightly.counts.duration, 90000);
@@ -474,11 +492,23 @@ mod tests {
     #[test]
     fn qase_date_times_read_as_unix_seconds() {
         assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(unix_seconds("2021-12-30T19:23:59+00:00"), Some(1_640_892_239));
+        assert_eq!(
+            unix_seconds("2021-12-30T19:23:59+00:00"),
+            Some(1_640_892_239)
+        );
         assert_eq!(unix_seconds("2021-12-30 19:23:59"), Some(1_640_892_239));
-        assert_eq!(unix_seconds("2021-12-30T21:23:59.123+02:00"), Some(1_640_892_239));
+        assert_eq!(
+            unix_seconds("2021-12-30T21:23:59.123+02:00"),
+            Some(1_640_892_239)
+        );
         assert_eq!(unix_seconds("2024-02-29T00:00:00Z"), Some(1_709_164_800));
-        for bad in ["", "yesterday", "2021-13-01T00:00:00Z", "2021-12-30T19:23:59+0000", "2021-12-30T19:23"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2021-13-01T00:00:00Z",
+            "2021-12-30T19:23:59+0000",
+            "2021-12-30T19:23",
+        ] {
             assert_eq!(unix_seconds(bad), None, "{bad}");
         }
     }

@@ -357,7 +357,9 @@ impl<'c> Reconcile<'c> {
     }
 
     fn current(&mut self) -> &mut Current {
-        self.current.as_mut().expect("a project is being passed over")
+        self.current
+            .as_mut()
+            .expect("a project is being passed over")
     }
 
     /// The current page's listing, if the budget allows it and a run.
@@ -436,7 +438,10 @@ impl<'c> Reconcile<'c> {
                 let held = std::mem::take(&mut self.waiting);
                 for cursor in held {
                     let not_before = Some(not_before);
-                    self.moved.push(Cursor { not_before, ..cursor });
+                    self.moved.push(Cursor {
+                        not_before,
+                        ..cursor
+                    });
                 }
                 let line = format!("reconcile: Qase's API answered 429 listing {project}'s runs: no listing for {retry_after} s");
                 self.note(Level::Warn, line);
@@ -450,7 +455,8 @@ impl<'c> Reconcile<'c> {
             }
             Err(ListingFailure::Refused(words)) => {
                 self.keep_at(offset, None);
-                let line = format!("reconcile: Qase's API refused to list {project}'s runs ({words})");
+                let line =
+                    format!("reconcile: Qase's API refused to list {project}'s runs ({words})");
                 self.note(Level::Warn, line);
                 self.next_project()
             }
@@ -520,7 +526,10 @@ impl<'c> Reconcile<'c> {
         let (state, ended_now) = match result {
             OpResult::RunApplied { state, ended_now } => (state, ended_now),
             OpResult::RunsOff => {
-                self.note(Level::Warn, "reconcile: runs are off (no QASE_RUN_WATCH binding)".into());
+                self.note(
+                    Level::Warn,
+                    "reconcile: runs are off (no QASE_RUN_WATCH binding)".into(),
+                );
                 return self.finish();
             }
             other => return self.stop_at(&run, "the run's object failed", other),
@@ -540,10 +549,7 @@ impl<'c> Reconcile<'c> {
             run_report: self.key(&run),
         };
         let delay_seconds = self.config.runs.settle_seconds as u32;
-        self.run(
-            Stage::Queueing(run),
-            Op::QueueReport { due, delay_seconds },
-        )
+        self.run(Stage::Queueing(run), Op::QueueReport { due, delay_seconds })
     }
 }
 

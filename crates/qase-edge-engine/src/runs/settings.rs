@@ -90,8 +90,9 @@ impl RunSettings {
     pub fn read(lookup: &Lookup) -> Result<RunSettings, ConfigError> {
         let reconcile = match lookup.get(bindings::RECONCILE) {
             None => Vec::new(),
-            Some(json) => parse_reconcile(&json)
-                .map_err(|problem| invalid(bindings::RECONCILE, &problem))?,
+            Some(json) => {
+                parse_reconcile(&json).map_err(|problem| invalid(bindings::RECONCILE, &problem))?
+            }
         };
         let base_url = lookup.url(bindings::API_URL, DEFAULT_API_URL)?;
         let settle_seconds = match lookup.get(bindings::RUN_SETTLE_SECONDS) {

@@ -68,7 +68,8 @@ fn rfc3339(at: u64) -> String {
 }
 
 fn listed(id: u64, status_text: &str, end_time: Option<u64>) -> ListedRun {
-    let page = json!({"status": true, "result": {"entities": [run_json(id, status_text, end_time)]}});
+    let page =
+        json!({"status": true, "result": {"entities": [run_json(id, status_text, end_time)]}});
     let page = qase_api::parse_runs(page.to_string().as_bytes()).unwrap();
     page.runs.into_iter().next().unwrap()
 }
@@ -145,11 +146,18 @@ fn a_run_never_heard_of_or_started_gets_its_end_and_an_ended_one_nothing() {
     };
     assert_eq!(again, fact, "one fact per run and outcome");
     let ended = state::apply(Some(open), &fact, false).state;
-    assert_eq!(ended.title.as_deref(), Some("Nightly"), "run.started's title stays");
+    assert_eq!(
+        ended.title.as_deref(),
+        Some("Nightly"),
+        "run.started's title stays"
+    );
 
     // Already ended by a webhook, deleted, or still in progress: nothing.
     let by_webhook = state::apply(None, &webhook_end(7, NOW_S, "evt_end"), false).state;
-    assert_eq!(check("WEB", &finished, &by_webhook, true, NOW_S), Check::Known);
+    assert_eq!(
+        check("WEB", &finished, &by_webhook, true, NOW_S),
+        Check::Known
+    );
     let mut deleted = state::empty("WEB", 7);
     deleted.deleted = true;
     assert_eq!(check("WEB", &finished, &deleted, true, NOW_S), Check::Known);
@@ -177,17 +185,27 @@ fn an_aborted_run_is_reconciled_as_aborted() {
 #[test]
 fn the_window_goes_back_from_the_last_pass_and_reads_only_new_ends() {
     let fresh = pass_of(&Cursor::new("WEB"), NOW_S);
-    assert_eq!((fresh.from, fresh.offset, fresh.started_at), (NOW_S - LOOKBACK_SECONDS, 0, NOW_S));
+    assert_eq!(
+        (fresh.from, fresh.offset, fresh.started_at),
+        (NOW_S - LOOKBACK_SECONDS, 0, NOW_S)
+    );
     let days_ago = Cursor {
         checked_until: Some(NOW_S - 3 * 86_400),
         ..Cursor::new("WEB")
     };
-    assert_eq!(pass_of(&days_ago, NOW_S).from, NOW_S - 4 * 86_400, "catches up");
+    assert_eq!(
+        pass_of(&days_ago, NOW_S).from,
+        NOW_S - 4 * 86_400,
+        "catches up"
+    );
     let weeks_ago = Cursor {
         checked_until: Some(NOW_S - 30 * 86_400),
         ..Cursor::new("WEB")
     };
-    assert_eq!(pass_of(&weeks_ago, NOW_S).from, NOW_S - MAX_CATCH_UP_SECONDS);
+    assert_eq!(
+        pass_of(&weeks_ago, NOW_S).from,
+        NOW_S - MAX_CATCH_UP_SECONDS
+    );
     let cut = PassUnderWay {
         from: 5,
         offset: 130,
@@ -240,7 +258,10 @@ fn a_webhook_end_racing_the_reconciled_one_ends_the_run_once_with_one_report() {
             let (state, ends) = fold(&order);
             assert_eq!(ends, 1, "order {k}: ended {ends} times");
             let end = state.end.clone().unwrap();
-            assert_eq!((end.source, end.event_id.as_str()), (EndSource::Webhook, "evt_0000end"));
+            assert_eq!(
+                (end.source, end.event_id.as_str()),
+                (EndSource::Webhook, "evt_0000end")
+            );
             assert!(state.reconciled);
             let version_free = RunState {
                 version: 0,
@@ -285,7 +306,13 @@ impl World {
     fn answer(&mut self, op: &Op) -> Option<OpResult> {
         Some(match op {
             Op::Fetch(request) => {
-                let offset: u64 = request.url.split("offset=").nth(1).unwrap().parse().unwrap();
+                let offset: u64 = request
+                    .url
+                    .split("offset=")
+                    .nth(1)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 self.offsets.push(offset);
                 if !self.listing_answers.is_empty() {
                     return Some(OpResult::Fetched(self.listing_answers.remove(0)));
@@ -294,13 +321,22 @@ impl World {
                     true => self.runs.clone(),
                     false => Vec::new(),
                 };
-                let page: Vec<Value> = runs.iter().skip(offset as usize).take(100).cloned().collect();
-                ok(json!({"status": true, "result": {"total": runs.len(), "filtered": runs.len(),
-                    "count": page.len(), "entities": page}}))
+                let page: Vec<Value> = runs
+                    .iter()
+                    .skip(offset as usize)
+                    .take(100)
+                    .cloned()
+                    .collect();
+                ok(
+                    json!({"status": true, "result": {"total": runs.len(), "filtered": runs.len(),
+                    "count": page.len(), "entities": page}}),
+                )
             }
             Op::ReadRun(key) => {
                 let state = self.states.get(&key.run).cloned();
-                OpResult::Run(Box::new(state.unwrap_or_else(|| state::empty(&key.project, key.run))))
+                OpResult::Run(Box::new(
+                    state.unwrap_or_else(|| state::empty(&key.project, key.run)),
+                ))
             }
             Op::ApplyRun(fact) => {
                 let seen = !self.seen.insert(fact.event_id.clone());
@@ -338,7 +374,11 @@ fn without_a_token_or_a_project_there_is_no_pass() {
     let no_project = config_of("[]", &[("QASE_API_TOKEN", "t")]);
     assert!(Reconcile::start(&no_project, &[], NOW).is_none());
     let both = config(r#"["WEB", "API"]"#, r#"{"MOB": "1h", "WEB": "1d"}"#);
-    assert_eq!(projects(&both), ["WEB", "API", "MOB"], "the watched ones too, each once");
+    assert_eq!(
+        projects(&both),
+        ["WEB", "API", "MOB"],
+        "the watched ones too, each once"
+    );
 }
 
 #[test]
@@ -353,20 +393,30 @@ fn a_pass_ends_the_runs_the_webhooks_missed_and_a_second_applies_nothing() {
         ..World::default()
     };
     world.states.insert(2, started("WEB", 2));
-    world.states.insert(3, state::apply(None, &webhook_end(3, NOW_S - 1000, "evt_3"), false).state);
+    world.states.insert(
+        3,
+        state::apply(None, &webhook_end(3, NOW_S - 1000, "evt_3"), false).state,
+    );
     let (ops, cursors) = world.pass(&config, &[], NOW);
     assert_eq!(
         names(&ops),
         ["fetch", "read_run", "run", "report", "read_run", "run", "report", "read_run"]
     );
-    let Op::Fetch(request) = &ops[0] else { unreachable!() };
-    assert!(request.url.starts_with("https://api.qase.eu/v1/run/WEB?status=passed,failed,aborted&from_start_time="));
+    let Op::Fetch(request) = &ops[0] else {
+        unreachable!()
+    };
+    assert!(request.url.starts_with(
+        "https://api.qase.eu/v1/run/WEB?status=passed,failed,aborted&from_start_time="
+    ));
     assert_eq!(world.reports, [1, 2]);
     for run in [1, 2] {
         let state = &world.states[&run];
         assert!(state.status.is_final() && state.reconciled, "{state:?}");
     }
-    assert_eq!(world.states[&3].end.as_ref().unwrap().source, EndSource::Webhook);
+    assert_eq!(
+        world.states[&3].end.as_ref().unwrap().source,
+        EndSource::Webhook
+    );
     assert_eq!(
         cursors,
         [Cursor {
@@ -384,7 +434,11 @@ fn a_pass_ends_the_runs_the_webhooks_missed_and_a_second_applies_nothing() {
     assert_eq!(names(&ops), ["fetch"], "nothing ended since");
     // Without the cursor (a pass repeated): read again, nothing applied.
     let (ops, _) = world.pass(&config, &[], NOW + 60_000);
-    assert!(!names(&ops).contains(&"run") && !names(&ops).contains(&"report"), "{:?}", names(&ops));
+    assert!(
+        !names(&ops).contains(&"run") && !names(&ops).contains(&"report"),
+        "{:?}",
+        names(&ops)
+    );
     assert_eq!(world.reports, [1, 2]);
 }
 
@@ -402,10 +456,17 @@ fn a_pass_cut_after_the_apply_queues_the_report_the_next_time() {
     });
     assert_eq!(names(&run.ops), ["fetch", "read_run", "run", "report"]);
     let cursors = machine.cursors().to_vec();
-    assert!(cursors.is_empty(), "cut at its first run: the next pass starts it over");
+    assert!(
+        cursors.is_empty(),
+        "cut at its first run: the next pass starts it over"
+    );
     assert!(world.reports.is_empty());
     let (ops, _) = world.pass(&config, &cursors, NOW + 60_000);
-    assert_eq!(names(&ops), ["fetch", "read_run", "report"], "applied once, reported now");
+    assert_eq!(
+        names(&ops),
+        ["fetch", "read_run", "report"],
+        "applied once, reported now"
+    );
     assert_eq!(world.reports, [1]);
 }
 
@@ -417,11 +478,18 @@ fn a_pass_pages_past_100_runs() {
     let runs = (1..=230)
         .map(|id| {
             let fresh = id % 100 == 0 || id == 230;
-            let end = if fresh { NOW_S - 10 } else { checked - CLOCK_SLACK_SECONDS - 1 };
+            let end = if fresh {
+                NOW_S - 10
+            } else {
+                checked - CLOCK_SLACK_SECONDS - 1
+            };
             run_json(id, "passed", Some(end))
         })
         .collect();
-    let mut world = World { runs, ..World::default() };
+    let mut world = World {
+        runs,
+        ..World::default()
+    };
     let cursor = Cursor {
         checked_until: Some(checked),
         ..Cursor::new("WEB")
@@ -430,14 +498,22 @@ fn a_pass_pages_past_100_runs() {
     assert_eq!(world.offsets, [0, 100, 200]);
     assert_eq!(world.reports, [100, 200, 230]);
     assert_eq!(names(&ops).iter().filter(|n| **n == "read_run").count(), 3);
-    assert_eq!((cursors[0].checked_until, cursors[0].pass), (Some(NOW_S), None));
+    assert_eq!(
+        (cursors[0].checked_until, cursors[0].pass),
+        (Some(NOW_S), None)
+    );
 }
 
 #[test]
 fn a_pass_stays_within_its_calls_and_the_next_goes_on_where_it_stopped() {
     let config = config(r#"["WEB"]"#, "{}");
-    let runs = (1..=30).map(|id| run_json(id, "passed", Some(NOW_S - 60))).collect();
-    let mut world = World { runs, ..World::default() };
+    let runs = (1..=30)
+        .map(|id| run_json(id, "passed", Some(NOW_S - 60)))
+        .collect();
+    let mut world = World {
+        runs,
+        ..World::default()
+    };
     let (ops, cursors) = world.pass(&config, &[], NOW);
     assert!(ops.len() <= MAX_CALLS as usize, "{} calls", ops.len());
     let done = ((MAX_CALLS - 1) / CALLS_PER_RUN) as usize;
@@ -448,11 +524,22 @@ fn a_pass_stays_within_its_calls_and_the_next_goes_on_where_it_stopped() {
 
     let (ops, cursors) = world.pass(&config, &cursors, NOW + 60_000);
     assert!(ops.len() <= MAX_CALLS as usize);
-    assert_eq!(world.offsets[1], done as u64, "goes on at the first run not checked");
+    assert_eq!(
+        world.offsets[1], done as u64,
+        "goes on at the first run not checked"
+    );
     assert_eq!(world.reports.len(), 2 * done);
     let (_, cursors) = world.pass(&config, &cursors, NOW + 120_000);
-    assert_eq!(world.reports, (1..=30).collect::<Vec<u64>>(), "each once, in the end");
-    assert_eq!((cursors[0].pass, cursors[0].checked_until), (None, Some(NOW_S)), "checked from the first page's time");
+    assert_eq!(
+        world.reports,
+        (1..=30).collect::<Vec<u64>>(),
+        "each once, in the end"
+    );
+    assert_eq!(
+        (cursors[0].pass, cursors[0].checked_until),
+        (None, Some(NOW_S)),
+        "checked from the first page's time"
+    );
 }
 
 #[test]
@@ -469,12 +556,23 @@ fn a_429_ends_the_pass_and_holds_every_project_until_its_retry_after() {
         ..World::default()
     };
     let (ops, cursors) = world.pass(&config, &[], NOW);
-    assert_eq!(names(&ops), ["fetch"], "nothing else asked, nothing changed");
+    assert_eq!(
+        names(&ops),
+        ["fetch"],
+        "nothing else asked, nothing changed"
+    );
     assert!(world.states.is_empty());
-    let held: Vec<(&str, Option<u64>)> =
-        cursors.iter().map(|c| (c.project.as_str(), c.not_before)).collect();
-    assert_eq!(held, [("WEB", Some(NOW_S + 120)), ("API", Some(NOW_S + 120))]);
-    assert!(cursors.iter().all(|c| c.pass.is_none() && c.checked_until.is_none()));
+    let held: Vec<(&str, Option<u64>)> = cursors
+        .iter()
+        .map(|c| (c.project.as_str(), c.not_before))
+        .collect();
+    assert_eq!(
+        held,
+        [("WEB", Some(NOW_S + 120)), ("API", Some(NOW_S + 120))]
+    );
+    assert!(cursors
+        .iter()
+        .all(|c| c.pass.is_none() && c.checked_until.is_none()));
 
     let (ops, _) = world.pass(&config, &cursors, NOW + 60_000);
     assert_eq!(names(&ops), [] as [&str; 0], "not before its Retry-After");
@@ -504,16 +602,41 @@ fn a_timeout_ends_the_pass_and_a_refusal_only_the_project() {
     assert_eq!(names(&ops)[..2], ["fetch", "fetch"]);
     assert_eq!(cursors.len(), 1, "only the project listed moved");
     for bad in [
-        Answer::Status { status: 200, retry_after: None, body: b"<html>".to_vec(), truncated: false },
-        Answer::Status { status: 401, retry_after: None, body: Vec::new(), truncated: false },
+        Answer::Status {
+            status: 200,
+            retry_after: None,
+            body: b"<html>".to_vec(),
+            truncated: false,
+        },
+        Answer::Status {
+            status: 401,
+            retry_after: None,
+            body: Vec::new(),
+            truncated: false,
+        },
     ] {
         assert!(matches!(listing(bad), Err(ListingFailure::Refused(_))));
     }
-    let unavailable = Answer::Status { status: 503, retry_after: None, body: Vec::new(), truncated: false };
-    assert!(matches!(listing(unavailable), Err(ListingFailure::Unavailable(_))));
-    let limited = Answer::Status { status: 429, retry_after: None, body: Vec::new(), truncated: false };
+    let unavailable = Answer::Status {
+        status: 503,
+        retry_after: None,
+        body: Vec::new(),
+        truncated: false,
+    };
+    assert!(matches!(
+        listing(unavailable),
+        Err(ListingFailure::Unavailable(_))
+    ));
+    let limited = Answer::Status {
+        status: 429,
+        retry_after: None,
+        body: Vec::new(),
+        truncated: false,
+    };
     assert_eq!(
         listing(limited),
-        Err(ListingFailure::RateLimited { retry_after: DEFAULT_RETRY_AFTER_SECONDS })
+        Err(ListingFailure::RateLimited {
+            retry_after: DEFAULT_RETRY_AFTER_SECONDS
+        })
     );
 }

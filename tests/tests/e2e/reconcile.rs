@@ -1,0 +1,236 @@
+//! The reconcile pass (issue #29), against the local Qase API, with the
+//! cron fired through the scheduled endpoint:
+//! 1. A lost `run.completed`: a run whose `run.started` arrived and whose
+//!    end never did, and a finished run qase-edge never heard of, are
+//!    completed by the pass with their counts from the API; each report
+//!    reaches a `"reports": true` destination exactly once (the cron fired
+//!    again after it); `GET /api/runs/WEB/{id}` shows `source: reconciled`.
+//!    A run Qase still shows in progress stays started.
+//! 2. A webhook `run.completed` racing the pass: the run still ends with
+//!    one report, and its end is the webhook's.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use qase_edge_e2e::qase_api::{QaseApi, TestRun};
+use qase_edge_e2e::sink::{Received, Sink};
+use qase_edge_e2e::{Worker, WorkerOptions};
+use serde_json::{json, Value};
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn delivery(event_name: &str, at: u64, payload: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event_name": event_name, "timestamp": at, "payload": payload,
+        "team_member_id": 11, "project_code": "WEB",
+    }))
+    .unwrap()
+}
+
+/// A run of `WEB` with 2 passed and 1 failed, started 10 minutes ago.
+fn qase_run(id: u64, status: &str, end_time: Option<u64>) -> TestRun {
+    TestRun {
+        project: "WEB".into(),
+        id,
+        title: format!("Nightly {id}"),
+        status: status.into(),
+        start_time: now_s() - 600,
+        end_time,
+        statuses: [
+            ("passed", 2),
+            ("failed", 1),
+            ("blocked", 0),
+            ("untested", 0),
+        ]
+        .into_iter()
+        .map(|(s, n)| (s.to_owned(), n))
+        .collect(),
+    }
+}
+
+/// The reports received at `path`, by run id.
+fn reports(sink: &Sink, path: &str) -> Vec<(u64, Value)> {
+    sink.received(path)
+        .iter()
+        .filter(|r: &&Received| {
+            r.headers.get("x-qase-event").map(String::as_str) == Some("run.report")
+        })
+        .map(|r| {
+            let report: Value = serde_json::from_slice(&r.body).unwrap();
+            (report["run"].as_u64().unwrap(), report)
+        })
+        .collect()
+}
+
+fn worker(qase: &QaseApi, sink: &Sink) -> Worker {
+    let destinations =
+        json!([{"name": "ci", "url": sink.url("/ci"), "reports": true, "events": ["case.*"]}]);
+    Worker::start(
+        WorkerOptions::with_api()
+            .var("QASE_DESTINATIONS", &destinations.to_string())
+            .var("QASE_API_URL", &qase.base_url())
+            .var("QASE_API_TOKEN", qase.token())
+            .var("QASE_RECONCILE", r#"["WEB"]"#)
+            .var("QASE_RUN_SETTLE_SECONDS", "1"),
+    )
+}
+
+async fn run_view(worker: &Worker, run: u64) -> Value {
+    let (status, view) = worker
+        .api(reqwest::Method::GET, &format!("/api/runs/WEB/{run}"))
+        .await;
+    assert_eq!(status, 200, "{view}");
+    view
+}
+
+/// Waits until the run's state says `status`.
+async fn wait_status(worker: &Worker, run: u64, status: &str) -> Value {
+    worker
+        .wait_until(
+            &format!("run WEB/{run} {status}"),
+            Duration::from_secs(30),
+            async || {
+                let (code, view) = worker
+                    .api(reqwest::Method::GET, &format!("/api/runs/WEB/{run}"))
+                    .await;
+                (code == 200 && view["status"] == status).then_some(view)
+            },
+        )
+        .await
+}
+
+#[tokio::test]
+async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report() {
+    let qase = QaseApi::start("qase-api-token");
+    let sink = Sink::start();
+    let worker = worker(&qase, &sink);
+    let start = now_s() - 600;
+    for id in [77, 79] {
+        let started = json!({"id": id, "title": format!("Nightly {id}"), "cases_count": 3});
+        worker.accept(delivery("run.started", start, started)).await;
+    }
+    wait_status(&worker, 77, "started").await;
+    wait_status(&worker, 79, "started").await;
+    qase.run(qase_run(77, "failed", Some(now_s() - 60)));
+    qase.run(qase_run(78, "passed", Some(now_s() - 30))); // never heard of
+    qase.run(qase_run(79, "in_progress", None));
+
+    worker.scheduled().await;
+    worker
+        .wait_until("both reports", Duration::from_secs(40), async || {
+            (reports(&sink, "/ci").len() >= 2).then_some(())
+        })
+        .await;
+    // Another pass, and time for anything that would send a second report.
+    worker.scheduled().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut got = reports(&sink, "/ci");
+    got.sort_by_key(|(run, _)| *run);
+    let runs: Vec<u64> = got.iter().map(|(run, _)| *run).collect();
+    assert_eq!(runs, [77, 78], "one report each\n{}", worker.logs());
+    let (_, report) = &got[0];
+    assert_eq!(report["outcome"], "completed");
+    assert_eq!(report["title"], "Nightly 77", "run.started's title");
+    assert_eq!(
+        (
+            report["counts"]["cases"].as_u64(),
+            report["counts"]["passed"].as_u64(),
+            report["counts"]["failed"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{report}"
+    );
+
+    let view = run_view(&worker, 77).await;
+    assert_eq!(
+        (
+            view["status"].as_str(),
+            view["source"].as_str(),
+            view["reconciled"].as_bool()
+        ),
+        (Some("completed"), Some("reconciled"), Some(true)),
+        "{view}"
+    );
+    assert_eq!(view["run_events"], 1, "only run.started was received");
+    assert_eq!(view["report_sent"], true);
+    let never = run_view(&worker, 78).await;
+    assert_eq!(
+        (
+            never["status"].as_str(),
+            never["title"].as_str(),
+            never["source"].as_str()
+        ),
+        (Some("completed"), Some("Nightly 78"), Some("reconciled"))
+    );
+    let open = run_view(&worker, 79).await;
+    assert_eq!(
+        (open["status"].as_str(), open["source"].as_str()),
+        (Some("started"), None)
+    );
+
+    // The pass asked for the finished runs of the window, with the token.
+    let asked = qase.requests();
+    let listings: Vec<&(String, Option<String>)> = asked
+        .iter()
+        .filter(|(target, _)| {
+            target.starts_with("/v1/run/WEB?status=passed,failed,aborted&from_start_time=")
+        })
+        .collect();
+    assert_eq!(listings.len(), 2, "one listing a pass: {asked:?}");
+    assert!(listings
+        .iter()
+        .all(|(_, token)| token.as_deref() == Some("qase-api-token")));
+    // Nothing reconciled was written into the events history.
+    let (status, events) = worker
+        .api(reqwest::Method::GET, "/api/events?project=WEB")
+        .await;
+    assert_eq!(status, 200, "{events}");
+    let names: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_name"].as_str())
+        .collect();
+    assert_eq!(names, ["run.started", "run.started"], "{events}");
+}
+
+#[tokio::test]
+async fn reconcile_a_webhook_run_completed_racing_the_pass_still_gives_one_report() {
+    let qase = QaseApi::start("qase-api-token");
+    let sink = Sink::start();
+    let worker = worker(&qase, &sink);
+    let start = now_s() - 600;
+    let started = json!({"id": 90, "title": "Race", "cases_count": 3});
+    worker.accept(delivery("run.started", start, started)).await;
+    wait_status(&worker, 90, "started").await;
+    let end = now_s() - 5;
+    qase.run(qase_run(90, "passed", Some(end)));
+    let completed =
+        json!({"id": 90, "cases": 3, "passed": 3, "failed": 0, "blocked": 0, "duration": 1000});
+    let (_, _) = tokio::join!(
+        worker.accept(delivery("run.completed", end, completed)),
+        worker.scheduled(),
+    );
+    worker
+        .wait_until("the report", Duration::from_secs(40), async || {
+            (!reports(&sink, "/ci").is_empty()).then_some(())
+        })
+        .await;
+    worker.scheduled().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let got = reports(&sink, "/ci");
+    assert_eq!(got.len(), 1, "one report\n{}", worker.logs());
+    // The webhook's end ranks above a reconciled one, whichever came first.
+    let view = worker
+        .wait_until("the webhook's end", Duration::from_secs(20), async || {
+            let view = run_view(&worker, 90).await;
+            (view["source"] == "webhook").then_some(view)
+        })
+        .await;
+    assert_eq!(view["status"], "completed", "{view}");
+    assert_eq!(view["report_sent"], true);
+}
