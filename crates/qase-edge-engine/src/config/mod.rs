@@ -102,7 +102,10 @@ impl Config {
                 interval_ms: optional.alert_interval_seconds * 1000,
                 watch: optional.watch,
             },
-            runs: optional.runs,
+            runs: RunSettings {
+                reconcile: optional.reconcile,
+                ..optional.runs
+            },
             api: ApiSettings {
                 admin_token: optional.admin_token,
             },
@@ -127,6 +130,7 @@ struct Optional {
     breaker: BreakerSettings,
     alert_interval_seconds: u64,
     watch: Vec<crate::alerts::watch::Watched>,
+    reconcile: Vec<String>,
 }
 
 impl Optional {
@@ -169,6 +173,8 @@ impl Optional {
                 alerts::DEFAULT_ALERT_INTERVAL_SECONDS,
             ),
             watch: p.optional(alerts::watch(lookup), Effect::WatchOff, Vec::new()),
+            // Read on its own: a broken list must not cost the API token.
+            reconcile: p.default_used(crate::runs::settings::reconcile(lookup), Vec::new()),
             problems,
         }
     }

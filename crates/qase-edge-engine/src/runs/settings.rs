@@ -46,6 +46,18 @@ impl Default for RunSettings {
     }
 }
 
+/// Reads `QASE_RECONCILE` (none: no project of its own). The composed
+/// [`crate::config::Config`] reads it on its own, so that a broken list
+/// turns off reconciliation only.
+pub fn reconcile(lookup: &Lookup) -> Result<Vec<String>, ConfigError> {
+    match lookup.get(bindings::RECONCILE) {
+        None => Ok(Vec::new()),
+        Some(json) => {
+            parse_reconcile(&json).map_err(|problem| invalid(bindings::RECONCILE, problem))
+        }
+    }
+}
+
 /// `QASE_RECONCILE`: a JSON list of project codes (`["WEB", "MOBILE"]`).
 pub fn parse_reconcile(json: &str) -> Result<Vec<String>, String> {
     let codes: Vec<String> = serde_json::from_str(json)
@@ -85,15 +97,9 @@ impl std::fmt::Debug for QaseApi {
 }
 
 impl RunSettings {
-    /// Reads `QASE_API_TOKEN`, `QASE_API_URL`, `QASE_API_TIMEOUT_SECONDS`,
-    /// `QASE_RUN_SETTLE_SECONDS` and `QASE_RECONCILE`.
+    /// Reads `QASE_API_TOKEN`, `QASE_API_URL`, `QASE_API_TIMEOUT_SECONDS`
+    /// and `QASE_RUN_SETTLE_SECONDS`; `QASE_RECONCILE` is [`reconcile`]'s.
     pub fn read(lookup: &Lookup) -> Result<RunSettings, ConfigError> {
-        let reconcile = match lookup.get(bindings::RECONCILE) {
-            None => Vec::new(),
-            Some(json) => {
-                parse_reconcile(&json).map_err(|problem| invalid(bindings::RECONCILE, &problem))?
-            }
-        };
         let base_url = lookup.url(bindings::API_URL, DEFAULT_API_URL)?;
         let settle_seconds = match lookup.get(bindings::RUN_SETTLE_SECONDS) {
             None => DEFAULT_SETTLE_SECONDS,
@@ -131,7 +137,8 @@ impl RunSettings {
         Ok(RunSettings {
             api,
             settle_seconds,
-            reconcile,
+            // Read on its own by the composed Config ([`reconcile`]).
+            reconcile: Vec::new(),
         })
     }
 }
@@ -155,11 +162,13 @@ mod tests {
             "QASE_API_URL" => Some("https://api.qase.eu/v1/".into()),
             "QASE_RUN_SETTLE_SECONDS" => Some("5".into()),
             "QASE_API_TIMEOUT_SECONDS" => Some("3".into()),
-            "QASE_RECONCILE" => Some(r#"["WEB", " MOB ", "WEB"]"#.into()),
             _ => None,
         })
         .unwrap();
-        assert_eq!(set.reconcile, ["WEB", "MOB"], "trimmed, each once");
+        let lookup =
+            |key: &str| (key == "QASE_RECONCILE").then(|| r#"["WEB", " MOB ", "WEB"]"#.to_owned());
+        let listed = reconcile(&Lookup::new(&lookup)).unwrap();
+        assert_eq!(listed, ["WEB", "MOB"], "trimmed, each once");
         let api = set.api.clone().unwrap();
         assert_eq!(
             (
@@ -183,9 +192,6 @@ mod tests {
             ("QASE_RUN_SETTLE_SECONDS", "43201"),
             ("QASE_API_TIMEOUT_SECONDS", "0"),
             ("QASE_API_TIMEOUT_SECONDS", "61"),
-            ("QASE_RECONCILE", "WEB"),
-            ("QASE_RECONCILE", "[\"\"]"),
-            ("QASE_RECONCILE", "{\"WEB\": 1}"),
         ] {
             let error = read(&|k| (k == key).then(|| value.to_owned())).unwrap_err();
             assert_eq!(error.key, key);
@@ -205,5 +211,40 @@ mod tests {
         .unwrap();
         assert_eq!(config.runs.settle_seconds, DEFAULT_SETTLE_SECONDS);
         assert_eq!(config.problems[0].error.key, "QASE_RUN_SETTLE_SECONDS");
+    }
+
+    #[test]
+    fn a_broken_reconcile_list_keeps_the_api_token() {
+        let config = Config::from_lookup(
+            |key| match key {
+                "QASE_WEBHOOK_SECRET" => Some("a-secret".into()),
+                "QASE_API_TOKEN" => Some("tok".into()),
+                "QASE_RECONCILE" => Some("WEB".into()),
+                _ => None,
+            },
+            &[Sink::D1],
+        )
+        .unwrap();
+        assert!(config.runs.api.is_some(), "the token stays");
+        assert!(config.runs.reconcile.is_empty());
+        assert_eq!(config.problems[0].error.key, "QASE_RECONCILE");
+        let fine = Config::from_lookup(
+            |key| match key {
+                "QASE_WEBHOOK_SECRET" => Some("a-secret".into()),
+                "QASE_RECONCILE" => Some(r#"["WEB"]"#.into()),
+                _ => None,
+            },
+            &[Sink::D1],
+        )
+        .unwrap();
+        assert_eq!(fine.runs.reconcile, ["WEB"]);
+        for bad in ["WEB", r#"[""]"#, r#"{"WEB": 1}"#, "[1]"] {
+            let lookup = |key: &str| (key == "QASE_RECONCILE").then(|| bad.to_owned());
+            assert_eq!(
+                reconcile(&Lookup::new(&lookup)).unwrap_err().key,
+                "QASE_RECONCILE",
+                "{bad}"
+            );
+        }
     }
 }
