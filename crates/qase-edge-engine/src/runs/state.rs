@@ -137,7 +137,8 @@ pub struct RunState {
     pub end: Option<RunEnd>,
     /// Whether `run.deleted` arrived.
     pub deleted: bool,
-    /// Qase's timestamp of the earliest and the latest event (Unix seconds).
+    /// Qase's timestamp of the earliest and the latest event (Unix
+    /// seconds; a reconciled end counts at Qase's `end_time`).
     pub first_event_at: u64,
     /// See `first_event_at`.
     pub last_event_at: u64,
@@ -394,20 +395,8 @@ fn status_of(state: &RunState) -> RunStatus {
     }
 }
 
-/// Applies `fact` to its run's `state` (`None`: the run's first event).
-/// `seen`: the object already applied this event id; nothing changes.
-pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
-    let before = state.unwrap_or_else(|| empty(&fact.project, fact.run));
-    if seen {
-        return Applied {
-            state: before,
-            changed: false,
-            ended_now: false,
-        };
-    }
-    let mut next = before.clone();
-    next.first_event_at = next.first_event_at.min(fact.at);
-    next.last_event_at = next.last_event_at.max(fact.at);
+/// Folds what `fact` says into `next` (its status aside).
+fn fold_into(next: &mut RunState, fact: &RunFact) {
     match &fact.kind {
         RunFactKind::Started {
             title,
@@ -423,7 +412,7 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
         RunFactKind::Ended { outcome, counts } => {
             next.run_events += 1;
             keep_latest_end(
-                &mut next,
+                next,
                 RunEnd {
                     outcome: *outcome,
                     counts: *counts,
@@ -444,7 +433,7 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
                 next.title = title.clone();
             }
             keep_latest_end(
-                &mut next,
+                next,
                 RunEnd {
                     outcome: *outcome,
                     counts: *counts,
@@ -465,6 +454,23 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
             ResultAction::Deleted => next.results.deleted += 1,
         },
     }
+}
+
+/// Applies `fact` to its run's `state` (`None`: the run's first event).
+/// `seen`: the object already applied this event id; nothing changes.
+pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
+    let before = state.unwrap_or_else(|| empty(&fact.project, fact.run));
+    if seen {
+        return Applied {
+            state: before,
+            changed: false,
+            ended_now: false,
+        };
+    }
+    let mut next = before.clone();
+    next.first_event_at = next.first_event_at.min(fact.at);
+    next.last_event_at = next.last_event_at.max(fact.at);
+    fold_into(&mut next, fact);
     next.status = status_of(&next);
     let changed = next != before;
     if changed {
