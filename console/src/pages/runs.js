@@ -109,6 +109,8 @@ function renderRun(main, route, { call, ready }) {
         ["Run events", run.run_events],
         ["Results received", run.results ? `${run.results.created} created, ${run.results.updated} updated, ${run.results.deleted} deleted` : null],
         ["Report", run.report_sent ? "sent" : (run.done ? "not sent (no destination asks for reports, or it is settling)" : "after the run ends")],
+        ["End from", run.source === "reconciled" ? "Qase's REST API (reconciled: its webhook never came)"
+          : run.source === "webhook" ? (run.reconciled ? "its webhook, after a reconcile pass" : "its webhook") : null],
       ]),
       h("h2", {}, "What failed"),
       failureList(run, failures),

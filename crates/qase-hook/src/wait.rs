@@ -225,7 +225,7 @@ mod tests {
             "pass_rate": null, "duration_ms": null, "first_event_at": null,
             "last_event_at": null, "run_events": 1,
             "results": {"created": 0, "updated": 0, "deleted": 0}, "deleted": false,
-            "failures": null, "report_sent": false, "url": "https://app.qase.io/run/WEB/dashboard/42"
+            "failures": null, "report_sent": false, "source": null, "reconciled": false, "url": "https://app.qase.io/run/WEB/dashboard/42"
         }))
         .unwrap()
     }

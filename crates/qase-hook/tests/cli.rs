@@ -147,7 +147,7 @@ fn wait_exits_by_the_thresholds_with_a_one_line_verdict() {
     const ENDED: &str = r#"{"project":"WEB","run":42,"status":"completed","done":true,"title":"Nightly","plan_id":null,"environment":null,"started_by":null,
         "counts":{"cases":4,"passed":3,"failed":1,"blocked":0,"skipped":null,"untested":null,"duration":0},"pass_rate":75.0,"duration_ms":0,
         "first_event_at":1,"last_event_at":2,"run_events":2,"results":{"created":4,"updated":0,"deleted":0},"deleted":false,"failures":null,
-        "report_sent":false,"url":"https://app.qase.io/run/WEB/dashboard/42"}"#;
+        "report_sent":false,"source":"webhook","reconciled":false,"url":"https://app.qase.io/run/WEB/dashboard/42"}"#;
     let base = stub_server(200, ENDED);
     let base = base.trim_end_matches("/webhooks/qase");
     let output = wait(base, &["--max-failed", "1"], Some("token"));
@@ -362,7 +362,7 @@ macro_rules! run_view {
             r#""counts":{"cases":4,"passed":3,"failed":1,"blocked":0,"skipped":null,"untested":null,"duration":0},"pass_rate":75.0,"duration_ms":0,"#,
             r#""first_event_at":1,"last_event_at":2,"run_events":2,"results":{"created":4,"updated":0,"deleted":0},"deleted":false,"#,
             $failures,
-            r#","report_sent":true,"url":"https://app.qase.io/run/WEB/dashboard/42"}"#
+            r#","report_sent":true,"source":"reconciled","reconciled":true,"url":"https://app.qase.io/run/WEB/dashboard/42"}"#
         )
     };
 }
