@@ -19,6 +19,8 @@
 //! `stats.statuses`, `elapsed_time`, `tags`, ...).
 //!
 //! A request without the expected token is answered `401` as Qase does.
+//! The run listings can be made to fail ([`QaseApi::fail_run_listings`]):
+//! `429` with `Retry-After`, or any status.
 //! Every request is recorded, so a test can check what was asked. A
 //! project can be made to hang ([`QaseApi::hang`]): its requests are read
 //! and never answered, their connections held open, as an API that is up
@@ -110,6 +112,9 @@ struct State {
     requests: Vec<(String, Option<String>)>,
     /// The projects whose requests are never answered.
     hanging: Vec<String>,
+    /// While set, "Get all runs" is answered with this status (and
+    /// `Retry-After` seconds), as an API over its rate limit or down.
+    runs_failing: Option<(u16, Option<u64>)>,
 }
 
 /// The running local API.
@@ -171,6 +176,12 @@ impl QaseApi {
             .runs
             .retain(|r| (r.project.as_str(), r.id) != (run.project.as_str(), run.id));
         state.runs.push(run);
+    }
+
+    /// Answers "Get all runs" with `status` (and `Retry-After`) until
+    /// called again with `None`.
+    pub fn fail_run_listings(&self, failing: Option<(u16, Option<u64>)>) {
+        self.state.lock().unwrap().runs_failing = failing;
     }
 
     /// Never answers the requests about `project` from now on.
@@ -357,20 +368,32 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, expe
             // Up but stuck: the connection stays open, unanswered.
             return std::future::pending().await;
         }
-        let (status, body) = {
+        let (status, body, retry_after) = {
             let state = state.lock().unwrap();
-            if token.as_deref() != Some(expected.as_str()) {
-                (
+            let listing = target.starts_with("/v1/run/") && target.split('/').count() == 4;
+            match state.runs_failing.filter(|_| listing) {
+                _ if token.as_deref() != Some(expected.as_str()) => (
                     401,
                     json!({"status": false, "errorMessage": "API token is invalid"}),
-                )
-            } else {
-                answer(&state, &target)
+                    None,
+                ),
+                Some((status, retry_after)) => (
+                    status,
+                    json!({"status": false, "errorMessage": "Too many requests"}),
+                    retry_after,
+                ),
+                None => {
+                    let (status, body) = answer(&state, &target);
+                    (status, body, None)
+                }
             }
         };
         let body = body.to_string();
+        let retry_after = retry_after
+            .map(|seconds| format!("Retry-After: {seconds}\r\n"))
+            .unwrap_or_default();
         let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{retry_after}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         if stream.write_all(response.as_bytes()).await.is_err() {

@@ -6,8 +6,12 @@
 //!    reaches a `"reports": true` destination exactly once (the cron fired
 //!    again after it); `GET /api/runs/WEB/{id}` shows `source: reconciled`.
 //!    A run Qase still shows in progress stays started.
+//!    `/health` says reconciliation is on, for `WEB`.
 //! 2. A webhook `run.completed` racing the pass: the run still ends with
 //!    one report, and its end is the webhook's.
+//! 3. A misbehaving API: a `429` with `Retry-After`, then a `500`, delay
+//!    reconciliation and change nothing else (the run stays started, no
+//!    report); the pass after the API is back completes the run.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -172,6 +176,12 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
         (Some("started"), None)
     );
 
+    let health = worker.health().await;
+    assert_eq!(
+        health["reconcile"],
+        json!({"on": true, "projects": ["WEB"], "off_because": null})
+    );
+
     // The pass asked for the finished runs of the window, with the token.
     let asked = qase.requests();
     let listings: Vec<&(String, Option<String>)> = asked
@@ -233,4 +243,47 @@ async fn reconcile_a_webhook_run_completed_racing_the_pass_still_gives_one_repor
         .await;
     assert_eq!(view["status"], "completed", "{view}");
     assert_eq!(view["report_sent"], true);
+}
+
+#[tokio::test]
+async fn reconcile_a_misbehaving_api_delays_the_pass_and_changes_nothing_else() {
+    let qase = QaseApi::start("qase-api-token");
+    let sink = Sink::start();
+    let worker = worker(&qase, &sink);
+    let started = json!({"id": 95, "title": "Flaky API", "cases_count": 3});
+    worker
+        .accept(delivery("run.started", now_s() - 600, started))
+        .await;
+    wait_status(&worker, 95, "started").await;
+    qase.run(qase_run(95, "passed", Some(now_s() - 60)));
+
+    qase.fail_run_listings(Some((429, Some(2))));
+    worker.scheduled().await;
+    let limited = qase.requests().len();
+    // Within its Retry-After, a pass does not even ask.
+    worker.scheduled().await;
+    assert_eq!(qase.requests().len(), limited, "{:?}", qase.requests());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    qase.fail_run_listings(Some((500, None)));
+    worker.scheduled().await;
+    assert_eq!(qase.requests().len(), limited + 1, "asked again after it");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let view = run_view(&worker, 95).await;
+    assert_eq!(
+        (view["status"].as_str(), view["reconciled"].as_bool()),
+        (Some("started"), Some(false)),
+        "{view}"
+    );
+    assert!(reports(&sink, "/ci").is_empty(), "no report yet");
+
+    qase.fail_run_listings(None);
+    worker.scheduled().await;
+    wait_status(&worker, 95, "completed").await;
+    worker
+        .wait_until("the report", Duration::from_secs(40), async || {
+            (reports(&sink, "/ci").len() == 1).then_some(())
+        })
+        .await;
+    let view = run_view(&worker, 95).await;
+    assert_eq!(view["source"], "reconciled", "{view}");
 }

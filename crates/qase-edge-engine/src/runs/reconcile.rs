@@ -37,6 +37,7 @@ pub mod cursor;
 use std::collections::VecDeque;
 
 use qase_webhooks::run_report::RunOutcome;
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::delivery::attempt::Disposition;
@@ -73,17 +74,43 @@ pub const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
 /// The projects reconciled: `QASE_RECONCILE`'s, then the watched ones
 /// (`QASE_WATCH`), each once; none without `QASE_API_TOKEN`.
 pub fn projects(config: &Config) -> Vec<String> {
-    if config.runs.api.is_none() {
-        return Vec::new();
+    match health(config) {
+        Some(ReconcileHealth {
+            on: true, projects, ..
+        }) => projects,
+        _ => Vec::new(),
     }
+}
+
+/// What `GET /health` says about reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconcileHealth {
+    /// Whether the cron reconciles (`QASE_API_TOKEN` is set).
+    pub on: bool,
+    /// The projects named for it (`QASE_RECONCILE`, `QASE_WATCH`).
+    pub projects: Vec<String>,
+    /// Why it is off, when it is.
+    pub off_because: Option<&'static str>,
+}
+
+/// `GET /health`'s `reconcile`: `None` when no project is named for it.
+pub fn health(config: &Config) -> Option<ReconcileHealth> {
     let watched = config.alerts.watch.iter().map(|w| &w.project);
-    let mut projects: Vec<String> = Vec::new();
+    let mut named: Vec<String> = Vec::new();
     for project in config.runs.reconcile.iter().chain(watched) {
-        if !projects.contains(project) {
-            projects.push(project.clone());
+        if !named.contains(project) {
+            named.push(project.clone());
         }
     }
-    projects
+    if named.is_empty() {
+        return None;
+    }
+    let on = config.runs.api.is_some();
+    Some(ReconcileHealth {
+        on,
+        projects: named,
+        off_because: (!on).then_some("QASE_API_TOKEN is not set"),
+    })
 }
 
 /// The id of a run's reconciled fact: one per run and outcome, so that a

@@ -17,6 +17,7 @@ use engine::alerts::watch::{self, WatchView};
 use engine::config::{Config, ConfigError, ConfigProblem};
 use engine::delivery::breaker::Phase;
 use engine::ingest::settings::{AuthMode, PayloadPolicy};
+use engine::runs::reconcile::{self, ReconcileHealth};
 use engine::store::settings::Sink;
 
 #[derive(Serialize)]
@@ -44,6 +45,9 @@ struct Health<'a> {
     /// The watched projects (`QASE_WATCH`) and their last delivery.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     watch: Vec<WatchView>,
+    /// The reconcile pass (issue #29): on or off, and for which projects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reconcile: Option<ReconcileHealth>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +108,7 @@ pub async fn handle(env: &Env) -> Result<Response, ApiError> {
         ignored_since_start: ingest::IGNORED.load(Ordering::Relaxed),
         destinations,
         watch,
+        reconcile: config::load(env).as_ref().ok().and_then(reconcile::health),
     };
     Ok(respond::json(&health, 200)?)
 }

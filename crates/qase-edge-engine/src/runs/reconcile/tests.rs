@@ -374,6 +374,15 @@ fn without_a_token_or_a_project_there_is_no_pass() {
     let no_project = config_of("[]", &[("QASE_API_TOKEN", "t")]);
     assert!(Reconcile::start(&no_project, &[], NOW).is_none());
     let both = config(r#"["WEB", "API"]"#, r#"{"MOB": "1h", "WEB": "1d"}"#);
+    let on = health(&both).unwrap();
+    assert_eq!((on.on, on.off_because), (true, None));
+    let off = health(&no_token).unwrap();
+    assert_eq!(
+        (off.on, off.projects.as_slice()),
+        (false, ["WEB".to_owned()].as_slice())
+    );
+    assert_eq!(off.off_because, Some("QASE_API_TOKEN is not set"));
+    assert_eq!(health(&config_of("[]", &[("QASE_API_TOKEN", "t")])), None);
     assert_eq!(
         projects(&both),
         ["WEB", "API", "MOB"],
