@@ -6,7 +6,8 @@
 //!    reaches a `"reports": true` destination exactly once (the cron fired
 //!    again after it); `GET /api/runs/WEB/{id}` shows `source: reconciled`.
 //!    A run Qase still shows in progress stays started.
-//!    `/health` says reconciliation is on, for `WEB`.
+//!    A CI gate's wait started before the pass returns when it ends the
+//!    run. `/health` says reconciliation is on, for `WEB`.
 //! 2. A webhook `run.completed` racing the pass: the run still ends with
 //!    one report, and its end is the webhook's.
 //! 3. A misbehaving API: a `429` with `Retry-After`, then a `500`, delay
@@ -123,7 +124,24 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
     qase.run(qase_run(78, "passed", Some(now_s() - 30))); // never heard of
     qase.run(qase_run(79, "in_progress", None));
 
-    worker.scheduled().await;
+    // A CI gate waiting on run 77 before the pass returns once it ran.
+    let gate = worker.api(reqwest::Method::GET, "/api/runs/WEB/77/wait?timeout=60");
+    let pass = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        worker.scheduled().await;
+    };
+    let asked = std::time::Instant::now();
+    let ((status, waited), ()) = tokio::join!(gate, pass);
+    assert_eq!(status, 200, "{waited}");
+    assert_eq!(
+        (waited["done"].as_bool(), waited["source"].as_str()),
+        (Some(true), Some("reconciled")),
+        "{waited}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "woken, not timed out"
+    );
     worker
         .wait_until("both reports", Duration::from_secs(40), async || {
             (reports(&sink, "/ci").len() >= 2).then_some(())
