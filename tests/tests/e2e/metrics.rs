@@ -6,8 +6,9 @@
 //!    by a destination answering 400, one held by a destination an operator
 //!    paused, a completed run, a watched project gone quiet) every counter
 //!    and gauge reads exactly what was sent.
-//! 2. A project code with `"`, `\` and a new line is escaped and parsed
-//!    back exactly.
+//! 2. A project code with `"` and `\` (ingest refuses control characters
+//!    in one), and a watched project with `"`, `\` and a new line
+//!    (`QASE_WATCH` takes any), are escaped and parsed back exactly.
 //! 3. Auth: `401` without a token or with a wrong one; `200` with the
 //!    metrics token and with the admin token; the metrics token is refused
 //!    on `/api/events` (it reads metrics only). Without any token
@@ -25,7 +26,10 @@ use serde_json::{json, Value};
 const METRICS_TOKEN: &str = "e2e-metrics-token-0123456789";
 
 /// A project code the exposition must escape.
-const ODD_PROJECT: &str = "we\"ird\\co\nde";
+const ODD_PROJECT: &str = "we\"ird\\code";
+
+/// A watched project whose name also has a new line.
+const ODD_WATCHED: &str = "qu\"i\\et\nproject";
 
 /// Parses the exposition with `prometheus_client`: each sample as
 /// `(name, labels, value)`, and each family's type.
@@ -136,7 +140,10 @@ fn options(sink: &Sink) -> WorkerOptions {
         .var("QASE_DESTINATIONS", &destinations.to_string())
         .var("QASE_RETRY_BASE_SECONDS", "1")
         .var("QASE_RETRY_CAP_SECONDS", "2")
-        .var("QASE_WATCH", r#"{"SILENT": "1s", "WEB": "1h"}"#)
+        .var(
+            "QASE_WATCH",
+            &json!({"SILENT": "1s", "WEB": "1h", ODD_WATCHED: "1s"}).to_string(),
+        )
 }
 
 /// The sequence of scenario 1 (and the odd project of scenario 2).
@@ -149,14 +156,14 @@ async fn send_the_sequence(worker: &Worker) {
     worker.accept(first.clone()).await;
     let (status, body) = post(worker, first, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(
-        (status, &body["outcome"]),
+        (status, &body["status"]),
         (200, &json!("duplicate")),
         "{body}"
     );
     let off_model = envelope("run.completed", "QUAR", json!({"id": "forty-two"}));
     let (status, body) = post(worker, off_model, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(
-        (status, &body["outcome"]),
+        (status, &body["status"]),
         (202, &json!("quarantined")),
         "{body}"
     );
@@ -299,6 +306,11 @@ fn assert_gauges(figures: &Scrape) {
         0.0
     );
     assert_eq!(
+        figures.value("qase_edge_project_quiet", &[("project", ODD_WATCHED)]),
+        1.0,
+        "escaped and read back"
+    );
+    assert_eq!(
         figures.value(
             "qase_edge_runs_finished_total",
             &[("project", "RUNS"), ("status", "completed")]
@@ -333,7 +345,8 @@ async fn a_known_sequence_reads_exactly_and_parses_with_prometheus_client() {
     let (status, content_type, text) = scrape(&worker, Some(METRICS_TOKEN)).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
-    assert!(text.contains(r#"project="we\"ird\\co\nde""#), "{text}");
+    assert!(text.contains(r#"project="we\"ird\\code""#), "{text}");
+    assert!(text.contains(r#"project="qu\"i\\et\nproject""#), "{text}");
     let (samples, types) = parse(&text);
     assert_eq!(types["qase_edge_events"], "counter", "{types:?}");
     assert_eq!(types["qase_edge_breaker_state"], "gauge", "{types:?}");
