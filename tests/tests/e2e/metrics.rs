@@ -31,14 +31,12 @@ const ODD_PROJECT: &str = "we\"ird\\code";
 /// A watched project whose name also has a new line.
 const ODD_WATCHED: &str = "qu\"i\\et\nproject";
 
-/// Parses the exposition with `prometheus_client`: each sample as
-/// `(name, labels, value)`, and each family's type.
-fn parse(
-    text: &str,
-) -> (
-    Vec<(String, BTreeMap<String, String>, f64)>,
-    BTreeMap<String, String>,
-) {
+/// A sample as the parser reads it: name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// Parses the exposition with `prometheus_client`: each sample, and each
+/// family's type.
+fn parse(text: &str) -> (Vec<Sample>, BTreeMap<String, String>) {
     let script = "import sys, json\n\
         from prometheus_client.parser import text_string_to_metric_families\n\
         out = {'samples': [], 'types': {}}\n\
@@ -100,7 +98,7 @@ async fn scrape(worker: &Worker, token: Option<&str>) -> (u16, String, String) {
 }
 
 /// The figures of one scrape.
-struct Scrape(Vec<(String, BTreeMap<String, String>, f64)>);
+struct Scrape(Vec<Sample>);
 
 impl Scrape {
     async fn of(worker: &Worker) -> Scrape {

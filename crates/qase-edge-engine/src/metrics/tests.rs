@@ -37,7 +37,7 @@ fn events(project: &str, name: &str, outcome: EventStatus, n: u64, dups: u64) ->
 }
 
 /// `(labels, value)` of a family's samples, labels as `k=v` joined by `,`.
-fn series<'a>(all: &'a [Family], name: &str) -> Vec<(String, f64)> {
+fn series(all: &[Family], name: &str) -> Vec<(String, f64)> {
     let family = all.iter().find(|f| f.name == name).expect(name);
     let mut out: Vec<(String, f64)> = family
         .samples

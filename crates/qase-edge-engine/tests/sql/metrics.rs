@@ -17,6 +17,9 @@ use super::writes::write_state;
 
 const AT: u64 = 1_700_000_000_000;
 
+/// A row's columns, to compare in one `assert_eq!`.
+type Counted<'a, S> = (&'a str, S, u64, Option<u64>, Option<u64>);
+
 fn record(db: &Db, id: &str, name: &str, project: &str, outcome: EventStatus) {
     let event = NewEvent {
         id: id.into(),
@@ -86,7 +89,7 @@ fn deliveries_count_by_destination_and_status_with_attempts_and_retries() {
     counts.sort_by(|a, b| {
         (&a.destination, a.status.as_str()).cmp(&(&b.destination, b.status.as_str()))
     });
-    let counts: Vec<(&str, DeliveryStatus, u64, Option<u64>, Option<u64>)> = counts
+    let counts: Vec<Counted<DeliveryStatus>> = counts
         .iter()
         .map(|c| {
             (
