@@ -48,6 +48,9 @@ pub const RETRY_MAX_ATTEMPTS: &str = "QASE_RETRY_MAX_ATTEMPTS";
 /// Secret: the bearer token of the operator API (`/api/...`); without it the
 /// API answers `404`.
 pub const ADMIN_TOKEN: &str = "QASE_ADMIN_TOKEN";
+/// Secret: a read-only bearer token for `GET /metrics` only (the admin
+/// token is accepted there too); without either, `/metrics` answers `404`.
+pub const METRICS_TOKEN: &str = "QASE_METRICS_TOKEN";
 /// Variable: how long stored events, dead letters and delivery states are
 /// kept, in seconds (default 30 days; 0 keeps them until deleted).
 pub const RETENTION_SECONDS: &str = "QASE_RETENTION_SECONDS";

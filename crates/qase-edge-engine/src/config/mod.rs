@@ -105,6 +105,7 @@ impl Config {
             runs: optional.runs,
             api: ApiSettings {
                 admin_token: optional.admin_token,
+                metrics_token: optional.metrics_token,
             },
             problems: optional.problems.into_vec(),
         })
@@ -119,6 +120,7 @@ struct Optional {
     destinations: Vec<Destination>,
     retry: RetryPolicy,
     admin_token: Option<Secret>,
+    metrics_token: Option<Secret>,
     retention_seconds: Option<u64>,
     log_deliveries: LogDeliveries,
     app_url: String,
@@ -169,6 +171,7 @@ impl Optional {
                 alerts::DEFAULT_ALERT_INTERVAL_SECONDS,
             ),
             watch: p.optional(alerts::watch(lookup), Effect::WatchOff, Vec::new()),
+            metrics_token: p.optional(api::metrics_token(lookup), Effect::MetricsTokenOff, None),
             problems,
         }
     }
