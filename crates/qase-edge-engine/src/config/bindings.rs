@@ -61,6 +61,9 @@ pub const REDRIVE_AFTER_SECONDS: &str = "QASE_REDRIVE_AFTER_SECONDS";
 pub const APP_URL: &str = "QASE_APP_URL";
 /// The Durable Object namespace that paces chat destinations.
 pub const PACER: &str = "QASE_PACER";
+/// Optional Workers Analytics Engine dataset: one data point per delivery
+/// attempt (`engine::delivery::analytics`).
+pub const ANALYTICS: &str = "QASE_ANALYTICS";
 /// Which deliveries get a log line: `all`, `refused` or `none`.
 pub const LOG_DELIVERIES: &str = "QASE_LOG_DELIVERIES";
 /// Test-only: `1` lets the body `panic` make the ingest export panic, for the
