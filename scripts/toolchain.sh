@@ -13,6 +13,9 @@ WORKER_BUILD_VERSION="0.8.7"
 # cargo-deny for `cargo deny check licenses bans sources` in scripts/test
 # (installed by ensure_test_tools only).
 CARGO_DENY_VERSION="0.20.2"
+# Python's prometheus_client, the maintained parser the e2e test `metrics`
+# reads `GET /metrics` with (installed by ensure_test_tools only).
+PROMETHEUS_CLIENT_VERSION="0.21.1"
 
 QASE_EDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -76,7 +79,7 @@ ensure_toolchain() {
 }
 
 # What only the test command needs on top of ensure_toolchain: cargo-deny
-# (scripts/test's licence, ban and source check). Kept apart so that
+# (scripts/test's licence, ban and source check) and prometheus_client. Kept apart so that
 # scripts/run and the wrangler build command on a bare machine do not spend
 # minutes compiling it before they can serve.
 ensure_test_tools() {
@@ -84,6 +87,10 @@ ensure_test_tools() {
   if [ "$(cargo-deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
     toolchain_log "installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
     cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked >&2 || return 1
+  fi
+  if [ "$(python3 -c 'import prometheus_client, importlib.metadata as m; print(m.version("prometheus_client"))' 2>/dev/null)" != "$PROMETHEUS_CLIENT_VERSION" ]; then
+    toolchain_log "installing prometheus_client $PROMETHEUS_CLIENT_VERSION (Python, for the metrics e2e test)"
+    python3 -m pip install --quiet "prometheus_client==$PROMETHEUS_CLIENT_VERSION" >&2 || return 1
   fi
 }
 

@@ -9,6 +9,7 @@ const REFRESH_MS = 10_000;
 /// What each `config_problems[].effect` of `GET /health` means for the operator.
 const EFFECTS = {
   operator_api_off: "The operator API (and this console) is off until this is fixed.",
+  metrics_token_off: "GET /metrics takes only the admin token until this is fixed.",
   delivery_paused: "Deliveries are held in the queue, not lost, until this is fixed; Qase's events are still accepted and stored.",
   duplicates_not_detected: "Copies of the same delivery are not recognised as duplicates.",
   default_used: "The default value is used instead.",

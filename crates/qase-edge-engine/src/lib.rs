@@ -13,6 +13,7 @@ pub mod config;
 pub mod delivery;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod runs;
 pub mod store;
 pub mod text;

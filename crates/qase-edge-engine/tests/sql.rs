@@ -37,6 +37,9 @@
 //!     stored event, only over an older state).
 //! 12. Coverage: every public engine function that returns statements was
 //!     called, and every SQL text it built was run.
+//! 13. `GET /metrics`: events by project, name and outcome with their
+//!     copies, deliveries by destination and status with attempts and
+//!     retries, runs by status, each project's latest completed run.
 //!
 //! Enum text forms: wherever SQL compares with a literal (`'pending'`,
 //! `'dead'`, `'held_while_paused'`, ...) or a `CHECK` lists the values, the
@@ -84,6 +87,8 @@ mod sql {
     pub mod runs;
     // Scenarios 9 to 11: the cron's watchdog and sweep, and the KV migration.
     pub mod cron;
+    // Scenario 13: the metrics' aggregates.
+    pub mod metrics;
     // Scenario 12: every statement built is run.
     mod coverage;
 }

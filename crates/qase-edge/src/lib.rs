@@ -26,6 +26,7 @@
 //!                        └─ engine::alerts::watch  (QASE_WATCH: a quiet project ──▶ alerts)
 //!
 //!  operator ──/api──▶ api ── engine::api::{params, events, replay} ──▶ D1 reads, queue sends
+//!  Prometheus ──/metrics──▶ metrics ── engine::metrics::{aggregate, families, exposition} ──▶ D1 aggregates, each Breaker
 //!  browser ──/console/──▶ http::console ── engine::http::console ──▶ the assets binding (console/), with a strict CSP
 //! ```
 //!
@@ -41,6 +42,7 @@ pub mod config;
 pub mod delivery;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod runs;
 pub mod store;
 
@@ -88,6 +90,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     let result = match routes::match_route(&req.method(), path) {
         Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
         Matched::Route(Route::Health, _) => health::handle(&env).await,
+        Matched::Route(Route::Metrics, _) => metrics::handle(Request::from(req), &env).await,
         Matched::Route(route, id) => api::handle(route, id, Request::from(req), &env).await,
         Matched::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
         Matched::NotFound => Err(ApiError::NotFound),

@@ -696,7 +696,12 @@ fn api_corpus() -> Vec<Case> {
     ] {
         cases.push(Case {
             name: name.into(),
-            send: Send::Http("GET", "/api/stats".into(), vec![bearer(&value)], Vec::new()),
+            send: Send::Http(
+                "GET",
+                "/api/events".into(),
+                vec![bearer(&value)],
+                Vec::new(),
+            ),
             status,
             code,
         });

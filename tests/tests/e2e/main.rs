@@ -16,6 +16,7 @@
 //! - `guard`: breakers (pause, hold, probe, drain), alerts, the watchdog (#19).
 //! - `flaky`: a destination failing each event twice is never stalled (#27).
 //! - `hardening`: regressions found by adversarial testing from outside.
+//! - `metrics`: `GET /metrics` parsed by `prometheus_client`: exact figures, escaping, auth (#32).
 //! - `openapi`: every served answer of a tour validates against `openapi.json`.
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 //! - `reconcile`: the cron's reconcile pass ends the runs whose end Qase's webhooks lost (#29).
@@ -32,6 +33,7 @@ mod health;
 mod hostile;
 mod ingest;
 mod load;
+mod metrics;
 mod openapi;
 mod policy;
 mod reconcile;

@@ -1,5 +1,6 @@
 //! The operator API's settings: its bearer token (`QASE_ADMIN_TOKEN`;
-//! without one the API is off). Read and validated here; composed into
+//! without one the API is off), and the read-only token of `GET /metrics`
+//! (`QASE_METRICS_TOKEN`). Read and validated here; composed into
 //! [`crate::config::Config`].
 
 use qase_webhooks::Secret;
@@ -13,17 +14,44 @@ use crate::config::problems::{invalid, ConfigError};
 pub struct ApiSettings {
     /// The operator API's token; `None` turns the API off.
     pub admin_token: Option<Secret>,
+    /// A token that reads `GET /metrics` and nothing else.
+    pub metrics_token: Option<Secret>,
+}
+
+impl ApiSettings {
+    /// Whether `GET /metrics` is served: some token can read it.
+    pub fn metrics_enabled(&self) -> bool {
+        self.admin_token.is_some() || self.metrics_token.is_some()
+    }
+
+    /// Whether `presented` may read `GET /metrics`: the admin token or the
+    /// metrics token (each compared in constant time).
+    pub fn may_read_metrics(&self, presented: &str) -> bool {
+        [&self.admin_token, &self.metrics_token]
+            .into_iter()
+            .flatten()
+            .any(|token| token.verify(presented.as_bytes()))
+    }
 }
 
 /// The operator API's token: at least 16 characters, or unset.
 pub fn admin_token(lookup: &Lookup) -> Result<Option<Secret>, ConfigError> {
-    match lookup.get(bindings::ADMIN_TOKEN) {
+    token(lookup, bindings::ADMIN_TOKEN)
+}
+
+/// The metrics token: at least 16 characters, or unset.
+pub fn metrics_token(lookup: &Lookup) -> Result<Option<Secret>, ConfigError> {
+    token(lookup, bindings::METRICS_TOKEN)
+}
+
+fn token(lookup: &Lookup, key: &'static str) -> Result<Option<Secret>, ConfigError> {
+    match lookup.get(key) {
         None => Ok(None),
         Some(token) if token.trim().len() < 16 => Err(invalid(
-            bindings::ADMIN_TOKEN,
+            key,
             "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
         )),
-        Some(token) => Ok(Some(secret(bindings::ADMIN_TOKEN, &token)?)),
+        Some(token) => Ok(Some(secret(key, &token)?)),
     }
 }
 
@@ -76,5 +104,30 @@ mod tests {
             Some(DEFAULT_RETENTION_SECONDS)
         );
         assert!(config(&[]).unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn the_metrics_token_reads_metrics_and_the_admin_token_too() {
+        let (admin, metrics) = ("0123456789abcdef0123", "fedcba9876543210fedc");
+        let off = config(&[]).unwrap().api;
+        assert!(!off.metrics_enabled());
+        assert!(!off.may_read_metrics(admin));
+        let both = config(&[
+            (bindings::ADMIN_TOKEN, admin),
+            (bindings::METRICS_TOKEN, metrics),
+        ])
+        .unwrap()
+        .api;
+        assert!(both.metrics_enabled());
+        assert!(both.may_read_metrics(admin) && both.may_read_metrics(metrics));
+        assert!(!both.may_read_metrics("fedcba9876543210fed"), "a prefix");
+        assert!(!both.may_read_metrics(""));
+        let only = config(&[(bindings::METRICS_TOKEN, metrics)]).unwrap().api;
+        assert!(only.metrics_enabled() && only.admin_token.is_none());
+        let broken = problem(&[(bindings::METRICS_TOKEN, "short")]);
+        assert_eq!(
+            (broken.error.key, broken.effect),
+            (bindings::METRICS_TOKEN, Effect::MetricsTokenOff)
+        );
     }
 }

@@ -48,6 +48,9 @@ pub const RETRY_MAX_ATTEMPTS: &str = "QASE_RETRY_MAX_ATTEMPTS";
 /// Secret: the bearer token of the operator API (`/api/...`); without it the
 /// API answers `404`.
 pub const ADMIN_TOKEN: &str = "QASE_ADMIN_TOKEN";
+/// Secret: a read-only bearer token for `GET /metrics` only (the admin
+/// token is accepted there too); without either, `/metrics` answers `404`.
+pub const METRICS_TOKEN: &str = "QASE_METRICS_TOKEN";
 /// Variable: how long stored events, dead letters and delivery states are
 /// kept, in seconds (default 30 days; 0 keeps them until deleted).
 pub const RETENTION_SECONDS: &str = "QASE_RETENTION_SECONDS";
@@ -58,6 +61,9 @@ pub const REDRIVE_AFTER_SECONDS: &str = "QASE_REDRIVE_AFTER_SECONDS";
 pub const APP_URL: &str = "QASE_APP_URL";
 /// The Durable Object namespace that paces chat destinations.
 pub const PACER: &str = "QASE_PACER";
+/// Optional Workers Analytics Engine dataset: one data point per delivery
+/// attempt (`engine::delivery::analytics`).
+pub const ANALYTICS: &str = "QASE_ANALYTICS";
 /// Which deliveries get a log line: `all`, `refused` or `none`.
 pub const LOG_DELIVERIES: &str = "QASE_LOG_DELIVERIES";
 /// Test-only: `1` lets the body `panic` make the ingest export panic, for the

@@ -108,6 +108,7 @@ impl Config {
             },
             api: ApiSettings {
                 admin_token: optional.admin_token,
+                metrics_token: optional.metrics_token,
             },
             problems: optional.problems.into_vec(),
         })
@@ -122,6 +123,7 @@ struct Optional {
     destinations: Vec<Destination>,
     retry: RetryPolicy,
     admin_token: Option<Secret>,
+    metrics_token: Option<Secret>,
     retention_seconds: Option<u64>,
     log_deliveries: LogDeliveries,
     app_url: String,
@@ -173,6 +175,7 @@ impl Optional {
                 alerts::DEFAULT_ALERT_INTERVAL_SECONDS,
             ),
             watch: p.optional(alerts::watch(lookup), Effect::WatchOff, Vec::new()),
+            metrics_token: p.optional(api::metrics_token(lookup), Effect::MetricsTokenOff, None),
             // Read on its own: a broken list must not cost the API token.
             reconcile: p.default_used(crate::runs::settings::reconcile(lookup), Vec::new()),
             problems,

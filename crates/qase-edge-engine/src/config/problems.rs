@@ -48,6 +48,8 @@ pub enum Effect {
     DefaultUsed,
     /// No project is watched (`QASE_WATCH`).
     WatchOff,
+    /// `GET /metrics` takes only the admin token (`QASE_METRICS_TOKEN`).
+    MetricsTokenOff,
 }
 
 /// A broken optional setting: the key and problem, and what it turned off.

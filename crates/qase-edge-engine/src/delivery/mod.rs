@@ -4,6 +4,7 @@
 //! pacing of chat destinations, and the machine that sequences them for
 //! one delivery message.
 
+pub mod analytics;
 pub mod attempt;
 pub mod breaker;
 pub mod breaker_reports;

@@ -44,6 +44,8 @@ pub enum Route {
     PauseDestination,
     /// `POST /api/destinations/{name}/resume`
     ResumeDestination,
+    /// `GET /metrics`
+    Metrics,
 }
 
 /// (method, path template, route). `{id}` matches one path segment.
@@ -80,6 +82,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         "/api/destinations/{name}/resume",
         Route::ResumeDestination,
     ),
+    ("GET", "/metrics", Route::Metrics),
 ];
 
 /// The outcome of matching a request.
@@ -199,6 +202,10 @@ mod tests {
         assert_eq!(
             match_route("GET", "/api/runs/WEB/42"),
             Matched::Route(Route::GetRun, Some("WEB/42"))
+        );
+        assert_eq!(
+            match_route("GET", "/metrics"),
+            Matched::Route(Route::Metrics, None)
         );
         assert_eq!(match_route("GET", "/api/runs/WEB"), Matched::NotFound);
         assert_eq!(match_route("GET", "/api/runs//42"), Matched::NotFound);

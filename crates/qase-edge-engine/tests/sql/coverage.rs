@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{cron, destinations, history, runs, support, writes};
+use super::{cron, destinations, history, metrics, runs, support, writes};
 
 /// `module::function` of every `pub fn` of the engine whose return type
 /// names `Statement` (`module`: the file's name, or its folder's for a
@@ -70,6 +70,7 @@ fn scenarios() -> Vec<fn()> {
         destinations::SCENARIOS,
         runs::SCENARIOS,
         cron::SCENARIOS,
+        metrics::SCENARIOS,
     ]
     .concat()
 }

@@ -166,7 +166,8 @@ async fn dispatch(
         | Route::WaitRun
         | Route::ListDestinations
         | Route::PauseDestination
-        | Route::ResumeDestination => Err(ApiError::NotFound),
+        | Route::ResumeDestination
+        | Route::Metrics => Err(ApiError::NotFound),
     }
 }
 

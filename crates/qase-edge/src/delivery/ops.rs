@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use qase_webhooks::chat::Alert;
-use worker::{Date, Delay, Env, MessageBuilder, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{
+    AnalyticsEngineDataPointBuilder, Date, Delay, Env, MessageBuilder, MessageExt,
+    QueueRetryOptionsBuilder, RawMessage,
+};
 
 use crate::delivery::breaker;
 use crate::delivery::pacer;
@@ -15,6 +18,7 @@ use crate::http::outbound;
 use crate::runs::run_watch;
 use crate::store::db;
 use engine::config::bindings;
+use engine::delivery::analytics::AttemptPoint;
 use engine::delivery::attempt::{AttemptLog, Disposition};
 use engine::delivery::breaker::object::AskAnswer;
 use engine::delivery::breaker::{Decision, Outcome};
@@ -79,7 +83,7 @@ async fn run(env: &Env, op: Op) -> OpResult {
             OpResult::Done
         }
         Op::Attempt { request, .. } => attempt(request).await,
-        Op::Record { log, row } => record(env, log, row).await,
+        Op::Record { log, row, point } => record(env, log, row, point).await,
         Op::Requeue {
             message,
             delay_seconds,
@@ -168,10 +172,19 @@ async fn attempt(request: Result<Request, String>) -> OpResult {
     }
 }
 
-/// Prints the attempt log line and writes the state row, each if given.
-async fn record(env: &Env, log: Option<AttemptLog>, row: Option<StateRow>) -> OpResult {
+/// Prints the attempt log line, writes the attempt's Analytics Engine
+/// point (when the binding is set) and the state row, each if given.
+async fn record(
+    env: &Env,
+    log: Option<AttemptLog>,
+    row: Option<StateRow>,
+    point: Option<AttemptPoint>,
+) -> OpResult {
     if let Some(log) = log {
         worker::console_log!("{}", serde_json::to_string(&log).unwrap_or_default());
+    }
+    if let Some(point) = point {
+        write_point(env, &point);
     }
     if let Some(row) = row {
         record_state(env, &row).await;
@@ -255,6 +268,23 @@ async fn write(env: &Env, statement: &Statement, body: Option<&[u8]>) -> OpResul
     match changed {
         Ok(changes) => OpResult::Changed(changes),
         Err(error) => OpResult::Failed(error.to_string()),
+    }
+}
+
+/// Writes `point` to the `QASE_ANALYTICS` dataset; nothing without the
+/// binding. Best effort: Analytics Engine writes are not awaited and a
+/// failure only logs.
+fn write_point(env: &Env, point: &AttemptPoint) {
+    let Ok(dataset) = env.analytics_engine(bindings::ANALYTICS) else {
+        return;
+    };
+    let data = AnalyticsEngineDataPointBuilder::new()
+        .indexes([point.index.as_str()])
+        .blobs(point.blobs.iter().map(String::as_str))
+        .doubles(point.doubles)
+        .build();
+    if let Err(error) = dataset.write_data_point(&data) {
+        worker::console_warn!("analytics data point not written: {error}");
     }
 }
 

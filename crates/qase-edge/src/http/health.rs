@@ -130,7 +130,12 @@ async fn guard(env: &Env, config: &Config) -> (Vec<DestinationState>, Vec<WatchV
     } else {
         Vec::new()
     };
-    let watch = if config.alerts.watch.is_empty() {
+    (destinations, watch_views(env, config).await)
+}
+
+/// Each watched project's view (none when they cannot be read).
+pub async fn watch_views(env: &Env, config: &Config) -> Vec<WatchView> {
+    if config.alerts.watch.is_empty() {
         Vec::new()
     } else {
         let (rows, last) = sweep::watch_facts(env, config).await.unwrap_or_default();
@@ -148,6 +153,5 @@ async fn guard(env: &Env, config: &Config) -> (Vec<DestinationState>, Vec<WatchV
                 watch::view(w, stored, at, now)
             })
             .collect()
-    };
-    (destinations, watch)
+    }
 }

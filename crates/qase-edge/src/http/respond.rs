@@ -49,6 +49,14 @@ pub fn json_bytes(mut bytes: Vec<u8>, status: u16) -> Result<Response> {
     JSON_HEADERS.with(|headers| build(Some(&mut bytes), status, headers))
 }
 
+/// A text response of `content_type` (the metrics' exposition format).
+pub fn text(mut bytes: Vec<u8>, content_type: &str, status: u16) -> Result<Response> {
+    let headers = Headers::new()?;
+    headers.set("Content-Type", content_type)?;
+    headers.set("Cache-Control", "no-store")?;
+    build(Some(&mut bytes), status, &headers)
+}
+
 /// A response without a body (`204`).
 pub fn empty(status: u16) -> Result<Response> {
     build(None, status, &Headers::new()?)

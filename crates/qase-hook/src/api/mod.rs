@@ -174,6 +174,9 @@ enum ApiCommand {
     Watch,
     /// Print the selected events as NDJSON, one per line with its body.
     Export(ExportArgs),
+    /// Print `GET /metrics`: the Prometheus text a scrape reads (`--token`
+    /// may be the Worker's read-only QASE_METRICS_TOKEN).
+    Metrics,
 }
 
 // `api list`'s arguments (no doc comment: clap would take it for the
@@ -314,6 +317,11 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
         ApiCommand::Pause { name } => force(&client, json, &name, "pause").await,
         ApiCommand::Resume { name } => force(&client, json, &name, "resume").await,
         ApiCommand::Watch => watch(&client, json).await,
+        ApiCommand::Metrics => {
+            // The exposition is text: `--json` has nothing else to print.
+            print!("{}", client.get("/metrics", &[]).await?);
+            Ok(())
+        }
         ApiCommand::Runs(runs) => self::runs(&client, json, runs).await,
         ApiCommand::List(page) => list(&client, json, page).await,
         ApiCommand::Get { id, body } => get(&client, json, &id, body).await,

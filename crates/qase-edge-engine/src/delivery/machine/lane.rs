@@ -17,7 +17,7 @@ use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::QueuedDelivery;
 use crate::delivery::records::AttemptEntry;
 use crate::delivery::settings::Destination;
-use crate::delivery::{breaker_reports, pace};
+use crate::delivery::{analytics, breaker_reports, pace};
 use crate::runs::report;
 use crate::store::layout::{DeliveryState, DeliveryStatus};
 
@@ -222,6 +222,7 @@ impl<'c> Lane<'c> {
         let op = Op::Record {
             log: None,
             row: Some(self.row(&message.id, state, entry)),
+            point: None,
         };
         self.run(Stage::RecordHeld, op)
     }
@@ -328,6 +329,7 @@ impl<'c> Lane<'c> {
         let released = self.released.is_some();
         let latency = ctx.now.saturating_sub(self.started);
         let entry = AttemptEntry::of(&step, released, latency, ctx.now);
+        let point = analytics::attempt_point(&self.name, &entry, &ctx.message.event_name);
         // A released event that failed is still held by its breaker: no
         // retry, no dead letter, and the attempts it had are kept.
         let row = if released && self.outcome == Outcome::Failed {
@@ -348,6 +350,7 @@ impl<'c> Lane<'c> {
         let op = Op::Record {
             log: Some(step.log),
             row,
+            point,
         };
         self.run(Stage::Record, op)
     }

@@ -10,6 +10,7 @@ use qase_webhooks::chat::Alert;
 use qase_webhooks::retry::AttemptResult;
 use qase_webhooks::run_report::Failures;
 
+use crate::delivery::analytics::AttemptPoint;
 use crate::delivery::attempt::{AttemptLog, Disposition};
 use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
@@ -124,6 +125,9 @@ pub enum Op {
         log: Option<AttemptLog>,
         /// The `deliveries` row to write (`records::upsert(&row.as_row())`).
         row: Option<StateRow>,
+        /// The attempt's Analytics Engine data point, written when the
+        /// `QASE_ANALYTICS` binding is set (none for a hold).
+        point: Option<AttemptPoint>,
     },
     /// Send a message to the delivery queue after a delay.
     Requeue {

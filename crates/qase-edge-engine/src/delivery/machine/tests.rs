@@ -104,10 +104,13 @@ fn a_body_in_the_message_is_not_read_and_a_delivered_event_is_recorded() {
     let (ops, end) = drive(&config, message("case.created", Some(b"{}")), healthy);
     assert_eq!(names(&ops), ["claim", "ask", "attempt", "record"]);
     assert_eq!(end, Disposition::Ack);
-    let Op::Record { log, row } = &ops[3] else {
+    let Op::Record { log, row, point } = &ops[3] else {
         unreachable!()
     };
     assert_eq!(log.as_ref().unwrap().attempt, 1);
+    let point = point.as_ref().expect("an attempt is a data point");
+    assert_eq!(point.blobs[..2], ["ci".to_owned(), "delivered".to_owned()]);
+    assert_eq!((point.doubles[0], point.doubles[2]), (200.0, 1.0));
     assert_eq!(
         row.as_ref().unwrap().state.status,
         DeliveryStatus::Delivered
@@ -263,6 +266,7 @@ fn a_held_event_is_handed_over_with_its_body_recorded_and_not_attempted() {
     let Op::Record {
         row: Some(row),
         log: None,
+        point: None,
     } = &ops[3]
     else {
         unreachable!()
