@@ -250,6 +250,7 @@ fn completed(project: &str, passed: u64, cases: u64) -> LastRun {
         },
         at: 1,
         event_id: "evt_1".into(),
+        source: state::EndSource::Webhook,
     });
     LastRun {
         project_code: project.into(),

@@ -128,6 +128,7 @@ fn run(project: &str, id: u64, status: RunStatus, at: u64, passed: u64) -> RunSt
         },
         at,
         event_id: format!("evt_{id}"),
+        source: state::EndSource::Webhook,
     });
     RunState {
         status,
