@@ -1,7 +1,7 @@
 -- The reconcile pass (issue #29): one row per reconciled project, its
 -- cursor between cron passes (crates/qase-edge-engine/src/runs/reconcile/cursor.rs:
 -- change both together). D1 rather than KV: the cursor is read and
--- written once a minute, and KV's eventual consistency (up to a minute)
+-- written at every cron pass (every 5 minutes), and KV's eventual consistency (up to a minute)
 -- could hand a pass the cursor before its last write; D1 reads its own
 -- writes, and the statements run against SQLite in the host tests.
 --
