@@ -30,8 +30,7 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, config:
 }
 
 async fn process(message: RawMessage, env: &Env, config: &Config) {
-    let decoded = serde_wasm_bindgen::from_value::<serde_json::Value>(message.body())
-        .map_err(|error| error.to_string())
+    let decoded = ops::body_json(&message)
         .and_then(|value| QueueMessage::decode(value).map_err(|error| error.to_string()));
     let disposition = match decoded {
         Ok(QueueMessage::Delivery(delivery)) => {

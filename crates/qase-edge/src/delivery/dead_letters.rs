@@ -18,8 +18,7 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, _config
 }
 
 async fn process(message: RawMessage, env: &Env) {
-    let decoded = serde_wasm_bindgen::from_value::<serde_json::Value>(message.body())
-        .map_err(|error| error.to_string())
+    let decoded = ops::body_json(&message)
         .and_then(|value| DeadLetterQueueMessage::decode(value).map_err(|e| e.to_string()));
     let (mut machine, next) = Bury::start(decoded, &message.id(), Date::now().as_millis());
     let disposition = ops::drive(env, &mut machine, next).await;

@@ -298,14 +298,14 @@ async fn record_state(env: &Env, row: &StateRow) {
     }
 }
 
-/// Runs `statements` in order, binding `body` where one asks for it, up
-/// to the first that fails.
+/// Runs a dead letter's writes ([`db::write_all`]).
 async fn write_all(env: &Env, statements: &[Statement], body: Option<&[u8]>) -> worker::Result<()> {
-    let database = db::database(env)?;
-    for statement in statements {
-        db::changes(&database, statement, body).await?;
-    }
-    Ok(())
+    db::write_all(&db::database(env)?, statements, body).await
+}
+
+/// A queue message's body as JSON, for its kind's one decode.
+pub fn body_json(message: &RawMessage) -> Result<serde_json::Value, String> {
+    serde_wasm_bindgen::from_value(message.body()).map_err(|error| error.to_string())
 }
 
 /// How long a message whose processing failed (its body unreadable, or a

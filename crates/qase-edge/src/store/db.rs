@@ -46,6 +46,19 @@ pub async fn rows<T: DeserializeOwned>(
     prepare(db, statement, None)?.all().await?.results()
 }
 
+/// Runs writing statements in order, binding `body` where one asks for
+/// it, up to the first that fails.
+pub async fn write_all(
+    db: &D1Database,
+    statements: &[Statement],
+    body: Option<&[u8]>,
+) -> worker::Result<()> {
+    for statement in statements {
+        changes(db, statement, body).await?;
+    }
+    Ok(())
+}
+
 /// Runs a statement that writes; the number of rows it changed.
 pub async fn changes(
     db: &D1Database,

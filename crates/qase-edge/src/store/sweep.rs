@@ -195,12 +195,12 @@ async fn stored_cursors(env: &Env) -> worker::Result<Vec<Cursor>> {
 }
 
 async fn store_cursors(env: &Env, moved: &[Cursor]) -> worker::Result<()> {
-    let database = db::database(env)?;
-    for moved in moved {
-        let statement = cursor::upsert(moved, worker::Date::now().as_millis());
-        db::changes(&database, &statement, None).await?;
-    }
-    Ok(())
+    let now = worker::Date::now().as_millis();
+    let writes: Vec<_> = moved
+        .iter()
+        .map(|moved| cursor::upsert(moved, now))
+        .collect();
+    db::write_all(&db::database(env)?, &writes, None).await
 }
 
 /// The watched projects' stored rows and their last delivery in D1.
