@@ -159,7 +159,8 @@ pub struct RunReport {
     pub plan_id: Option<u64>,
     /// Who started the run (`team_member_id` of `run.started`; 0 for a token).
     pub started_by: Option<u64>,
-    /// The counts Qase sent.
+    /// The counts: Qase's REST API's (`stats`) when qase-edge could read
+    /// the run there, else the ones the end event carried.
     pub counts: RunCounts,
     /// Passed cases in percent of all cases, one decimal; `null` without cases.
     pub pass_rate: Option<f64>,
@@ -173,6 +174,10 @@ pub struct RunReport {
     pub results_received: u64,
     /// The cases that did not pass.
     pub failures: Failures,
+    /// The run's tags in Qase (`sha:<commit>`, `pr:<number>`, ...), when
+    /// qase-edge could read them from Qase's REST API; empty otherwise.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// The run's page in Qase.
     pub url: String,
 }

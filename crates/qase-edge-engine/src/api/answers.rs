@@ -557,6 +557,26 @@ mod tests {
                 deleted: 0,
             },
             deleted: false,
+            details: Some(crate::runs::details::RunDetails {
+                finished: true,
+                stats: crate::runs::details::QaseStats {
+                    total: 4,
+                    passed: 3,
+                    failed: 1,
+                    ..Default::default()
+                },
+                elapsed_ms: Some(61_000),
+                time_spent_ms: None,
+                environment: Some("Staging".into()),
+                milestone: Some(crate::runs::details::Milestone {
+                    id: Some(3),
+                    title: "v2.1".into(),
+                }),
+                plan_id: None,
+                tags: vec!["sha:0123456789abcdef0123456789abcdef01234567".into()],
+                public: false,
+            }),
+            details_pending: false,
             failures,
             report_sent: true,
             source: Some(crate::runs::state::EndSource::Reconciled),
@@ -758,6 +778,7 @@ mod tests {
             "last_event_at",
             "failures",
             "source",
+            "details",
         ];
         check(&schema("Run"), &run_view(Some(failures)), &optional);
         let page = RunPage {

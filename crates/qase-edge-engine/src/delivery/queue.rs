@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
+use crate::runs::fetch::RunDetailsDue;
 use crate::runs::report::RunReportDue;
 
 /// A message on the delivery queue (`QASE_DELIVERIES`).
@@ -26,6 +27,9 @@ pub enum QueueMessage {
     Alert(QueuedAlert),
     /// A run's report, due after the settle time.
     RunReport(RunReportDue),
+    /// A run's details to fetch from Qase's API (always tagged: no
+    /// untagged shape of it was ever queued).
+    RunDetails(RunDetailsDue),
 }
 
 impl QueueMessage {

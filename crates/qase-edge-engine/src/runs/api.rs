@@ -10,7 +10,9 @@ use qase_webhooks::run_report::{run_url, Failures, RunCounts, RunOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::api::params::{decode_cursor, encode_cursor, ParamError, MAX_ID};
-use crate::runs::report::RunKey;
+use crate::config::Config;
+use crate::runs::details::RunDetails;
+use crate::runs::report::{self, RunKey};
 use crate::runs::state::{EndSource, ReportState, ResultCounts, RunState, RunStatus};
 use crate::store::d1::{Param, Statement};
 use crate::text::must_be;
@@ -240,7 +242,8 @@ pub struct RunView {
     pub environment: Option<String>,
     /// Who started it.
     pub started_by: Option<u64>,
-    /// The counts of its end.
+    /// The counts of its end: Qase's API's once read there (`details`),
+    /// else its end event's.
     pub counts: Option<RunCounts>,
     /// Passed in percent of all cases, one decimal.
     pub pass_rate: Option<f64>,
@@ -266,13 +269,25 @@ pub struct RunView {
     /// Whether a reconcile pass applied its end (even if a webhook's end
     /// arrived after it).
     pub reconciled: bool,
+    /// Its full facts from Qase's REST API (every status count, the tags,
+    /// the milestone), once read.
+    pub details: Option<RunDetails>,
+    /// Whether the run has ended and its details from Qase's API are still
+    /// to come (only with `QASE_API_TOKEN`): a CI gate waits a little for
+    /// them, so that it counts what Qase counts.
+    pub details_pending: bool,
     /// The run's page in Qase.
     pub url: String,
 }
 
 /// The API's view of a run.
-pub fn view(state: &RunState, app_url: &str) -> RunView {
-    let counts = state.end.as_ref().map(|end| end.counts);
+pub fn view(state: &RunState, config: &Config) -> RunView {
+    let counts = report::counts_of(state);
+    let finished_details = state.details.as_ref().is_some_and(|d| d.finished);
+    let details_pending = config.runs.api.is_some()
+        && state.status.is_final()
+        && !finished_details
+        && state.report == ReportState::NotSent;
     let seen = state.last_event_at > 0 || state.first_event_at != u64::MAX;
     RunView {
         project: state.project.clone(),
@@ -295,7 +310,9 @@ pub fn view(state: &RunState, app_url: &str) -> RunView {
         report_sent: matches!(state.report, ReportState::Taken { .. }),
         source: state.end.as_ref().map(|end| end.source),
         reconciled: state.reconciled,
-        url: run_url(app_url, &state.project, state.run),
+        details: state.details.clone(),
+        details_pending,
+        url: run_url(&config.delivery.app_url, &state.project, state.run),
     }
 }
 
@@ -388,7 +405,8 @@ mod tests {
 
     #[test]
     fn the_view_shows_the_run_and_nothing_before_its_events() {
-        let view = view(&ended_state(), "https://app.qase.io");
+        let config = crate::runs::report::tests::config("[]", &[]);
+        let view = view(&ended_state(), &config);
         assert!(view.done);
         assert_eq!(
             (view.first_event_at, view.last_event_at),
@@ -399,7 +417,11 @@ mod tests {
             (view.source, view.reconciled),
             (Some(EndSource::Webhook), false)
         );
-        let empty = super::view(&crate::runs::state::empty("WEB", 1), "https://app.qase.io");
+        assert!(
+            !view.details_pending,
+            "no API token: no details to wait for"
+        );
+        let empty = super::view(&crate::runs::state::empty("WEB", 1), &config);
         assert_eq!(
             (empty.status, empty.done, empty.first_event_at),
             (RunStatus::Unknown, false, None)

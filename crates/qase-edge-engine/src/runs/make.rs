@@ -5,12 +5,15 @@
 //! 1. The run's state from its object; a run not ended yet has nothing to
 //!    report.
 //! 2. With `QASE_API_TOKEN`, the failed and blocked cases from Qase's REST
-//!    API ([`crate::runs::qase_api`]): both result listings at once, then
-//!    each listed case for its title, at once. Before the take, so that a
-//!    retry of this message fetches again rather than reporting without
-//!    them. Each request has the API's timeout: a Qase API that never
-//!    answers delays this report by at most two timeouts, and a listing
-//!    that fails leaves the report with the counts only.
+//!    API ([`crate::runs::qase_api`]): the first page of both result
+//!    listings and, unless the run has them, its details
+//!    ([`crate::runs::details`]) at once, then the further pages of both
+//!    within the budget ([`listings::MAX_RESULT_PAGES`]), then each listed
+//!    case for its title, at once. Before the take, so that a retry of this
+//!    message fetches again rather than reporting without them. Each
+//!    request has the API's timeout: a Qase API that never answers delays
+//!    this report by at most 2 + [`listings::MAX_RESULT_PAGES`] timeouts,
+//!    and a listing that fails leaves the report with the counts only.
 //! 3. The take from the run's object (only one message may take a report).
 //! 4. One delivery per report destination, queued at once; the message
 //!    that holds the report is retried when they cannot be.
@@ -20,15 +23,19 @@ use qase_webhooks::run_report::{FailureStatus, Failures};
 use crate::config::Config;
 use crate::delivery::attempt::Disposition;
 use crate::delivery::machine::{Level, Machine, Next, Note, Op, OpResult};
+use crate::runs::details::RunDetails;
 use crate::runs::qase_api;
 use crate::runs::report::{self, RunKey, RunReportDue};
-use crate::runs::state::RunState;
+use crate::runs::state::{Fetched, RunState};
+
+pub mod listings;
+use listings::{Listings, Round};
 
 /// Where a [`MakeReport`] stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
     State,
-    Listings,
+    Listings(Box<Listings>),
     /// The titles of these cases (`more`: the failures beyond them).
     Titles(Vec<(u64, FailureStatus)>, u64),
     Take,
@@ -43,6 +50,8 @@ pub struct MakeReport<'c> {
     key: RunKey,
     message_id: String,
     stage: Stage,
+    /// The run's details, fetched with the listings.
+    details: Option<RunDetails>,
     notes: Vec<Note>,
 }
 
@@ -54,6 +63,7 @@ impl<'c> MakeReport<'c> {
             key: due.run_report,
             message_id: message_id.to_owned(),
             stage: Stage::State,
+            details: None,
             notes: Vec::new(),
         };
         let op = Op::ReadRun(make.key.clone());
@@ -90,30 +100,33 @@ impl<'c> MakeReport<'c> {
         match (&self.config.runs.api, &state.failures) {
             (Some(api), None) => {
                 let (project, run) = (&self.key.project, self.key.run);
-                let listings = [FailureStatus::Failed, FailureStatus::Blocked]
-                    .map(|status| Op::Fetch(qase_api::results_request(api, project, run, status)));
-                self.run(Stage::Listings, listings.into())
+                let with_details = state.details.is_none();
+                let (listings, ops) = Listings::start(api, project, run, with_details);
+                self.run(Stage::Listings(Box::new(listings)), ops)
             }
             _ => self.take(None),
         }
     }
 
-    /// Both listings: the cases to fetch the titles of, or the counts only.
-    fn after_listings(&mut self, results: Vec<OpResult>) -> Next {
-        let listed: Vec<Option<(Vec<u64>, u64)>> = results
-            .into_iter()
-            .map(|result| body_of(result).and_then(|body| qase_api::parse_results(&body)))
-            .collect();
-        let (Some(Some(failed)), Some(Some(blocked))) = (listed.first(), listed.get(1)) else {
-            let RunKey { project, run } = &self.key;
-            let line = format!("Qase's API did not list the results of run {project}/{run}");
-            self.note(Level::Warn, line);
-            return self.take(None);
-        };
-        let (cases, more) = qase_api::failed_cases(failed, blocked);
+    /// A round of listings: more pages, or the cases to fetch the titles
+    /// of, or the counts only.
+    fn after_listings(&mut self, mut listings: Box<Listings>, results: Vec<OpResult>) -> Next {
         let Some(api) = &self.config.runs.api else {
             return self.take(None);
         };
+        let round = listings.feed(api, results);
+        self.details = listings.details.take().or(self.details.take());
+        let (failed, blocked) = match round {
+            Round::More(ops) => return self.run(Stage::Listings(listings), ops),
+            Round::Listed(failed, blocked) => (failed, blocked),
+            Round::Failed => {
+                let RunKey { project, run } = &self.key;
+                let line = format!("Qase's API did not list the results of run {project}/{run}");
+                self.note(Level::Warn, line);
+                return self.take(None);
+            }
+        };
+        let (cases, more) = qase_api::failed_cases(&failed, &blocked);
         if cases.is_empty() {
             return self.after_titles(&cases, more, Vec::new());
         }
@@ -144,7 +157,10 @@ impl<'c> MakeReport<'c> {
         let op = Op::TakeReport {
             key: self.key.clone(),
             message_id: self.message_id.clone(),
-            failures,
+            fetched: Fetched {
+                failures,
+                details: self.details.take(),
+            },
         };
         self.run(Stage::Take, vec![op])
     }
@@ -182,8 +198,8 @@ impl Machine for MakeReport<'_> {
 
     fn feed(&mut self, results: Vec<OpResult>, now: u64) -> Next {
         let stage = std::mem::replace(&mut self.stage, Stage::Ended);
-        if let Stage::Listings = stage {
-            return self.after_listings(results);
+        if let Stage::Listings(listings) = stage {
+            return self.after_listings(listings, results);
         }
         if let Stage::Titles(cases, more) = stage {
             return self.after_titles(&cases, more, results);

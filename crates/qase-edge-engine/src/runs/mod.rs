@@ -5,6 +5,8 @@
 
 pub mod alarm;
 pub mod api;
+pub mod details;
+pub mod fetch;
 pub mod make;
 pub mod object;
 pub mod qase_api;

@@ -4,11 +4,10 @@
 //! ([`ApplyAnswer`], [`RunState`], [`TakeAnswer`]). The object only loads,
 //! stores, mirrors and wakes; the rules are [`crate::runs::state`]'s.
 
-use qase_webhooks::run_report::Failures;
 use serde::{Deserialize, Serialize};
 
 use super::report::RunKey;
-use super::state::{self, RunFact, RunState};
+use super::state::{self, Fetched, RunFact, RunState};
 
 /// A call to a run's object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +40,10 @@ pub enum RunWatchCall {
         key: RunKey,
         /// The queue message that asks.
         message_id: String,
-        /// The failures that message fetched, kept unless the state has some.
-        failures: Option<Failures>,
+        /// What that message fetched (`failures` and `details` keys of
+        /// the call), kept as [`state::take_report`] says.
+        #[serde(flatten)]
+        fetched: Fetched,
     },
 }
 
@@ -88,8 +89,8 @@ pub enum TakeAnswer {
 
 impl TakeAnswer {
     /// What a take by `message_id` answers in `state`.
-    pub fn of(state: &RunState, message_id: &str, failures: Option<Failures>) -> TakeAnswer {
-        match state::take_report(state, message_id, failures) {
+    pub fn of(state: &RunState, message_id: &str, fetched: Fetched) -> TakeAnswer {
+        match state::take_report(state, message_id, fetched) {
             Some(taken) if state.status.is_final() => TakeAnswer::Taken {
                 state: Box::new(taken),
             },
@@ -102,7 +103,7 @@ impl TakeAnswer {
 mod tests {
     use super::*;
     use crate::runs::state::{ReportState, RunFactKind};
-    use qase_webhooks::run_report::{FailureSource, RunCounts, RunOutcome};
+    use qase_webhooks::run_report::{FailureSource, Failures, RunCounts, RunOutcome};
     use serde_json::json;
 
     fn key() -> RunKey {
@@ -156,9 +157,15 @@ mod tests {
             RunWatchCall::Take {
                 key: key(),
                 message_id: "m1".into(),
-                failures: None,
+                fetched: Fetched::default(),
             },
-            json!({"call": "take", "key": run, "message_id": "m1", "failures": null}),
+            json!({"call": "take", "key": run, "message_id": "m1", "failures": null, "details": null}),
+        );
+        // A take of the version before details were fetched still reads.
+        let older = json!({"call": "take", "key": run, "message_id": "m1", "failures": null});
+        let read: RunWatchCall = serde_json::from_value(older).unwrap();
+        assert!(
+            matches!(read, RunWatchCall::Take { fetched, .. } if fetched == Fetched::default())
         );
         let fact = RunFact {
             event_id: "evt_1".into(),
@@ -205,13 +212,18 @@ mod tests {
     #[test]
     fn the_report_is_taken_once_and_only_once_the_run_has_ended() {
         let running = state::empty("WEB", 42);
-        assert_eq!(TakeAnswer::of(&running, "m1", None), TakeAnswer::Refused);
+        let none = Fetched::default;
+        assert_eq!(TakeAnswer::of(&running, "m1", none()), TakeAnswer::Refused);
         let failures = Failures {
             source: FailureSource::None,
             items: Vec::new(),
             more: 0,
         };
-        let first = TakeAnswer::of(&ended(), "m1", Some(failures.clone()));
+        let fetched = Fetched {
+            failures: Some(failures.clone()),
+            details: None,
+        };
+        let first = TakeAnswer::of(&ended(), "m1", fetched);
         let TakeAnswer::Taken { state: taken } = first else {
             panic!("not taken: {first:?}");
         };
@@ -219,10 +231,10 @@ mod tests {
         assert_eq!(taken.failures, Some(failures));
         // Its own retry may send it again; another message may not.
         assert!(matches!(
-            TakeAnswer::of(&taken, "m1", None),
+            TakeAnswer::of(&taken, "m1", none()),
             TakeAnswer::Taken { .. }
         ));
-        assert_eq!(TakeAnswer::of(&taken, "m2", None), TakeAnswer::Refused);
+        assert_eq!(TakeAnswer::of(&taken, "m2", none()), TakeAnswer::Refused);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use qase_webhooks::run_report::{
 use serde::Deserialize;
 
 use crate::http::outbound::{Request, USER_AGENT};
+use crate::runs::details::{self, RunDetails};
 use crate::runs::report::MAX_LISTED_FAILURES;
 use crate::runs::settings::QaseApi;
 
@@ -23,7 +24,7 @@ pub const RESULTS_PAGE: u32 = 100;
 pub const READ_LIMIT: usize = 4 << 20;
 
 /// A `GET` of `url` on Qase's REST API, with the token, within the API's timeout.
-fn get(api: &QaseApi, url: String) -> Request {
+pub(crate) fn get(api: &QaseApi, url: String) -> Request {
     let headers = vec![
         ("Token".to_owned(), api.token.clone()),
         ("Accept".to_owned(), "application/json".to_owned()),
@@ -34,14 +35,21 @@ fn get(api: &QaseApi, url: String) -> Request {
 
 /// The documented endpoint "Get all test run results"
 /// (`GET /result/{code}?run=&status=&limit=&offset=`): one status at a
-/// time (the parameter takes "a single test run result status").
-pub fn results_request(api: &QaseApi, project: &str, run: u64, status: FailureStatus) -> Request {
+/// time (the parameter takes "a single test run result status"), the page
+/// of [`RESULTS_PAGE`] from `offset`.
+pub fn results_request(
+    api: &QaseApi,
+    project: &str,
+    run: u64,
+    status: FailureStatus,
+    offset: u64,
+) -> Request {
     let status = match status {
         FailureStatus::Failed => "failed",
         FailureStatus::Blocked => "blocked",
     };
     let url = format!(
-        "{}/result/{}?run={run}&status={status}&limit={RESULTS_PAGE}&offset=0",
+        "{}/result/{}?run={run}&status={status}&limit={RESULTS_PAGE}&offset={offset}",
         api.base_url,
         path_segment(project)
     );
@@ -89,6 +97,8 @@ pub struct ListedRun {
     pub end_time: Option<u64>,
     /// Its counts, from `stats` and `elapsed_time`.
     pub counts: RunCounts,
+    /// Its full facts (tags included), from the same entity.
+    pub details: Box<RunDetails>,
 }
 
 /// A page of "Get all runs": the runs, and how many matched in all.
@@ -118,47 +128,17 @@ struct RunListPage {
     entities: Vec<serde_json::Value>,
 }
 
-/// Qase's `Run` schema, the fields read; each optional, so that one odd
-/// run never hides the others of its page.
+/// Qase's `Run` schema, the fields a listing reads (its details by
+/// [`details::RunEntity`]); each optional, so that one odd run never hides
+/// the others of its page.
 #[derive(Debug, Clone, Default, Deserialize)]
 struct RunEntity {
     #[serde(default)]
     id: Option<u64>,
     #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
-    status_text: Option<String>,
-    #[serde(default)]
-    end_time: Option<String>,
-    #[serde(default)]
-    elapsed_time: Option<u64>,
-    #[serde(default)]
-    stats: Option<RunStats>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct RunStats {
-    #[serde(default)]
-    total: Option<u64>,
-    #[serde(default)]
-    statuses: std::collections::BTreeMap<String, u64>,
-    // The deprecated flat counts, read when `statuses` lacks one.
-    #[serde(default)]
-    passed: Option<u64>,
-    #[serde(default)]
-    failed: Option<u64>,
-    #[serde(default)]
-    blocked: Option<u64>,
-    #[serde(default)]
-    skipped: Option<u64>,
-    #[serde(default)]
-    untested: Option<u64>,
-}
-
-impl RunStats {
-    fn count(&self, status: &str, flat: Option<u64>) -> Option<u64> {
-        self.statuses.get(status).copied().or(flat)
-    }
+    #[serde(flatten)]
+    details: details::RunEntity,
 }
 
 /// How a run finished, from its `status_text`: `None` while in progress.
@@ -178,23 +158,25 @@ fn listed_run(position: u64, entity: RunEntity) -> Option<ListedRun> {
     let id = entity
         .id
         .filter(|id| *id <= qase_webhooks::MAX_SAFE_INTEGER)?;
-    let stats = entity.stats.unwrap_or_default();
+    let stats = entity.details.stats.clone().unwrap_or_default();
+    let count = |status: &str| stats.count(status);
     let counts = RunCounts {
         cases: stats.total.unwrap_or(0),
-        passed: stats.count("passed", stats.passed).unwrap_or(0),
-        failed: stats.count("failed", stats.failed).unwrap_or(0),
-        blocked: stats.count("blocked", stats.blocked).unwrap_or(0),
-        skipped: stats.count("skipped", stats.skipped),
-        untested: stats.count("untested", stats.untested),
-        duration: entity.elapsed_time.unwrap_or(0),
+        passed: count("passed").unwrap_or(0),
+        failed: count("failed").unwrap_or(0),
+        blocked: count("blocked").unwrap_or(0),
+        skipped: count("skipped"),
+        untested: count("untested"),
+        duration: entity.details.elapsed_time.unwrap_or(0),
     };
     Some(ListedRun {
         position,
         id,
         title: entity.title,
-        outcome: outcome_of(entity.status_text.as_deref()),
-        end_time: entity.end_time.as_deref().and_then(unix_seconds),
+        outcome: outcome_of(entity.details.status_text.as_deref()),
+        end_time: entity.details.end_time.as_deref().and_then(unix_seconds),
         counts,
+        details: Box::new(entity.details.details()),
     })
 }
 
@@ -416,7 +398,7 @@ mod tests {
             token: "t".into(),
             timeout: std::time::Duration::from_secs(4),
         };
-        let request = results_request(&api, "WEB", 42, FailureStatus::Failed);
+        let request = results_request(&api, "WEB", 42, FailureStatus::Failed, 0);
         assert_eq!(
             request.timeout.as_secs(),
             4,
@@ -425,11 +407,11 @@ mod tests {
         assert_eq!(request.read_limit, READ_LIMIT);
         assert!(request.headers.contains(&("Token".into(), "t".into())));
         assert_eq!(
-            results_request(&api, "WEB", 42, FailureStatus::Failed).url,
+            results_request(&api, "WEB", 42, FailureStatus::Failed, 0).url,
             "https://api.qase.io/v1/result/WEB?run=42&status=failed&limit=100&offset=0"
         );
         assert_eq!(
-            results_request(&api, "A B", 1, FailureStatus::Blocked).url,
+            results_request(&api, "A B", 1, FailureStatus::Blocked, 0).url,
             "https://api.qase.io/v1/result/A%20B?run=1&status=blocked&limit=100&offset=0"
         );
         assert_eq!(

@@ -137,6 +137,7 @@ pub fn reconciled_fact(project: &str, listed: &ListedRun, now_s: u64) -> Option<
             title: listed.title.clone(),
             outcome,
             counts: listed.counts,
+            details: Some(listed.details.clone()),
         },
     })
 }

@@ -17,7 +17,7 @@
 //! retries, backoff, pacing and dead letters, `webhook-id` the report id.
 
 use qase_webhooks::run_report::{
-    run_url, FailureSource, Failures, RunReport, RUN_REPORT_EVENT, RUN_REPORT_VERSION,
+    run_url, FailureSource, Failures, RunCounts, RunReport, RUN_REPORT_EVENT, RUN_REPORT_VERSION,
 };
 use qase_webhooks::{EventId, EVENT_ID_PREFIX};
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,19 @@ pub fn report_due(fact: &RunFact, state: &RunState, wanted: bool) -> bool {
         && state.report == ReportState::NotSent
 }
 
+/// Whether the consumer that applied `fact` fetches the run's details
+/// ([`crate::runs::fetch`]): with `QASE_API_TOKEN`, when the run starts
+/// (its tags, for a pull request's pending status) and when an event ended
+/// it. A reconciled end brings its details with it.
+pub fn details_due(config: &Config, fact: &RunFact, ended_now: bool) -> bool {
+    config.runs.api.is_some()
+        && match fact.kind {
+            RunFactKind::Started { .. } => true,
+            RunFactKind::Ended { .. } => ended_now,
+            _ => false,
+        }
+}
+
 /// The enabled destinations with `"reports": true` whose projects include `project`.
 pub fn report_destinations<'c>(
     delivery: &'c DeliverySettings,
@@ -92,6 +105,7 @@ pub fn report_id(project: &str, run: u64) -> String {
 /// The report of an ended run (`None` while it has not ended).
 pub fn report(state: &RunState, app_url: &str) -> Option<RunReport> {
     let end = state.end.as_ref()?;
+    let counts = counts_of(state)?;
     Some(RunReport {
         kind: RUN_REPORT_EVENT.to_owned(),
         version: RUN_REPORT_VERSION,
@@ -102,9 +116,9 @@ pub fn report(state: &RunState, app_url: &str) -> Option<RunReport> {
         title: state.title.clone(),
         plan_id: state.plan_id,
         started_by: state.started_by,
-        counts: end.counts,
-        pass_rate: end.counts.pass_rate(),
-        duration_ms: end.counts.duration,
+        counts,
+        pass_rate: counts.pass_rate(),
+        duration_ms: counts.duration,
         first_event_at: state.first_event_at,
         last_event_at: state.last_event_at,
         results_received: state.results.total(),
@@ -113,7 +127,23 @@ pub fn report(state: &RunState, app_url: &str) -> Option<RunReport> {
             items: Vec::new(),
             more: 0,
         }),
+        tags: state
+            .details
+            .as_ref()
+            .map(|details| details.tags.clone())
+            .unwrap_or_default(),
         url: run_url(app_url, &state.project, state.run),
+    })
+}
+
+/// A run's counts once it has ended: what Qase's API counts (its details)
+/// when they were read, else what its end told. The report and the CI gate
+/// (`qase-hook wait`, through the run's view) read these.
+pub fn counts_of(state: &RunState) -> Option<RunCounts> {
+    let end = state.end.as_ref()?;
+    Some(match &state.details {
+        Some(details) if details.finished => details.counts(end.counts.duration),
+        _ => end.counts,
     })
 }
 
@@ -232,7 +262,9 @@ pub(crate) mod tests {
         assert!(report_due(&end, &state, true));
         assert!(!report_due(&end, &state, false));
         assert!(!report_due(&start, &state, true));
-        let taken = crate::runs::state::take_report(&state, "m", None).unwrap();
+        let taken =
+            crate::runs::state::take_report(&state, "m", crate::runs::state::Fetched::default())
+                .unwrap();
         assert!(!report_due(&end, &taken, true));
     }
 

@@ -24,6 +24,7 @@ use qase_webhooks::run_report::{Failures, RunCounts, RunOutcome};
 use qase_webhooks::{Envelope, Event, EventName, Subjects, MAX_SAFE_INTEGER};
 use serde::{Deserialize, Serialize};
 
+use crate::runs::details::RunDetails;
 use crate::text::text_form;
 
 /// Where a run stands.
@@ -157,6 +158,11 @@ pub struct RunState {
     /// from Qase's API), even if a webhook's end came after it.
     #[serde(default)]
     pub reconciled: bool,
+    /// The run's full facts from Qase's REST API (every status count, the
+    /// tags, the milestone), fetched when it ended or read by a reconcile
+    /// pass ([`crate::runs::details`]); the newest fetch wins.
+    #[serde(default)]
+    pub details: Option<RunDetails>,
     /// Bumped by every change, so that the D1 mirror keeps the newest state
     /// whatever order two writes land in.
     pub version: u64,
@@ -201,6 +207,16 @@ pub enum RunFactKind {
         outcome: RunOutcome,
         /// The counts from the run's `stats`.
         counts: RunCounts,
+        /// Its full facts, from the same listing.
+        #[serde(default)]
+        details: Option<Box<RunDetails>>,
+    },
+    /// No event: the run's full facts, fetched from Qase's REST API when it
+    /// ended ([`crate::runs::fetch`]). Never stored as an event, and
+    /// no event time: it changes neither the run's times nor its status.
+    Details {
+        /// The facts.
+        details: Box<RunDetails>,
     },
 }
 
@@ -363,6 +379,7 @@ pub fn empty(project: &str, run: u64) -> RunState {
         report: ReportState::NotSent,
         failures: None,
         reconciled: false,
+        details: None,
         version: 0,
     }
 }
@@ -426,9 +443,13 @@ fn fold_into(next: &mut RunState, fact: &RunFact) {
             title,
             outcome,
             counts,
+            details,
         } => {
             // Not an event: `run_events` counts what Qase sent.
             next.reconciled = true;
+            if let Some(details) = details {
+                next.details = Some((**details).clone());
+            }
             if next.title.is_none() {
                 next.title = title.clone();
             }
@@ -443,6 +464,7 @@ fn fold_into(next: &mut RunState, fact: &RunFact) {
                 },
             );
         }
+        RunFactKind::Details { details } => next.details = Some((**details).clone()),
         RunFactKind::Deleted => {
             next.run_events += 1;
             next.deleted = true;
@@ -468,8 +490,10 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
         };
     }
     let mut next = before.clone();
-    next.first_event_at = next.first_event_at.min(fact.at);
-    next.last_event_at = next.last_event_at.max(fact.at);
+    if !matches!(fact.kind, RunFactKind::Details { .. }) {
+        next.first_event_at = next.first_event_at.min(fact.at);
+        next.last_event_at = next.last_event_at.max(fact.at);
+    }
     fold_into(&mut next, fact);
     next.status = status_of(&next);
     let changed = next != before;
@@ -487,24 +511,34 @@ pub fn apply(state: Option<RunState>, fact: &RunFact, seen: bool) -> Applied {
 /// the first report message to ask takes it, and only it (its own retries
 /// included) may. `None`: refused; `Some(state)`: the state to store.
 /// `failures` (fetched by the message's consumer) are kept with it, unless
-/// the state already has some.
-pub fn take_report(
-    state: &RunState,
-    message_id: &str,
-    failures: Option<Failures>,
-) -> Option<RunState> {
+/// the state already has some; its `details`, fetched then, are newer
+/// than any the state holds.
+pub fn take_report(state: &RunState, message_id: &str, fetched: Fetched) -> Option<RunState> {
     match &state.report {
         ReportState::NotSent => Some(RunState {
             report: ReportState::Taken {
                 by: message_id.to_owned(),
             },
-            failures: state.failures.clone().or(failures),
+            failures: state.failures.clone().or(fetched.failures),
+            details: fetched.details.or_else(|| state.details.clone()),
             version: state.version + 1,
             ..state.clone()
         }),
         ReportState::Taken { by } if by == message_id => Some(state.clone()),
         ReportState::Taken { .. } => None,
     }
+}
+
+/// What a report message fetched from Qase's REST API before it took the
+/// report, kept with the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fetched {
+    /// The failed and blocked cases.
+    #[serde(default)]
+    pub failures: Option<Failures>,
+    /// The run's full facts.
+    #[serde(default)]
+    pub details: Option<RunDetails>,
 }
 
 /// The name of a run's Durable Object (`id_from_name`): one per project and run.
@@ -771,10 +805,21 @@ pub(crate) mod tests {
             items: Vec::new(),
             more: 3,
         };
-        let taken = take_report(&state, "m1", Some(failures.clone())).unwrap();
+        let taken = take_report(
+            &state,
+            "m1",
+            Fetched {
+                failures: Some(failures.clone()),
+                details: None,
+            },
+        )
+        .unwrap();
         assert_eq!(taken.report, ReportState::Taken { by: "m1".into() });
         assert_eq!(taken.failures, Some(failures));
-        assert!(take_report(&taken, "m1", None).is_some());
-        assert_eq!(take_report(&taken, "m2", None), None);
+        assert!(take_report(&taken, "m1", crate::runs::state::Fetched::default()).is_some());
+        assert_eq!(
+            take_report(&taken, "m2", crate::runs::state::Fetched::default()),
+            None
+        );
     }
 }

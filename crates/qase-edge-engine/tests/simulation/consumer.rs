@@ -99,6 +99,12 @@ impl World {
                 let at = world.now + u64::from(delay_seconds) * 1000;
                 world.send(at, message);
             }),
+            Op::QueueDetails(due) => self.queue_send(|world| {
+                world.send_message(
+                    world.now + HOP_MS,
+                    Queued::Deliveries(QueueMessage::RunDetails(due)),
+                );
+            }),
             Op::QueueReport { due, delay_seconds } => self.queue_send(|world| {
                 let at = world.now + u64::from(delay_seconds) * 1000;
                 world.send_message(at, Queued::Deliveries(QueueMessage::RunReport(due)));

@@ -9,11 +9,11 @@ use std::rc::Rc;
 use qase_edge_engine::delivery::attempt::Disposition;
 use qase_edge_engine::delivery::machine::{Op, OpResult, Request};
 use qase_edge_engine::http::outbound::Answer;
+use qase_edge_engine::runs::fetch::{FetchDetails, RunDetailsDue};
 use qase_edge_engine::runs::make::MakeReport;
 use qase_edge_engine::runs::object::TakeAnswer;
 use qase_edge_engine::runs::report::{RunKey, RunReportDue};
-use qase_edge_engine::runs::state::{self, RunFact, RunState};
-use qase_webhooks::run_report::Failures;
+use qase_edge_engine::runs::state::{self, Fetched, RunFact, RunState};
 
 use super::consumer::Whose;
 use super::world::World;
@@ -32,6 +32,15 @@ impl World {
     pub fn process_report(&mut self, message_id: &str, due: RunReportDue) -> Disposition {
         let config = Rc::clone(&self.config);
         let (mut machine, next) = MakeReport::start(&config, message_id, due);
+        self.drive(&mut machine, next, |world, op, _| {
+            world.carry(op, Whose::Report)
+        })
+    }
+
+    /// One details message: the engine's [`FetchDetails`].
+    pub fn process_details(&mut self, message_id: &str, due: RunDetailsDue) -> Disposition {
+        let config = Rc::clone(&self.config);
+        let (mut machine, next) = FetchDetails::start(&config, message_id, due);
         self.drive(&mut machine, next, |world, op, _| {
             world.carry(op, Whose::Report)
         })
@@ -56,8 +65,8 @@ impl World {
             Op::TakeReport {
                 key,
                 message_id,
-                failures,
-            } => self.take_report(&key, &message_id, failures),
+                fetched,
+            } => self.take_report(&key, &message_id, fetched),
             other => unreachable!("not a run's call: {other:?}"),
         }
     }
@@ -77,16 +86,11 @@ impl World {
         }
     }
 
-    fn take_report(
-        &mut self,
-        key: &RunKey,
-        message_id: &str,
-        failures: Option<Failures>,
-    ) -> OpResult {
+    fn take_report(&mut self, key: &RunKey, message_id: &str, fetched: Fetched) -> OpResult {
         let object = self.runs.entry((key.project.clone(), key.run)).or_default();
         let state = object.state.clone();
         let state = state.unwrap_or_else(|| state::empty(&key.project, key.run));
-        match TakeAnswer::of(&state, message_id, failures) {
+        match TakeAnswer::of(&state, message_id, fetched) {
             TakeAnswer::Taken { state } => {
                 object.state = Some((*state).clone());
                 object.takers.insert(message_id.to_owned());
@@ -127,6 +131,13 @@ impl World {
             format!(
                 r#"{{"status":true,"result":{{"entities":[{}]}}}}"#,
                 cases.join(",")
+            )
+        } else if request.url.contains("/run/") {
+            // A run, finished or still in progress when read.
+            let status = self.rng.pick(&["passed", "failed", "in_progress"]);
+            let passed = self.rng.range(0, 5);
+            format!(
+                r#"{{"status":true,"result":{{"id":1,"status_text":"{status}","stats":{{"total":5,"statuses":{{"passed":{passed}}}}},"tags":[{{"title":"sim"}}]}}}}"#
             )
         } else {
             r#"{"status":true,"result":{"id":1,"title":"A case"}}"#.to_owned()

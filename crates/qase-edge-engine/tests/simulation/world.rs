@@ -239,6 +239,13 @@ impl World {
                     Queued::Deliveries(QueueMessage::RunReport(due)),
                 )
             }
+            Queued::Deliveries(QueueMessage::RunDetails(due)) => {
+                let disposition = self.process_details(&id, due.clone());
+                (
+                    disposition,
+                    Queued::Deliveries(QueueMessage::RunDetails(due)),
+                )
+            }
             Queued::DeadLetters(message) => {
                 let disposition = self.process_dead_letter(&id, message.clone());
                 (disposition, Queued::DeadLetters(message))
@@ -272,7 +279,8 @@ impl World {
                 let id = report::report_id(&key.project, key.run);
                 self.ledger.excuse(&id, None);
             }
-            Queued::DeadLetters(_) => {}
+            // Applying a run's details again changes nothing but its version.
+            Queued::Deliveries(QueueMessage::RunDetails(_)) | Queued::DeadLetters(_) => {}
         }
     }
 

@@ -2,8 +2,9 @@
 //! ([`QueueMessage`]) and carries out the machine that handles it,
 //! operation by operation ([`super::ops`]): a delivery
 //! ([`engine::delivery::machine::Delivery`]), an alert
-//! ([`engine::alerts::post::AlertPost`]) or a run's report
-//! ([`engine::runs::make::MakeReport`]). Every order, and every meaning
+//! ([`engine::alerts::post::AlertPost`]), a run's report
+//! ([`engine::runs::make::MakeReport`]) or a run's details
+//! ([`engine::runs::fetch::FetchDetails`]). Every order, and every meaning
 //! of an answer, is the machine's; this module only loops.
 //!
 //! Every message is acked or retried individually and the handler never
@@ -17,6 +18,7 @@ use engine::alerts::post::AlertPost;
 use engine::config::Config;
 use engine::delivery::machine::Delivery;
 use engine::delivery::queue::QueueMessage;
+use engine::runs::fetch::FetchDetails;
 use engine::runs::make::MakeReport;
 
 /// Processes one batch of the delivery queue.
@@ -43,6 +45,10 @@ async fn process(message: RawMessage, env: &Env, config: &Config) {
         }
         Ok(QueueMessage::RunReport(due)) => {
             let (mut machine, next) = MakeReport::start(config, &message.id(), due);
+            ops::drive(env, &mut machine, next).await
+        }
+        Ok(QueueMessage::RunDetails(due)) => {
+            let (mut machine, next) = FetchDetails::start(config, &message.id(), due);
             ops::drive(env, &mut machine, next).await
         }
         Err(error) => {

@@ -30,9 +30,9 @@ use engine::delivery::queue::QueueMessage;
 use engine::delivery::records::{self, BodyRow};
 use engine::http::outbound::Request;
 use engine::runs::report::RunKey;
+use engine::runs::state::Fetched;
 use engine::runs::state::RunFact;
 use engine::store::d1::Statement;
-use qase_webhooks::run_report::Failures;
 
 /// Drives `machine` from `next` to its end: each round's operations at
 /// once, their results fed back in order, its notes printed after each.
@@ -58,6 +58,7 @@ async fn run(env: &Env, op: Op) -> OpResult {
         Op::QueueReport { due, delay_seconds } => {
             done(queue(env, QueueMessage::RunReport(due), delay_seconds).await)
         }
+        Op::QueueDetails(due) => done(queue(env, QueueMessage::RunDetails(due), 0).await),
         Op::Claim { statement, body } => write(env, &statement, Some(&body)).await,
         Op::AskBreaker {
             destination,
@@ -97,8 +98,8 @@ async fn run(env: &Env, op: Op) -> OpResult {
         Op::TakeReport {
             key,
             message_id,
-            failures,
-        } => take_report(env, &key, &message_id, failures).await,
+            fetched,
+        } => take_report(env, &key, &message_id, fetched).await,
         Op::QueueDeliveries(messages) => done(queue_deliveries(env, messages).await),
         Op::SendDeadLetter(dead) => done(send_dead_letter(env, &dead).await),
         Op::RecordDead { writes, body, .. } => done(write_all(env, &writes, body.as_deref()).await),
@@ -147,14 +148,9 @@ async fn read_run(env: &Env, key: &RunKey) -> OpResult {
     })
 }
 
-async fn take_report(
-    env: &Env,
-    key: &RunKey,
-    message_id: &str,
-    failures: Option<Failures>,
-) -> OpResult {
+async fn take_report(env: &Env, key: &RunKey, message_id: &str, fetched: Fetched) -> OpResult {
     answered(
-        run_watch::take(env, key, message_id, failures).await,
+        run_watch::take(env, key, message_id, fetched).await,
         |taken| OpResult::Taken(taken.map(Box::new)),
     )
 }

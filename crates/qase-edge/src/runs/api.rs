@@ -67,7 +67,7 @@ async fn list(
     let page = RunPage {
         runs: states
             .iter()
-            .map(|state| runs_api::view(state, &config.delivery.app_url))
+            .map(|state| runs_api::view(state, config))
             .collect(),
         cursor,
     };
@@ -88,10 +88,7 @@ async fn get(
         .first()
         .and_then(RunRow::state)
         .ok_or(ApiError::RunNotFound)?;
-    Ok(respond::json(
-        &runs_api::view(&state, &config.delivery.app_url),
-        200,
-    )?)
+    Ok(respond::json(&runs_api::view(&state, config), 200)?)
 }
 
 async fn wait(
@@ -105,8 +102,5 @@ async fn wait(
     let state = run_watch::wait(env, &key, timeout)
         .await
         .map_err(unavailable)?;
-    Ok(respond::json(
-        &runs_api::view(&state, &config.delivery.app_url),
-        200,
-    )?)
+    Ok(respond::json(&runs_api::view(&state, config), 200)?)
 }

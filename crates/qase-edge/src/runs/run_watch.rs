@@ -29,8 +29,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use engine::runs::state::Fetched;
 use futures_util::future::{select, Either};
-use qase_webhooks::run_report::Failures;
 use serde::de::DeserializeOwned;
 use worker::{
     durable_object, Date, Delay, DurableObject, Env, Method, Request, RequestInit, Response,
@@ -90,8 +90,8 @@ impl DurableObject for RunWatch {
             RunWatchCall::Take {
                 key,
                 message_id,
-                failures,
-            } => Response::from_json(&self.take(&key, &message_id, failures).await?),
+                fetched,
+            } => Response::from_json(&self.take(&key, &message_id, fetched).await?),
         }
     }
 
@@ -263,14 +263,9 @@ impl RunWatch {
     }
 
     /// A take: the taken state is stored when it changed, and mirrored.
-    async fn take(
-        &self,
-        key: &RunKey,
-        message_id: &str,
-        failures: Option<Failures>,
-    ) -> Result<TakeAnswer> {
+    async fn take(&self, key: &RunKey, message_id: &str, fetched: Fetched) -> Result<TakeAnswer> {
         let state = self.load(key).await?;
-        let answer = TakeAnswer::of(&state, message_id, failures);
+        let answer = TakeAnswer::of(&state, message_id, fetched);
         if let TakeAnswer::Taken { state: taken } = &answer {
             if **taken != state {
                 self.store(taken).await?;
@@ -363,12 +358,12 @@ pub async fn take(
     env: &Env,
     key: &RunKey,
     message_id: &str,
-    failures: Option<Failures>,
+    fetched: Fetched,
 ) -> Result<Option<RunState>> {
     let take = RunWatchCall::Take {
         key: key.clone(),
         message_id: message_id.to_owned(),
-        failures,
+        fetched,
     };
     match call(env, &take).await? {
         TakeAnswer::Taken { state } => Ok(Some(*state)),

@@ -89,6 +89,11 @@ impl Bury {
                 bury.note(Level::Error, line.to_string());
                 bury.end(Disposition::Ack)
             }
+            Ok(DeadLetterQueueMessage::Moved(QueueMessage::RunDetails(due))) => {
+                let line = serde_json::json!({"event": "run_details_given_up", "project": due.run_details.project, "run": due.run_details.run});
+                bury.note(Level::Warn, line.to_string());
+                bury.end(Disposition::Ack)
+            }
             Ok(DeadLetterQueueMessage::Moved(QueueMessage::Alert(alert))) => {
                 let line = serde_json::json!({"event": "alert_dropped", "to": alert.alert_to, "kind": alert.alert.kind(), "error": "the delivery consumer failed on it repeatedly", "attempts": alert.attempts});
                 bury.note(Level::Error, line.to_string());

@@ -42,6 +42,7 @@ use crate::config::Config;
 use crate::delivery::attempt::{self, Disposition, Targets};
 use crate::delivery::messages::QueuedDelivery;
 use crate::delivery::records::Claim;
+use crate::runs::fetch::RunDetailsDue;
 use crate::runs::report::{self, RunKey, RunReportDue};
 use crate::runs::state::{self, RunFact};
 
@@ -164,6 +165,9 @@ impl Machine for Delivery<'_> {
         if matches!(self.stage, Stage::Lanes) {
             return self.feed_lanes(results);
         }
+        if matches!(self.stage, Stage::Report) {
+            return self.after_queueing(results);
+        }
         let result = results.into_iter().next().unwrap_or(OpResult::Done);
         match std::mem::replace(&mut self.stage, Stage::Ended) {
             Stage::Body(mut search) => {
@@ -171,18 +175,11 @@ impl Machine for Delivery<'_> {
                 self.on_body(search, found)
             }
             Stage::Run => self.after_run(result),
-            Stage::Report => match result {
-                OpResult::Done => self.claim(),
-                other => {
-                    let error = failure(other);
-                    self.run_failed(format!("the report message could not be queued: {error}"))
-                }
-            },
             Stage::Claim(mut walk) => {
                 let step = walk.feed(result, &self.message, &self.body);
                 self.on_claim(walk, step)
             }
-            Stage::Lanes | Stage::Ended => Next::End(Disposition::Ack),
+            Stage::Lanes | Stage::Report | Stage::Ended => Next::End(Disposition::Ack),
         }
     }
 }
@@ -272,18 +269,43 @@ impl Delivery<'_> {
             let line = serde_json::json!({"event": "run_ended", "project": fact.project, "run": fact.run, "status": run.status});
             self.note(Level::Log, line.to_string());
         }
+        let key = RunKey {
+            project: fact.project.clone(),
+            run: fact.run,
+        };
+        let mut ops = Vec::new();
+        if report::details_due(self.config, &fact, ended_now) {
+            let due = RunDetailsDue {
+                run_details: key.clone(),
+            };
+            ops.push(Op::QueueDetails(due));
+        }
         let wanted = report::reports_wanted(self.config, &fact.project);
-        if !report::report_due(&fact, run.as_ref(), wanted) {
+        if report::report_due(&fact, run.as_ref(), wanted) {
+            let due = RunReportDue { run_report: key };
+            let delay_seconds = self.config.runs.settle_seconds as u32;
+            ops.push(Op::QueueReport { due, delay_seconds });
+        }
+        if ops.is_empty() {
             return self.claim();
         }
-        let due = RunReportDue {
-            run_report: RunKey {
-                project: fact.project.clone(),
-                run: fact.run,
-            },
-        };
-        let delay_seconds = self.config.runs.settle_seconds as u32;
-        self.run(Stage::Report, Op::QueueReport { due, delay_seconds })
+        self.stage = Stage::Report;
+        Next::Run(ops)
+    }
+
+    /// The run's messages queued (its details, its report): on to the claim.
+    fn after_queueing(&mut self, results: Vec<OpResult>) -> Next {
+        self.stage = Stage::Ended;
+        match results
+            .into_iter()
+            .find(|result| !matches!(result, OpResult::Done))
+        {
+            None => self.claim(),
+            Some(other) => {
+                let error = failure(other);
+                self.run_failed(format!("the run's messages could not be queued: {error}"))
+            }
+        }
     }
 
     /// A new event's claim, taken even with no destination, so the sweep

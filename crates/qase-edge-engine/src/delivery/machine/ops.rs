@@ -8,7 +8,6 @@ pub use crate::http::outbound::Request;
 
 use qase_webhooks::chat::Alert;
 use qase_webhooks::retry::AttemptResult;
-use qase_webhooks::run_report::Failures;
 
 use crate::delivery::analytics::AttemptPoint;
 use crate::delivery::attempt::{AttemptLog, Disposition};
@@ -16,8 +15,9 @@ use crate::delivery::breaker::Outcome;
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
 use crate::delivery::records::{self, AttemptEntry, BodyRow, DeliveryRow};
 use crate::http::outbound::Answer;
+use crate::runs::fetch::RunDetailsDue;
 use crate::runs::report::{RunKey, RunReportDue};
-use crate::runs::state::{RunFact, RunState};
+use crate::runs::state::{Fetched, RunFact, RunState};
 use crate::store::d1::Statement;
 use crate::store::layout::DeliveryState;
 
@@ -65,6 +65,9 @@ pub enum Op {
         /// Its delay.
         delay_seconds: u32,
     },
+    /// Send a run's details message to the delivery queue at once:
+    /// [`OpResult::Done`].
+    QueueDetails(RunDetailsDue),
     /// Run a claim statement, binding `body` where it asks: [`OpResult::Changed`].
     Claim {
         /// The statement.
@@ -148,14 +151,14 @@ pub enum Op {
     /// Make a request of Qase's REST API: [`OpResult::Fetched`].
     Fetch(Request),
     /// Take a run's report from its object for the queue message
-    /// `message_id`, keeping the failures with it: [`OpResult::Taken`].
+    /// `message_id`, keeping what it fetched with it: [`OpResult::Taken`].
     TakeReport {
         /// The run.
         key: RunKey,
         /// The report message's queue id.
         message_id: String,
-        /// The failures fetched, if any.
-        failures: Option<Failures>,
+        /// The failures and details fetched, if any.
+        fetched: Fetched,
     },
     /// Send these deliveries (a report's) to the delivery queue at once.
     QueueDeliveries(Vec<QueuedDelivery>),

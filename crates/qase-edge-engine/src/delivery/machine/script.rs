@@ -62,6 +62,7 @@ pub(crate) fn names(ops: &[Op]) -> Vec<&'static str> {
             Op::ReadKv(_) => "kv",
             Op::ApplyRun(_) => "run",
             Op::QueueReport { .. } => "report",
+            Op::QueueDetails(_) => "details",
             Op::Claim { .. } => "claim",
             Op::AskBreaker { .. } => "ask",
             Op::Hold { .. } => "hold",

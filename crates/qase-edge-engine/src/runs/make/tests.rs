@@ -91,6 +91,13 @@ fn qase(request: &Request) -> OpResult {
     if url.contains("status=blocked") {
         return listing(&[2, 4]);
     }
+    if url.ends_with("/run/WEB/42") {
+        let run = serde_json::json!({"status": true, "result": {"id": 42, "status_text": "failed",
+            "end_time": "2026-11-28T10:00:30+00:00", "elapsed_time": 7000,
+            "stats": {"total": 5, "statuses": {"passed": 2, "failed": 2, "blocked": 1}},
+            "tags": [{"title": "sha:0123456789abcdef0123456789abcdef01234567"}]}});
+        return ok(&run.to_string());
+    }
     let title = |title: &str| {
         ok(&serde_json::json!({"status": true, "result": {"title": title}}).to_string())
     };
@@ -112,10 +119,10 @@ fn object(state: &mut RunState, op: &Op) -> Option<OpResult> {
         Op::ReadRun(_) => Some(OpResult::Run(Box::new(state.clone()))),
         Op::TakeReport {
             message_id,
-            failures,
+            fetched,
             ..
         } => {
-            let taken = take_report(state, message_id, failures.clone());
+            let taken = take_report(state, message_id, fetched.clone());
             if let Some(taken) = &taken {
                 *state = taken.clone();
             }
@@ -149,8 +156,8 @@ fn take_of(run: &Run) -> Option<&Failures> {
             Op::TakeReport {
                 key,
                 message_id,
-                failures,
-            } => Some((key, message_id, failures)),
+                fetched,
+            } => Some((key, message_id, &fetched.failures)),
             _ => None,
         })
         .collect();
@@ -308,22 +315,30 @@ fn with_a_token_the_listings_then_the_titles_are_fetched_each_at_once() {
     let titles = round(feed(&listings, &mut machine));
     let take = round(feed(&titles, &mut machine));
     let base = "https://api.qase.eu/v1";
-    assert_gets(
-        &listings,
-        &["failed", "blocked"]
-            .map(|status| format!("{base}/result/WEB?run=42&status={status}&limit=100&offset=0")),
-    );
+    let mut first_round = ["failed", "blocked"]
+        .map(|status| format!("{base}/result/WEB?run=42&status={status}&limit=100&offset=0"))
+        .to_vec();
+    first_round.push(format!("{base}/run/WEB/42"));
+    assert_gets(&listings, &first_round);
     // Failed first, by case id; a case both failed and blocked counts as failed.
     assert_gets(
         &titles,
         &[2, 9, 4].map(|case| format!("{base}/case/WEB/{case}")),
     );
 
-    let [Op::TakeReport { failures, .. }] = &take[..] else {
+    let [Op::TakeReport { fetched, .. }] = &take[..] else {
         panic!("{take:?}")
     };
     let expected = qase_failures();
-    assert_eq!(failures.as_ref(), Some(&expected));
+    assert_eq!(fetched.failures.as_ref(), Some(&expected));
+    let details = fetched
+        .details
+        .as_ref()
+        .expect("the run's details, fetched with the listings");
+    assert_eq!(
+        details.tags,
+        ["sha:0123456789abcdef0123456789abcdef01234567"]
+    );
     let queue = round(feed(&take, &mut machine));
     let [Op::QueueDeliveries(messages)] = &queue[..] else {
         panic!("{queue:?}")
@@ -331,6 +346,17 @@ fn with_a_token_the_listings_then_the_titles_are_fetched_each_at_once() {
     assert_eq!(messages.len(), 2);
     let report: RunReport = serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(report.failures, expected);
+    // What Qase's API counts, not what the end event carried.
+    assert_eq!(report.tags, details.tags);
+    let counts = &report.counts;
+    assert_eq!(
+        (counts.cases, counts.passed, counts.failed, counts.blocked),
+        (5, 2, 2, 1)
+    );
+    assert_eq!(
+        (counts.skipped, counts.untested, counts.duration),
+        (Some(0), Some(0), 7_000)
+    );
     assert!(matches!(
         feed(&queue, &mut machine),
         Next::End(Disposition::Ack)
@@ -347,20 +373,29 @@ fn at_most_the_listed_failures_have_their_titles_fetched_and_none_for_no_failure
         Op::Fetch(request) if request.url.contains("status=blocked") => Some(listing(&[])),
         _ => None,
     });
-    assert_eq!(fetched(&run).len(), 2 + MAX_LISTED_FAILURES);
+    // Both listings and the run's details, then the titles.
+    assert_eq!(fetched(&run).len(), 3 + MAX_LISTED_FAILURES);
     let failures = take_of(&run).unwrap();
     assert_eq!(failures.items.len(), MAX_LISTED_FAILURES);
     assert_eq!(failures.more, 30 - MAX_LISTED_FAILURES as u64);
 
-    // Nothing failed: the two listings only, and an empty list from the API.
+    // Nothing failed: the two listings (and the details) only, and an
+    // empty list from the API.
     let mut state = ended_state();
     let run = make(&config, MESSAGE, &mut state, |op| match op {
-        Op::Fetch(_) => Some(listing(&[])),
+        Op::Fetch(request) if request.url.contains("/result/") => Some(listing(&[])),
         _ => None,
     });
     assert_eq!(
         names(&run.ops),
-        ["read_run", "fetch", "fetch", "take", "queue_deliveries"]
+        [
+            "read_run",
+            "fetch",
+            "fetch",
+            "fetch",
+            "take",
+            "queue_deliveries"
+        ]
     );
     let failures = take_of(&run).unwrap();
     assert_eq!(
@@ -409,14 +444,22 @@ fn a_listing_that_fails_leaves_the_report_with_the_counts_only() {
         });
         assert_eq!(
             names(&run.ops),
-            ["read_run", "fetch", "fetch", "take", "queue_deliveries"],
+            [
+                "read_run",
+                "fetch",
+                "fetch",
+                "fetch",
+                "take",
+                "queue_deliveries"
+            ],
             "{which}: {bad:?}"
         );
         assert_eq!(run.end, Disposition::Ack);
         assert_eq!(take_of(&run), None, "{which}: {bad:?}");
         for (_, report) in queued(&run) {
             assert_eq!(report.failures.source, FailureSource::None);
-            assert_eq!(report.counts.failed, 1, "the counts are the run's");
+            // The run's details still came: the counts are Qase's.
+            assert_eq!(report.counts.failed, 2, "the counts are the run's");
         }
         assert_eq!(run.notes[0].level, Level::Warn);
         assert!(run.notes[0].line.contains("WEB/42"), "{:?}", run.notes);
@@ -507,7 +550,7 @@ fn with_no_report_destination_the_report_is_taken_and_nothing_queued() {
     let run = make(&config, MESSAGE, &mut state, |_| None);
     // The token alone wants the report (its failures, for the runs API).
     assert_eq!(names(&run.ops).last(), Some(&"take"));
-    assert_eq!(fetched(&run).len(), 2 + 3);
+    assert_eq!(fetched(&run).len(), 3 + 3);
     assert_eq!(run.end, Disposition::Ack);
     assert!(take_of(&run).is_some());
     let line: serde_json::Value = serde_json::from_str(&run.notes[0].line).unwrap();

@@ -168,7 +168,7 @@ fn a_run_never_heard_of_or_started_gets_its_end_and_an_ended_one_nothing() {
     // Reconciled, its report not taken: the report message again.
     assert_eq!(check("WEB", &finished, &ended, true, NOW_S), Check::Report);
     assert_eq!(check("WEB", &finished, &ended, false, NOW_S), Check::Known);
-    let taken = state::take_report(&ended, "m1", None).unwrap();
+    let taken = state::take_report(&ended, "m1", state::Fetched::default()).unwrap();
     assert_eq!(check("WEB", &finished, &taken, true, NOW_S), Check::Known);
 }
 
@@ -272,8 +272,13 @@ fn a_webhook_end_racing_the_reconciled_one_ends_the_run_once_with_one_report() {
             // the first takes it, the other is refused.
             let fact_of = |fact: &RunFact| report::report_due(fact, &state, true);
             assert!(fact_of(&completed) && fact_of(&reconciled));
-            let taken = state::take_report(&state, "m-pass", None).unwrap();
-            assert_eq!(state::take_report(&taken, "m-webhook", None), None);
+            let taken =
+                state::take_report(&state, "m-pass", crate::runs::state::Fetched::default())
+                    .unwrap();
+            assert_eq!(
+                state::take_report(&taken, "m-webhook", crate::runs::state::Fetched::default()),
+                None
+            );
         }
     }
 }
@@ -436,7 +441,12 @@ fn a_pass_ends_the_runs_the_webhooks_missed_and_a_second_applies_nothing() {
 
     // The reports taken; the next minute's pass reads nothing that ended before.
     for run in [1, 2] {
-        let taken = state::take_report(&world.states[&run], "m", None).unwrap();
+        let taken = state::take_report(
+            &world.states[&run],
+            "m",
+            crate::runs::state::Fetched::default(),
+        )
+        .unwrap();
         world.states.insert(run, taken);
     }
     let (ops, _) = world.pass(&config, &cursors, NOW + 60_000);
