@@ -560,3 +560,90 @@ fn with_no_report_destination_the_report_is_taken_and_nothing_queued() {
     );
     assert!(matches!(state.report, ReportState::Taken { .. }));
 }
+
+/// A page of `matched` results in all, the cases `from..from+count`.
+fn page(from: u64, count: u64, matched: u64) -> OpResult {
+    let entities: Vec<_> = (from..from + count)
+        .map(|case| serde_json::json!({"case_id": case}))
+        .collect();
+    let page = serde_json::json!({"status": true, "result": {"total": matched,
+        "filtered": matched, "count": count, "entities": entities}});
+    ok(&page.to_string())
+}
+
+fn offset_of(url: &str) -> u64 {
+    url.rsplit("offset=").next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn failures_are_paged_past_the_first_hundred_within_the_budget() {
+    let config = with_token(DESTINATIONS);
+    // 250 failed results (distinct cases), 1,000 blocked: the blocked are
+    // read up to the budget only.
+    let mut state = ended_state();
+    let run = make(&config, MESSAGE, &mut state, |op| match op {
+        Op::Fetch(request) if request.url.contains("status=failed") => {
+            let offset = offset_of(&request.url);
+            Some(page(offset + 1, 100.min(250 - offset), 250))
+        }
+        Op::Fetch(request) if request.url.contains("status=blocked") => {
+            let offset = offset_of(&request.url);
+            Some(page(10_000 + offset, 100, 1_000))
+        }
+        _ => None,
+    });
+    let offsets = |status: &str| -> Vec<u64> {
+        fetched(&run)
+            .iter()
+            .filter(|request| request.url.contains(&format!("status={status}")))
+            .map(|request| offset_of(&request.url))
+            .collect()
+    };
+    assert_eq!(offsets("failed"), [0, 100, 200]);
+    assert_eq!(
+        offsets("blocked"),
+        [0, 100, 200, 300, 400],
+        "at most 5 pages"
+    );
+    assert_eq!(listings::MAX_RESULT_PAGES, 5);
+    // The budget stated in README: 1 + 2 x 5 + 20.
+    assert!(fetched(&run).len() <= 1 + 2 * 5 + MAX_LISTED_FAILURES);
+    let failures = take_of(&run).unwrap();
+    assert_eq!(failures.items.len(), MAX_LISTED_FAILURES);
+    // Every failure counted: 250 failed + 1,000 blocked, 20 listed.
+    assert_eq!(failures.more, 250 + 1_000 - MAX_LISTED_FAILURES as u64);
+    assert_eq!(failures.items[0].case_id, 1, "failed first, by case id");
+}
+
+#[test]
+fn a_page_that_fails_past_the_first_leaves_the_report_with_the_counts_only() {
+    let config = with_token(DESTINATIONS);
+    let mut state = ended_state();
+    let run = make(&config, MESSAGE, &mut state, |op| match op {
+        Op::Fetch(request) if request.url.contains("status=failed") => {
+            match offset_of(&request.url) {
+                0 => Some(page(1, 100, 150)),
+                _ => Some(OpResult::Fetched(Answer::Timeout(Duration::from_secs(3)))),
+            }
+        }
+        Op::Fetch(request) if request.url.contains("status=blocked") => Some(listing(&[])),
+        _ => None,
+    });
+    assert_eq!(take_of(&run), None);
+    assert_eq!(run.end, Disposition::Ack);
+}
+
+#[test]
+fn details_the_run_keeps_from_its_end_are_not_fetched_again() {
+    let config = with_token(DESTINATIONS);
+    let mut state = ended_state();
+    let body = r#"{"result": {"status_text": "passed", "stats": {"total": 9, "statuses": {"passed": 9}}, "tags": ["kept"]}}"#;
+    state.details = crate::runs::details::parse_run(body.as_bytes());
+    let run = make(&config, MESSAGE, &mut state, |_| None);
+    assert!(fetched(&run)
+        .iter()
+        .all(|request| !request.url.contains("/run/")));
+    let (_, report) = &queued(&run)[0];
+    assert_eq!(report.tags, ["kept"]);
+    assert_eq!((report.counts.cases, report.counts.passed), (9, 9));
+}
