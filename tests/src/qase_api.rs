@@ -62,6 +62,8 @@ pub struct TestRun {
     pub end_time: Option<u64>,
     /// Counts per status (`passed`, `failed`, ...).
     pub statuses: BTreeMap<String, u64>,
+    /// Its tags (`sha:...`, `pr:...`), listed as Qase's `Tag` values.
+    pub tags: Vec<String>,
 }
 
 impl TestRun {
@@ -79,7 +81,10 @@ impl TestRun {
             "public": false,
             "stats": {"total": total, "statuses": self.statuses},
             "time_spent": 42_000, "elapsed_time": 60_000,
-            "environment": null, "milestone": null, "custom_fields": [], "tags": [],
+            "environment": null, "milestone": null, "custom_fields": [],
+            "tags": self.tags.iter().enumerate()
+                .map(|(i, title)| json!({"title": title, "internal_id": i + 1}))
+                .collect::<Vec<_>>(),
             "cases": [], "plan_id": null, "configurations": [], "external_issue": null
         })
     }

@@ -20,6 +20,9 @@ use crate::Failure;
 /// The longest one wait request asks the Worker to hold (its limit).
 const MAX_WAIT_SECONDS: u64 = 300;
 
+/// How often an ended run is asked again while its details are pending.
+const DETAILS_POLL: Duration = Duration::from_secs(1);
+
 #[derive(Args)]
 pub struct WaitArgs {
     /// The project code.
@@ -43,6 +46,11 @@ pub struct WaitArgs {
     /// How long to wait: `90s`, `30m`, `2h` or seconds.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     timeout: Duration,
+    /// Once the run has ended, how long to wait for its counts from Qase's
+    /// API (qase-edge fetches them when the run ends, with
+    /// `QASE_API_TOKEN`); then the end event's counts decide.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    details_wait: Duration,
     /// The qase-edge base URL.
     #[arg(long, env = "QASE_HOOK_API_URL", default_value = DEFAULT_API_URL)]
     url: String,
@@ -128,12 +136,24 @@ async fn run_async(args: WaitArgs) -> Result<(), Failure> {
     let url = wait_url(&args)?;
     let http = reqwest::Client::new();
     let deadline = Instant::now() + args.timeout;
+    let mut details_deadline: Option<Instant> = None;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let chunk = remaining.as_secs().min(MAX_WAIT_SECONDS);
+        let chunk = match details_deadline {
+            // Ended: the run's state at once, until its details come.
+            Some(_) => 0,
+            None => remaining.as_secs().min(MAX_WAIT_SECONDS),
+        };
         let view = ask(&http, &url, &token, chunk, &args.url).await?;
         if view.done {
-            return conclude(&args, &view);
+            let until = *details_deadline.get_or_insert_with(|| {
+                (Instant::now() + args.details_wait).min(deadline)
+            });
+            if !view.details_pending || Instant::now() >= until {
+                return conclude(&args, &view);
+            }
+            tokio::time::sleep(DETAILS_POLL).await;
+            continue;
         }
         if chunk == 0 || Instant::now() >= deadline {
             println!(

@@ -7,7 +7,10 @@
 //!    again after it); `GET /api/runs/WEB/{id}` shows `source: reconciled`.
 //!    A run Qase still shows in progress stays started.
 //!    A CI gate's wait started before the pass returns when it ends the
-//!    run. `/health` says reconciliation is on, for `WEB`.
+//!    run, and `qase-hook wait --max-failed 0` started before it exits 1
+//!    by Qase's counts. The run's details (every status count, its tags)
+//!    come from the API and reach the report and the run view.
+//!    `/health` says reconciliation is on, for `WEB`.
 //! 2. A webhook `run.completed` racing the pass: the run still ends with
 //!    one report, and its end is the webhook's.
 //! 3. A misbehaving API: a `429` with `Retry-After`, then a `500`, delay
@@ -16,9 +19,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::process::{Command, Stdio};
+
 use qase_edge_e2e::qase_api::{QaseApi, TestRun};
 use qase_edge_e2e::sink::{Received, Sink};
-use qase_edge_e2e::{Worker, WorkerOptions};
+use qase_edge_e2e::{qase_hook_binary, Worker, WorkerOptions, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 fn now_s() -> u64 {
@@ -54,6 +59,7 @@ fn qase_run(id: u64, status: &str, end_time: Option<u64>) -> TestRun {
         .into_iter()
         .map(|(s, n)| (s.to_owned(), n))
         .collect(),
+        tags: Vec::new(),
     }
 }
 
@@ -120,11 +126,26 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
     }
     wait_status(&worker, 77, "started").await;
     wait_status(&worker, 79, "started").await;
-    qase.run(qase_run(77, "failed", Some(now_s() - 60)));
+    const SHA: &str = "sha:0123456789abcdef0123456789abcdef01234567";
+    let mut lost = qase_run(77, "failed", Some(now_s() - 60));
+    lost.statuses.insert("retest".into(), 1);
+    lost.tags = vec![SHA.into(), "pr:12".into()];
+    qase.run(lost);
     qase.run(qase_run(78, "passed", Some(now_s() - 30))); // never heard of
     qase.run(qase_run(79, "in_progress", None));
 
-    // A CI gate waiting on run 77 before the pass returns once it ran.
+    // A CI gate waiting on run 77 before the pass returns once it ran,
+    // and qase-hook wait's verdict by Qase's counts (1 failed).
+    let cli = Command::new(qase_hook_binary())
+        .args(["wait", "--project", "WEB", "--run", "77", "--max-failed", "0"])
+        .args(["--timeout", "90s"])
+        .env("QASE_HOOK_API_URL", worker.url(""))
+        .env("QASE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qase-hook starts");
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let gate = worker.api(reqwest::Method::GET, "/api/runs/WEB/77/wait?timeout=60");
     let pass = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -163,8 +184,20 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
             report["counts"]["passed"].as_u64(),
             report["counts"]["failed"].as_u64()
         ),
-        (Some(3), Some(2), Some(1)),
-        "{report}"
+        (Some(4), Some(2), Some(1)),
+        "Qase's total counts the retest too: {report}"
+    );
+    assert_eq!(report["tags"], json!([SHA, "pr:12"]), "{report}");
+
+    let output = tokio::task::spawn_blocking(move || cli.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.starts_with("FAILED WEB run 77") && stdout.contains("2 of 4 passed") && stdout.contains("1 failed"),
+        "{stdout}"
     );
 
     let view = run_view(&worker, 77).await;
@@ -179,6 +212,13 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
     );
     assert_eq!(view["run_events"], 1, "only run.started was received");
     assert_eq!(view["report_sent"], true);
+    let details = &view["details"];
+    assert_eq!(
+        (&details["stats"]["total"], &details["stats"]["retest"], &details["tags"]),
+        (&json!(4), &json!(1), &json!([SHA, "pr:12"])),
+        "{view}"
+    );
+    assert_eq!((&details["finished"], &view["details_pending"]), (&json!(true), &json!(false)));
     let never = run_view(&worker, 78).await;
     assert_eq!(
         (
@@ -263,6 +303,79 @@ async fn reconcile_a_webhook_run_completed_racing_the_pass_still_gives_one_repor
     assert_eq!(view["report_sent"], true);
 }
 
+/// Waits until Qase's API was asked for run `run` ("Get a specific run").
+async fn fetched_run(worker: &Worker, qase: &QaseApi, run: u64) {
+    let path = format!("/v1/run/WEB/{run}");
+    worker
+        .wait_until(&format!("GET {path}"), Duration::from_secs(20), async || {
+            qase.requests()
+                .iter()
+                .any(|(target, _)| *target == path)
+                .then_some(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn reconcile_a_runs_details_come_from_the_api_at_its_end_and_failures_are_paged() {
+    let qase = QaseApi::start("qase-api-token");
+    let sink = Sink::start();
+    let worker = worker(&qase, &sink);
+    let (start, end) = (now_s() - 600, now_s() - 5);
+    let mut run = qase_run(60, "failed", Some(end));
+    run.tags = vec!["sha:89abcdef0123456789abcdef0123456789abcdef".into(), "pr:3".into()];
+    run.statuses = [("passed", 40), ("failed", 150), ("invalid", 2)]
+        .into_iter()
+        .map(|(s, n)| (s.to_owned(), n))
+        .collect();
+    qase.run(run);
+    for case in 1..=150 {
+        qase.result("WEB", 60, case, "failed");
+    }
+    qase.case("WEB", 1, "Login");
+    let started = json!({"id": 60, "title": "Big", "cases_count": 192});
+    worker.accept(delivery("run.started", start, started)).await;
+    // The end event's counts are stale (Qase's later ones differ): the
+    // API's are what the view, the gate and the report count.
+    let completed =
+        json!({"id": 60, "cases": 192, "passed": 41, "failed": 149, "blocked": 0, "duration": 1000});
+    worker.accept(delivery("run.completed", end, completed)).await;
+    let view = worker
+        .wait_until("the run's details", Duration::from_secs(30), async || {
+            let view = run_view(&worker, 60).await;
+            (view["details"]["finished"] == true).then_some(view)
+        })
+        .await;
+    assert_eq!(view["details"]["tags"][1], "pr:3", "{view}");
+    assert_eq!(
+        (&view["counts"]["passed"], &view["counts"]["failed"], &view["counts"]["cases"]),
+        (&json!(40), &json!(150), &json!(192)),
+        "Qase's counts: {view}"
+    );
+    worker
+        .wait_until("the report", Duration::from_secs(40), async || {
+            (!reports(&sink, "/ci").is_empty()).then_some(())
+        })
+        .await;
+    let (_, report) = &reports(&sink, "/ci")[0];
+    assert_eq!(report["tags"][0], "sha:89abcdef0123456789abcdef0123456789abcdef");
+    assert_eq!(report["counts"]["failed"], 150, "{report}");
+    let failures = &report["failures"];
+    assert_eq!(failures["items"].as_array().unwrap().len(), 20, "{failures}");
+    assert_eq!(failures["items"][0]["title"], "Login");
+    assert_eq!(failures["more"], 130, "every failure counted, past the first page");
+    let asked = qase.requests();
+    let pages: Vec<&str> = asked
+        .iter()
+        .map(|(target, _)| target.as_str())
+        .filter(|target| target.starts_with("/v1/result/WEB?run=60&status=failed"))
+        .collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(pages[1].ends_with("offset=100"), "{pages:?}");
+    let runs = asked.iter().filter(|(target, _)| target == "/v1/run/WEB/60").count();
+    assert!(runs >= 2, "at its start, and at its end: {asked:?}");
+}
+
 #[tokio::test]
 async fn reconcile_a_misbehaving_api_delays_the_pass_and_changes_nothing_else() {
     let qase = QaseApi::start("qase-api-token");
@@ -273,6 +386,9 @@ async fn reconcile_a_misbehaving_api_delays_the_pass_and_changes_nothing_else() 
         .accept(delivery("run.started", now_s() - 600, started))
         .await;
     wait_status(&worker, 95, "started").await;
+    // The run's details, asked once it started (Qase's API has no such run
+    // yet: a 404, dropped), before the listings are counted.
+    fetched_run(&worker, &qase, 95).await;
     qase.run(qase_run(95, "passed", Some(now_s() - 60)));
 
     qase.fail_run_listings(Some((429, Some(2))));

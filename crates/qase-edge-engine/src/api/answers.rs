@@ -779,6 +779,7 @@ mod tests {
             "failures",
             "source",
             "details",
+            "details_pending",
         ];
         check(&schema("Run"), &run_view(Some(failures)), &optional);
         let page = RunPage {

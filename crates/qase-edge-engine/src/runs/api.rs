@@ -274,7 +274,9 @@ pub struct RunView {
     pub details: Option<RunDetails>,
     /// Whether the run has ended and its details from Qase's API are still
     /// to come (only with `QASE_API_TOKEN`): a CI gate waits a little for
-    /// them, so that it counts what Qase counts.
+    /// them, so that it counts what Qase counts. (Absent from the answers
+    /// of versions before it: read as `false`.)
+    #[serde(default)]
     pub details_pending: bool,
     /// The run's page in Qase.
     pub url: String,
