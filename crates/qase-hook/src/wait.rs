@@ -3,6 +3,9 @@
 //! end reaches qase-edge (no polling of Qase), asking again until its own
 //! `--timeout`, then checks the run against the thresholds
 //! ([`qase_webhooks::run_report::Thresholds`]) and prints a one-line verdict.
+//! The counts are Qase's own once qase-edge has read the run's details from
+//! Qase's API: an ended run whose details are pending is asked again each
+//! second, for at most `--details-wait`.
 //!
 //! Exit codes: 0 the run met the thresholds, 1 it did not, 2 timeout or error.
 
@@ -146,9 +149,8 @@ async fn run_async(args: WaitArgs) -> Result<(), Failure> {
         };
         let view = ask(&http, &url, &token, chunk, &args.url).await?;
         if view.done {
-            let until = *details_deadline.get_or_insert_with(|| {
-                (Instant::now() + args.details_wait).min(deadline)
-            });
+            let until = *details_deadline
+                .get_or_insert_with(|| (Instant::now() + args.details_wait).min(deadline));
             if !view.details_pending || Instant::now() >= until {
                 return conclude(&args, &view);
             }

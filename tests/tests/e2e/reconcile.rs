@@ -137,7 +137,15 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
     // A CI gate waiting on run 77 before the pass returns once it ran,
     // and qase-hook wait's verdict by Qase's counts (1 failed).
     let cli = Command::new(qase_hook_binary())
-        .args(["wait", "--project", "WEB", "--run", "77", "--max-failed", "0"])
+        .args([
+            "wait",
+            "--project",
+            "WEB",
+            "--run",
+            "77",
+            "--max-failed",
+            "0",
+        ])
         .args(["--timeout", "90s"])
         .env("QASE_HOOK_API_URL", worker.url(""))
         .env("QASE_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -194,9 +202,16 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
         .unwrap()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
-        stdout.starts_with("FAILED WEB run 77") && stdout.contains("2 of 4 passed") && stdout.contains("1 failed"),
+        stdout.starts_with("FAILED WEB run 77")
+            && stdout.contains("2 of 4 passed")
+            && stdout.contains("1 failed"),
         "{stdout}"
     );
 
@@ -214,11 +229,18 @@ async fn reconcile_a_lost_run_completed_is_completed_by_the_pass_with_one_report
     assert_eq!(view["report_sent"], true);
     let details = &view["details"];
     assert_eq!(
-        (&details["stats"]["total"], &details["stats"]["retest"], &details["tags"]),
+        (
+            &details["stats"]["total"],
+            &details["stats"]["retest"],
+            &details["tags"]
+        ),
         (&json!(4), &json!(1), &json!([SHA, "pr:12"])),
         "{view}"
     );
-    assert_eq!((&details["finished"], &view["details_pending"]), (&json!(true), &json!(false)));
+    assert_eq!(
+        (&details["finished"], &view["details_pending"]),
+        (&json!(true), &json!(false))
+    );
     let never = run_view(&worker, 78).await;
     assert_eq!(
         (
@@ -307,12 +329,16 @@ async fn reconcile_a_webhook_run_completed_racing_the_pass_still_gives_one_repor
 async fn fetched_run(worker: &Worker, qase: &QaseApi, run: u64) {
     let path = format!("/v1/run/WEB/{run}");
     worker
-        .wait_until(&format!("GET {path}"), Duration::from_secs(20), async || {
-            qase.requests()
-                .iter()
-                .any(|(target, _)| *target == path)
-                .then_some(())
-        })
+        .wait_until(
+            &format!("GET {path}"),
+            Duration::from_secs(20),
+            async || {
+                qase.requests()
+                    .iter()
+                    .any(|(target, _)| *target == path)
+                    .then_some(())
+            },
+        )
         .await;
 }
 
@@ -323,7 +349,10 @@ async fn reconcile_a_runs_details_come_from_the_api_at_its_end_and_failures_are_
     let worker = worker(&qase, &sink);
     let (start, end) = (now_s() - 600, now_s() - 5);
     let mut run = qase_run(60, "failed", Some(end));
-    run.tags = vec!["sha:89abcdef0123456789abcdef0123456789abcdef".into(), "pr:3".into()];
+    run.tags = vec![
+        "sha:89abcdef0123456789abcdef0123456789abcdef".into(),
+        "pr:3".into(),
+    ];
     run.statuses = [("passed", 40), ("failed", 150), ("invalid", 2)]
         .into_iter()
         .map(|(s, n)| (s.to_owned(), n))
@@ -337,9 +366,10 @@ async fn reconcile_a_runs_details_come_from_the_api_at_its_end_and_failures_are_
     worker.accept(delivery("run.started", start, started)).await;
     // The end event's counts are stale (Qase's later ones differ): the
     // API's are what the view, the gate and the report count.
-    let completed =
-        json!({"id": 60, "cases": 192, "passed": 41, "failed": 149, "blocked": 0, "duration": 1000});
-    worker.accept(delivery("run.completed", end, completed)).await;
+    let completed = json!({"id": 60, "cases": 192, "passed": 41, "failed": 149, "blocked": 0, "duration": 1000});
+    worker
+        .accept(delivery("run.completed", end, completed))
+        .await;
     let view = worker
         .wait_until("the run's details", Duration::from_secs(30), async || {
             let view = run_view(&worker, 60).await;
@@ -348,7 +378,11 @@ async fn reconcile_a_runs_details_come_from_the_api_at_its_end_and_failures_are_
         .await;
     assert_eq!(view["details"]["tags"][1], "pr:3", "{view}");
     assert_eq!(
-        (&view["counts"]["passed"], &view["counts"]["failed"], &view["counts"]["cases"]),
+        (
+            &view["counts"]["passed"],
+            &view["counts"]["failed"],
+            &view["counts"]["cases"]
+        ),
         (&json!(40), &json!(150), &json!(192)),
         "Qase's counts: {view}"
     );
@@ -358,12 +392,22 @@ async fn reconcile_a_runs_details_come_from_the_api_at_its_end_and_failures_are_
         })
         .await;
     let (_, report) = &reports(&sink, "/ci")[0];
-    assert_eq!(report["tags"][0], "sha:89abcdef0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        report["tags"][0],
+        "sha:89abcdef0123456789abcdef0123456789abcdef"
+    );
     assert_eq!(report["counts"]["failed"], 150, "{report}");
     let failures = &report["failures"];
-    assert_eq!(failures["items"].as_array().unwrap().len(), 20, "{failures}");
+    assert_eq!(
+        failures["items"].as_array().unwrap().len(),
+        20,
+        "{failures}"
+    );
     assert_eq!(failures["items"][0]["title"], "Login");
-    assert_eq!(failures["more"], 130, "every failure counted, past the first page");
+    assert_eq!(
+        failures["more"], 130,
+        "every failure counted, past the first page"
+    );
     let asked = qase.requests();
     let pages: Vec<&str> = asked
         .iter()
@@ -372,7 +416,10 @@ async fn reconcile_a_runs_details_come_from_the_api_at_its_end_and_failures_are_
         .collect();
     assert_eq!(pages.len(), 2, "{pages:?}");
     assert!(pages[1].ends_with("offset=100"), "{pages:?}");
-    let runs = asked.iter().filter(|(target, _)| target == "/v1/run/WEB/60").count();
+    let runs = asked
+        .iter()
+        .filter(|(target, _)| target == "/v1/run/WEB/60")
+        .count();
     assert!(runs >= 2, "at its start, and at its end: {asked:?}");
 }
 
