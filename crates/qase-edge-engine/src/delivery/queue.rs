@@ -14,8 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
-use crate::runs::fetch::RunDetailsDue;
-use crate::runs::report::RunReportDue;
+use crate::runs::report::{RunDetailsDue, RunReportDue};
 
 /// A message on the delivery queue (`QASE_DELIVERIES`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! ends ([`FetchDetails`], one [`RunDetailsDue`] message each), with the
 //! operations of the delivery machine ([`crate::delivery::machine::Op`]):
 //!
-//! 1. One `GET /run/{code}/{id}` of Qase's REST API ([`details::run_request`]).
+//! 1. One `GET /run/{code}/{id}` of Qase's REST API ([`qase_api::run_request`]).
 //! 2. Its details applied to the run's object as a [`RunFactKind::Details`]
 //!    fact: not an event, so the run's times, status and history are
 //!    untouched; the newest fetch wins.
@@ -16,22 +16,14 @@
 //! asks again ([`crate::runs::make`]). Another `4xx` (the run is gone, the
 //! token is refused) ends it, said in the log.
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::Config;
 use crate::delivery::attempt::Disposition;
 use crate::delivery::machine::{Level, Machine, Next, Note, Op, OpResult};
 use crate::http::outbound::Answer;
-use crate::runs::details;
+use crate::runs::qase_api;
+pub use crate::runs::report::RunDetailsDue;
 use crate::runs::report::RunKey;
 use crate::runs::state::{RunFact, RunFactKind};
-
-/// The queue message that fetches a run's details.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunDetailsDue {
-    /// The run.
-    pub run_details: RunKey,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -61,7 +53,7 @@ impl FetchDetails {
         };
         let next = match &config.runs.api {
             Some(api) => {
-                let request = details::run_request(api, &fetch.key.project, fetch.key.run);
+                let request = qase_api::run_request(api, &fetch.key.project, fetch.key.run);
                 Next::Run(vec![Op::Fetch(request)])
             }
             None => fetch.end(Disposition::Ack),
@@ -100,7 +92,7 @@ impl FetchDetails {
             }
         }
         let details = match answer.ok_body() {
-            Ok(body) => details::parse_run(&body),
+            Ok(body) => qase_api::parse_run(&body),
             Err(error) => {
                 self.say(
                     Level::Warn,

@@ -24,7 +24,7 @@ pub const RESULTS_PAGE: u32 = 100;
 pub const READ_LIMIT: usize = 4 << 20;
 
 /// A `GET` of `url` on Qase's REST API, with the token, within the API's timeout.
-pub(crate) fn get(api: &QaseApi, url: String) -> Request {
+fn get(api: &QaseApi, url: String) -> Request {
     let headers = vec![
         ("Token".to_owned(), api.token.clone()),
         ("Accept".to_owned(), "application/json".to_owned()),
@@ -60,6 +60,24 @@ pub fn results_request(
 pub fn case_request(api: &QaseApi, project: &str, case: u64) -> Request {
     let url = format!("{}/case/{}/{case}", api.base_url, path_segment(project));
     get(api, url)
+}
+
+/// The documented endpoint "Get a specific run" (`GET /run/{code}/{id}`).
+pub fn run_request(api: &QaseApi, project: &str, run: u64) -> Request {
+    let url = format!("{}/run/{}/{run}", api.base_url, path_segment(project));
+    get(api, url)
+}
+
+/// The details in "Get a specific run"'s answer (`{"status": true,
+/// "result": Run}`); `None` when the answer is not that shape.
+pub fn parse_run(body: &[u8]) -> Option<RunDetails> {
+    #[derive(Deserialize)]
+    struct One {
+        result: details::RunEntity,
+    }
+    serde_json::from_slice::<One>(body)
+        .ok()
+        .map(|one| one.result.details())
 }
 
 /// Runs per page of "Get all runs" (Qase's `limit` allows up to 100).
@@ -406,6 +424,15 @@ mod tests {
         );
         assert_eq!(request.read_limit, READ_LIMIT);
         assert!(request.headers.contains(&("Token".into(), "t".into())));
+        assert_eq!(
+            run_request(&api, "WEB", 42).url,
+            "https://api.qase.io/v1/run/WEB/42"
+        );
+        assert_eq!(parse_run(b"not json"), None);
+        assert_eq!(
+            parse_run(br#"{"status": false, "errorMessage": "Run not found"}"#),
+            None
+        );
         assert_eq!(
             results_request(&api, "WEB", 42, FailureStatus::Failed, 0).url,
             "https://api.qase.io/v1/result/WEB?run=42&status=failed&limit=100&offset=0"

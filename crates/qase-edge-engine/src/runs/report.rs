@@ -39,6 +39,14 @@ pub struct RunReportDue {
     pub run_report: RunKey,
 }
 
+/// The queue message that fetches a run's details
+/// ([`crate::runs::fetch::FetchDetails`]), at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunDetailsDue {
+    /// The run.
+    pub run_details: RunKey,
+}
+
 /// A run's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunKey {

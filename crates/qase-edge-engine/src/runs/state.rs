@@ -412,6 +412,37 @@ fn status_of(state: &RunState) -> RunStatus {
     }
 }
 
+/// Folds a reconciled end into `next`. Not an event: `run_events` counts
+/// what Qase sent.
+fn fold_reconciled(next: &mut RunState, fact: &RunFact) {
+    let RunFactKind::Reconciled {
+        title,
+        outcome,
+        counts,
+        details,
+    } = &fact.kind
+    else {
+        return;
+    };
+    next.reconciled = true;
+    if let Some(details) = details {
+        next.details = Some((**details).clone());
+    }
+    if next.title.is_none() {
+        next.title = title.clone();
+    }
+    keep_latest_end(
+        next,
+        RunEnd {
+            outcome: *outcome,
+            counts: *counts,
+            at: fact.at,
+            event_id: fact.event_id.clone(),
+            source: EndSource::Reconciled,
+        },
+    );
+}
+
 /// Folds what `fact` says into `next` (its status aside).
 fn fold_into(next: &mut RunState, fact: &RunFact) {
     match &fact.kind {
@@ -439,31 +470,7 @@ fn fold_into(next: &mut RunState, fact: &RunFact) {
                 },
             );
         }
-        RunFactKind::Reconciled {
-            title,
-            outcome,
-            counts,
-            details,
-        } => {
-            // Not an event: `run_events` counts what Qase sent.
-            next.reconciled = true;
-            if let Some(details) = details {
-                next.details = Some((**details).clone());
-            }
-            if next.title.is_none() {
-                next.title = title.clone();
-            }
-            keep_latest_end(
-                next,
-                RunEnd {
-                    outcome: *outcome,
-                    counts: *counts,
-                    at: fact.at,
-                    event_id: fact.event_id.clone(),
-                    source: EndSource::Reconciled,
-                },
-            );
-        }
+        RunFactKind::Reconciled { .. } => fold_reconciled(next, fact),
         RunFactKind::Details { details } => next.details = Some((**details).clone()),
         RunFactKind::Deleted => {
             next.run_events += 1;

@@ -148,6 +148,7 @@ pub fn render(format: ChatFormat, envelope: &Envelope<'_>, event: &Event, app_ur
 ///     failures: Failures { source: FailureSource::QaseApi, more: 0, items: vec![Failure {
 ///         case_id: 12, title: Some("Login fails".into()), status: FailureStatus::Failed,
 ///         url: case_url("https://app.qase.io", "DEMO", 12) }] },
+///     tags: vec!["sha:0123456789abcdef0123456789abcdef01234567".into()],
 ///     url: run_url("https://app.qase.io", "DEMO", 7),
 /// };
 /// let slack = render_report(ChatFormat::Slack, &report);
@@ -258,6 +259,7 @@ mod tests {
                     .collect(),
                 more,
             },
+            tags: Vec::new(),
             url: run_link(DEFAULT_APP_URL, "DEMO", 7),
         }
     }

@@ -42,8 +42,7 @@ use crate::config::Config;
 use crate::delivery::attempt::{self, Disposition, Targets};
 use crate::delivery::messages::QueuedDelivery;
 use crate::delivery::records::Claim;
-use crate::runs::fetch::RunDetailsDue;
-use crate::runs::report::{self, RunKey, RunReportDue};
+use crate::runs::report::{self, RunDetailsDue, RunKey, RunReportDue};
 use crate::runs::state::{self, RunFact};
 
 /// Where the message stands: which operations' results it waits for.

@@ -11,7 +11,7 @@
 use qase_webhooks::run_report::FailureStatus;
 
 use crate::delivery::machine::{Op, OpResult};
-use crate::runs::details::{self, RunDetails};
+use crate::runs::details::RunDetails;
 use crate::runs::qase_api::{self, RESULTS_PAGE};
 use crate::runs::settings::QaseApi;
 
@@ -99,7 +99,7 @@ impl Listings {
                         offset,
                     ))
                 }
-                Asked::Details => Op::Fetch(details::run_request(api, &self.project, self.run)),
+                Asked::Details => Op::Fetch(qase_api::run_request(api, &self.project, self.run)),
             })
             .collect();
         self.asked = asked;
@@ -117,7 +117,7 @@ impl Listings {
                 _ => None,
             };
             match asked {
-                Asked::Details => self.details = body.as_deref().and_then(details::parse_run),
+                Asked::Details => self.details = body.as_deref().and_then(qase_api::parse_run),
                 Asked::Page(i) => match body.as_deref().and_then(qase_api::parse_results) {
                     Some((cases, matched)) => {
                         let list = &mut self.lists[i];

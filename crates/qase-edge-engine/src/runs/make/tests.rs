@@ -299,6 +299,20 @@ fn qase_failures() -> Failures {
     }
 }
 
+/// What Qase's API counts (as [`qase`] answers), not what the end event carried.
+fn assert_counts_are_qases(report: &RunReport, details: &crate::runs::details::RunDetails) {
+    assert_eq!(report.tags, details.tags);
+    let counts = &report.counts;
+    assert_eq!(
+        (counts.cases, counts.passed, counts.failed, counts.blocked),
+        (5, 2, 2, 1)
+    );
+    assert_eq!(
+        (counts.skipped, counts.untested, counts.duration),
+        (Some(0), Some(0), 7_000)
+    );
+}
+
 #[test]
 fn with_a_token_the_listings_then_the_titles_are_fetched_each_at_once() {
     let config = with_token(DESTINATIONS);
@@ -346,17 +360,7 @@ fn with_a_token_the_listings_then_the_titles_are_fetched_each_at_once() {
     assert_eq!(messages.len(), 2);
     let report: RunReport = serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(report.failures, expected);
-    // What Qase's API counts, not what the end event carried.
-    assert_eq!(report.tags, details.tags);
-    let counts = &report.counts;
-    assert_eq!(
-        (counts.cases, counts.passed, counts.failed, counts.blocked),
-        (5, 2, 2, 1)
-    );
-    assert_eq!(
-        (counts.skipped, counts.untested, counts.duration),
-        (Some(0), Some(0), 7_000)
-    );
+    assert_counts_are_qases(&report, details);
     assert!(matches!(
         feed(&queue, &mut machine),
         Next::End(Disposition::Ack)
@@ -638,7 +642,7 @@ fn details_the_run_keeps_from_its_end_are_not_fetched_again() {
     let config = with_token(DESTINATIONS);
     let mut state = ended_state();
     let body = r#"{"result": {"status_text": "passed", "stats": {"total": 9, "statuses": {"passed": 9}}, "tags": ["kept"]}}"#;
-    state.details = crate::runs::details::parse_run(body.as_bytes());
+    state.details = crate::runs::qase_api::parse_run(body.as_bytes());
     let run = make(&config, MESSAGE, &mut state, |_| None);
     assert!(fetched(&run)
         .iter()

@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::delivery::machine::script::{self, names};
 use crate::runs::report::tests::config as config_of;
+use crate::runs::state::Fetched;
 use crate::runs::state::{self, RunStatus};
 
 const NOW: u64 = 1_800_000_000_000;
@@ -272,11 +273,9 @@ fn a_webhook_end_racing_the_reconciled_one_ends_the_run_once_with_one_report() {
             // the first takes it, the other is refused.
             let fact_of = |fact: &RunFact| report::report_due(fact, &state, true);
             assert!(fact_of(&completed) && fact_of(&reconciled));
-            let taken =
-                state::take_report(&state, "m-pass", crate::runs::state::Fetched::default())
-                    .unwrap();
+            let taken = state::take_report(&state, "m-pass", Fetched::default()).unwrap();
             assert_eq!(
-                state::take_report(&taken, "m-webhook", crate::runs::state::Fetched::default()),
+                state::take_report(&taken, "m-webhook", Fetched::default()),
                 None
             );
         }
@@ -441,12 +440,7 @@ fn a_pass_ends_the_runs_the_webhooks_missed_and_a_second_applies_nothing() {
 
     // The reports taken; the next minute's pass reads nothing that ended before.
     for run in [1, 2] {
-        let taken = state::take_report(
-            &world.states[&run],
-            "m",
-            crate::runs::state::Fetched::default(),
-        )
-        .unwrap();
+        let taken = state::take_report(&world.states[&run], "m", Fetched::default()).unwrap();
         world.states.insert(run, taken);
     }
     let (ops, _) = world.pass(&config, &cursors, NOW + 60_000);
