@@ -347,7 +347,7 @@ fn the_webhook_check_stores_its_rows_and_keeps_the_first_check() {
         1
     );
     let rows: Vec<DisabledRow> = db.rows(&disabled::rows());
-    assert_eq!(rows, [suspected.clone()]);
+    assert_eq!(rows, std::slice::from_ref(&suspected));
     // Cleared later: the same row, its first check kept.
     let cleared = DisabledRow {
         suspected: 0,
