@@ -167,7 +167,7 @@ pub async fn watch_views(env: &Env, config: &Config) -> Vec<WatchView> {
 
 /// Each checked project's webhook (none without D1, or when they cannot
 /// be read).
-pub async fn webhook_views(env: &Env, config: &Config) -> Vec<WebhookView> {
+async fn webhook_views(env: &Env, config: &Config) -> Vec<WebhookView> {
     let subjects = disabled::subjects(config);
     if subjects.is_empty() || !config.store.has_sink(Sink::D1) {
         return Vec::new();
