@@ -9,9 +9,10 @@
 //! - "Get a specific test case", `GET /v1/case/{code}/{id}`:
 //!   `{"status": true, "result": {"id", "title", ...}}`, or `404`
 //!   `{"status": false, "errorMessage": "Test case not found"}`;
-//! - "Get all runs", `GET /v1/run/{code}?status=&from_start_time=&limit=&offset=`:
+//! - "Get all runs", `GET /v1/run/{code}?status=&from_start_time=&to_start_time=&limit=&offset=`:
 //!   the runs of [`QaseApi::run`], filtered by `status` (a comma list of
-//!   `in_progress`, `passed`, `failed`, `aborted`) and start time, paged;
+//!   `in_progress`, `passed`, `failed`, `aborted`; any status without it)
+//!   and start time (Unix seconds, both bounds included), paged;
 //! - "Get a specific run", `GET /v1/run/{code}/{id}`: one of them, or `404`.
 //!
 //! Runs are Qase's `Run` schema (`id`, `title`, `status`, `status_text`,
@@ -295,13 +296,18 @@ fn answer(state: &State, target: &str) -> (u16, Value) {
     }
 }
 
-/// "Get all runs": filtered by `status` and `from_start_time`, paged.
+/// "Get all runs": filtered by `status`, `from_start_time` and
+/// `to_start_time`, paged.
 fn list_runs(state: &State, code: &str, params: &BTreeMap<&str, &str>) -> (u16, Value) {
     let statuses: Option<Vec<&str>> = params.get("status").map(|s| s.split(',').collect());
     let from: u64 = params
         .get("from_start_time")
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
+    let to: u64 = params
+        .get("to_start_time")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(u64::MAX);
     let limit: usize = params
         .get("limit")
         .and_then(|l| l.parse().ok())
@@ -320,7 +326,7 @@ fn list_runs(state: &State, code: &str, params: &BTreeMap<&str, &str>) -> (u16, 
     let matching: Vec<&TestRun> = state
         .runs
         .iter()
-        .filter(|r| r.project == code && r.start_time >= from)
+        .filter(|r| r.project == code && (from..=to).contains(&r.start_time))
         .filter(|r| {
             statuses
                 .as_ref()

@@ -26,9 +26,10 @@ const STATUS = {
 export function render(main, _route, { call, ready }) {
   const list = h("section", { class: "card", "aria-labelledby": "destinations-title" });
   const watched = h("section", { class: "card", "aria-labelledby": "watch-title", hidden: true });
+  const webhooks = h("section", { class: "card", "aria-labelledby": "webhooks-title", hidden: true });
   const health = h("section", { class: "card", "aria-labelledby": "health-title" });
   const status = h("div", { role: "status", "aria-live": "polite" });
-  replace(main, h("h1", {}, "Destinations"), status, list, watched, health);
+  replace(main, h("h1", {}, "Destinations"), status, list, watched, webhooks, health);
 
   async function load() {
     try {
@@ -103,6 +104,7 @@ export function render(main, _route, { call, ready }) {
       return;
     }
     renderWatched(answer.watch ?? []);
+    renderWebhooks(answer.webhooks ?? []);
     const problems = answer.config_problems ?? [];
     replace(health,
       h("h2", { id: "health-title" }, "Configuration health ", badge(answer.status, tone(answer.status))),
@@ -133,6 +135,32 @@ export function render(main, _route, { call, ready }) {
           h("td", {}, duration(project.window_seconds * 1000)),
           h("td", {}, project.quiet ? badge("quiet", "bad") : badge("receiving", "good"),
             project.alerted_at ? h("div", { class: "muted" }, `alerted ${ago(project.alerted_at)}`) : null)))))));
+  }
+
+  /// Each reconciled project's webhook (issue #29): suspected disabled when
+  /// Qase's API shows runs that no delivery told of.
+  function renderWebhooks(projects) {
+    webhooks.hidden = projects.length === 0;
+    const suspected = projects.filter((p) => p.state === "suspected_disabled");
+    replace(webhooks,
+      h("h2", { id: "webhooks-title" }, "Webhooks"),
+      h("p", { class: "muted" }, "Qase's API is asked about runs in each reconciled project silent for longer than the grace (QASE_DISABLED_GRACE). Runs that no delivery told of mean the webhook is most likely disabled."),
+      suspected.length ? notice("bad", `Suspected disabled: ${suspected.map((p) => p.project).join(", ")}.`,
+        "In Qase, open the project's Settings → Webhooks: re-enable the webhook, and check its endpoint URL and its secret. This clears when a delivery arrives.") : null,
+      h("div", { class: "scroll" }, h("table", { class: "list" },
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Project"),
+          h("th", { scope: "col" }, "Last delivery"),
+          h("th", { scope: "col" }, "Grace"),
+          h("th", { scope: "col" }, "Webhook"))),
+        h("tbody", {}, projects.map((project) => h("tr", { "data-project": project.project, "data-webhook": project.state },
+          h("td", {}, project.project),
+          h("td", { title: when(project.last_delivery_at) }, project.last_delivery_at ? ago(project.last_delivery_at) : "none yet"),
+          h("td", {}, duration(project.grace_seconds * 1000)),
+          h("td", {}, project.state === "suspected_disabled"
+            ? [badge("suspected disabled", "bad"),
+              h("div", { class: "muted" }, `${project.runs_untold ?? 1} run(s) untold, e.g. run ${project.run}; since ${ago(project.suspected_at)}`)]
+            : badge("clear", "good"))))))));
   }
 
   load().then(ready);

@@ -586,7 +586,7 @@ fn api_destinations_pause_resume_and_watch_show_the_guard() {
         stderr(&output)
     );
 
-    let health = r#"{"status":"ok","watch":[{"project":"WEB","last_delivery_at":1700000000000,"window_seconds":86400,"quiet":true,"alerted_at":1700000001000}]}"#;
+    let health = r#"{"status":"ok","watch":[{"project":"WEB","last_delivery_at":1700000000000,"window_seconds":86400,"quiet":true,"alerted_at":1700000001000}],"webhooks":[{"project":"MOB","state":"suspected_disabled","last_delivery_at":1700000000000,"grace_seconds":1800,"suspected_at":1700003600000,"runs_untold":3,"run":42,"alerted_at":1700003600000,"checked_at":1700003600000}]}"#;
     let url = stub_server(200, health).replace("/webhooks/qase", "");
     let output = qase_hook(&["api", "watch", "--url", &url, "--token", token]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -595,9 +595,14 @@ fn api_destinations_pause_resume_and_watch_show_the_guard() {
         text.contains("WEB") && text.contains("quiet") && text.contains("86400"),
         "{text}"
     );
+    assert!(
+        text.contains("MOB") && text.contains("suspected disabled") && text.contains("42"),
+        "{text}"
+    );
     let output = qase_hook(&["api", "watch", "--json", "--url", &url, "--token", token]);
     let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
-    assert_eq!(json[0]["project"], "WEB");
+    assert_eq!(json["watch"][0]["project"], "WEB");
+    assert_eq!(json["webhooks"][0]["state"], "suspected_disabled");
 }
 
 #[test]

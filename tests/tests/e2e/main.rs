@@ -20,11 +20,13 @@
 //! - `openapi`: every served answer of a tour validates against `openapi.json`.
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 //! - `reconcile`: the cron's reconcile pass ends the runs whose end Qase's webhooks lost (#29).
+//! - `disabled`: a webhook suspected disabled, told apart from a quiet project (#29).
 
 mod api;
 mod chat;
 mod console;
 mod delivery;
+mod disabled;
 mod faults;
 mod flaky;
 mod guard;

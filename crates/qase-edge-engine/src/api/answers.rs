@@ -7,8 +7,8 @@
 //! carries is required, `null` or not ([`present`](crate::wire::present)), so a renamed field is a
 //! decode error rather than a `0` or a `-`. Answers already typed where
 //! they are computed are these types too: [`Stats`], [`DryRun`],
-//! [`Migrated`], [`DeadLetterRow`], [`DestinationView`], [`RunView`] and
-//! [`WatchView`].
+//! [`Migrated`], [`DeadLetterRow`], [`DestinationView`], [`RunView`],
+//! [`WatchView`] and [`WebhookView`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -19,6 +19,7 @@ use crate::store::layout::DeliveryStatus;
 use crate::store::types::{EventStatus, Forward};
 use qase_webhooks::chat::{Message, Tone};
 
+pub use crate::alerts::disabled::WebhookView;
 pub use crate::alerts::watch::WatchView;
 pub use crate::api::destinations::DestinationView;
 pub use crate::api::events::{DeadLetterRow, Stats};
@@ -377,12 +378,16 @@ pub struct Forced {
 }
 
 /// The part of `GET /health` that `qase-hook api watch` reads: the watched
-/// projects (left out of the answer when there are none).
+/// projects and the checked webhooks (each left out of the answer when
+/// there are none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthWatch {
     /// The projects of `QASE_WATCH`.
     #[serde(default)]
     pub watch: Vec<WatchView>,
+    /// The webhooks of the reconciled projects: clear or suspected disabled.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookView>,
 }
 
 #[cfg(test)]
@@ -844,6 +849,22 @@ mod tests {
         check(&schema("Health/properties/watch/items"), &watched, &[]);
         let health: HealthWatch = serde_json::from_str(r#"{"status":"ok"}"#).unwrap();
         assert_eq!(health, HealthWatch::default(), "no watch: none left out");
+    }
+
+    #[test]
+    fn the_checked_webhooks_are_the_documents() {
+        let webhook = WebhookView {
+            project: "WEB".into(),
+            state: crate::alerts::disabled::WebhookState::SuspectedDisabled,
+            last_delivery_at: Some(1_700_000_000_000),
+            grace_seconds: 1_800,
+            suspected_at: Some(1_700_003_600_000),
+            runs_untold: Some(2),
+            run: Some(42),
+            alerted_at: Some(1_700_003_600_000),
+            checked_at: None,
+        };
+        check(&schema("Health/properties/webhooks/items"), &webhook, &[]);
     }
 
     #[test]

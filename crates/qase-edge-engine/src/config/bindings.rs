@@ -97,3 +97,6 @@ pub const BREAKER_PROBE_SECONDS: &str = "QASE_BREAKER_PROBE_SECONDS";
 pub const ALERT_INTERVAL_SECONDS: &str = "QASE_ALERT_INTERVAL_SECONDS";
 /// Variable: JSON object of project code to its longest normal silence (`{"WEB": "24h"}`).
 pub const WATCH: &str = "QASE_WATCH";
+/// Variable: how long a run Qase's API shows may go without a delivery
+/// before the project's webhook is suspected disabled (`30m`, `2h`; default `30m`).
+pub const DISABLED_GRACE: &str = "QASE_DISABLED_GRACE";

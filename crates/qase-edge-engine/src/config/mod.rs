@@ -101,6 +101,7 @@ impl Config {
             alerts: AlertSettings {
                 interval_ms: optional.alert_interval_seconds * 1000,
                 watch: optional.watch,
+                disabled_grace_seconds: optional.disabled_grace_seconds,
             },
             runs: RunSettings {
                 reconcile: optional.reconcile,
@@ -133,6 +134,7 @@ struct Optional {
     alert_interval_seconds: u64,
     watch: Vec<crate::alerts::watch::Watched>,
     reconcile: Vec<String>,
+    disabled_grace_seconds: u64,
 }
 
 impl Optional {
@@ -178,6 +180,10 @@ impl Optional {
             metrics_token: p.optional(api::metrics_token(lookup), Effect::MetricsTokenOff, None),
             // Read on its own: a broken list must not cost the API token.
             reconcile: p.default_used(crate::runs::settings::reconcile(lookup), Vec::new()),
+            disabled_grace_seconds: p.default_used(
+                alerts::disabled_grace(lookup),
+                alerts::DEFAULT_DISABLED_GRACE_SECONDS,
+            ),
             problems,
         }
     }

@@ -24,7 +24,7 @@ pub const RESULTS_PAGE: u32 = 100;
 pub const READ_LIMIT: usize = 4 << 20;
 
 /// A `GET` of `url` on Qase's REST API, with the token, within the API's timeout.
-fn get(api: &QaseApi, url: String) -> Request {
+pub(crate) fn get(api: &QaseApi, url: String) -> Request {
     let headers = vec![
         ("Token".to_owned(), api.token.clone()),
         ("Accept".to_owned(), "application/json".to_owned()),

@@ -1,7 +1,8 @@
 //! Scenarios 9 to 11: what the cron runs (the watchdog, the reconcile
-//! pass's cursors, the sweep's re-drive and retention) and the KV
-//! migration's inserts.
+//! pass's cursors, the webhook check's rows, the sweep's re-drive and
+//! retention) and the KV migration's inserts.
 
+use engine::alerts::disabled::{self, DisabledRow, Facts, Plan, Probed, Rules, Subject};
 use engine::alerts::watch::{self, LastDelivery, WatchRow, Watched};
 use engine::api::events::{self, DeliveryRow, EventRow};
 use engine::config::{bindings, Config};
@@ -313,9 +314,63 @@ fn the_kv_migration_writes_a_delivery_state_only_for_a_stored_event_over_an_olde
     assert_eq!(rows[0].attempts_log, None);
 }
 
+#[test]
+fn the_webhook_check_stores_its_rows_and_keeps_the_first_check() {
+    let db = Db::new();
+    let none: Vec<DisabledRow> = db.rows(&built!(disabled::rows()));
+    assert!(none.is_empty());
+    let rules = Rules {
+        grace_seconds: 1_800,
+        interval_ms: 0,
+    };
+    let subject = Subject {
+        project: "WEB".into(),
+        window_seconds: None,
+    };
+    let facts = Facts {
+        stored: None,
+        last_delivery_at: Some(NOW - 3_600_000),
+        api_held: false,
+        now: NOW,
+    };
+    let Plan::Probe { row, .. } = disabled::plan(&subject, facts, &rules) else {
+        panic!("silent past the grace");
+    };
+    let probed = Probed::Runs {
+        count: 2,
+        run: 42,
+        title: Some("Nightly \"42\"".into()),
+    };
+    let suspected = disabled::judge(None, row, probed, &rules, NOW).row.unwrap();
+    assert_eq!(
+        db.changes(&built!(disabled::upsert(&suspected, NOW)), None),
+        1
+    );
+    let rows: Vec<DisabledRow> = db.rows(&disabled::rows());
+    assert_eq!(rows, std::slice::from_ref(&suspected));
+    // Cleared later: the same row, its first check kept.
+    let cleared = DisabledRow {
+        suspected: 0,
+        run: None,
+        runs: None,
+        run_title: None,
+        first_checked_at: NOW + 9,
+        last_delivery_at: Some(NOW + 5),
+        ..suspected.clone()
+    };
+    assert_eq!(db.changes(&disabled::upsert(&cleared, NOW + 9), None), 1);
+    let rows: Vec<DisabledRow> = db.rows(&disabled::rows());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].suspected, rows[0].run, rows[0].first_checked_at),
+        (0, None, suspected.first_checked_at)
+    );
+}
+
 /// The scenarios, for [`super::coverage`].
 pub const SCENARIOS: &[fn()] = &[
     the_watchdog_reads_last_deliveries_and_keeps_its_rows,
+    the_webhook_check_stores_its_rows_and_keeps_the_first_check,
     the_reconcile_cursors_are_stored_and_read_back_one_row_a_project,
     the_sweep_redrives_old_pending_rows_oldest_first_a_batch_at_a_time,
     the_retention_deletes_old_rows_and_lists_their_bodies_in_kv,

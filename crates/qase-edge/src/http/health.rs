@@ -13,6 +13,7 @@ use crate::http::error::ApiError;
 use crate::http::respond;
 use crate::ingest;
 use crate::store::sweep;
+use engine::alerts::disabled::{self, WebhookView};
 use engine::alerts::watch::{self, WatchView};
 use engine::config::{Config, ConfigError, ConfigProblem};
 use engine::delivery::breaker::Phase;
@@ -48,6 +49,9 @@ struct Health<'a> {
     /// The reconcile pass (issue #29): on or off, and for which projects.
     #[serde(skip_serializing_if = "Option::is_none")]
     reconcile: Option<ReconcileHealth>,
+    /// Each reconciled project's webhook: clear or suspected disabled (issue #29).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    webhooks: Vec<WebhookView>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +76,10 @@ pub async fn handle(env: &Env) -> Result<Response, ApiError> {
     let (destinations, watch) = match config::load(env) {
         Ok(config) => guard(env, config).await,
         Err(_) => (Vec::new(), Vec::new()),
+    };
+    let webhooks = match config::load(env) {
+        Ok(config) => webhook_views(env, config).await,
+        Err(_) => Vec::new(),
     };
     let (status, config, config_error, config_problems) = match config::load(env) {
         Ok(config) => {
@@ -109,6 +117,7 @@ pub async fn handle(env: &Env) -> Result<Response, ApiError> {
         destinations,
         watch,
         reconcile: config::load(env).as_ref().ok().and_then(reconcile::health),
+        webhooks,
     };
     Ok(respond::json(&health, 200)?)
 }
@@ -154,4 +163,26 @@ pub async fn watch_views(env: &Env, config: &Config) -> Vec<WatchView> {
             })
             .collect()
     }
+}
+
+/// Each checked project's webhook (none without D1, or when they cannot
+/// be read).
+async fn webhook_views(env: &Env, config: &Config) -> Vec<WebhookView> {
+    let subjects = disabled::subjects(config);
+    if subjects.is_empty() || !config.store.has_sink(Sink::D1) {
+        return Vec::new();
+    }
+    let (rows, last) = sweep::webhook_facts(env, config).await.unwrap_or_default();
+    let rules = disabled::Rules::of(config);
+    subjects
+        .iter()
+        .map(|subject| {
+            let stored = rows.iter().find(|r| r.project_code == subject.project);
+            let at = last
+                .iter()
+                .find(|l| l.project_code == subject.project)
+                .and_then(|l| l.at);
+            disabled::view(subject, stored, at, &rules)
+        })
+        .collect()
 }

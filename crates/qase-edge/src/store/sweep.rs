@@ -1,8 +1,9 @@
 //! The cron sweep: carries out [`engine::store::sweep`]: rescue keys into
 //! D1 and the queue, `pending` rows sent again, expired rows deleted, the
-//! watchdog, and the reconcile pass ([`engine::runs::reconcile`]). Each
-//! step logs its own failure and leaves its work for the next run; none
-//! stops the others.
+//! reconcile pass ([`engine::runs::reconcile`]), the webhook check
+//! ([`engine::alerts::disabled`]) and the watchdog, whose alerts give way
+//! to the check's about one project. Each step logs its own failure and
+//! leaves its work for the next run; none stops the others.
 
 use worker::Env;
 
@@ -10,6 +11,7 @@ use crate::alerts;
 use crate::delivery::ops;
 use crate::store::db;
 use crate::store::sinks;
+use engine::alerts::disabled::{self, probe::DisabledCheck, Decided, DisabledRow};
 use engine::alerts::watch;
 use engine::config::bindings;
 use engine::config::Config;
@@ -49,12 +51,16 @@ pub async fn run(env: &Env, config: &Config, now: u64) {
             Err(error) => worker::console_error!("sweep: retention failed: {error}"),
         }
     }
+    let api_held = reconcile(env, config, now).await;
+    let decided = match config.store.has_sink(Sink::D1) {
+        true => webhook_check(env, config, api_held, now).await,
+        false => Vec::new(),
+    };
     if !config.alerts.watch.is_empty() {
-        if let Err(error) = watchdog(env, config, now).await {
+        if let Err(error) = watchdog(env, config, &decided, now).await {
             worker::console_error!("sweep: watchdog failed: {error}");
         }
     }
-    reconcile(env, config, now).await;
     worker::console_log!(
         "{}",
         serde_json::json!({"event": "sweep", "rescued": report.rescued, "redriven": report.redriven, "expired": report.expired})
@@ -163,8 +169,8 @@ async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
 /// project is reconciled: the machine driven like the consumer's, its
 /// cursors read from D1 before and written after. Without D1 every pass
 /// starts from its look-back; a cursor not written is a pass repeated,
-/// which is safe.
-async fn reconcile(env: &Env, config: &Config, now: u64) {
+/// which is safe. Whether a `Retry-After` of Qase's holds the API now.
+async fn reconcile(env: &Env, config: &Config, now: u64) -> bool {
     let d1 = config.store.has_sink(Sink::D1);
     let stored = match d1 {
         true => stored_cursors(env).await,
@@ -174,11 +180,11 @@ async fn reconcile(env: &Env, config: &Config, now: u64) {
         Ok(stored) => stored,
         Err(error) => {
             worker::console_error!("sweep: reconcile not run, its cursors unread: {error}");
-            return;
+            return false;
         }
     };
     let Some((mut machine, next)) = Reconcile::start(config, &stored, now) else {
-        return;
+        return disabled::api_held(&stored, now);
     };
     ops::drive(env, &mut machine, next).await;
     if d1 {
@@ -186,6 +192,64 @@ async fn reconcile(env: &Env, config: &Config, now: u64) {
             worker::console_warn!("sweep: the reconcile cursors not stored: {error}");
         }
     }
+    disabled::api_held(&stored, now) || disabled::api_held(machine.cursors(), now)
+}
+
+/// The checked projects' stored rows (`disabled_state`) and their last
+/// delivery in D1.
+pub async fn webhook_facts(
+    env: &Env,
+    config: &Config,
+) -> worker::Result<(Vec<DisabledRow>, Vec<watch::LastDelivery>)> {
+    let subjects = disabled::subjects(config);
+    if subjects.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let database = db::database(env)?;
+    let projects: Vec<&str> = subjects.iter().map(|s| s.project.as_str()).collect();
+    let rows = db::rows(&database, &disabled::rows()).await?;
+    let last = db::rows(&database, &watch::last_deliveries(&projects)).await?;
+    Ok((rows, last))
+}
+
+/// The webhook check (issue #29): Qase's API asked about the projects
+/// silent past the grace, each row stored before its alert is raised (an
+/// alert whose row was not stored is not raised: the next pass decides
+/// again). What was decided, for the watchdog; nothing when it failed.
+async fn webhook_check(env: &Env, config: &Config, api_held: bool, now: u64) -> Vec<Decided> {
+    let (rows, last) = match webhook_facts(env, config).await {
+        Ok(facts) => facts,
+        Err(error) => {
+            worker::console_error!("sweep: webhook check not run, its rows unread: {error}");
+            return Vec::new();
+        }
+    };
+    let Some((mut machine, next)) = DisabledCheck::start(config, &rows, &last, api_held, now)
+    else {
+        return Vec::new();
+    };
+    ops::drive(env, &mut machine, next).await;
+    let Ok(database) = db::database(env) else {
+        return Vec::new();
+    };
+    let mut carried = Vec::new();
+    for decided in machine.decided() {
+        if let Some(row) = &decided.row {
+            let stored = db::changes(&database, &disabled::upsert(row, now), None).await;
+            if let Err(error) = stored {
+                worker::console_error!(
+                    "sweep: webhook check of {}: row not stored: {error}",
+                    decided.project
+                );
+                continue;
+            }
+        }
+        if let Some(alert) = &decided.alert {
+            alerts::raise(env, config, alert.clone(), false).await;
+        }
+        carried.push(decided.clone());
+    }
+    carried
 }
 
 async fn stored_cursors(env: &Env) -> worker::Result<Vec<Cursor>> {
@@ -222,7 +286,9 @@ pub async fn watch_facts(
 
 /// The watchdog (issue #19): each watched project silent past its window
 /// raises an alert, once per window; a delivery after that, one "back".
-async fn watchdog(env: &Env, config: &Config, now: u64) -> worker::Result<()> {
+/// Either gives way to the webhook check's alert about the project
+/// ([`disabled::one_message`]).
+async fn watchdog(env: &Env, config: &Config, decided: &[Decided], now: u64) -> worker::Result<()> {
     let (rows, last) = watch_facts(env, config).await?;
     let database = db::database(env)?;
     for watched in &config.alerts.watch {
@@ -235,7 +301,8 @@ async fn watchdog(env: &Env, config: &Config, now: u64) -> worker::Result<()> {
         if let Some(row) = &checked.row {
             db::changes(&database, &watch::upsert(row), None).await?;
         }
-        if let Some(alert) = checked.alert {
+        let checked_too = decided.iter().find(|d| d.project == watched.project);
+        if let Some(alert) = disabled::one_message(checked.alert, checked_too) {
             alerts::raise(env, config, alert, false).await;
         }
     }

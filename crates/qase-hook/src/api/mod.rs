@@ -170,7 +170,8 @@ enum ApiCommand {
         /// The destination's name.
         name: String,
     },
-    /// The watched projects (QASE_WATCH): last delivery, window, quiet or not.
+    /// The watched projects (QASE_WATCH): last delivery, window, quiet or
+    /// not; and each reconciled project's webhook: clear or suspected disabled.
     Watch,
     /// Print the selected events as NDJSON, one per line with its body.
     Export(ExportArgs),
@@ -395,17 +396,21 @@ async fn force(client: &Client, json: bool, name: &str, what: &str) -> Result<()
     })
 }
 
-/// `api watch`: the watched projects of `GET /health`.
+/// `api watch`: the watched projects and the checked webhooks of `GET /health`.
 async fn watch(client: &Client, json: bool) -> Result<(), Failure> {
     let text = client.get("/health", &[]).await?;
     let health: HealthWatch = decode(&text)?;
     if json {
-        // As a JSON value (keys in alphabetical order), as it always printed.
-        let watch = serde_json::to_value(&health.watch).unwrap_or_else(|_| json!([]));
-        println!("{watch}");
+        // As a JSON value (keys in alphabetical order).
+        let both = serde_json::to_value(&health).unwrap_or_else(|_| json!({}));
+        println!("{both}");
         return Ok(());
     }
     show::watch(&health.watch);
+    if !health.webhooks.is_empty() {
+        println!();
+        show::webhooks(&health.webhooks);
+    }
     Ok(())
 }
 

@@ -2,8 +2,10 @@
 //! stats. Every cell is the field's JSON text (`-` for `null`), as it was
 //! when these read untyped JSON.
 
+use engine::alerts::disabled::WebhookState;
 use engine::api::answers::{
     DeadLetterRow, DestinationView, EventDetail, EventSummary, RunView, Stats, WatchView,
+    WebhookView,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -148,6 +150,36 @@ pub fn watch(watch: &[WatchView]) {
                 cell(&p.window_seconds),
                 if p.quiet { "quiet" } else { "receiving" }.to_owned(),
                 cell(&p.alerted_at),
+            ]
+        }),
+    );
+}
+
+/// The reconciled projects' webhooks (issue #29).
+pub fn webhooks(webhooks: &[WebhookView]) {
+    table(
+        &[
+            "PROJECT",
+            "WEBHOOK",
+            "LAST DELIVERY (ms)",
+            "RUNS UNTOLD",
+            "RUN",
+            "SUSPECTED (ms)",
+            "ALERTED (ms)",
+        ],
+        webhooks.iter().map(|w| {
+            let state = match w.state {
+                WebhookState::Clear => "clear",
+                WebhookState::SuspectedDisabled => "suspected disabled",
+            };
+            vec![
+                w.project.clone(),
+                state.to_owned(),
+                cell(&w.last_delivery_at),
+                cell(&w.runs_untold),
+                cell(&w.run),
+                cell(&w.suspected_at),
+                cell(&w.alerted_at),
             ]
         }),
     );

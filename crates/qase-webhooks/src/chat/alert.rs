@@ -1,5 +1,6 @@
 //! Alerts (issue #19): a destination paused or resumed by its breaker, a
-//! watched Qase project gone quiet or back. Said as a [`Message`] and
+//! watched Qase project gone quiet or back, a project's webhook suspected
+//! disabled or delivering again (issue #29). Said as a [`Message`] and
 //! rendered by the same Slack, Teams, Discord and Google Chat formatters
 //! as events, so an alert looks like the rest of the channel.
 
@@ -45,6 +46,28 @@ pub enum Alert {
         /// The project code.
         project: String,
     },
+    /// Qase's API shows runs in a project that no delivery told of: its
+    /// webhook is most likely disabled (Qase switches off a failing one
+    /// and tells only its owner).
+    WebhookSuspectedDisabled {
+        /// The project code.
+        project: String,
+        /// The last delivery from it, Unix milliseconds (`None`: none seen).
+        last_delivery_at: Option<u64>,
+        /// How long a run may go untold before this is said, in seconds.
+        grace_seconds: u64,
+        /// Runs Qase shows started since the last delivery (at least 1).
+        runs: u64,
+        /// One of them: its id ...
+        run: u64,
+        /// ... and its title, when Qase gave one.
+        run_title: Option<String>,
+    },
+    /// A project suspected of a disabled webhook delivers again.
+    WebhookResumed {
+        /// The project code.
+        project: String,
+    },
 }
 
 impl Alert {
@@ -53,7 +76,10 @@ impl Alert {
         match self {
             Alert::DestinationPaused { destination, .. }
             | Alert::DestinationResumed { destination, .. } => destination,
-            Alert::ProjectQuiet { project, .. } | Alert::ProjectBack { project } => project,
+            Alert::ProjectQuiet { project, .. }
+            | Alert::ProjectBack { project }
+            | Alert::WebhookSuspectedDisabled { project, .. }
+            | Alert::WebhookResumed { project } => project,
         }
     }
 
@@ -64,6 +90,8 @@ impl Alert {
             Alert::DestinationResumed { .. } => "destination_resumed",
             Alert::ProjectQuiet { .. } => "project_quiet",
             Alert::ProjectBack { .. } => "project_back",
+            Alert::WebhookSuspectedDisabled { .. } => "webhook_suspected_disabled",
+            Alert::WebhookResumed { .. } => "webhook_resumed",
         }
     }
 }
@@ -106,6 +134,8 @@ pub(crate) fn message(alert: &Alert, app_url: &str, now: u64) -> Message {
             last_delivery_at,
         } => project_quiet(project, *window_seconds, *last_delivery_at, app_url, now),
         Alert::ProjectBack { project } => project_back(project, app_url),
+        Alert::WebhookSuspectedDisabled { .. } => suspected_disabled(alert, app_url, now),
+        Alert::WebhookResumed { project } => webhook_resumed(project, app_url),
     };
     Message {
         tone: said.tone,
@@ -230,6 +260,65 @@ fn project_back(project: &str, app_url: &str) -> Said {
     }
 }
 
+/// A ` "title"` after a run id, when there is a title.
+fn titled(title: Option<&str>) -> String {
+    title.map_or_else(String::new, |title| format!(" \"{}\"", text::clean(title)))
+}
+
+fn suspected_disabled(alert: &Alert, app_url: &str, now: u64) -> Said {
+    let Alert::WebhookSuspectedDisabled {
+        project,
+        last_delivery_at,
+        grace_seconds,
+        runs,
+        run,
+        run_title,
+    } = alert
+    else {
+        unreachable!("called for a suspected disabled webhook only")
+    };
+    let last_delivery = match last_delivery_at {
+        Some(at) => format!("{} ago", span(now.saturating_sub(*at) / 1000)),
+        None => "none seen".to_owned(),
+    };
+    Said {
+        tone: Tone::Bad,
+        headline: format!(
+            "Webhook of project {} suspected disabled",
+            text::clean(project)
+        ),
+        label: "Webhook settings in Qase".to_owned(),
+        url: webhook_settings_link(app_url, project),
+        status: Some(format!(
+            "Qase's API shows runs that no webhook delivery told of for over {}. Qase switches off a webhook that keeps failing and tells only its owner by e-mail. In Qase, open the project's Settings → Webhooks: re-enable the webhook, and check its endpoint URL and its secret.",
+            span(*grace_seconds)
+        )),
+        facts: vec![
+            Fact {
+                label: "Runs untold",
+                value: format!("{runs} (run {run}{})", titled(run_title.as_deref())),
+            },
+            Fact {
+                label: "Last delivery",
+                value: last_delivery,
+            },
+        ],
+        project: project.to_owned(),
+    }
+}
+
+fn webhook_resumed(project: &str, app_url: &str) -> Said {
+    Said {
+        tone: Tone::Good,
+        headline: format!("Webhook of project {} delivers again", text::clean(project)),
+        label: "Webhook settings in Qase".to_owned(),
+        url: webhook_settings_link(app_url, project),
+        status: Some("No longer suspected disabled.".to_owned()),
+        facts: Vec::new(),
+        project: project.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +349,47 @@ mod tests {
         assert_eq!(message.facts[1].value, "2 d ago");
         assert_eq!(alert.subject(), "WEB");
         assert_eq!(alert.kind(), "project_quiet");
+    }
+
+    #[test]
+    fn a_suspected_disabled_webhook_says_what_to_do_in_qase() {
+        let alert = Alert::WebhookSuspectedDisabled {
+            project: "WEB".into(),
+            last_delivery_at: Some(0),
+            grace_seconds: 1800,
+            runs: 2,
+            run: 42,
+            run_title: Some("Nightly\n@here".into()),
+        };
+        let message = message(&alert, "https://app.qase.io", 3_600_000);
+        assert_eq!(
+            message.url,
+            "https://app.qase.io/project/WEB/settings/webhooks"
+        );
+        assert_eq!(message.tone, Tone::Bad);
+        assert!(message.headline.contains("suspected disabled"));
+        let status = message.status.unwrap();
+        for words in [
+            "Settings → Webhooks",
+            "re-enable",
+            "endpoint URL",
+            "secret",
+            "30 min",
+        ] {
+            assert!(status.contains(words), "{words}: {status}");
+        }
+        assert!(message.facts[0].value.starts_with("2 (run 42 \"Nightly"));
+        assert!(!message.facts[0].value.contains('\n'));
+        assert_eq!(message.facts[1].value, "1 h ago");
+        assert_eq!(alert.kind(), "webhook_suspected_disabled");
+        let resumed = Alert::WebhookResumed {
+            project: "WEB".into(),
+        };
+        assert_eq!(message_kind(&resumed), "webhook_resumed");
+    }
+
+    fn message_kind(alert: &Alert) -> String {
+        message(alert, "https://app.qase.io", 0).event
     }
 
     #[test]
