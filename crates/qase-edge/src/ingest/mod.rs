@@ -134,7 +134,7 @@ pub fn warn_unauthenticated() {
 
 /// Milliseconds since the epoch. `Date.now()` directly: `worker::Date`
 /// would create a `Date` object to read it.
-fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     js_sys::Date::now() as u64
 }
 
