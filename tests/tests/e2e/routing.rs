@@ -17,10 +17,15 @@ async fn stored(worker: &Worker, id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn only_routed_events_are_stored_and_the_rest_are_ignored() {
-    let worker = Worker::start(WorkerOptions::with_secret().var(
-        "QASE_ROUTES",
-        r#"[{"events":["run.*"],"to":["d1"]},{"events":["*.deleted"],"projects":["OPS"],"to":["d1"]}]"#,
-    ));
+    let worker = Worker::start(
+        WorkerOptions::with_secret()
+            .var(
+                "QASE_ROUTES",
+                r#"[{"events":["run.*"],"to":["d1"]},{"events":["*.deleted"],"projects":["OPS"],"to":["d1"]}]"#,
+            )
+            // Ignored deliveries' lines (the default logs refused ones only).
+            .var("QASE_LOG_DELIVERIES", "all"),
+    );
     let routed = [
         envelope("run.deleted", "WEB", json!({"id": 1})),
         envelope("case.deleted", "OPS", json!({"id": 2})),

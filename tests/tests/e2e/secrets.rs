@@ -13,7 +13,9 @@ async fn rotation_and_project_secrets() {
     let worker = Worker::start(
         WorkerOptions::with_secret()
             .var("QASE_WEBHOOK_SECRET_NEXT", "next-secret-value")
-            .var("QASE_PROJECT_SECRETS", r#"{"PRIV":"private-secret-value"}"#),
+            .var("QASE_PROJECT_SECRETS", r#"{"PRIV":"private-secret-value"}"#)
+            // Every delivery's line, accepted ones too (the default logs refused ones).
+            .var("QASE_LOG_DELIVERIES", "all"),
     );
     let mut responses = String::new();
     let mut sent = 0;
@@ -48,7 +50,11 @@ async fn rotation_and_project_secrets() {
 
 #[tokio::test]
 async fn disabled_auth_accepts_without_a_secret_and_says_so_every_time() {
-    let worker = Worker::start(WorkerOptions::default().var("QASE_AUTH", "disabled"));
+    let worker = Worker::start(
+        WorkerOptions::default()
+            .var("QASE_AUTH", "disabled")
+            .var("QASE_LOG_DELIVERIES", "all"),
+    );
     for id in 0..2 {
         let body = envelope("run.deleted", "LOCAL", json!({"id": id}));
         let (status, response) = post(&worker, body, &[]).await;

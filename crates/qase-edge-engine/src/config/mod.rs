@@ -160,7 +160,7 @@ impl Optional {
             admin_token: p.optional(api::admin_token(lookup), Effect::OperatorApiOff, None),
             retention_seconds: p
                 .default_used(store::retention(lookup), Some(DEFAULT_RETENTION_SECONDS)),
-            log_deliveries: p.default_used(ingest::log_deliveries(lookup), LogDeliveries::All),
+            log_deliveries: p.default_used(ingest::log_deliveries(lookup), LogDeliveries::Refused),
             app_url: p.default_used(
                 delivery::app_url(lookup),
                 qase_webhooks::chat::DEFAULT_APP_URL.to_owned(),

@@ -26,6 +26,13 @@ pub enum ConsoleRequest {
 /// Where the console lives.
 pub const CONSOLE_PATH: &str = "/console/";
 
+/// Where the build (`scripts/build-console`) puts a copy of the committed
+/// `crates/qase-edge/openapi.json` in the assets, for `GET /api/openapi.json`
+/// to answer with. Only the Worker reaches it (`run_worker_first`), through
+/// the binding: served from there rather than embedded in the Wasm, whose
+/// every byte is compiled at each cold start.
+pub const OPENAPI_ASSET_PATH: &str = "/api/openapi.json";
+
 /// `Allow` for [`ConsoleRequest::WrongMethod`].
 pub const ALLOW: &str = "GET, HEAD";
 

@@ -63,9 +63,12 @@ text_form!(PayloadPolicy {
 /// either way; the line adds the event id, name, project and outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogDeliveries {
-    /// Every delivery (the default).
+    /// Every delivery.
     All,
-    /// Only those not answered `2xx`, and quarantined ones.
+    /// Only those not answered `2xx`, and quarantined ones (the default:
+    /// a `console.log` line costs the runtime more than the whole
+    /// validation, and Workers Logs and the D1 event store already record
+    /// every accepted delivery; BENCHMARKS.md, issue 28).
     Refused,
     /// None: Workers Logs' invocation records are enough.
     None,
@@ -155,14 +158,14 @@ pub fn routes(lookup: &Lookup, sinks: &[Sink]) -> Result<Routes, ConfigError> {
     }
 }
 
-/// `QASE_LOG_DELIVERIES`: `all` (default), `refused` or `none`.
+/// `QASE_LOG_DELIVERIES`: `all`, `refused` (default) or `none`.
 pub fn log_deliveries(lookup: &Lookup) -> Result<LogDeliveries, ConfigError> {
     match lookup
         .get(bindings::LOG_DELIVERIES)
         .as_deref()
         .map(str::trim)
     {
-        None => Ok(LogDeliveries::All),
+        None => Ok(LogDeliveries::Refused),
         Some(text) => LogDeliveries::parse(text)
             .ok_or_else(|| invalid(bindings::LOG_DELIVERIES, must_be(&LogDeliveries::NAMES))),
     }
@@ -335,13 +338,13 @@ mod tests {
     }
 
     #[test]
-    fn delivery_log_lines_are_all_or_only_refused_ones() {
+    fn delivery_log_lines_are_only_refused_ones_unless_all_are_asked_for() {
         assert_eq!(
             config(&[]).unwrap().ingest.log_deliveries,
-            LogDeliveries::All
+            LogDeliveries::Refused
         );
-        let refused = config(&[(bindings::LOG_DELIVERIES, "refused")]).unwrap();
-        assert_eq!(refused.ingest.log_deliveries, LogDeliveries::Refused);
+        let all = config(&[(bindings::LOG_DELIVERIES, "all")]).unwrap();
+        assert_eq!(all.ingest.log_deliveries, LogDeliveries::All);
         assert!(!LogDeliveries::Refused.logs(202, false));
         assert!(!LogDeliveries::Refused.logs(200, false));
         assert!(LogDeliveries::Refused.logs(202, true), "quarantined");

@@ -6,6 +6,7 @@ use worker::web_sys::{Headers, Request, Response, ResponseInit};
 use worker::{Env, Result};
 
 use crate::http::error::ApiError;
+use crate::http::respond;
 use engine::config::bindings;
 use engine::http::console::{self, ConsoleRequest};
 
@@ -26,6 +27,22 @@ pub async fn handle(
             Ok(assets) => asset(&assets, req).await.map_err(internal),
         },
     }
+}
+
+/// `GET /api/openapi.json`: the copy of the committed document the build
+/// put in the assets ([`console::OPENAPI_ASSET_PATH`]), with the headers of
+/// every JSON answer. Without the assets (a deploy without `[assets]`) it
+/// answers like the console does then: `404 console_not_deployed`.
+pub async fn openapi(env: &Env) -> std::result::Result<Response, ApiError> {
+    let assets = env
+        .assets(bindings::ASSETS)
+        .map_err(|_| ApiError::ConsoleNotDeployed)?;
+    let url = format!("https://assets.invalid{}", console::OPENAPI_ASSET_PATH);
+    let fetched: Response = assets.fetch(url, None).await.map_err(internal)?.into();
+    if fetched.status() != 200 {
+        return Err(ApiError::ConsoleNotDeployed);
+    }
+    respond::json_stream(fetched.body().as_ref(), 200).map_err(internal)
 }
 
 fn internal(error: worker::Error) -> ApiError {

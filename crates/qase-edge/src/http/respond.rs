@@ -11,18 +11,26 @@
 //! what bounds the ingest path is elsewhere.
 
 use serde::Serialize;
-use worker::web_sys::{Headers, Response, ResponseInit};
+use worker::web_sys::{Headers, ReadableStream, Response, ResponseInit};
 use worker::Result;
 
+/// The headers of every JSON answer (also the ingest entry's,
+/// [`crate::ingest::hot_path::qase_answer_headers`]).
+pub const JSON_HEADER_PAIRS: [(&str, &str); 2] = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+];
+
 thread_local! {
-    /// `Content-Type: application/json` and `Cache-Control: no-store`.
+    /// [`JSON_HEADER_PAIRS`], as one `Headers` object.
     static JSON_HEADERS: Headers = json_headers().expect("Headers can be built");
 }
 
 fn json_headers() -> Result<Headers> {
     let headers = Headers::new()?;
-    headers.set("Content-Type", "application/json")?;
-    headers.set("Cache-Control", "no-store")?;
+    for (name, value) in JSON_HEADER_PAIRS {
+        headers.set(name, value)?;
+    }
     Ok(headers)
 }
 
@@ -47,6 +55,19 @@ pub fn json_bytes_with_header(
 /// Bytes that already are JSON (a stored event, the OpenAPI document).
 pub fn json_bytes(mut bytes: Vec<u8>, status: u16) -> Result<Response> {
     JSON_HEADERS.with(|headers| build(Some(&mut bytes), status, headers))
+}
+
+/// A body that already is JSON, passed through as a stream (the OpenAPI
+/// document from the assets binding).
+pub fn json_stream(body: Option<&ReadableStream>, status: u16) -> Result<Response> {
+    JSON_HEADERS.with(|headers| {
+        let init = ResponseInit::new();
+        init.set_status(status);
+        init.set_headers(headers);
+        Ok(Response::new_with_opt_readable_stream_and_init(
+            body, &init,
+        )?)
+    })
 }
 
 /// A text response of `content_type` (the metrics' exposition format).

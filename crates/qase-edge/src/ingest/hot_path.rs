@@ -1,23 +1,30 @@
-//! The ingest route without wasm-bindgen's async bridge: three synchronous
-//! exports that `js/entry.mjs` calls in turn (worker-build makes each a
-//! method of the generated entrypoint class, so its panic recovery covers
+//! The ingest route without wasm-bindgen's async bridge: two synchronous
+//! exports that `js/entry.mjs` calls in turn, and a third per round of
+//! writes (worker-build makes each a method of the generated entrypoint
+//! class, so its panic recovery, a new Wasm instance after a panic, covers
 //! them). The JavaScript reads the body, does the reads and writes a
-//! [`Decision`] lists and returns its response; every decision is made here,
-//! by [`engine::ingest`].
+//! [`Decision`] lists and wraps the answer, a status and bytes, in a
+//! `Response`; every decision is made here, by [`engine::ingest`].
 //!
 //! 1. [`qase_begin`]: is this a delivery to ingest here (else the Rust
-//!    `fetch` handler serves it), and do its headers pass?
-//! 2. [`qase_ingest`]: the body, admitted and planned: either the answer, or
-//!    the first round of reads and writes to make ([`Op`]s).
+//!    `fetch` handler serves it), and do its headers pass? The header facts
+//!    cross into Wasm once and the secret is checked (hashed) once: the
+//!    [`Admission`] is kept in the [`Decision`] for step 2.
+//! 2. [`qase_ingest`], with the body: admitted and planned: either the
+//!    answer, or the first round of reads and writes to make ([`Op`]s).
 //! 3. [`qase_feed`], once per round: how each operation went; either the
 //!    next round, or the answer (and the marker to write afterwards).
+//!
+//! The answer is handed back as [`Decision::status`] and
+//! [`Decision::take_answer`] (the JSON bytes), not as a `Response` built
+//! through `web-sys` (one JavaScript call per field and header): the entry
+//! builds the `Response`, with the headers of [`qase_answer_headers`].
 
 use std::sync::atomic::Ordering;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::web_sys::Response;
-use worker::{js_sys, Env};
+use worker::Env;
 
 use crate::config;
 use crate::http::error::ApiError;
@@ -28,21 +35,51 @@ use engine::config::bindings;
 use engine::config::{Config, ConfigError};
 use engine::delivery::queue::TaggedDelivery;
 use engine::http::routes::{self, Matched, Route};
-use engine::ingest::{self, Ingest, KvWrite, Next, Op, OpResult, Outcome, Refusal, RequestFacts};
+use engine::ingest::{
+    self, Admission, Ingest, KvWrite, Next, Op, OpResult, Outcome, Refusal, RequestFacts,
+};
 use engine::store::d1::Statement;
+
+/// What the JavaScript entry does next with a [`Decision`]. `js/entry.mjs`
+/// repeats these values (worker-build exports no enums): keep them in step.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Hand the request to the Rust `fetch` handler (another route, or a
+    /// body without `Content-Length`, which is streamed and counted there).
+    Stream = 0,
+    /// Read the body and call [`qase_ingest`].
+    ReadBody = 1,
+    /// Run the round of operations and call [`qase_feed`].
+    Run = 2,
+    /// Answer [`Decision::status`] with [`Decision::take_answer`] and the
+    /// headers of [`qase_answer_headers`].
+    Answer = 3,
+    /// The same, with one more header ([`Decision::header_name`]).
+    AnswerWithHeader = 4,
+}
 
 /// Where a request stands, and what the JavaScript entry does next.
 #[wasm_bindgen]
 pub struct Decision {
-    /// The Rust `fetch` handler serves it (another route, or a body without
-    /// `Content-Length`, which is streamed and counted there).
-    stream: bool,
-    /// The response, once decided.
-    response: Option<Response>,
+    step: Step,
+    /// The header checks' result, kept for the body (step 2).
+    admission: Option<Admission<'static>>,
+    /// When the request arrived (milliseconds since the epoch).
+    started: u64,
     /// The plan being carried out, and the round of operations to run.
     pending: Option<Pending>,
+    /// The answer, once decided.
+    answer: Option<Answer>,
     /// The duplicate marker to write once the response is decided.
     mark_seen: Option<KvWrite>,
+}
+
+/// A decided answer: status, JSON body, and the header its status calls for.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    header: Option<(&'static str, String)>,
 }
 
 /// A delivery admitted and planned, waiting for its reads and writes.
@@ -54,26 +91,37 @@ struct Pending {
     answer: Vec<u8>,
     duplicate_answer: Vec<u8>,
     log: DeliveryLog,
-    started: u64,
 }
 
 impl Decision {
-    fn stream() -> Decision {
+    fn new(step: Step, started: u64) -> Decision {
         Decision {
-            stream: true,
-            response: None,
+            step,
+            admission: None,
+            started,
             pending: None,
+            answer: None,
             mark_seen: None,
         }
     }
 
-    fn respond(response: Response) -> Decision {
-        Decision {
-            stream: false,
-            response: Some(response),
-            pending: None,
-            mark_seen: None,
-        }
+    fn answer(&mut self, answer: Answer) {
+        self.step = match answer.header {
+            Some(_) => Step::AnswerWithHeader,
+            None => Step::Answer,
+        };
+        self.answer = Some(answer);
+    }
+
+    /// Answers a refusal, with its log line.
+    fn refuse(&mut self, config: &Result<Config, ConfigError>, refusal: Refusal, log: DeliveryLog) {
+        let error = ApiError::from(refusal);
+        log.finish(config, error.code(), error.status(), self.started);
+        self.answer(Answer {
+            status: error.status(),
+            body: error.body(),
+            header: error.header().map(|(name, value)| (name, value.to_owned())),
+        });
     }
 
     fn op(&self, index: usize) -> Option<&Op> {
@@ -95,23 +143,50 @@ impl Decision {
     }
 }
 
+/// The headers of every answer of a [`Decision`], as name, value, name,
+/// value: asked for once per isolate by the entry.
+#[wasm_bindgen]
+pub fn qase_answer_headers() -> Vec<String> {
+    respond::JSON_HEADER_PAIRS
+        .iter()
+        .flat_map(|(name, value)| [name.to_string(), value.to_string()])
+        .collect()
+}
+
 #[wasm_bindgen]
 impl Decision {
-    /// Whether the Rust `fetch` handler serves this request.
+    /// What to do next.
     #[wasm_bindgen(getter)]
-    pub fn stream_path(&self) -> bool {
-        self.stream
+    pub fn step(&self) -> Step {
+        self.step
     }
 
-    /// Whether the response is decided ([`Decision::response`]).
+    /// The answer's HTTP status (0 before it is decided).
     #[wasm_bindgen(getter)]
-    pub fn done(&self) -> bool {
-        self.response.is_some()
+    pub fn status(&self) -> u16 {
+        self.answer.as_ref().map_or(0, |answer| answer.status)
     }
 
-    /// The response (once).
-    pub fn response(&mut self) -> Option<Response> {
-        self.response.take()
+    /// The answer's JSON body (once).
+    pub fn take_answer(&mut self) -> Vec<u8> {
+        self.answer
+            .as_mut()
+            .map(|answer| std::mem::take(&mut answer.body))
+            .unwrap_or_default()
+    }
+
+    /// The extra header's name, for [`Step::AnswerWithHeader`].
+    #[wasm_bindgen(getter)]
+    pub fn header_name(&self) -> Option<String> {
+        let (name, _) = self.answer.as_ref()?.header.as_ref()?;
+        Some(name.to_string())
+    }
+
+    /// The extra header's value.
+    #[wasm_bindgen(getter)]
+    pub fn header_value(&self) -> Option<String> {
+        let (_, value) = self.answer.as_ref()?.header.as_ref()?;
+        Some(value.clone())
     }
 
     /// The KV binding of every key below.
@@ -223,21 +298,6 @@ fn facts<'a>(
     }
 }
 
-/// Answers a refusal, with its log line.
-fn refused(
-    config: &Result<Config, ConfigError>,
-    refusal: Refusal,
-    mut log: DeliveryLog,
-    started: u64,
-) -> Decision {
-    let error = ApiError::from(refusal);
-    log.outcome = error.code();
-    log.status = error.status();
-    log.duration_ms = now().saturating_sub(started);
-    log.emit_for(config);
-    Decision::respond(error.to_response().expect("a response can be built"))
-}
-
 fn delivery_log() -> DeliveryLog {
     DeliveryLog {
         event: "delivery",
@@ -245,12 +305,9 @@ fn delivery_log() -> DeliveryLog {
     }
 }
 
-fn now() -> u64 {
-    js_sys::Date::now() as u64
-}
-
 /// Step 1: whether this request is a delivery with a declared length whose
-/// headers pass; otherwise the answer, or the Rust `fetch` handler.
+/// headers pass ([`Step::ReadBody`]); otherwise the answer, or the Rust
+/// `fetch` handler. `received_at` is the entry's `Date.now()`.
 #[wasm_bindgen]
 pub fn qase_begin(
     env: Env,
@@ -259,51 +316,37 @@ pub fn qase_begin(
     content_length: Option<String>,
     secret: Option<String>,
     content_type: Option<String>,
+    received_at: f64,
 ) -> Decision {
+    let started = received_at as u64;
     let ingest_route = matches!(
         routes::match_route(&method, routes::path_of(&url)),
         Matched::Route(Route::Ingest, _)
     );
     if !ingest_route || content_length.is_none() {
-        return Decision::stream();
+        return Decision::new(Step::Stream, started);
     }
-    let started = now();
     let config = config::load(&env);
+    let mut decision = Decision::new(Step::ReadBody, started);
     match ingest::check_headers(config, facts(&content_length, &secret, &content_type)) {
-        Ok(_) => Decision {
-            stream: false,
-            response: None,
-            pending: None,
-            mark_seen: None,
-        },
-        Err(refusal) => refused(config, refusal, delivery_log(), started),
+        Ok(admission) => decision.admission = Some(admission),
+        Err(refusal) => decision.refuse(config, refusal, delivery_log()),
     }
+    decision
 }
 
 /// Step 2: the body (read by the entry, whole: its length was declared and
-/// passed the limit; `undefined` when it could not be read), admitted and
-/// planned.
+/// passed the limit; `undefined` when it could not be read), admitted with
+/// step 1's admission, and planned.
 #[wasm_bindgen]
-pub fn qase_ingest(
-    env: Env,
-    content_length: Option<String>,
-    secret: Option<String>,
-    content_type: Option<String>,
-    body: Option<Box<[u8]>>,
-    received_at: f64,
-) -> Decision {
-    let started = received_at as u64;
+pub fn qase_ingest(env: Env, decision: &mut Decision, body: Option<Box<[u8]>>) {
     let loaded = config::load(&env);
     let mut log = delivery_log();
-    let facts = facts(&content_length, &secret, &content_type);
-    let admission = match ingest::check_headers(loaded, facts) {
-        Ok(admission) => admission,
-        Err(refusal) => return refused(loaded, refusal, log, started),
+    // Only a decision at `Step::ReadBody` holds an admission.
+    let (Some(admission), Some(body)) = (decision.admission.take(), body.as_deref()) else {
+        return decision.refuse(loaded, Refusal::BodyUnreadable, log);
     };
     let config = loaded.as_ref().expect("checked by check_headers");
-    let Some(body) = body.as_deref() else {
-        return refused(loaded, Refusal::BodyUnreadable, log, started);
-    };
     if config.ingest.test_panic && body == b"panic" {
         panic!("test-only panic ({} is set)", bindings::TEST_PANIC);
     }
@@ -315,33 +358,30 @@ pub fn qase_ingest(
         .and_then(|()| ingest::admit(&admission, body));
     let delivery = match admitted {
         Ok(delivery) => delivery,
-        Err(refusal) => return refused(loaded, refusal, log, started),
+        Err(refusal) => return decision.refuse(loaded, refusal, log),
     };
     log.id = Some(delivery.id().to_string());
     log.event_name = Some(delivery.envelope().event_name.to_string());
     log.project_code = Some(delivery.envelope().project_code.clone());
-    let plan = match ingest::plan(config, &delivery, started) {
+    let plan = match ingest::plan(config, &delivery, decision.started) {
         Ok(plan) => plan,
-        Err(refusal) => return refused(loaded, refusal, log, started),
+        Err(refusal) => return decision.refuse(loaded, refusal, log),
     };
     let answer = ingest::answer_body(&delivery, plan.outcome);
-    let duplicate_answer = ingest::answer_body(&delivery, Outcome::Duplicate);
     let (ingest, next) = Ingest::start(plan);
-    let mut decision = Decision {
-        stream: false,
-        response: None,
-        pending: Some(Pending {
-            ingest,
-            ops: Vec::new(),
-            answer,
-            duplicate_answer,
-            log,
-            started,
-        }),
-        mark_seen: None,
+    // Only a round of writes can find a duplicate.
+    let duplicate_answer = match next {
+        Next::Run(_) => ingest::answer_body(&delivery, Outcome::Duplicate),
+        Next::Answer(_) => Vec::new(),
     };
+    decision.pending = Some(Pending {
+        ingest,
+        ops: Vec::new(),
+        answer,
+        duplicate_answer,
+        log,
+    });
     decision.proceed(loaded, next);
-    decision
 }
 
 /// Step 3, once per round: how each operation of the round went, in order:
@@ -370,6 +410,7 @@ impl Decision {
                 if let Some(pending) = self.pending.as_mut() {
                     pending.ops = ops;
                 }
+                self.step = Step::Run;
                 return;
             }
             Next::Answer(answer) => answer,
@@ -382,10 +423,7 @@ impl Decision {
         }
         let outcome = match answer {
             Ok(outcome) => outcome,
-            Err(refusal) => {
-                *self = refused(config, refusal, pending.log, pending.started);
-                return;
-            }
+            Err(refusal) => return self.refuse(config, refusal, pending.log),
         };
         if outcome == Outcome::Ignored {
             ingest_shell::IGNORED.fetch_add(1, Ordering::Relaxed);
@@ -403,12 +441,15 @@ impl Decision {
             Outcome::Duplicate => pending.duplicate_answer,
             _ => std::mem::take(&mut pending.answer),
         };
-        pending.log.outcome = outcome.as_str();
-        pending.log.status = outcome.http_status();
-        pending.log.duration_ms = now().saturating_sub(pending.started);
-        pending.log.emit_for(config);
+        let status = outcome.http_status();
+        pending
+            .log
+            .finish(config, outcome.as_str(), status, self.started);
         self.mark_seen = pending.ingest.after_answer().cloned();
-        let response = respond::json_bytes(body, outcome.http_status());
-        self.response = Some(response.expect("a response can be built"));
+        self.answer(Answer {
+            status,
+            body,
+            header: None,
+        });
     }
 }

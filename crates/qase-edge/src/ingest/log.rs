@@ -32,18 +32,39 @@ pub struct DeliveryLog {
 }
 
 impl DeliveryLog {
+    /// Sets the answer (`outcome` is `accepted` or an error code) and writes
+    /// the line if the configuration asks for it; the duration is read from
+    /// the clock only then.
+    pub fn finish(
+        mut self,
+        config: &Result<Config, ConfigError>,
+        outcome: &'static str,
+        status: u16,
+        started: u64,
+    ) {
+        self.outcome = outcome;
+        self.status = status;
+        if self.wanted(config) {
+            self.duration_ms = crate::ingest::now_millis().saturating_sub(started);
+            self.emit();
+        }
+    }
+
     /// Writes the line if the configuration asks for it (always when the
     /// configuration is broken).
     pub fn emit_for(&self, config: &Result<Config, ConfigError>) {
-        let wanted = config.as_ref().map_or(true, |config| {
+        if self.wanted(config) {
+            self.emit();
+        }
+    }
+
+    fn wanted(&self, config: &Result<Config, ConfigError>) -> bool {
+        config.as_ref().map_or(true, |config| {
             config
                 .ingest
                 .log_deliveries
                 .logs(self.status, self.outcome == Outcome::Quarantined.as_str())
-        });
-        if wanted {
-            self.emit();
-        }
+        })
     }
 
     /// Writes the line to the Worker's log.

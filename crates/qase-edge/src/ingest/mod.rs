@@ -27,7 +27,8 @@ pub const SECRET_HEADER: &str = "X-Qase-Secret";
 
 /// Deliveries no routing rule matched since this isolate started. A Worker
 /// has no shared memory across isolates: the durable count is the log
-/// (`"outcome":"ignored"`), this is a local hint shown by `GET /health`.
+/// (`"outcome":"ignored"`, with `QASE_LOG_DELIVERIES=all`; Workers Logs'
+/// invocation records otherwise), this is a local hint shown by `GET /health`.
 pub static IGNORED: AtomicU64 = AtomicU64::new(0);
 
 /// Handles one delivery and writes its log line, whatever the outcome.
@@ -134,7 +135,7 @@ pub fn warn_unauthenticated() {
 
 /// Milliseconds since the epoch. `Date.now()` directly: `worker::Date`
 /// would create a `Date` object to read it.
-fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     js_sys::Date::now() as u64
 }
 

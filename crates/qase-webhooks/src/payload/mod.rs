@@ -259,37 +259,56 @@ impl PayloadError {
     }
 }
 
+/// With the `small` feature: one path-tracking parse, the only code per
+/// payload type (a Worker's bundle is compiled at every cold start).
+#[cfg(feature = "small")]
 fn typed<T: DeserializeOwned>(name: &EventName, payload: &RawValue) -> Result<T, PayloadError> {
-    // The plain parse is the hot path; only a failure pays for the second,
-    // path-tracking parse that names the field at fault.
+    parse_tracked(name, payload)
+}
+
+/// Without it: the plain parse is the hot path; only a failure pays for
+/// the second, path-tracking parse that names the field at fault.
+#[cfg(not(feature = "small"))]
+fn typed<T: DeserializeOwned>(name: &EventName, payload: &RawValue) -> Result<T, PayloadError> {
     serde_json::from_str(payload.get()).map_err(|_| locate_error::<T>(name, payload))
 }
 
+#[cfg(not(feature = "small"))]
 #[cold]
 fn locate_error<T: DeserializeOwned>(name: &EventName, payload: &RawValue) -> PayloadError {
-    let mut deserializer = serde_json::Deserializer::from_str(payload.get());
-    let Err(err) = serde_path_to_error::deserialize::<_, T>(&mut deserializer) else {
-        unreachable!("the same bytes failed to parse a moment ago")
-    };
-    let path = err.path().to_string();
-    let reason = strip_position(&err.inner().to_string());
-    // serde reports a missing field at its parent: name the field itself.
-    let field = match reason.strip_prefix("missing field `") {
-        Some(rest) => {
-            let missing = rest.trim_end_matches('`');
-            if path == "." {
-                missing.to_owned()
-            } else {
-                format!("{path}.{missing}")
-            }
-        }
-        None => path,
-    };
-    PayloadError {
-        event: name.clone(),
-        field,
-        reason,
+    match parse_tracked::<T>(name, payload) {
+        Err(error) => error,
+        Ok(_) => unreachable!("the same bytes failed to parse a moment ago"),
     }
+}
+
+/// The parse that tracks where it is, to name the field at fault.
+fn parse_tracked<T: DeserializeOwned>(
+    name: &EventName,
+    payload: &RawValue,
+) -> Result<T, PayloadError> {
+    let mut deserializer = serde_json::Deserializer::from_str(payload.get());
+    serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let reason = strip_position(&err.inner().to_string());
+        // serde reports a missing field at its parent: name the field itself.
+        let field = match reason.strip_prefix("missing field `") {
+            Some(rest) => {
+                let missing = rest.trim_end_matches('`');
+                if path == "." {
+                    missing.to_owned()
+                } else {
+                    format!("{path}.{missing}")
+                }
+            }
+            None => path,
+        };
+        PayloadError {
+            event: name.clone(),
+            field,
+            reason,
+        }
+    })
 }
 
 impl Event {
@@ -355,5 +374,27 @@ mod tests {
             (error.field.as_str(), error.kind()),
             ("id", "missing field")
         );
+    }
+
+    #[test]
+    fn the_tracked_parse_the_small_feature_uses_agrees_with_the_plain_one() {
+        // (payload of `case.created`, fits): a full case, a wrong type deep
+        // inside, a missing field, trailing junk inside a value.
+        let case = r#"{"id":1,"title":"t","steps":[{"position":1,"action":"a"}]}"#;
+        let cases = [
+            (case.to_owned(), true),
+            (
+                case.replace(r#""position":1"#, r#""position":"one""#),
+                false,
+            ),
+            (r#"{"title":"t"}"#.to_owned(), false),
+            (r#"{"id":[1,2]}"#.to_owned(), false),
+        ];
+        for (payload, fits) in cases {
+            let raw = RawValue::from_string(payload.clone()).unwrap();
+            let plain = serde_json::from_str::<TestCase>(raw.get()).is_ok();
+            let tracked = parse_tracked::<TestCase>(&EventName::CaseCreated, &raw).is_ok();
+            assert_eq!((plain, tracked), (fits, fits), "{payload}");
+        }
     }
 }
