@@ -5,6 +5,8 @@
 
 use qase_webhooks::Secret;
 
+use crate::access::settings::AccessGate;
+
 use crate::config::bindings;
 use crate::config::lookup::{secret, Lookup};
 use crate::config::problems::{invalid, ConfigError};
@@ -16,6 +18,8 @@ pub struct ApiSettings {
     pub admin_token: Option<Secret>,
     /// A token that reads `GET /metrics` and nothing else.
     pub metrics_token: Option<Secret>,
+    /// Whether Cloudflare Access guards `/api` and `/console`.
+    pub access: AccessGate,
 }
 
 impl ApiSettings {

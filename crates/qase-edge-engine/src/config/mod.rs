@@ -13,6 +13,7 @@ pub mod problems;
 
 pub use problems::{ConfigError, ConfigProblem, Effect};
 
+use crate::access::settings::{self as access, AccessGate};
 use crate::alerts::settings::{self as alerts, AlertSettings};
 use crate::api::settings::{self as api, ApiSettings};
 use crate::config::lookup::Lookup;
@@ -109,6 +110,7 @@ impl Config {
             api: ApiSettings {
                 admin_token: optional.admin_token,
                 metrics_token: optional.metrics_token,
+                access: optional.access,
             },
             problems: optional.problems.into_vec(),
         })
@@ -124,6 +126,7 @@ struct Optional {
     retry: RetryPolicy,
     admin_token: Option<Secret>,
     metrics_token: Option<Secret>,
+    access: AccessGate,
     retention_seconds: Option<u64>,
     log_deliveries: LogDeliveries,
     app_url: String,
@@ -178,6 +181,12 @@ impl Optional {
             metrics_token: p.optional(api::metrics_token(lookup), Effect::MetricsTokenOff, None),
             // Read on its own: a broken list must not cost the API token.
             reconcile: p.default_used(crate::runs::settings::reconcile(lookup), Vec::new()),
+            // Broken: locked, never open.
+            access: p.optional(
+                access::read(lookup).map(|read| read.map_or(AccessGate::Off, AccessGate::Required)),
+                Effect::AccessLocked,
+                AccessGate::Locked,
+            ),
             problems,
         }
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use worker::web_sys::Response;
 
 use crate::http::respond;
+use engine::access::AccessError;
 use engine::api::params::ParamError;
 use engine::config::ConfigError;
 use engine::ingest::Refusal;
@@ -64,6 +65,9 @@ pub enum ApiError {
     Internal,
     /// Operator API: missing or wrong bearer token.
     BadToken,
+    /// `/api` or `/console` behind Cloudflare Access: the assertion is
+    /// missing or fails a check (or the team's keys are unavailable).
+    AccessDenied(AccessError),
     /// Operator API: a query parameter or the request body is wrong.
     BadParameter(ParamError),
     /// Operator API: no stored event has this id.
@@ -128,6 +132,8 @@ impl ApiError {
             | ApiError::DestinationNotFound
             | ApiError::RunNotFound => 404,
             ApiError::BadToken => 401,
+            ApiError::AccessDenied(AccessError::KeysUnavailable) => 503,
+            ApiError::AccessDenied(_) => 401,
             ApiError::BadParameter(_) | ApiError::UnknownDestination { .. } => 400,
             ApiError::NoDestinations => 409,
             ApiError::MethodNotAllowed { .. } => 405,
@@ -151,6 +157,8 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::ConsoleNotDeployed => "console_not_deployed",
             ApiError::BadToken => "unauthorized",
+            ApiError::AccessDenied(AccessError::KeysUnavailable) => "access_keys_unavailable",
+            ApiError::AccessDenied(_) => "access_denied",
             ApiError::BadParameter(_) => "invalid_parameter",
             ApiError::EventNotFound => "event_not_found",
             ApiError::RunNotFound => "run_not_found",
@@ -185,6 +193,7 @@ impl ApiError {
             ApiError::BadToken => {
                 "missing or wrong `Authorization: Bearer <QASE_ADMIN_TOKEN>`".into()
             }
+            ApiError::AccessDenied(error) => error.reason().into(),
             ApiError::BadParameter(err) => format!("`{}` {}", err.param, err.problem),
             ApiError::EventNotFound => "no stored event has this id (it may have expired)".into(),
             ApiError::RunNotFound => "no event of this run has arrived (or its row expired)".into(),
@@ -258,7 +267,10 @@ impl ApiError {
             ApiError::BadToken => Some(("WWW-Authenticate", "Bearer")),
             ApiError::Misconfigured(_)
             | ApiError::NoSecretConfigured
-            | ApiError::StorageUnavailable => Some(("Retry-After", RETRY_AFTER)),
+            | ApiError::StorageUnavailable
+            | ApiError::AccessDenied(AccessError::KeysUnavailable) => {
+                Some(("Retry-After", RETRY_AFTER))
+            }
             _ => None,
         }
     }
