@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::access::settings::AccessSettings;
 use crate::access::AccessError;
@@ -41,23 +41,6 @@ pub struct PublicKey {
     pub jwk: String,
 }
 
-#[derive(Deserialize)]
-struct Jwks {
-    #[serde(default)]
-    keys: Vec<Jwk>,
-}
-
-#[derive(Deserialize)]
-struct Jwk {
-    kty: Option<String>,
-    kid: Option<String>,
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    usage: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-}
-
 /// The GET of the team's certs.
 pub fn certs_request(settings: &AccessSettings) -> Request {
     Request::get(
@@ -73,28 +56,39 @@ pub fn certs_request(settings: &AccessSettings) -> Request {
 /// shorter than 2048 bits are left out. `None`: not such a document, or no
 /// usable key in it.
 pub fn parse_jwks(body: &[u8]) -> Option<Vec<PublicKey>> {
-    let jwks: Jwks = serde_json::from_slice(body).ok()?;
-    let keys: Vec<PublicKey> = jwks.keys.into_iter().filter_map(usable).collect();
+    // Read as a `Value`, not derived: see `token::Claims`.
+    let jwks: Value = serde_json::from_slice(body).ok()?;
+    let keys: Vec<PublicKey> = jwks
+        .get("keys")?
+        .as_array()?
+        .iter()
+        .filter_map(usable)
+        .collect();
     (!keys.is_empty()).then_some(keys)
 }
 
-fn usable(jwk: Jwk) -> Option<PublicKey> {
-    if jwk.kty.as_deref() != Some("RSA")
-        || jwk.alg.as_deref().is_some_and(|alg| alg != "RS256")
-        || jwk.usage.as_deref().is_some_and(|usage| usage != "sig")
+fn usable(jwk: &Value) -> Option<PublicKey> {
+    let field = |key: &str| jwk.get(key).and_then(Value::as_str);
+    if field("kty") != Some("RSA")
+        || field("alg").is_some_and(|alg| alg != "RS256")
+        || field("use").is_some_and(|usage| usage != "sig")
     {
         return None;
     }
-    let (kid, n, e) = (jwk.kid.filter(|k| !k.is_empty())?, jwk.n?, jwk.e?);
-    let modulus = URL_SAFE_NO_PAD.decode(&n).ok()?;
+    let (kid, n, e) = (
+        field("kid").filter(|k| !k.is_empty())?,
+        field("n")?,
+        field("e")?,
+    );
+    let modulus = URL_SAFE_NO_PAD.decode(n).ok()?;
     let significant = modulus.iter().skip_while(|b| **b == 0).count();
-    URL_SAFE_NO_PAD.decode(&e).ok().filter(|e| !e.is_empty())?;
+    URL_SAFE_NO_PAD.decode(e).ok().filter(|e| !e.is_empty())?;
     if significant < MIN_MODULUS_BYTES {
         return None;
     }
     let jwk = serde_json::json!({"kty": "RSA", "n": n, "e": e, "alg": "RS256", "ext": true});
     Some(PublicKey {
-        kid,
+        kid: kid.to_owned(),
         jwk: jwk.to_string(),
     })
 }

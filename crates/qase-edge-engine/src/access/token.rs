@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::access::settings::AccessSettings;
 use crate::access::{AccessError, Identity};
@@ -35,20 +35,14 @@ pub struct Assertion {
     pub signature: Vec<u8>,
 }
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-}
-
-/// The claims read from an assertion.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The claims read from an assertion. Read from a `serde_json::Value`
+/// rather than derived: each derived struct adds its own deserializer to
+/// the Wasm, and `Value`'s is there already.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claims {
-    /// The audience tags (a string or a list).
-    #[serde(default, deserialize_with = "one_or_many")]
+    /// The audience tags (`aud`, a string or a list).
     pub aud: Vec<String>,
     /// The issuer.
-    #[serde(default)]
     pub iss: String,
     /// Expiry, Unix seconds (required).
     pub exp: Option<u64>,
@@ -60,33 +54,48 @@ pub struct Claims {
     pub email: Option<String>,
     /// A service token's client id.
     pub common_name: Option<String>,
-    /// Groups, when the identity provider passes them on.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// The identity provider's custom claims (`custom.groups`).
-    #[serde(default)]
-    pub custom: Option<Custom>,
-}
-
-/// The `custom` claim, of which only the groups are read.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Custom {
-    /// Groups passed on by the identity provider.
-    #[serde(default)]
+    /// Groups, when the identity provider passes them on: `groups`, then
+    /// `custom.groups`.
     pub groups: Vec<String>,
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+impl Claims {
+    /// The claims of a decoded payload; `None` when it is not an object or
+    /// a claim has the wrong type.
+    pub fn from_json(value: &Value) -> Option<Claims> {
+        let object = value.as_object()?;
+        let text = |key: &str| match object.get(key) {
+            None | Some(Value::Null) => Some(None),
+            Some(value) => value.as_str().map(|s| Some(s.to_owned())),
+        };
+        let seconds = |key: &str| match object.get(key) {
+            None | Some(Value::Null) => Some(None),
+            Some(value) => value.as_u64().map(Some),
+        };
+        let mut groups = strings(object.get("groups"))?;
+        groups.extend(strings(value.pointer("/custom/groups"))?);
+        Some(Claims {
+            aud: strings(object.get("aud"))?,
+            iss: text("iss")?.unwrap_or_default(),
+            exp: seconds("exp")?,
+            nbf: seconds("nbf")?,
+            iat: seconds("iat")?,
+            email: text("email")?,
+            common_name: text("common_name")?,
+            groups,
+        })
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    })
+}
+
+/// A string or a list of strings as a list (absent: empty); `None` for
+/// anything else.
+fn strings(value: Option<&Value>) -> Option<Vec<String>> {
+    match value {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::String(one)) => Some(vec![one.clone()]),
+        Some(Value::Array(many)) => many.iter().map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(_) => None,
+    }
 }
 
 /// Splits and decodes an assertion, and checks its header: exactly three
@@ -102,23 +111,29 @@ pub fn parse(token: &str) -> Result<Assertion, AccessError> {
     else {
         return Err(AccessError::Malformed);
     };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
+    let json = |part: &str| {
+        let bytes = URL_SAFE_NO_PAD
             .decode(part)
-            .map_err(|_| AccessError::Malformed)
+            .map_err(|_| AccessError::Malformed)?;
+        serde_json::from_slice::<Value>(&bytes).map_err(|_| AccessError::Malformed)
     };
-    let header: Header =
-        serde_json::from_slice(&decode(header)?).map_err(|_| AccessError::Malformed)?;
-    if header.alg != ALGORITHM {
+    let header = json(header)?;
+    if !header.is_object() {
+        return Err(AccessError::Malformed);
+    }
+    if header.get("alg").and_then(Value::as_str) != Some(ALGORITHM) {
         return Err(AccessError::Algorithm);
     }
     let kid = header
-        .kid
+        .get("kid")
+        .and_then(Value::as_str)
         .filter(|kid| !kid.is_empty())
-        .ok_or(AccessError::Algorithm)?;
-    let claims: Claims =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| AccessError::Malformed)?;
-    let signature = decode(signature)?;
+        .ok_or(AccessError::Algorithm)?
+        .to_owned();
+    let claims = Claims::from_json(&json(payload)?).ok_or(AccessError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| AccessError::Malformed)?;
     if signature.is_empty() {
         return Err(AccessError::Malformed);
     }
@@ -161,10 +176,7 @@ pub fn check(
 fn identity(claims: &Claims) -> Result<Identity, AccessError> {
     let present = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
     if let Some(email) = present(&claims.email) {
-        let mut groups = claims.groups.clone();
-        if let Some(custom) = &claims.custom {
-            groups.extend(custom.groups.iter().cloned());
-        }
+        let groups = claims.groups.clone();
         return Ok(Identity::User { email, groups });
     }
     present(&claims.common_name)
@@ -174,7 +186,7 @@ fn identity(claims: &Claims) -> Result<Identity, AccessError> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     use super::*;
 
@@ -288,10 +300,33 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_of_the_wrong_type_is_malformed() {
+        for (key, value) in [
+            ("exp", json!("soon")),
+            ("exp", json!(-1)),
+            ("aud", json!(7)),
+            ("aud", json!(["aud-tag", 7])),
+            ("email", json!(["a@b"])),
+            ("groups", json!({"a": 1})),
+        ] {
+            let claims = with(good_claims(), key, value.clone());
+            assert_eq!(
+                parse(&token(rs256(), claims)),
+                Err(AccessError::Malformed),
+                "{key}: {value}"
+            );
+        }
+        assert_eq!(
+            parse(&token(rs256(), json!(["not", "an", "object"]))),
+            Err(AccessError::Malformed)
+        );
+    }
+
+    #[test]
     fn the_audience_may_be_a_string_or_a_list_but_must_be_ours() {
         assert!(checked(with(good_claims(), "aud", json!("aud-tag"))).is_ok());
         assert!(checked(with(good_claims(), "aud", json!(["other", "aud-tag"]))).is_ok());
-        for aud in [json!("other"), json!([]), json!(["aud-ta"]), Value::Null] {
+        for aud in [json!("other"), json!([]), json!(["aud-ta"]), json!(null)] {
             let claims = with(good_claims(), "aud", aud.clone());
             let result =
                 parse(&token(rs256(), claims)).and_then(|a| check(&a.claims, &settings(), NOW));
