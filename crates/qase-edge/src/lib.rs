@@ -80,9 +80,11 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     let path = routes::path_of(&url);
     // Cloudflare Access, when configured, before anything else of /api and
     // /console (never of the ingest route).
+    let mut identity = None;
     if engine::access::covers(path) {
-        if let Err(error) = access::admit(&req.headers(), &env).await {
-            return error.to_response();
+        match access::admit(&req.headers(), &env).await {
+            Ok(admitted) => identity = admitted,
+            Err(error) => return error.to_response(),
         }
     }
     let console_request = engine::http::console::classify(&req.method(), path);
@@ -100,7 +102,9 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
         Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
         Matched::Route(Route::Health, _) => health::handle(&env).await,
         Matched::Route(Route::Metrics, _) => metrics::handle(Request::from(req), &env).await,
-        Matched::Route(route, id) => api::handle(route, id, Request::from(req), &env).await,
+        Matched::Route(route, id) => {
+            api::handle(route, id, identity, Request::from(req), &env).await
+        }
         Matched::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
         Matched::NotFound => Err(ApiError::NotFound),
     };

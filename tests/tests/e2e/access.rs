@@ -10,10 +10,21 @@
 //! 3. A flood of unknown `kid`s fetches the team's certs at most once more.
 //! 4. Ingest and `/health` are never subject to Access.
 //! 5. Half the settings lock `/api` and `/console` (503), ingest still works.
+//! 6. Roles: an Access viewer reads and gets `403 forbidden` (naming
+//!    `operator`) on replay; an Access operator's replay is delivered; a
+//!    service token gets its role by common name; `GET /api/me` says who.
+//! 7. Named tokens (`QASE_API_TOKENS`, hashes only): a viewer token reads
+//!    and may not replay, an operator token replays, a wrong one is 401, a
+//!    project-scoped one is refused where a route reaches across projects;
+//!    `QASE_ADMIN_TOKEN` is still an operator of every project.
+
+use std::time::Duration;
 
 use qase_edge_e2e::access::{self, Signer, Team, AUD, KID};
+use qase_edge_e2e::sink::Sink;
 use qase_edge_e2e::{answer, envelope, post, Worker, WorkerOptions, ADMIN_TOKEN, SECRET};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 const ASSERTION: &str = "Cf-Access-Jwt-Assertion";
 
@@ -58,14 +69,15 @@ async fn access_guards_the_api_and_the_console() {
         Signer::Team,
     );
     assert_eq!(status_of(&worker, "/api/events", Some(&service)).await, 200);
-    // Access is in front of the API's own token, not instead of it.
+    // Without a bearer token the identity needs a rule of QASE_ACCESS_ROLES.
     let no_bearer = reqwest::Client::new()
         .get(worker.url("/api/events"))
         .header(ASSERTION, &user);
     let (status, body) = answer(no_bearer).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (401, Some("unauthorized"))
+        (403, Some("forbidden")),
+        "{body}"
     );
 }
 
@@ -168,4 +180,184 @@ async fn half_the_settings_lock_the_api_and_the_console() {
     let body = envelope("run.started", "DEMO", json!({"id": 8}));
     let (status, answer) = post(&worker, body, &[("X-Qase-Secret", SECRET)]).await;
     assert_eq!(status, 202, "{answer}");
+}
+
+/// How a test call authenticates.
+enum As<'a> {
+    /// Through Access only (the assertion, no bearer token).
+    Access(&'a str),
+    /// With a bearer token only.
+    Bearer(&'a str),
+}
+
+async fn call(worker: &Worker, method: reqwest::Method, path: &str, who: &As<'_>) -> (u16, Value) {
+    let request = reqwest::Client::new().request(method, worker.url(path));
+    let request = match who {
+        As::Access(assertion) => request.header(ASSERTION, *assertion),
+        As::Bearer(token) => request.bearer_auth(token),
+    };
+    answer(request.body("{}")).await
+}
+
+fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A Worker forwarding to `sink`'s `/hook`, with `extra` settings, and one
+/// delivered event; its id.
+async fn worker_with_event(sink: &Sink, options: WorkerOptions) -> (Worker, String) {
+    let destinations = json!([{"name": "hook", "url": sink.url("/hook")}]).to_string();
+    let worker = Worker::start(options.var("QASE_DESTINATIONS", &destinations));
+    let id = worker
+        .accept(envelope("run.deleted", "WEB", json!({"id": 31})))
+        .await;
+    sink.wait_for(&worker, "/hook", 1, Duration::from_secs(30))
+        .await;
+    (worker, id)
+}
+
+#[tokio::test]
+async fn access_viewers_read_and_operators_replay() {
+    let team = Team::start();
+    let sink = Sink::start();
+    let roles = json!([
+        {"email": "olga@example.com", "role": "operator"},
+        {"service": "ci.access", "role": "operator"},
+        {"email": "*@example.com", "role": "viewer"}
+    ]);
+    let options = team
+        .configure(WorkerOptions::with_secret())
+        .var("QASE_ACCESS_ROLES", &roles.to_string());
+    let (worker, id) = worker_with_event(&sink, options).await;
+    let replay = format!("/api/events/{id}/replay");
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+
+    let viewer = team.user_assertion("vic@example.com");
+    let viewer = As::Access(&viewer);
+    let (status, me) = call(&worker, get.clone(), "/api/me", &viewer).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me,
+        json!({"name": "vic@example.com", "credential": "access_user", "role": "viewer", "projects": null})
+    );
+    let (status, page) = call(&worker, get.clone(), "/api/events", &viewer).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"][0]["id"], id.as_str());
+    let (status, refused) = call(&worker, post.clone(), &replay, &viewer).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        (refused["error"].as_str(), refused["role"].as_str()),
+        (Some("forbidden"), Some("operator"))
+    );
+    assert!(
+        refused["message"].as_str().unwrap().contains("operator"),
+        "{refused}"
+    );
+
+    let operator = team.user_assertion("olga@example.com");
+    let (status, replayed) = call(&worker, post.clone(), &replay, &As::Access(&operator)).await;
+    assert_eq!(status, 202, "{replayed}");
+    sink.wait_for(&worker, "/hook", 2, Duration::from_secs(30))
+        .await;
+
+    let service = access::sign(
+        &access::rs256(KID),
+        &team.service_claims("ci.access"),
+        Signer::Team,
+    );
+    let (status, me) = call(&worker, get.clone(), "/api/me", &As::Access(&service)).await;
+    assert_eq!(
+        (status, me["credential"].as_str(), me["role"].as_str()),
+        (200, Some("access_service"), Some("operator"))
+    );
+
+    let stranger = team.user_assertion("eve@elsewhere.org");
+    let (status, body) = call(&worker, get, "/api/events", &As::Access(&stranger)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn named_tokens_carry_their_role_and_scope() {
+    let sink = Sink::start();
+    let tokens = json!([
+        {"name": "dashboards", "sha256": sha256_hex("viewer-token-0123456789"), "role": "viewer"},
+        {"name": "ci", "sha256": sha256_hex("operator-token-0123456789"), "role": "operator"},
+        {"name": "web-team", "sha256": sha256_hex("scoped-token-0123456789"), "role": "operator", "projects": ["WEB"]}
+    ]);
+    let options = WorkerOptions::with_api().var("QASE_API_TOKENS", &tokens.to_string());
+    let (worker, id) = worker_with_event(&sink, options).await;
+    let replay = format!("/api/events/{id}/replay");
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+
+    let viewer = As::Bearer("viewer-token-0123456789");
+    assert_eq!(
+        call(&worker, get.clone(), "/api/events", &viewer).await.0,
+        200
+    );
+    let (status, refused) = call(&worker, post.clone(), &replay, &viewer).await;
+    assert_eq!(
+        (status, refused["role"].as_str()),
+        (403, Some("operator")),
+        "{refused}"
+    );
+
+    let operator = As::Bearer("operator-token-0123456789");
+    let (status, me) = call(&worker, get.clone(), "/api/me", &operator).await;
+    assert_eq!(
+        me,
+        json!({"name": "ci", "credential": "api_token", "role": "operator", "projects": null}),
+        "{status}"
+    );
+    assert_eq!(call(&worker, post.clone(), &replay, &operator).await.0, 202);
+    sink.wait_for(&worker, "/hook", 2, Duration::from_secs(30))
+        .await;
+
+    // The hash is no token, nor is a near miss.
+    for wrong in [
+        sha256_hex("viewer-token-0123456789"),
+        "viewer-token-012345678".to_owned(),
+    ] {
+        let (status, body) = call(&worker, get.clone(), "/api/events", &As::Bearer(&wrong)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("unauthorized"))
+        );
+    }
+
+    let scoped = As::Bearer("scoped-token-0123456789");
+    let (status, me) = call(&worker, get.clone(), "/api/me", &scoped).await;
+    assert_eq!(
+        (status, me["projects"].clone()),
+        (200, json!(["WEB"])),
+        "{me}"
+    );
+    let (status, body) = call(
+        &worker,
+        post.clone(),
+        "/api/destinations/hook/pause",
+        &scoped,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+
+    let admin = As::Bearer(ADMIN_TOKEN);
+    let (_, me) = call(&worker, get, "/api/me", &admin).await;
+    assert_eq!(
+        me,
+        json!({"name": "admin", "credential": "admin_token", "role": "operator", "projects": null})
+    );
+    assert_eq!(call(&worker, post, &replay, &admin).await.0, 202);
 }

@@ -56,6 +56,12 @@ pub const METRICS_TOKEN: &str = "QASE_METRICS_TOKEN";
 pub const ACCESS_TEAM_DOMAIN: &str = "QASE_ACCESS_TEAM_DOMAIN";
 /// Variable: the Access application's audience (AUD) tag.
 pub const ACCESS_AUD: &str = "QASE_ACCESS_AUD";
+/// Variable or secret: JSON rules giving Access identities a role
+/// (`[{"email"|"group"|"service", "role", "projects"?}]`).
+pub const ACCESS_ROLES: &str = "QASE_ACCESS_ROLES";
+/// Secret: named API tokens as SHA-256 hashes
+/// (`[{"name", "sha256", "role", "projects"?}]`).
+pub const API_TOKENS: &str = "QASE_API_TOKENS";
 /// Variable: how long stored events, dead letters and delivery states are
 /// kept, in seconds (default 30 days; 0 keeps them until deleted).
 pub const RETENTION_SECONDS: &str = "QASE_RETENTION_SECONDS";

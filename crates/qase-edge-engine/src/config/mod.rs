@@ -111,6 +111,8 @@ impl Config {
                 admin_token: optional.admin_token,
                 metrics_token: optional.metrics_token,
                 access: optional.access,
+                tokens: optional.tokens,
+                access_roles: optional.access_roles,
             },
             problems: optional.problems.into_vec(),
         })
@@ -127,6 +129,8 @@ struct Optional {
     admin_token: Option<Secret>,
     metrics_token: Option<Secret>,
     access: AccessGate,
+    tokens: Vec<crate::api::auth::NamedToken>,
+    access_roles: Vec<crate::api::auth::AccessRule>,
     retention_seconds: Option<u64>,
     log_deliveries: LogDeliveries,
     app_url: String,
@@ -186,6 +190,16 @@ impl Optional {
                 access::read(lookup).map(|read| read.map_or(AccessGate::Off, AccessGate::Required)),
                 Effect::AccessLocked,
                 AccessGate::Locked,
+            ),
+            tokens: p.optional(
+                crate::api::auth::api_tokens(lookup),
+                Effect::ApiTokensOff,
+                Vec::new(),
+            ),
+            access_roles: p.optional(
+                crate::api::auth::access_roles(lookup),
+                Effect::AccessRolesOff,
+                Vec::new(),
             ),
             problems,
         }

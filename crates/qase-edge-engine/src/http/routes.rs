@@ -10,6 +10,8 @@ pub enum Route {
     Health,
     /// `GET /api/openapi.json`
     OpenApi,
+    /// `GET /api/me`
+    Me,
     /// `GET /api/events`
     ListEvents,
     /// `GET /api/events/{id}`
@@ -53,6 +55,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/webhooks/qase", Route::Ingest),
     ("GET", "/health", Route::Health),
     ("GET", "/api/openapi.json", Route::OpenApi),
+    ("GET", "/api/me", Route::Me),
     ("GET", "/api/events", Route::ListEvents),
     ("GET", "/api/events/{id}", Route::GetEvent),
     ("DELETE", "/api/events/{id}", Route::DeleteEvent),

@@ -12,7 +12,7 @@ pub mod destinations;
 
 use std::collections::HashMap;
 
-use qase_webhooks::{EventId, Secret};
+use qase_webhooks::EventId;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use worker::d1::D1Database;
@@ -22,9 +22,11 @@ use worker::{Env, KvStore, Request};
 
 use crate::http::error::ApiError;
 use crate::store::db;
+use engine::access::Identity;
 use engine::api::answers::{
     BulkReplayed, DeadLetterPage, EventDetail, EventPage, EventSummary, ExportLine, Replayed,
 };
+use engine::api::auth::{self, Me, Principal};
 use engine::api::events::{
     self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, HourCount, NameCount,
     RouteCount,
@@ -60,31 +62,38 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 /// The response header carrying an export's continuation cursor.
 pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 
-/// Whether the API is on: a token is configured (a broken configuration
+/// Whether the API is on: a credential is configured (a broken configuration
 /// counts as on, so that `/api` answers `503 misconfigured` rather than hiding).
 pub fn is_enabled(env: &Env) -> bool {
     config::load(env)
         .as_ref()
-        .map_or(true, |config| config.api.admin_token.is_some())
+        .map_or(true, |config| config.api.enabled())
 }
 
 /// Handles an `/api` route.
+/// Handles an `/api` route; `identity` is the caller Cloudflare Access
+/// vouched for, when it guards the API.
 pub async fn handle(
     route: Route,
     id: Option<&str>,
+    identity: Option<Identity>,
     req: Request,
     env: &Env,
 ) -> Result<Response, ApiError> {
     let config = config::load(env)
         .as_ref()
         .map_err(|error| ApiError::Misconfigured(error.clone()))?;
-    let Some(token) = &config.api.admin_token else {
+    if !config.api.enabled() {
         return Err(ApiError::NotFound);
-    };
+    }
     if route == Route::OpenApi {
         return Ok(respond::json_bytes(OPENAPI.as_bytes().to_vec(), 200)?);
     }
-    authorise(&req, token)?;
+    let principal = authenticate(&req, identity.as_ref(), config)?;
+    auth::authorize(&principal, route).map_err(ApiError::Forbidden)?;
+    if route == Route::Me {
+        return ok_json(&Me::from(&principal), 200);
+    }
 
     if let Some(answer) = api::handle(route, id, &req, env, config).await {
         return answer;
@@ -101,17 +110,25 @@ pub async fn handle(
     dispatch(route, id, req, &store, config).await
 }
 
-/// `Ok` when the request carries the admin token as its bearer token.
-fn authorise(req: &Request, token: &Secret) -> Result<(), ApiError> {
+/// The caller: by its bearer token when it sends one (the admin token or a
+/// named token), else by the Access identity and the first rule that gives
+/// it a role.
+fn authenticate(
+    req: &Request,
+    identity: Option<&Identity>,
+    config: &Config,
+) -> Result<Principal, ApiError> {
     let presented = req.headers().get("Authorization")?;
-    if !presented
-        .as_deref()
-        .and_then(params::bearer_token)
-        .is_some_and(|presented| token.verify(presented.as_bytes()))
-    {
-        return Err(ApiError::BadToken);
+    if let Some(presented) = presented.as_deref().and_then(params::bearer_token) {
+        let admin = config.api.admin_token.as_ref();
+        return auth::by_token(presented, admin, &config.api.tokens).ok_or(ApiError::BadToken);
     }
-    Ok(())
+    match identity {
+        Some(identity) => {
+            auth::by_identity(identity, &config.api.access_roles).ok_or(ApiError::NoRole)
+        }
+        None => Err(ApiError::BadToken),
+    }
 }
 
 /// Ids have one documented form; anything else names no stored event
@@ -161,6 +178,7 @@ async fn dispatch(
         Route::Ingest
         | Route::Health
         | Route::OpenApi
+        | Route::Me
         | Route::ListRuns
         | Route::GetRun
         | Route::WaitRun
