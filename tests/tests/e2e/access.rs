@@ -12,7 +12,8 @@
 //! 5. Half the settings lock `/api` and `/console` (503), ingest still works.
 //! 6. Roles: an Access viewer reads and gets `403 forbidden` (naming
 //!    `operator`) on replay; an Access operator's replay is delivered; a
-//!    service token gets its role by common name; `GET /api/me` says who.
+//!    service token gets its role by common name; `GET /api/me` says who;
+//!    both replays are in the audit log (`GET /api/audit`, operators only).
 //! 7. Named tokens (`QASE_API_TOKENS`, hashes only): a viewer token reads
 //!    and may not replay, an operator token replays, a wrong one is 401, a
 //!    project-scoped one is refused where a route reaches across projects;
@@ -263,6 +264,53 @@ async fn access_viewers_read_and_operators_replay() {
     assert_eq!(status, 202, "{replayed}");
     sink.wait_for(&worker, "/hook", 2, Duration::from_secs(30))
         .await;
+
+    // Both calls are in the audit log, newest first; only operators read it.
+    let (status, log) = call(&worker, get.clone(), "/api/audit", &As::Access(&operator)).await;
+    assert_eq!(status, 200, "{log}");
+    let entries: Vec<(&str, &str, &str, &str, u64)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["credential"].as_str().unwrap(),
+                e["role"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (
+                "olga@example.com",
+                "access_user",
+                "operator",
+                "replay_event",
+                202
+            ),
+            (
+                "vic@example.com",
+                "access_user",
+                "viewer",
+                "replay_event",
+                403
+            ),
+        ],
+        "{log}"
+    );
+    assert!(
+        log["entries"][0]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with(&id),
+        "{log}"
+    );
+    let (status, _) = call(&worker, get.clone(), "/api/audit", &viewer).await;
+    assert_eq!(status, 403);
 
     let service = access::sign(
         &access::rs256(KID),

@@ -5,7 +5,7 @@
 //! [`Principal`] and asks [`authorize`]; it decides nothing itself.
 
 use qase_webhooks::Secret;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::access::Identity;
@@ -15,7 +15,7 @@ use crate::config::problems::{invalid, ConfigError};
 use crate::http::routes::Route;
 
 /// What a caller may do. `Operator` may do all a `Viewer` may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything in its scope.
@@ -52,7 +52,7 @@ pub enum Scope {
 }
 
 /// Which kind of credential a caller came with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Credential {
     /// `QASE_ADMIN_TOKEN` as bearer token.
@@ -66,7 +66,7 @@ pub enum Credential {
 }
 
 /// `GET /api/me`: who is calling, as the console shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
     /// [`Principal::name`].
     pub name: String,
@@ -177,6 +177,7 @@ pub const fn need(route: Route) -> Option<Need> {
         Route::ReplayEvent | Route::DeleteEvent | Route::ReplayDeadLetter | Route::BulkReplay => {
             need_of(Operator, true)
         }
+        Route::ListAudit => need_of(Operator, true),
         Route::PauseDestination | Route::ResumeDestination | Route::MigrateKv => {
             need_of(Operator, true)
         }
@@ -430,7 +431,8 @@ mod tests {
                 continue;
             };
             assert!(api, "{path}");
-            let reads = *method == "GET";
+            // The audit log is the operators' own.
+            let reads = *method == "GET" && *route != Route::ListAudit;
             assert_eq!(need.role == Role::Viewer, reads, "{method} {path}");
         }
     }

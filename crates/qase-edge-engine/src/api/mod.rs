@@ -3,6 +3,7 @@
 //! view, who may take which route ([`auth`]), and the answers of every route as shared serde types.
 
 pub mod answers;
+pub mod audit;
 pub mod auth;
 pub mod destinations;
 pub mod events;

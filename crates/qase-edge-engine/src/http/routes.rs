@@ -46,6 +46,8 @@ pub enum Route {
     PauseDestination,
     /// `POST /api/destinations/{name}/resume`
     ResumeDestination,
+    /// `GET /api/audit`
+    ListAudit,
     /// `GET /metrics`
     Metrics,
 }
@@ -85,6 +87,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         "/api/destinations/{name}/resume",
         Route::ResumeDestination,
     ),
+    ("GET", "/api/audit", Route::ListAudit),
     ("GET", "/metrics", Route::Metrics),
 ];
 

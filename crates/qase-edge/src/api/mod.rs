@@ -26,6 +26,7 @@ use engine::access::Identity;
 use engine::api::answers::{
     BulkReplayed, DeadLetterPage, EventDetail, EventPage, EventSummary, ExportLine, Replayed,
 };
+use engine::api::audit::{self, AuditQuery};
 use engine::api::auth::{self, Me, Principal};
 use engine::api::events::{
     self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, HourCount, NameCount,
@@ -90,9 +91,66 @@ pub async fn handle(
         return Ok(respond::json_bytes(OPENAPI.as_bytes().to_vec(), 200)?);
     }
     let principal = authenticate(&req, identity.as_ref(), config)?;
-    auth::authorize(&principal, route).map_err(ApiError::Forbidden)?;
+    let allowed = auth::authorize(&principal, route).map_err(ApiError::Forbidden);
+    let Some(action) = audit::action(route) else {
+        allowed?;
+        return serve(route, id, &principal, req, env, config).await;
+    };
+    // What the call was about, read before the route consumes the body.
+    let query = req.url()?.query().map(str::to_owned);
+    let body = match action.reads_body() {
+        true => req.clone()?.text().await.ok(),
+        false => None,
+    };
+    let result = match allowed {
+        Ok(()) => serve(route, id, &principal, req, env, config).await,
+        Err(refused) => Err(refused),
+    };
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.status(),
+    };
+    let target = audit::target(id, query.as_deref(), body.as_deref());
+    record(env, &principal, action, &target, status).await;
+    result
+}
+
+/// Writes the call's row of the audit log. The call has happened by now:
+/// a failed write is logged (with the row), never answered as the call's
+/// failure.
+async fn record(
+    env: &Env,
+    principal: &Principal,
+    action: audit::Action,
+    target: &str,
+    status: u16,
+) {
+    let now = worker::Date::now().as_millis();
+    let statement = audit::insert(principal, action, target, status, now);
+    let written = match db::database(env) {
+        Ok(database) => db::changes(&database, &statement, None).await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = written {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "audit_not_written", "error": error.to_string(),
+                "actor": principal.name, "action": action, "target": target, "status": status})
+        );
+    }
+}
+
+/// Serves an authorised route.
+async fn serve(
+    route: Route,
+    id: Option<&str>,
+    principal: &Principal,
+    req: Request,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, ApiError> {
     if route == Route::Me {
-        return ok_json(&Me::from(&principal), 200);
+        return ok_json(&Me::from(principal), 200);
     }
 
     if let Some(answer) = api::handle(route, id, &req, env, config).await {
@@ -175,6 +233,11 @@ async fn dispatch(
         Route::BulkReplay => bulk_replay(req, store, config).await,
         Route::Export => export(store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
         Route::MigrateKv => migrate_kv(req, store).await,
+        Route::ListAudit => {
+            let query = AuditQuery::parse(pairs()?).map_err(param)?;
+            let rows = store.rows(&query.statement()).await?;
+            ok_json(&query.page(rows), 200)
+        }
         Route::Ingest
         | Route::Health
         | Route::OpenApi
