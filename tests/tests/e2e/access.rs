@@ -18,6 +18,10 @@
 //!    and may not replay, an operator token replays, a wrong one is 401, a
 //!    project-scoped one is refused where a route reaches across projects;
 //!    `QASE_ADMIN_TOKEN` is still an operator of every project.
+//! 8. Project scope, over the whole route table: a `projects: ["WEB"]`
+//!    token never sees MOB's events, bodies, runs, stats, exports or dead
+//!    letters (each of which the admin token sees), and may not reach across
+//!    projects.
 
 use std::time::Duration;
 
@@ -408,4 +412,202 @@ async fn named_tokens_carry_their_role_and_scope() {
         json!({"name": "admin", "credential": "admin_token", "role": "operator", "projects": null})
     );
     assert_eq!(call(&worker, post, &replay, &admin).await.0, 202);
+}
+
+/// One call of the scope test: how to make it, with the other project's ids.
+struct Probe {
+    method: reqwest::Method,
+    path: String,
+    body: &'static str,
+    /// Whether the admin's answer names the other project (so that the
+    /// scoped answer not naming it means something).
+    admin_sees_it: bool,
+}
+
+fn probe(
+    method: reqwest::Method,
+    path: String,
+    body: &'static str,
+    admin_sees_it: bool,
+) -> Option<Probe> {
+    Some(Probe {
+        method,
+        path,
+        body,
+        admin_sees_it,
+    })
+}
+
+/// The call of `route` that would show project MOB (event `mob`, run 2).
+/// Exhaustive over the route table: a new route does not compile here
+/// until it is probed.
+fn probe_of(route: qase_edge_engine::http::routes::Route, mob: &str) -> Option<Probe> {
+    use qase_edge_engine::http::routes::Route;
+    use reqwest::Method;
+    let now = access::now();
+    match route {
+        Route::Ingest | Route::Health | Route::OpenApi => None,
+        Route::Metrics => probe(Method::GET, "/metrics".into(), "", true),
+        Route::Me => probe(Method::GET, "/api/me".into(), "", false),
+        Route::ListEvents => probe(Method::GET, "/api/events".into(), "", true),
+        Route::GetEvent => probe(Method::GET, format!("/api/events/{mob}"), "", true),
+        Route::GetEventBody => probe(Method::GET, format!("/api/events/{mob}/body"), "", true),
+        Route::DeleteEvent => probe(Method::DELETE, format!("/api/events/{mob}"), "", false),
+        // The admin's replay would make the dead letter below live again.
+        Route::ReplayEvent => probe(
+            Method::POST,
+            format!("/api/events/{mob}/replay"),
+            "{}",
+            false,
+        ),
+        Route::ListDeadLetters => probe(Method::GET, "/api/dead-letters".into(), "", true),
+        Route::ReplayDeadLetter => probe(
+            Method::POST,
+            format!("/api/dead-letters/{mob}/replay?destination=hook"),
+            "",
+            true,
+        ),
+        // Counts name no project: compared below.
+        Route::Stats => probe(
+            Method::GET,
+            format!("/api/stats?since={}&until={}", now - 3600, now + 3600),
+            "",
+            false,
+        ),
+        Route::BulkReplay => probe(
+            Method::POST,
+            "/api/replay".into(),
+            r#"{"project": "MOB"}"#,
+            false,
+        ),
+        Route::Export => probe(Method::GET, "/api/export".into(), "", true),
+        Route::ListRuns => probe(Method::GET, "/api/runs?project=MOB".into(), "", true),
+        Route::GetRun => probe(Method::GET, "/api/runs/MOB/2".into(), "", true),
+        Route::WaitRun => probe(
+            Method::GET,
+            "/api/runs/MOB/2/wait?timeout=0".into(),
+            "",
+            true,
+        ),
+        Route::ListDestinations => probe(Method::GET, "/api/destinations".into(), "", false),
+        Route::PauseDestination => probe(
+            Method::POST,
+            "/api/destinations/hook/pause".into(),
+            "",
+            false,
+        ),
+        Route::ResumeDestination => probe(
+            Method::POST,
+            "/api/destinations/hook/resume".into(),
+            "",
+            false,
+        ),
+        Route::MigrateKv => probe(Method::POST, "/api/migrate-kv".into(), "", false),
+        Route::ListAudit => probe(Method::GET, "/api/audit".into(), "", false),
+    }
+}
+
+async fn text_of(worker: &Worker, probe: &Probe, token: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .request(probe.method.clone(), worker.url(&probe.path))
+        .bearer_auth(token)
+        .body(probe.body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_scoped_token_never_sees_another_projects_data_on_any_route() {
+    let sink = Sink::start();
+    let scoped_token = "web-only-token-0123456789";
+    let tokens = json!([{"name": "web", "sha256": sha256_hex(scoped_token), "role": "operator", "projects": ["WEB"]}]);
+    let destinations = json!([{"name": "hook", "url": sink.url("/hook")}]).to_string();
+    let options = WorkerOptions::with_api()
+        .var("QASE_API_TOKENS", &tokens.to_string())
+        .var("QASE_DESTINATIONS", &destinations);
+    let worker = Worker::start(options);
+    let web = worker
+        .accept(envelope("run.deleted", "WEB", json!({"id": 1})))
+        .await;
+    let mob = worker
+        .accept(envelope("run.deleted", "MOB", json!({"id": 2})))
+        .await;
+    sink.wait_for(&worker, "/hook", 2, Duration::from_secs(30))
+        .await;
+    let at = json!(access::now() * 1000);
+    worker
+        .d1(
+            "UPDATE deliveries SET status = 'dead', reason = 'attempts exhausted', updated_at = ?2 WHERE event_id = ?1",
+            &[json!(mob), at],
+        )
+        .await;
+
+    for (_, template, route) in qase_edge_engine::http::routes::ROUTES {
+        let Some(probe) = probe_of(*route, &mob) else {
+            continue;
+        };
+        let (status, text) = text_of(&worker, &probe, scoped_token).await;
+        let what = format!(
+            "{} {} ({template}) answered {status}",
+            probe.method, probe.path
+        );
+        assert!(
+            !text.contains("MOB") && !text.contains(&mob),
+            "{what}: {text}"
+        );
+        assert!(status != 500 && status != 503, "{what}: {text}");
+        if probe.admin_sees_it {
+            let (admin_status, admin_text) = text_of(&worker, &probe, ADMIN_TOKEN).await;
+            assert!(
+                admin_text.contains("MOB") || admin_text.contains(&mob),
+                "the admin's {} {} ({admin_status}) should name MOB, or this check proves nothing: {admin_text}",
+                probe.method,
+                probe.path
+            );
+        }
+    }
+    // The scoped token still sees and replays its own project.
+    let (status, page) = call(
+        &worker,
+        reqwest::Method::GET,
+        "/api/events",
+        &As::Bearer(scoped_token),
+    )
+    .await;
+    assert_eq!(
+        (status, page["events"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{page}"
+    );
+    assert_eq!(page["events"][0]["id"], web.as_str());
+    let stats = probe_of(qase_edge_engine::http::routes::Route::Stats, &mob).unwrap();
+    let dry_run = Probe {
+        method: reqwest::Method::POST,
+        path: "/api/replay".into(),
+        body: r#"{"dry_run": true}"#,
+        admin_sees_it: false,
+    };
+    for (probe, pointer) in [(&stats, "/totals/events"), (&dry_run, "/events")] {
+        let count = |text: String| {
+            serde_json::from_str::<Value>(&text)
+                .unwrap()
+                .pointer(pointer)
+                .cloned()
+        };
+        let scoped = count(text_of(&worker, probe, scoped_token).await.1);
+        let admin = count(text_of(&worker, probe, ADMIN_TOKEN).await.1);
+        assert_eq!(
+            (scoped, admin),
+            (Some(json!(1)), Some(json!(2))),
+            "{}",
+            probe.path
+        );
+    }
+    // Another project's event still exists: the refused delete did nothing.
+    let (status, _) = worker
+        .api(reqwest::Method::GET, &format!("/api/events/{mob}"))
+        .await;
+    assert_eq!(status, 200);
 }

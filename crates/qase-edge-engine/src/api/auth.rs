@@ -51,6 +51,30 @@ pub enum Scope {
     Projects(Vec<String>),
 }
 
+impl Scope {
+    /// The codes to narrow every query to; `None`: every project.
+    pub fn codes(&self) -> Option<Vec<String>> {
+        match self {
+            Scope::All => None,
+            Scope::Projects(codes) => Some(codes.clone()),
+        }
+    }
+
+    /// Whether an event or run of `project` is in scope: one outside it is
+    /// answered as if it did not exist (`404`).
+    pub fn admits(&self, project: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Projects(codes) => codes.iter().any(|code| code == project),
+        }
+    }
+}
+
+/// The project of a run route's `{project}/{id}`.
+pub fn run_project(id: &str) -> &str {
+    id.split_once('/').map_or(id, |(project, _)| project)
+}
+
 /// Which kind of credential a caller came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,8 +186,8 @@ pub const fn need(route: Route) -> Option<Need> {
     match route {
         Route::Ingest | Route::Health | Route::Metrics | Route::OpenApi => None,
         Route::Me => need_of(Viewer, false),
-        // Reads, of one project's events where scoped (issue #31, stage 4:
-        // until each query is scoped, scoped callers are refused here).
+        // Each narrowed to the caller's projects (an event, dead letter or
+        // run of another project is answered `404`).
         Route::ListEvents
         | Route::GetEvent
         | Route::GetEventBody
@@ -172,15 +196,16 @@ pub const fn need(route: Route) -> Option<Need> {
         | Route::Export
         | Route::ListRuns
         | Route::GetRun
-        | Route::WaitRun => need_of(Viewer, true),
-        Route::ListDestinations => need_of(Viewer, true),
+        | Route::WaitRun => need_of(Viewer, false),
         Route::ReplayEvent | Route::DeleteEvent | Route::ReplayDeadLetter | Route::BulkReplay => {
-            need_of(Operator, true)
+            need_of(Operator, false)
         }
-        Route::ListAudit => need_of(Operator, true),
-        Route::PauseDestination | Route::ResumeDestination | Route::MigrateKv => {
-            need_of(Operator, true)
-        }
+        // Across projects: for callers with every project only.
+        Route::ListDestinations => need_of(Viewer, true),
+        Route::ListAudit
+        | Route::PauseDestination
+        | Route::ResumeDestination
+        | Route::MigrateKv => need_of(Operator, true),
     }
 }
 
@@ -466,9 +491,27 @@ mod tests {
     #[test]
     fn a_scoped_caller_may_not_reach_across_projects() {
         let scoped = principal(Role::Operator, Scope::Projects(vec!["WEB".into()]));
-        let refused = authorize(&scoped, Route::PauseDestination).unwrap_err();
-        assert!(refused.unscoped);
-        assert_eq!(authorize(&scoped, Route::Me), Ok(()));
+        for route in [
+            Route::PauseDestination,
+            Route::ResumeDestination,
+            Route::ListDestinations,
+            Route::MigrateKv,
+            Route::ListAudit,
+        ] {
+            assert!(authorize(&scoped, route).unwrap_err().unscoped, "{route:?}");
+        }
+        for route in [
+            Route::Me,
+            Route::ListEvents,
+            Route::BulkReplay,
+            Route::WaitRun,
+        ] {
+            assert_eq!(authorize(&scoped, route), Ok(()), "{route:?}");
+        }
+        let scope = Scope::Projects(vec!["WEB".into()]);
+        assert!(scope.admits("WEB") && !scope.admits("MOB") && !scope.admits("web"));
+        assert!(Scope::All.admits("MOB"));
+        assert_eq!(run_project("WEB/42"), "WEB");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use engine::api::answers::{
     BulkReplayed, DeadLetterPage, EventDetail, EventPage, EventSummary, ExportLine, Replayed,
 };
 use engine::api::audit::{self, AuditQuery};
-use engine::api::auth::{self, Me, Principal};
+use engine::api::auth::{self, Me, Principal, Scope};
 use engine::api::events::{
     self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, HourCount, NameCount,
     RouteCount,
@@ -153,6 +153,9 @@ async fn serve(
         return ok_json(&Me::from(principal), 200);
     }
 
+    if let Some(answer) = runs_out_of_scope(route, id, &req, &principal.scope)? {
+        return Ok(answer);
+    }
     if let Some(answer) = api::handle(route, id, &req, env, config).await {
         return answer;
     }
@@ -165,7 +168,61 @@ async fn serve(
         db: db::database(env)?,
         env,
     };
-    dispatch(route, id, req, &store, config).await
+    check_scope(route, id, &store, &principal.scope).await?;
+    dispatch(route, id, req, &store, config, &principal.scope).await
+}
+
+/// A scoped caller's event route on another project's event answers as if
+/// the event did not exist.
+async fn check_scope(
+    route: Route,
+    id: &str,
+    store: &Store<'_>,
+    scope: &Scope,
+) -> Result<(), ApiError> {
+    if *scope == Scope::All || id.is_empty() {
+        return Ok(());
+    }
+    let missing = match route {
+        Route::ReplayDeadLetter => ApiError::DeadLetterNotFound,
+        _ => ApiError::EventNotFound,
+    };
+    let rows: Vec<EventRow> = store.rows(&events::event(id)).await?;
+    match rows.first() {
+        Some(row) if scope.admits(&row.project_code) => Ok(()),
+        _ => Err(missing),
+    }
+}
+
+/// A scoped caller's runs route on another project: an empty page, or
+/// `404` for one run, as if it had none. `None`: go on.
+fn runs_out_of_scope(
+    route: Route,
+    id: Option<&str>,
+    req: &Request,
+    scope: &Scope,
+) -> Result<Option<Response>, ApiError> {
+    let project = match route {
+        Route::GetRun | Route::WaitRun => auth::run_project(id.unwrap_or_default()).to_owned(),
+        Route::ListRuns => match req.url()?.query_pairs().find(|(k, _)| k == "project") {
+            Some((_, project)) => project.into_owned(),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if scope.admits(&project) {
+        return Ok(None);
+    }
+    match route {
+        Route::ListRuns => {
+            let empty = engine::api::answers::RunPage {
+                runs: Vec::new(),
+                cursor: None,
+            };
+            ok_json(&empty, 200).map(Some)
+        }
+        _ => Err(ApiError::RunNotFound),
+    }
 }
 
 /// The caller: by its bearer token when it sends one (the admin token or a
@@ -208,6 +265,7 @@ async fn dispatch(
     req: Request,
     store: &Store<'_>,
     config: &Config,
+    scope: &Scope,
 ) -> Result<Response, ApiError> {
     let pairs = || -> Result<Vec<(String, String)>, ApiError> {
         Ok(req
@@ -217,27 +275,33 @@ async fn dispatch(
             .collect())
     };
     match route {
-        Route::ListEvents => list_events(store, ListQuery::parse(pairs()?).map_err(param)?).await,
+        Route::ListEvents => {
+            let mut query = ListQuery::parse(pairs()?).map_err(param)?;
+            query.filter.scope = scope.codes();
+            list_events(store, query).await
+        }
         Route::GetEvent => get_event(store, config, id).await,
         Route::GetEventBody => get_event_body(store, id).await,
         Route::DeleteEvent => delete_event(store, config, id).await,
         Route::ReplayEvent => replay_event(req, store, config, id).await,
         Route::ListDeadLetters => {
-            list_dead_letters(store, DeadLetterQuery::parse(pairs()?).map_err(param)?).await
+            let mut query = DeadLetterQuery::parse(pairs()?).map_err(param)?;
+            query.scope = scope.codes();
+            list_dead_letters(store, query).await
         }
         Route::ReplayDeadLetter => {
             let destination = params::dead_letter_destination(pairs()?).map_err(param)?;
             replay_dead_letters(store, config, id, destination).await
         }
-        Route::Stats => stats(store, StatsQuery::parse(pairs()?).map_err(param)?).await,
-        Route::BulkReplay => bulk_replay(req, store, config).await,
-        Route::Export => export(store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
-        Route::MigrateKv => migrate_kv(req, store).await,
-        Route::ListAudit => {
-            let query = AuditQuery::parse(pairs()?).map_err(param)?;
-            let rows = store.rows(&query.statement()).await?;
-            ok_json(&query.page(rows), 200)
+        Route::Stats => stats(store, StatsQuery::parse(pairs()?).map_err(param)?, scope).await,
+        Route::BulkReplay => bulk_replay(req, store, config, scope).await,
+        Route::Export => {
+            let mut query = ListQuery::parse_export(pairs()?).map_err(param)?;
+            query.filter.scope = scope.codes();
+            export(store, query).await
         }
+        Route::MigrateKv => migrate_kv(req, store).await,
+        Route::ListAudit => list_audit(store, AuditQuery::parse(pairs()?).map_err(param)?).await,
         Route::Ingest
         | Route::Health
         | Route::OpenApi
@@ -539,7 +603,17 @@ async fn replay_dead_letter(
     Ok(names)
 }
 
-async fn stats(store: &Store<'_>, query: StatsQuery) -> Result<Response, ApiError> {
+async fn list_audit(store: &Store<'_>, query: AuditQuery) -> Result<Response, ApiError> {
+    let rows = store.rows(&query.statement()).await?;
+    ok_json(&query.page(rows), 200)
+}
+
+async fn stats(
+    store: &Store<'_>,
+    mut query: StatsQuery,
+    scope: &Scope,
+) -> Result<Response, ApiError> {
+    query.scope = scope.codes();
     let names: Vec<NameCount> = store.rows(&events::stats_by_name(&query)).await?;
     let hours: Vec<HourCount> = store.rows(&events::stats_by_hour(&query)).await?;
     ok_json(&events::stats(&query, &names, &hours), 200)
@@ -585,9 +659,11 @@ async fn bulk_replay(
     mut req: Request,
     store: &Store<'_>,
     config: &Config,
+    scope: &Scope,
 ) -> Result<Response, ApiError> {
     let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
-    let request = BulkReplayRequest::parse(&text).map_err(param)?;
+    let mut request = BulkReplayRequest::parse(&text).map_err(param)?;
+    request.filter.scope = scope.codes();
     let targets = request.targets();
     let destinations = targets.as_deref();
     if request.dry_run {

@@ -331,23 +331,8 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
         ApiCommand::Resume { name } => force(&client, json, &name, "resume").await,
         ApiCommand::Watch => watch(&client, json).await,
         ApiCommand::Audit { limit, cursor } => audit(&client, json, limit, cursor).await,
-        ApiCommand::Me => {
-            let text = client.get("/api/me", &[]).await?;
-            print(json, &text, |me: Me| {
-                let projects = me.projects.map_or("every project".into(), |p| p.join(", "));
-                println!(
-                    "{} ({}): {}, {projects}",
-                    me.name,
-                    show::cell(&me.credential),
-                    me.role.as_str()
-                );
-            })
-        }
-        ApiCommand::Metrics => {
-            // The exposition is text: `--json` has nothing else to print.
-            print!("{}", client.get("/metrics", &[]).await?);
-            Ok(())
-        }
+        ApiCommand::Me => me(&client, json).await,
+        ApiCommand::Metrics => metrics(&client).await,
         ApiCommand::Runs(runs) => self::runs(&client, json, runs).await,
         ApiCommand::List(page) => list(&client, json, page).await,
         ApiCommand::Get { id, body } => get(&client, json, &id, body).await,
@@ -393,6 +378,26 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
 }
 
 /// `api destinations`.
+/// `api metrics`: the exposition is text, so `--json` has nothing else to print.
+async fn metrics(client: &Client) -> Result<(), Failure> {
+    print!("{}", client.get("/metrics", &[]).await?);
+    Ok(())
+}
+
+/// `api me`: who the credential is.
+async fn me(client: &Client, json: bool) -> Result<(), Failure> {
+    let text = client.get("/api/me", &[]).await?;
+    print(json, &text, |me: Me| {
+        let projects = me.projects.map_or("every project".into(), |p| p.join(", "));
+        println!(
+            "{} ({}): {}, {projects}",
+            me.name,
+            show::cell(&me.credential),
+            me.role.as_str()
+        );
+    })
+}
+
 /// `api audit`: a page of the audit log.
 async fn audit(
     client: &Client,
