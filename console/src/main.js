@@ -1,6 +1,6 @@
 // The console's entry: the sign-in screen, the header, and a router from
 // the URL's fragment (`#/events?project=WEB`, `#/events/evt_…`, `#/runs`,
-// `#/runs/WEB/42`, `#/dead-letters`, `#/destinations`) to a page. Filters live in the
+// `#/runs/WEB/42`, `#/dead-letters`, `#/destinations`, `#/audit`) to a page. Filters live in the
 // fragment so a view can be bookmarked or shared; the token never does.
 
 import * as api from "./api.js";
@@ -11,6 +11,7 @@ import * as event from "./pages/event.js";
 import * as deadLetters from "./pages/dead-letters.js";
 import * as destinations from "./pages/destinations.js";
 import * as runs from "./pages/runs.js";
+import * as audit from "./pages/audit.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -28,6 +29,7 @@ export function parseRoute(hash) {
   if (parts[0] === "events" && parts[1]) return { page: "event", id: decodeURIComponent(parts[1]), params };
   if (parts[0] === "dead-letters") return { page: "dead-letters", params };
   if (parts[0] === "destinations") return { page: "destinations", params };
+  if (parts[0] === "audit") return { page: "audit", params };
   if (parts[0] === "runs" && parts[1] && parts[2]) {
     return { page: "runs", project: decodeURIComponent(parts[1]), id: decodeURIComponent(parts[2]), params };
   }
@@ -35,7 +37,7 @@ export function parseRoute(hash) {
   return { page: "events", params };
 }
 
-const PAGES = { events, event, "dead-letters": deadLetters, destinations, runs };
+const PAGES = { events, event, "dead-letters": deadLetters, destinations, runs, audit };
 
 /// Each view is numbered (`data-view` on <main>) and <main> is
 /// `aria-busy` until the view's first data is on the page: assistive

@@ -10,6 +10,9 @@ const REFRESH_MS = 10_000;
 const EFFECTS = {
   operator_api_off: "The operator API (and this console) is off until this is fixed.",
   metrics_token_off: "GET /metrics takes only the admin token until this is fixed.",
+  api_tokens_off: "No token of QASE_API_TOKENS is accepted until this is fixed (the admin token still is).",
+  access_roles_off: "No Access identity has a role until this is fixed.",
+  access_locked: "Cloudflare Access is half or wrongly configured: the API and this console answer 503 until it is fixed.",
   delivery_paused: "Deliveries are held in the queue, not lost, until this is fixed; Qase's events are still accepted and stored.",
   duplicates_not_detected: "Copies of the same delivery are not recognised as duplicates.",
   default_used: "The default value is used instead.",

@@ -7,6 +7,7 @@
 //! `cargo test`. The shell, crate `qase-edge`, carries it out and has a
 //! folder of the same name for each folder here.
 
+pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod config;

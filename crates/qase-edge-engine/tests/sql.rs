@@ -40,6 +40,8 @@
 //! 13. `GET /metrics`: events by project, name and outcome with their
 //!     copies, deliveries by destination and status with attempts and
 //!     retries, runs by status, each project's latest completed run.
+//! 14. The audit log: each call's row, pages newest first, the retention's
+//!     delete (past it only).
 //!
 //! Enum text forms: wherever SQL compares with a literal (`'pending'`,
 //! `'dead'`, `'held_while_paused'`, ...) or a `CHECK` lists the values, the
@@ -89,6 +91,8 @@ mod sql {
     pub mod cron;
     // Scenario 13: the metrics' aggregates.
     pub mod metrics;
+    // Scenario 14: the audit log.
+    pub mod audit;
     // Scenario 12: every statement built is run.
     mod coverage;
 }

@@ -25,6 +25,7 @@
 //!  cron ──▶ store::sweep ── engine::store::sweep   (rescue copies ──▶ D1, pending rows ──▶ queue, expired rows deleted)
 //!                        └─ engine::alerts::watch  (QASE_WATCH: a quiet project ──▶ alerts)
 //!
+//!  operator ──/api, /console──▶ access ── engine::access::{token, keys} (Cf-Access-Jwt-Assertion; RS256 by WebCrypto)
 //!  operator ──/api──▶ api ── engine::api::{params, events, replay} ──▶ D1 reads, queue sends
 //!  Prometheus ──/metrics──▶ metrics ── engine::metrics::{aggregate, families, exposition} ──▶ D1 aggregates, each Breaker
 //!  browser ──/console/──▶ http::console ── engine::http::console ──▶ the assets binding (console/), with a strict CSP
@@ -36,6 +37,7 @@
 //! [`engine::store::layout`]; the configuration is parsed once per isolate
 //! by [`config`].
 
+pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod config;
@@ -76,6 +78,15 @@ fn start() {
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let url = req.url();
     let path = routes::path_of(&url);
+    // Cloudflare Access, when configured, before anything else of /api and
+    // /console (never of the ingest route).
+    let mut identity = None;
+    if engine::access::covers(path) {
+        match access::admit(&req.headers(), &env).await {
+            Ok(admitted) => identity = admitted,
+            Err(error) => return error.to_response(),
+        }
+    }
     let console_request = engine::http::console::classify(&req.method(), path);
     if console_request != ConsoleRequest::NotConsole {
         return match console::handle(console_request, req, &env).await {
@@ -91,7 +102,9 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
         Matched::Route(Route::Ingest, _) => ingest::handle(req, &env).await,
         Matched::Route(Route::Health, _) => health::handle(&env).await,
         Matched::Route(Route::Metrics, _) => metrics::handle(Request::from(req), &env).await,
-        Matched::Route(route, id) => api::handle(route, id, Request::from(req), &env).await,
+        Matched::Route(route, id) => {
+            api::handle(route, id, identity, Request::from(req), &env).await
+        }
         Matched::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
         Matched::NotFound => Err(ApiError::NotFound),
     };

@@ -10,6 +10,7 @@
 //! - `faults`: broken configuration and failing sinks answer 503, never 2xx.
 //! - `delivery`: forwarding to downstream services: signatures, retries,
 //!   backoff, dead letters.
+//! - `access`: Cloudflare Access in front of `/api` and `/console` (#31).
 //! - `api`: the operator API: auth, listing, inspection, replay, deletion.
 //! - `chat`: Slack, Teams, Discord and Google Chat destinations, paced.
 //! - `console`: the operator console at `/console/`, in headless Chromium.
@@ -22,6 +23,7 @@
 //! - `reconcile`: the cron's reconcile pass ends the runs whose end Qase's webhooks lost (#29).
 //! - `disabled`: a webhook suspected disabled, told apart from a quiet project (#29).
 
+mod access;
 mod api;
 mod chat;
 mod console;

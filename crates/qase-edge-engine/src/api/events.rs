@@ -84,8 +84,17 @@ impl Sql {
     }
 }
 
+/// `column IN (the scope's codes)`, when the caller is scoped.
+fn within_scope(sql: &mut Sql, column: &str, scope: Option<&[String]>) {
+    if let Some(codes) = scope {
+        let bound: Vec<String> = codes.iter().map(|c| sql.bind(c.as_str())).collect();
+        sql.when(format!("{column} IN ({})", bound.join(", ")));
+    }
+}
+
 /// The filter's conditions on `events`.
 fn filter_events(sql: &mut Sql, filter: &EventFilter) {
+    within_scope(sql, "project_code", filter.scope.as_deref());
     if let Some(project) = &filter.project {
         let p = sql.bind(project.as_str());
         sql.when(format!("project_code = {p}"));
@@ -246,6 +255,7 @@ pub fn dead_letters(query: &DeadLetterQuery) -> Statement {
         let p = sql.bind(destination.as_str());
         sql.when(format!("d.destination = {p}"));
     }
+    within_scope(&mut sql, "e.project_code", query.scope.as_deref());
     if let Some(project) = &query.project {
         let p = sql.bind(project.as_str());
         sql.when(format!("e.project_code = {p}"));
@@ -330,6 +340,7 @@ fn stats_range(sql: &mut Sql, query: &StatsQuery) {
     let since = sql.bind(query.since);
     let until = sql.bind(query.until);
     sql.when(format!("received_at >= {since} AND received_at < {until}"));
+    within_scope(sql, "project_code", query.scope.as_deref());
     if let Some(project) = &query.project {
         let p = sql.bind(project.as_str());
         sql.when(format!("project_code = {p}"));
@@ -866,6 +877,7 @@ mod tests {
                 since: 0,
                 until: 1,
                 project: Some(hostile.into()),
+                scope: Some(vec![hostile.into(), "evil".into()]),
             }),
         ];
         for statement in statements.iter().chain(&delete_event(hostile)) {
@@ -907,6 +919,42 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_narrows_every_query_to_its_projects() {
+        let scoped = EventFilter {
+            scope: Some(vec!["WEB".into(), "API".into()]),
+            ..EventFilter::default()
+        };
+        for statement in [
+            list_events(&scoped, None, 10),
+            count_by_route(&scoped, None),
+        ] {
+            assert!(
+                statement.sql.contains("project_code IN (?1, ?2)"),
+                "{}",
+                statement.sql
+            );
+            assert_eq!(
+                &statement.params[..2],
+                &[Param::from("WEB"), Param::from("API")]
+            );
+        }
+        let dead = dead_letters(&DeadLetterQuery {
+            scope: Some(vec!["WEB".into()]),
+            limit: 1,
+            ..DeadLetterQuery::default()
+        });
+        assert!(dead.sql.contains("e.project_code IN (?1)"), "{}", dead.sql);
+        let stats = StatsQuery {
+            scope: Some(vec!["WEB".into()]),
+            ..stats_query(None)
+        };
+        assert!(stats_by_hour(&stats).sql.contains("project_code IN (?3)"));
+        assert!(!list_events(&EventFilter::default(), None, 1)
+            .sql
+            .contains(" IN ("));
+    }
+
+    #[test]
     fn dead_letters_page_by_their_own_keyset() {
         let query = DeadLetterQuery {
             destination: Some("ci".into()),
@@ -919,6 +967,7 @@ mod tests {
                 id: ID.into(),
                 destination: Some("ci".into()),
             }),
+            scope: None,
         };
         let statement = dead_letters(&query);
         placeholders_match(&statement);
@@ -1010,6 +1059,7 @@ mod tests {
             since: 1_700_000_000_000,
             until: 1_700_010_800_000,
             project: project.map(str::to_owned),
+            scope: None,
         }
     }
 

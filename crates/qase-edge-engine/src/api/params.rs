@@ -124,6 +124,9 @@ pub struct EventFilter {
     pub destination: Option<String>,
     /// Only events with a delivery in this state (to `destination`, if set).
     pub state: Option<DeliveryStatus>,
+    /// Only the caller's projects ([`crate::api::auth::Scope`]): set by the
+    /// shell from the credential, never from a parameter.
+    pub scope: Option<Vec<String>>,
 }
 
 /// The filter's parameter names, for "unknown parameter" messages.
@@ -338,6 +341,8 @@ pub struct DeadLetterQuery {
     pub limit: usize,
     /// Where the previous page ended.
     pub cursor: Option<Cursor>,
+    /// Only the caller's projects (see [`EventFilter::scope`]).
+    pub scope: Option<Vec<String>>,
 }
 
 impl DeadLetterQuery {
@@ -383,6 +388,8 @@ pub struct StatsQuery {
     pub until: u64,
     /// Only this project.
     pub project: Option<String>,
+    /// Only the caller's projects (see [`EventFilter::scope`]).
+    pub scope: Option<Vec<String>>,
 }
 
 impl StatsQuery {
@@ -418,6 +425,7 @@ impl StatsQuery {
             since,
             until,
             project: project_code,
+            scope: None,
         })
     }
 }
@@ -752,7 +760,8 @@ mod tests {
             StatsQuery {
                 since: 3_600_000,
                 until: 7_200_000,
-                project: Some("W".into())
+                project: Some("W".into()),
+                scope: None,
             }
         );
         let too_long = (MAX_STATS_RANGE_SECONDS + 1).to_string();

@@ -5,6 +5,9 @@
 
 use qase_webhooks::Secret;
 
+use crate::access::settings::AccessGate;
+use crate::api::auth::{AccessRule, NamedToken};
+
 use crate::config::bindings;
 use crate::config::lookup::{secret, Lookup};
 use crate::config::problems::{invalid, ConfigError};
@@ -16,9 +19,23 @@ pub struct ApiSettings {
     pub admin_token: Option<Secret>,
     /// A token that reads `GET /metrics` and nothing else.
     pub metrics_token: Option<Secret>,
+    /// Whether Cloudflare Access guards `/api` and `/console`.
+    pub access: AccessGate,
+    /// Named API tokens (`QASE_API_TOKENS`).
+    pub tokens: Vec<NamedToken>,
+    /// The roles of Access identities (`QASE_ACCESS_ROLES`).
+    pub access_roles: Vec<AccessRule>,
 }
 
 impl ApiSettings {
+    /// Whether the operator API is on: some credential can open it (the
+    /// admin token, a named token, or an Access rule behind Access).
+    pub fn enabled(&self) -> bool {
+        let by_access =
+            matches!(self.access, AccessGate::Required(_)) && !self.access_roles.is_empty();
+        self.admin_token.is_some() || !self.tokens.is_empty() || by_access
+    }
+
     /// Whether `GET /metrics` is served: some token can read it.
     pub fn metrics_enabled(&self) -> bool {
         self.admin_token.is_some() || self.metrics_token.is_some()

@@ -51,6 +51,17 @@ pub const ADMIN_TOKEN: &str = "QASE_ADMIN_TOKEN";
 /// Secret: a read-only bearer token for `GET /metrics` only (the admin
 /// token is accepted there too); without either, `/metrics` answers `404`.
 pub const METRICS_TOKEN: &str = "QASE_METRICS_TOKEN";
+/// Variable: the Cloudflare Access team domain (`myteam.cloudflareaccess.com`);
+/// with [`ACCESS_AUD`], `/api` and `/console` need a valid Access assertion.
+pub const ACCESS_TEAM_DOMAIN: &str = "QASE_ACCESS_TEAM_DOMAIN";
+/// Variable: the Access application's audience (AUD) tag.
+pub const ACCESS_AUD: &str = "QASE_ACCESS_AUD";
+/// Variable or secret: JSON rules giving Access identities a role
+/// (`[{"email"|"group"|"service", "role", "projects"?}]`).
+pub const ACCESS_ROLES: &str = "QASE_ACCESS_ROLES";
+/// Secret: named API tokens as SHA-256 hashes
+/// (`[{"name", "sha256", "role", "projects"?}]`).
+pub const API_TOKENS: &str = "QASE_API_TOKENS";
 /// Variable: how long stored events, dead letters and delivery states are
 /// kept, in seconds (default 30 days; 0 keeps them until deleted).
 pub const RETENTION_SECONDS: &str = "QASE_RETENTION_SECONDS";

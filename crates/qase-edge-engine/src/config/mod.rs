@@ -13,7 +13,9 @@ pub mod problems;
 
 pub use problems::{ConfigError, ConfigProblem, Effect};
 
+use crate::access::settings::{self as access, AccessGate};
 use crate::alerts::settings::{self as alerts, AlertSettings};
+use crate::api::auth;
 use crate::api::settings::{self as api, ApiSettings};
 use crate::config::lookup::Lookup;
 use crate::config::problems::Problems;
@@ -110,6 +112,9 @@ impl Config {
             api: ApiSettings {
                 admin_token: optional.admin_token,
                 metrics_token: optional.metrics_token,
+                access: optional.access,
+                tokens: optional.tokens,
+                access_roles: optional.access_roles,
             },
             problems: optional.problems.into_vec(),
         })
@@ -125,6 +130,9 @@ struct Optional {
     retry: RetryPolicy,
     admin_token: Option<Secret>,
     metrics_token: Option<Secret>,
+    access: AccessGate,
+    tokens: Vec<crate::api::auth::NamedToken>,
+    access_roles: Vec<crate::api::auth::AccessRule>,
     retention_seconds: Option<u64>,
     log_deliveries: LogDeliveries,
     app_url: String,
@@ -183,6 +191,18 @@ impl Optional {
             disabled_grace_seconds: p.default_used(
                 alerts::disabled_grace(lookup),
                 alerts::DEFAULT_DISABLED_GRACE_SECONDS,
+            ),
+            // Broken: locked, never open.
+            access: p.optional(
+                access::read(lookup).map(|read| read.map_or(AccessGate::Off, AccessGate::Required)),
+                Effect::AccessLocked,
+                AccessGate::Locked,
+            ),
+            tokens: p.optional(auth::api_tokens(lookup), Effect::ApiTokensOff, Vec::new()),
+            access_roles: p.optional(
+                auth::access_roles(lookup),
+                Effect::AccessRolesOff,
+                Vec::new(),
             ),
             problems,
         }

@@ -50,6 +50,13 @@ pub enum Effect {
     WatchOff,
     /// `GET /metrics` takes only the admin token (`QASE_METRICS_TOKEN`).
     MetricsTokenOff,
+    /// Cloudflare Access is half or wrongly set: `/api` and `/console`
+    /// answer `503` until it is fixed, never open without sign-in.
+    AccessLocked,
+    /// `QASE_API_TOKENS` is broken: no named token is accepted.
+    ApiTokensOff,
+    /// `QASE_ACCESS_ROLES` is broken: no Access identity has a role.
+    AccessRolesOff,
 }
 
 /// A broken optional setting: the key and problem, and what it turned off.

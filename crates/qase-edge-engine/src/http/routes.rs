@@ -10,6 +10,8 @@ pub enum Route {
     Health,
     /// `GET /api/openapi.json`
     OpenApi,
+    /// `GET /api/me`
+    Me,
     /// `GET /api/events`
     ListEvents,
     /// `GET /api/events/{id}`
@@ -44,6 +46,8 @@ pub enum Route {
     PauseDestination,
     /// `POST /api/destinations/{name}/resume`
     ResumeDestination,
+    /// `GET /api/audit`
+    ListAudit,
     /// `GET /metrics`
     Metrics,
 }
@@ -53,6 +57,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/webhooks/qase", Route::Ingest),
     ("GET", "/health", Route::Health),
     ("GET", "/api/openapi.json", Route::OpenApi),
+    ("GET", "/api/me", Route::Me),
     ("GET", "/api/events", Route::ListEvents),
     ("GET", "/api/events/{id}", Route::GetEvent),
     ("DELETE", "/api/events/{id}", Route::DeleteEvent),
@@ -82,6 +87,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         "/api/destinations/{name}/resume",
         Route::ResumeDestination,
     ),
+    ("GET", "/api/audit", Route::ListAudit),
     ("GET", "/metrics", Route::Metrics),
 ];
 

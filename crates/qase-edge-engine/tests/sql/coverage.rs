@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{cron, destinations, history, metrics, runs, support, writes};
+use super::{audit, cron, destinations, history, metrics, runs, support, writes};
 
 /// `module::function` of every `pub fn` of the engine whose return type
 /// names `Statement` (`module`: the file's name, or its folder's for a
@@ -71,6 +71,7 @@ fn scenarios() -> Vec<fn()> {
         runs::SCENARIOS,
         cron::SCENARIOS,
         metrics::SCENARIOS,
+        audit::SCENARIOS,
     ]
     .concat()
 }

@@ -327,6 +327,7 @@ fn stats_count_by_name_outcome_and_hour() {
         since: T * 1000,
         until: (T + 7) * 1000,
         project: Some("WEB".into()),
+        scope: None,
     };
     let names: Vec<events::NameCount> = db.rows(&built!(events::stats_by_name(&query)));
     let hours: Vec<events::HourCount> = db.rows(&built!(events::stats_by_hour(&query)));
@@ -336,6 +337,30 @@ fn stats_count_by_name_outcome_and_hour() {
     assert_eq!(stats.totals.duplicates, 1);
     assert_eq!(stats.by_hour.iter().sum::<u64>(), 5);
     assert!(names.iter().any(|n| n.outcome == EventStatus::Quarantined));
+
+    // A caller scoped to WEB counts WEB's events only, asked for every
+    // project; scoped to another, none.
+    for (scope, expected) in [("WEB", 5), ("NOPE", 0)] {
+        let scoped = StatsQuery {
+            project: None,
+            scope: Some(vec![scope.into()]),
+            ..query.clone()
+        };
+        let names: Vec<events::NameCount> = db.rows(&built!(events::stats_by_name(&scoped)));
+        let hours: Vec<events::HourCount> = db.rows(&built!(events::stats_by_hour(&scoped)));
+        let counted = events::stats(&scoped, &names, &hours).totals.events;
+        assert_eq!(counted, expected, "scoped to {scope}");
+    }
+    let everything = StatsQuery {
+        project: None,
+        ..query
+    };
+    let names: Vec<events::NameCount> = db.rows(&events::stats_by_name(&everything));
+    let hours: Vec<events::HourCount> = db.rows(&events::stats_by_hour(&everything));
+    assert!(
+        events::stats(&everything, &names, &hours).totals.events > 5,
+        "other projects exist"
+    );
 }
 
 fn dead_letters(db: &Db, query: &DeadLetterQuery) -> Vec<DeadLetterRow> {

@@ -12,7 +12,7 @@ pub mod destinations;
 
 use std::collections::HashMap;
 
-use qase_webhooks::{EventId, Secret};
+use qase_webhooks::EventId;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use worker::d1::D1Database;
@@ -22,9 +22,12 @@ use worker::{Env, KvStore, Request};
 
 use crate::http::error::ApiError;
 use crate::store::db;
+use engine::access::Identity;
 use engine::api::answers::{
     BulkReplayed, DeadLetterPage, EventDetail, EventPage, EventSummary, ExportLine, Replayed,
 };
+use engine::api::audit::{self, AuditQuery};
+use engine::api::auth::{self, Me, Principal, Scope};
 use engine::api::events::{
     self, BodyRow, DeadLetterRow, DeadLetterToReplay, DeliveryRow, EventRow, HourCount, NameCount,
     RouteCount,
@@ -56,34 +59,101 @@ use crate::runs::api;
 /// The response header carrying an export's continuation cursor.
 pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 
-/// Whether the API is on: a token is configured (a broken configuration
+/// Whether the API is on: a credential is configured (a broken configuration
 /// counts as on, so that `/api` answers `503 misconfigured` rather than hiding).
 pub fn is_enabled(env: &Env) -> bool {
     config::load(env)
         .as_ref()
-        .map_or(true, |config| config.api.admin_token.is_some())
+        .map_or(true, |config| config.api.enabled())
 }
 
 /// Handles an `/api` route.
+/// Handles an `/api` route; `identity` is the caller Cloudflare Access
+/// vouched for, when it guards the API.
 pub async fn handle(
     route: Route,
     id: Option<&str>,
+    identity: Option<Identity>,
     req: Request,
     env: &Env,
 ) -> Result<Response, ApiError> {
     let config = config::load(env)
         .as_ref()
         .map_err(|error| ApiError::Misconfigured(error.clone()))?;
-    let Some(token) = &config.api.admin_token else {
+    if !config.api.enabled() {
         return Err(ApiError::NotFound);
-    };
+    }
     if route == Route::OpenApi {
         // Not embedded: 100 kB of the Wasm, compiled at every cold start
         // for a request an operator makes now and then (issue 28).
         return console::openapi(env).await;
     }
-    authorise(&req, token)?;
+    let principal = authenticate(&req, identity.as_ref(), config)?;
+    let allowed = auth::authorize(&principal, route).map_err(ApiError::Forbidden);
+    let Some(action) = audit::action(route) else {
+        allowed?;
+        return serve(route, id, &principal, req, env, config).await;
+    };
+    // What the call was about, read before the route consumes the body.
+    let query = req.url()?.query().map(str::to_owned);
+    let body = match action.reads_body() {
+        true => req.clone()?.text().await.ok(),
+        false => None,
+    };
+    let result = match allowed {
+        Ok(()) => serve(route, id, &principal, req, env, config).await,
+        Err(refused) => Err(refused),
+    };
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.status(),
+    };
+    let target = audit::target(id, query.as_deref(), body.as_deref());
+    record(env, &principal, action, &target, status).await;
+    result
+}
 
+/// Writes the call's row of the audit log. The call has happened by now:
+/// a failed write is logged (with the row), never answered as the call's
+/// failure.
+async fn record(
+    env: &Env,
+    principal: &Principal,
+    action: audit::Action,
+    target: &str,
+    status: u16,
+) {
+    let now = worker::Date::now().as_millis();
+    let statement = audit::insert(principal, action, target, status, now);
+    let written = match db::database(env) {
+        Ok(database) => db::changes(&database, &statement, None).await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = written {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "audit_not_written", "error": error.to_string(),
+                "actor": principal.name, "action": action, "target": target, "status": status})
+        );
+    }
+}
+
+/// Serves an authorised route.
+async fn serve(
+    route: Route,
+    id: Option<&str>,
+    principal: &Principal,
+    req: Request,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, ApiError> {
+    if route == Route::Me {
+        return ok_json(&Me::from(principal), 200);
+    }
+
+    if let Some(answer) = runs_out_of_scope(route, id, &req, &principal.scope)? {
+        return Ok(answer);
+    }
     if let Some(answer) = api::handle(route, id, &req, env, config).await {
         return answer;
     }
@@ -96,20 +166,82 @@ pub async fn handle(
         db: db::database(env)?,
         env,
     };
-    dispatch(route, id, req, &store, config).await
+    check_scope(route, id, &store, &principal.scope).await?;
+    dispatch(route, id, req, &store, config, &principal.scope).await
 }
 
-/// `Ok` when the request carries the admin token as its bearer token.
-fn authorise(req: &Request, token: &Secret) -> Result<(), ApiError> {
-    let presented = req.headers().get("Authorization")?;
-    if !presented
-        .as_deref()
-        .and_then(params::bearer_token)
-        .is_some_and(|presented| token.verify(presented.as_bytes()))
-    {
-        return Err(ApiError::BadToken);
+/// A scoped caller's event route on another project's event answers as if
+/// the event did not exist.
+async fn check_scope(
+    route: Route,
+    id: &str,
+    store: &Store<'_>,
+    scope: &Scope,
+) -> Result<(), ApiError> {
+    if *scope == Scope::All || id.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let missing = match route {
+        Route::ReplayDeadLetter => ApiError::DeadLetterNotFound,
+        _ => ApiError::EventNotFound,
+    };
+    let rows: Vec<EventRow> = store.rows(&events::event(id)).await?;
+    match rows.first() {
+        Some(row) if scope.admits(&row.project_code) => Ok(()),
+        _ => Err(missing),
+    }
+}
+
+/// A scoped caller's runs route on another project: an empty page, or
+/// `404` for one run, as if it had none. `None`: go on.
+fn runs_out_of_scope(
+    route: Route,
+    id: Option<&str>,
+    req: &Request,
+    scope: &Scope,
+) -> Result<Option<Response>, ApiError> {
+    let project = match route {
+        Route::GetRun | Route::WaitRun => auth::run_project(id.unwrap_or_default()).to_owned(),
+        Route::ListRuns => match req.url()?.query_pairs().find(|(k, _)| k == "project") {
+            Some((_, project)) => project.into_owned(),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if scope.admits(&project) {
+        return Ok(None);
+    }
+    match route {
+        Route::ListRuns => {
+            let empty = engine::api::answers::RunPage {
+                runs: Vec::new(),
+                cursor: None,
+            };
+            ok_json(&empty, 200).map(Some)
+        }
+        _ => Err(ApiError::RunNotFound),
+    }
+}
+
+/// The caller: by its bearer token when it sends one (the admin token or a
+/// named token), else by the Access identity and the first rule that gives
+/// it a role.
+fn authenticate(
+    req: &Request,
+    identity: Option<&Identity>,
+    config: &Config,
+) -> Result<Principal, ApiError> {
+    let presented = req.headers().get("Authorization")?;
+    if let Some(presented) = presented.as_deref().and_then(params::bearer_token) {
+        let admin = config.api.admin_token.as_ref();
+        return auth::by_token(presented, admin, &config.api.tokens).ok_or(ApiError::BadToken);
+    }
+    match identity {
+        Some(identity) => {
+            auth::by_identity(identity, &config.api.access_roles).ok_or(ApiError::NoRole)
+        }
+        None => Err(ApiError::BadToken),
+    }
 }
 
 /// Ids have one documented form; anything else names no stored event
@@ -131,6 +263,7 @@ async fn dispatch(
     req: Request,
     store: &Store<'_>,
     config: &Config,
+    scope: &Scope,
 ) -> Result<Response, ApiError> {
     let pairs = || -> Result<Vec<(String, String)>, ApiError> {
         Ok(req
@@ -140,25 +273,37 @@ async fn dispatch(
             .collect())
     };
     match route {
-        Route::ListEvents => list_events(store, ListQuery::parse(pairs()?).map_err(param)?).await,
+        Route::ListEvents => {
+            let mut query = ListQuery::parse(pairs()?).map_err(param)?;
+            query.filter.scope = scope.codes();
+            list_events(store, query).await
+        }
         Route::GetEvent => get_event(store, config, id).await,
         Route::GetEventBody => get_event_body(store, id).await,
         Route::DeleteEvent => delete_event(store, config, id).await,
         Route::ReplayEvent => replay_event(req, store, config, id).await,
         Route::ListDeadLetters => {
-            list_dead_letters(store, DeadLetterQuery::parse(pairs()?).map_err(param)?).await
+            let mut query = DeadLetterQuery::parse(pairs()?).map_err(param)?;
+            query.scope = scope.codes();
+            list_dead_letters(store, query).await
         }
         Route::ReplayDeadLetter => {
             let destination = params::dead_letter_destination(pairs()?).map_err(param)?;
             replay_dead_letters(store, config, id, destination).await
         }
-        Route::Stats => stats(store, StatsQuery::parse(pairs()?).map_err(param)?).await,
-        Route::BulkReplay => bulk_replay(req, store, config).await,
-        Route::Export => export(store, ListQuery::parse_export(pairs()?).map_err(param)?).await,
+        Route::Stats => stats(store, StatsQuery::parse(pairs()?).map_err(param)?, scope).await,
+        Route::BulkReplay => bulk_replay(req, store, config, scope).await,
+        Route::Export => {
+            let mut query = ListQuery::parse_export(pairs()?).map_err(param)?;
+            query.filter.scope = scope.codes();
+            export(store, query).await
+        }
         Route::MigrateKv => migrate_kv(req, store).await,
+        Route::ListAudit => list_audit(store, AuditQuery::parse(pairs()?).map_err(param)?).await,
         Route::Ingest
         | Route::Health
         | Route::OpenApi
+        | Route::Me
         | Route::ListRuns
         | Route::GetRun
         | Route::WaitRun
@@ -456,7 +601,17 @@ async fn replay_dead_letter(
     Ok(names)
 }
 
-async fn stats(store: &Store<'_>, query: StatsQuery) -> Result<Response, ApiError> {
+async fn list_audit(store: &Store<'_>, query: AuditQuery) -> Result<Response, ApiError> {
+    let rows = store.rows(&query.statement()).await?;
+    ok_json(&query.page(rows), 200)
+}
+
+async fn stats(
+    store: &Store<'_>,
+    mut query: StatsQuery,
+    scope: &Scope,
+) -> Result<Response, ApiError> {
+    query.scope = scope.codes();
     let names: Vec<NameCount> = store.rows(&events::stats_by_name(&query)).await?;
     let hours: Vec<HourCount> = store.rows(&events::stats_by_hour(&query)).await?;
     ok_json(&events::stats(&query, &names, &hours), 200)
@@ -502,9 +657,11 @@ async fn bulk_replay(
     mut req: Request,
     store: &Store<'_>,
     config: &Config,
+    scope: &Scope,
 ) -> Result<Response, ApiError> {
     let text = req.text().await.map_err(|_| ApiError::BodyUnreadable)?;
-    let request = BulkReplayRequest::parse(&text).map_err(param)?;
+    let mut request = BulkReplayRequest::parse(&text).map_err(param)?;
+    request.filter.scope = scope.codes();
     let targets = request.targets();
     let destinations = targets.as_deref();
     if request.dry_run {

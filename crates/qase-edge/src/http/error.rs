@@ -7,6 +7,8 @@ use serde::Serialize;
 use worker::web_sys::Response;
 
 use crate::http::respond;
+use engine::access::AccessError;
+use engine::api::auth::{Forbidden, Role};
 use engine::api::params::ParamError;
 use engine::config::ConfigError;
 use engine::ingest::Refusal;
@@ -64,6 +66,13 @@ pub enum ApiError {
     Internal,
     /// Operator API: missing or wrong bearer token.
     BadToken,
+    /// `/api` or `/console` behind Cloudflare Access: the assertion is
+    /// missing or fails a check (or the team's keys are unavailable).
+    AccessDenied(AccessError),
+    /// Operator API: the caller's role may not take this route.
+    Forbidden(Forbidden),
+    /// Operator API: an Access identity that no rule gives a role.
+    NoRole,
     /// Operator API: a query parameter or the request body is wrong.
     BadParameter(ParamError),
     /// Operator API: no stored event has this id.
@@ -115,6 +124,9 @@ struct ErrorBody<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// With `403 forbidden`: the role needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<Role>,
 }
 
 impl ApiError {
@@ -128,6 +140,9 @@ impl ApiError {
             | ApiError::DestinationNotFound
             | ApiError::RunNotFound => 404,
             ApiError::BadToken => 401,
+            ApiError::AccessDenied(AccessError::KeysUnavailable) => 503,
+            ApiError::AccessDenied(_) => 401,
+            ApiError::Forbidden(_) | ApiError::NoRole => 403,
             ApiError::BadParameter(_) | ApiError::UnknownDestination { .. } => 400,
             ApiError::NoDestinations => 409,
             ApiError::MethodNotAllowed { .. } => 405,
@@ -151,6 +166,9 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::ConsoleNotDeployed => "console_not_deployed",
             ApiError::BadToken => "unauthorized",
+            ApiError::AccessDenied(AccessError::KeysUnavailable) => "access_keys_unavailable",
+            ApiError::AccessDenied(_) => "access_denied",
+            ApiError::Forbidden(_) | ApiError::NoRole => "forbidden",
             ApiError::BadParameter(_) => "invalid_parameter",
             ApiError::EventNotFound => "event_not_found",
             ApiError::RunNotFound => "run_not_found",
@@ -182,9 +200,10 @@ impl ApiError {
                 "the console's files are not bound ({}): deploy with the [assets] section of wrangler.toml",
                 engine::config::bindings::ASSETS
             ),
-            ApiError::BadToken => {
-                "missing or wrong `Authorization: Bearer <QASE_ADMIN_TOKEN>`".into()
-            }
+            ApiError::BadToken
+            | ApiError::AccessDenied(_)
+            | ApiError::Forbidden(_)
+            | ApiError::NoRole => self.auth_message(),
             ApiError::BadParameter(err) => format!("`{}` {}", err.param, err.problem),
             ApiError::EventNotFound => "no stored event has this id (it may have expired)".into(),
             ApiError::RunNotFound => "no event of this run has arrived (or its row expired)".into(),
@@ -230,6 +249,30 @@ impl ApiError {
         }
     }
 
+    /// The messages of the API's sign-in and roles.
+    fn auth_message(&self) -> String {
+        match self {
+            ApiError::BadToken => {
+                "missing or wrong `Authorization: Bearer <token>` (QASE_ADMIN_TOKEN or a token of QASE_API_TOKENS)".into()
+            }
+            ApiError::AccessDenied(error) => error.reason().into(),
+            ApiError::Forbidden(refused) if refused.unscoped => {
+                "a project-scoped credential may not take this route: it reaches across projects"
+                    .into()
+            }
+            ApiError::Forbidden(refused) => format!(
+                "this needs the `{}` role; yours is `{}`",
+                refused.needed.as_str(),
+                refused.held.as_str()
+            ),
+            ApiError::NoRole => format!(
+                "signed in, but no rule of {} gives you a role",
+                engine::config::bindings::ACCESS_ROLES
+            ),
+            _ => String::new(),
+        }
+    }
+
     fn field(&self) -> Option<String> {
         match self {
             ApiError::InvalidEnvelope(err) => err.field().map(str::to_owned),
@@ -247,6 +290,11 @@ impl ApiError {
             error: self.code(),
             message: self.message(),
             field: self.field(),
+            role: match self {
+                ApiError::Forbidden(refused) => Some(refused.needed),
+                ApiError::NoRole => Some(Role::Viewer),
+                _ => None,
+            },
         };
         serde_json::to_vec(&body).expect("error bodies serialise")
     }
@@ -258,7 +306,10 @@ impl ApiError {
             ApiError::BadToken => Some(("WWW-Authenticate", "Bearer")),
             ApiError::Misconfigured(_)
             | ApiError::NoSecretConfigured
-            | ApiError::StorageUnavailable => Some(("Retry-After", RETRY_AFTER)),
+            | ApiError::StorageUnavailable
+            | ApiError::AccessDenied(AccessError::KeysUnavailable) => {
+                Some(("Retry-After", RETRY_AFTER))
+            }
             _ => None,
         }
     }

@@ -162,6 +162,10 @@ async fn expire(env: &Env, config: &Config, now: u64) -> worker::Result<usize> {
             worker::console_warn!("expired runs not deleted: {error}");
         }
     }
+    // The audit log is kept as long as the events, and pruned only past it.
+    if let Err(error) = db::changes(&db, &engine::api::audit::delete_expired(cutoff), None).await {
+        worker::console_warn!("expired audit rows not deleted: {error}");
+    }
     expired
 }
 

@@ -13,6 +13,8 @@ use engine::api::answers::{
     BulkReplayed, DeadLetterPage, DestinationPage, DryRun, EventPage, ExportLine, Forced,
     HealthWatch, Migrated, Replayed, RunPage, RunView,
 };
+use engine::api::audit::AuditPage;
+use engine::api::auth::Me;
 use serde_json::{json, Map, Value};
 
 use crate::Failure;
@@ -178,6 +180,17 @@ enum ApiCommand {
     /// Print `GET /metrics`: the Prometheus text a scrape reads (`--token`
     /// may be the Worker's read-only QASE_METRICS_TOKEN).
     Metrics,
+    /// The audit log: every state-changing call, newest first (operators).
+    Audit {
+        /// Page size (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The cursor printed after the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Who the credential is: its name, kind, role and projects.
+    Me,
 }
 
 // `api list`'s arguments (no doc comment: clap would take it for the
@@ -318,11 +331,9 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
         ApiCommand::Pause { name } => force(&client, json, &name, "pause").await,
         ApiCommand::Resume { name } => force(&client, json, &name, "resume").await,
         ApiCommand::Watch => watch(&client, json).await,
-        ApiCommand::Metrics => {
-            // The exposition is text: `--json` has nothing else to print.
-            print!("{}", client.get("/metrics", &[]).await?);
-            Ok(())
-        }
+        ApiCommand::Audit { limit, cursor } => audit(&client, json, limit, cursor).await,
+        ApiCommand::Me => me(&client, json).await,
+        ApiCommand::Metrics => metrics(&client).await,
         ApiCommand::Runs(runs) => self::runs(&client, json, runs).await,
         ApiCommand::List(page) => list(&client, json, page).await,
         ApiCommand::Get { id, body } => get(&client, json, &id, body).await,
@@ -368,6 +379,44 @@ async fn run_async(args: ApiArgs) -> Result<(), Failure> {
 }
 
 /// `api destinations`.
+/// `api metrics`: the exposition is text, so `--json` has nothing else to print.
+async fn metrics(client: &Client) -> Result<(), Failure> {
+    print!("{}", client.get("/metrics", &[]).await?);
+    Ok(())
+}
+
+/// `api me`: who the credential is.
+async fn me(client: &Client, json: bool) -> Result<(), Failure> {
+    let text = client.get("/api/me", &[]).await?;
+    print(json, &text, |me: Me| {
+        let projects = me.projects.map_or("every project".into(), |p| p.join(", "));
+        println!(
+            "{} ({}): {}, {projects}",
+            me.name,
+            show::cell(&me.credential),
+            me.role.as_str()
+        );
+    })
+}
+
+/// `api audit`: a page of the audit log.
+async fn audit(
+    client: &Client,
+    json: bool,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<(), Failure> {
+    let query = with_page(Vec::new(), limit, cursor);
+    let text = client.get("/api/audit", &query).await?;
+    print(json, &text, |page: AuditPage| {
+        show::table(
+            show::AUDIT_COLUMNS,
+            page.entries.iter().map(show::audit_row),
+        );
+        show::cursor_line(page.cursor.as_deref());
+    })
+}
+
 async fn destinations(client: &Client, json: bool) -> Result<(), Failure> {
     let text = client.get("/api/destinations", &[]).await?;
     print(json, &text, |page: DestinationPage| {

@@ -54,6 +54,28 @@ pub fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     }
 }
 
+pub const AUDIT_COLUMNS: &[&str] = &[
+    "AT",
+    "WHO",
+    "CREDENTIAL",
+    "ROLE",
+    "ACTION",
+    "STATUS",
+    "TARGET",
+];
+
+pub fn audit_row(e: &engine::api::audit::AuditRow) -> Vec<String> {
+    vec![
+        cell(&e.at),
+        e.actor.clone(),
+        cell(&e.credential),
+        e.role.as_str().to_owned(),
+        cell(&e.action),
+        e.status.to_string(),
+        e.target.clone(),
+    ]
+}
+
 pub fn cursor_line(cursor: Option<&str>) {
     if let Some(cursor) = cursor {
         println!("\nmore: --cursor {cursor}");

@@ -1,0 +1,202 @@
+//! A Cloudflare Access team standing in for the real one: it serves its
+//! signing keys at `/cdn-cgi/access/certs` (counting the fetches) and signs
+//! assertions for the tests, as Access does for the requests it lets
+//! through. The keys are fixed test keys (`tests/fixtures/access/*.pk8`,
+//! PKCS#8, made with `openssl genpkey -algorithm RSA`), never used anywhere
+//! else; `ring` signs with them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::rsa::PublicKeyComponents;
+use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::WorkerOptions;
+
+/// The audience tag of the test application.
+pub const AUD: &str = "e2e-access-audience-tag";
+
+/// The `kid` the team publishes its key under.
+pub const KID: &str = "e2e-team-key";
+
+const TEAM_KEY: &[u8] = include_bytes!("../fixtures/access/team-key.pk8");
+const OTHER_KEY: &[u8] = include_bytes!("../fixtures/access/other-key.pk8");
+
+/// Which key signs an assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The key the team publishes.
+    Team,
+    /// A key the team does not publish (a forger's).
+    Other,
+}
+
+/// The running team.
+pub struct Team {
+    port: u16,
+    certs_fetches: Arc<AtomicUsize>,
+}
+
+impl Team {
+    /// Starts the team on a free loopback port.
+    pub fn start() -> Team {
+        let certs_fetches = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&certs_fetches);
+        let jwks = Arc::new(jwks().to_string());
+        let port = crate::serve_on_loopback(move |stream| {
+            serve(stream, Arc::clone(&counter), Arc::clone(&jwks))
+        });
+        Team {
+            port,
+            certs_fetches,
+        }
+    }
+
+    /// The team's origin: `QASE_ACCESS_TEAM_DOMAIN` and the `iss` of its
+    /// assertions.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `options` with Access on for this team and [`AUD`].
+    pub fn configure(&self, options: WorkerOptions) -> WorkerOptions {
+        options
+            .var("QASE_ACCESS_TEAM_DOMAIN", &self.origin())
+            .var("QASE_ACCESS_AUD", AUD)
+    }
+
+    /// How often the certs were fetched.
+    pub fn certs_fetches(&self) -> usize {
+        self.certs_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Good claims for a user with `email`, valid for ten minutes.
+    pub fn user_claims(&self, email: &str) -> Value {
+        let now = now();
+        json!({
+            "aud": [AUD], "iss": self.origin(), "email": email, "type": "app",
+            "iat": now, "nbf": now, "exp": now + 600, "sub": "e2e-user", "country": "XX"
+        })
+    }
+
+    /// Good claims for the service token with client id `common_name`.
+    pub fn service_claims(&self, common_name: &str) -> Value {
+        let now = now();
+        json!({
+            "aud": [AUD], "iss": self.origin(), "common_name": common_name, "sub": "",
+            "type": "app", "iat": now, "nbf": now, "exp": now + 600
+        })
+    }
+
+    /// A user's assertion as Access would add it.
+    pub fn user_assertion(&self, email: &str) -> String {
+        sign(&rs256(KID), &self.user_claims(email), Signer::Team)
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An RS256 header naming `kid`.
+pub fn rs256(kid: &str) -> Value {
+    json!({"alg": "RS256", "kid": kid, "typ": "JWT"})
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+fn key_pair(signer: Signer) -> RsaKeyPair {
+    let der = match signer {
+        Signer::Team => TEAM_KEY,
+        Signer::Other => OTHER_KEY,
+    };
+    RsaKeyPair::from_pkcs8(der).expect("the fixture is a PKCS#8 RSA key")
+}
+
+/// `header.claims` signed with RS256 by `signer`, whatever the header says.
+pub fn sign(header: &Value, claims: &Value, signer: Signer) -> String {
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let pair = key_pair(signer);
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// An unsigned `alg: none` token.
+pub fn unsigned(claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "kid": KID})),
+        b64(claims)
+    )
+}
+
+/// An HS256 token keyed with the team's public key (the JWKS JSON), the
+/// classic confusion attack on verifiers that trust the header's `alg`.
+pub fn hs256_with_public_key(claims: &Value) -> String {
+    use hmac::{Hmac, Mac};
+    let input = format!(
+        "{}.{}",
+        b64(&json!({"alg": "HS256", "kid": KID})),
+        b64(claims)
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(jwks().to_string().as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    let signature = mac.finalize().into_bytes();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// The team's certs document, as Access publishes it.
+fn jwks() -> Value {
+    let public: PublicKeyComponents<Vec<u8>> = key_pair(Signer::Team).public().into();
+    json!({"keys": [{
+        "kid": KID, "kty": "RSA", "alg": "RS256", "use": "sig",
+        "n": URL_SAFE_NO_PAD.encode(&public.n), "e": URL_SAFE_NO_PAD.encode(&public.e)
+    }], "public_cert": {"kid": KID, "cert": "-----BEGIN CERTIFICATE-----\n..."}})
+}
+
+async fn serve(mut stream: tokio::net::TcpStream, fetches: Arc<AtomicUsize>, jwks: Arc<String>) {
+    loop {
+        let mut buffer = Vec::new();
+        while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&buffer);
+        let target = head.split(' ').nth(1).unwrap_or("/");
+        let (status, body) = if target == "/cdn-cgi/access/certs" {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            (200, jwks.as_str())
+        } else {
+            (404, "{}")
+        };
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
