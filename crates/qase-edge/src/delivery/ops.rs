@@ -101,6 +101,14 @@ async fn run(env: &Env, op: Op) -> OpResult {
             fetched,
         } => take_report(env, &key, &message_id, fetched).await,
         Op::QueueDeliveries(messages) => done(queue_deliveries(env, messages).await),
+        Op::Github {
+            key,
+            destination,
+            change,
+        } => answered(
+            run_watch::github(env, &key, &destination, change).await,
+            |answer| OpResult::Github(Box::new(answer)),
+        ),
         Op::SendDeadLetter(dead) => done(send_dead_letter(env, &dead).await),
         Op::RecordDead { writes, body, .. } => done(write_all(env, &writes, body.as_deref()).await),
         Op::RaiseAlert { alert, messages } => {
