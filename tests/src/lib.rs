@@ -572,6 +572,7 @@ pub fn qase_hook_binary() -> PathBuf {
         .clone()
 }
 
+pub mod github;
 pub mod qase_api;
 pub mod sink;
 

@@ -20,6 +20,7 @@
 //! - `openapi`: every served answer of a tour validates against `openapi.json`.
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 //! - `reconcile`: the cron's reconcile pass ends the runs whose end Qase's webhooks lost (#29).
+//! - `github`: runs as GitHub commit statuses and one pull-request comment (#30).
 
 mod api;
 mod chat;
@@ -27,6 +28,7 @@ mod console;
 mod delivery;
 mod faults;
 mod flaky;
+mod github;
 mod guard;
 mod hardening;
 mod health;

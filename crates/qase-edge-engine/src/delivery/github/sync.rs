@@ -90,10 +90,18 @@ pub struct GithubSync<'c> {
     comment: Option<(String, String)>,
 }
 
-/// The run a GitHub delivery is about: a report's `project` and `run`, or
-/// the running run's message (`{"project", "run"}`).
-fn run_of(body: &[u8]) -> Option<RunKey> {
-    serde_json::from_slice::<RunKey>(body).ok()
+/// The run a GitHub delivery is about: a report's `project` and `run`, the
+/// running run's message (`{"project", "run"}`), or the run of an event of
+/// the run an operator replayed to the destination.
+fn run_of(message: &QueuedDelivery, body: &[u8]) -> Option<RunKey> {
+    if let Ok(key) = serde_json::from_slice::<RunKey>(body) {
+        return Some(key);
+    }
+    let fact = crate::runs::state::fact_of(&message.id, body)?;
+    Some(RunKey {
+        project: fact.project,
+        run: fact.run,
+    })
 }
 
 /// A finished delivery that did its work.
@@ -121,7 +129,7 @@ impl<'c> GithubSync<'c> {
         (message, body): (&QueuedDelivery, &[u8]),
         now: u64,
     ) -> (Self, SyncStep) {
-        let key = run_of(body).unwrap_or(RunKey {
+        let key = run_of(message, body).unwrap_or(RunKey {
             project: message.project_code.clone(),
             run: 0,
         });
@@ -241,13 +249,13 @@ impl<'c> GithubSync<'c> {
 
     fn after_read(&mut self) -> SyncStep {
         let state = self.state();
-        let tags = state
-            .details
-            .as_ref()
-            .map(|d| d.tags.as_slice())
-            .unwrap_or_default();
-        let Some(target) = tags::target(tags, &self.settings.tags) else {
-            let (project, run, prefix) = (&state.project, state.run, &self.settings.tags.sha);
+        let (project, run, prefix) = (&state.project, state.run, &self.settings.tags.sha);
+        let Some(details) = &state.details else {
+            return done(format!(
+                "skipped: run {project}/{run} has no tags from Qase's API yet (QASE_API_TOKEN)"
+            ));
+        };
+        let Some(target) = tags::target(&details.tags, &self.settings.tags) else {
             return done(format!(
                 "skipped: run {project}/{run} has no `{prefix}<40 hex digits>` tag in Qase"
             ));
