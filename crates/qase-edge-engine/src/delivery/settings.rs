@@ -596,6 +596,51 @@ mod tests {
     }
 
     #[test]
+    fn a_github_destination_has_its_own_keys_and_no_other_format_does() {
+        let config = config(&[
+            (
+                bindings::DESTINATIONS,
+                r#"[{"name":"gh","url":"https://api.github.com","format":"github",
+                     "repository":"octo/web","token_secret":"GH","thresholds":{"max_failed":0}}]"#,
+            ),
+            ("GH", "ghp_x"),
+        ])
+        .unwrap();
+        let gh = config.delivery.destination("gh").unwrap();
+        assert_eq!(gh.format, Format::Github);
+        assert!(gh.reports, "a GitHub destination takes the reports");
+        let github = gh.github.as_deref().unwrap();
+        assert_eq!(github.repository, "octo/web");
+        assert_eq!(github.thresholds.max_failed, Some(0));
+        for (bad, words) in [
+            (
+                r#"[{"name":"a","url":"https://x","repository":"o/r"}]"#,
+                "are for `format` `github`",
+            ),
+            (
+                r#"[{"name":"a","url":"https://x","format":"github","repository":"o/r","token_secret":"GH","alerts":true}]"#,
+                "`alerts` needs a chat",
+            ),
+            (
+                r#"[{"name":"a","url":"https://x","format":"github","token_secret":"GH"}]"#,
+                "needs `repository`",
+            ),
+            (
+                r#"[{"name":"a","url":"https://x","format":"github","repository":"o/r","token_secret":"NOT_SET"}]"#,
+                "`NOT_SET` is not set",
+            ),
+        ] {
+            let broken = problem(&[(bindings::DESTINATIONS, bad), ("GH", "ghp_x")]);
+            assert!(
+                broken.error.problem.contains(words),
+                "{bad}: {}",
+                broken.error
+            );
+            assert!(!broken.error.problem.contains("ghp_x"));
+        }
+    }
+
+    #[test]
     fn alerts_go_to_chat_destinations_and_never_about_themselves() {
         let destinations = r#"[
             {"name":"ci","url":"https://ci.example"},

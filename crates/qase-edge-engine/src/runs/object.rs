@@ -174,6 +174,18 @@ mod tests {
             },
             json!({"call": "take", "key": run, "message_id": "m1", "failures": null, "details": null}),
         );
+        round_trip(
+            RunWatchCall::Github {
+                key: key(),
+                destination: "gh".into(),
+                change: GithubChange::Commented {
+                    id: 7,
+                    body: "d".into(),
+                },
+            },
+            json!({"call": "github", "key": run, "destination": "gh",
+                   "change": {"change": "commented", "id": 7, "body": "d"}}),
+        );
         // A take of the version before details were fetched still reads.
         let older = json!({"call": "take", "key": run, "message_id": "m1", "failures": null});
         let read: RunWatchCall = serde_json::from_value(older).unwrap();

@@ -15,7 +15,8 @@
 //! 4. With a `pr:` tag, the comment: edited in place when the record has
 //!    its id (not at all when its body is unchanged); otherwise reserved in
 //!    the object, found among the pull request's comments by its marker (a
-//!    lost id), or created, and its id kept.
+//!    lost id), or created, and its id kept. Written again, once, when the
+//!    state the object answers has moved on meanwhile, as for the status.
 
 use std::time::Duration;
 
@@ -86,6 +87,8 @@ pub struct GithubSync<'c> {
     record: GithubRecord,
     target: Option<Target>,
     reposted: bool,
+    /// Whether the comment was written again for a state that moved on.
+    recommented: bool,
     /// The comment's body and its digest, once rendered.
     comment: Option<(String, String)>,
 }
@@ -145,6 +148,7 @@ impl<'c> GithubSync<'c> {
             record: GithubRecord::default(),
             target: None,
             reposted: false,
+            recommented: false,
             comment: None,
         };
         if sync.key.run == 0 {
@@ -175,7 +179,7 @@ impl<'c> GithubSync<'c> {
             Stage::List(page) => self.after_list(result, page),
             Stage::Create => self.after_create(result),
             Stage::Patch(id) => self.after_patch(result, id),
-            Stage::Commented => self.after_object(result, |sync, _| sync.finished()),
+            Stage::Commented => self.after_object(result, |sync, _| sync.after_commented()),
         }
     }
 
@@ -444,6 +448,18 @@ impl<'c> GithubSync<'c> {
         let (_, digest) = self.comment.clone().expect("rendered before it is sent");
         let change = GithubChange::Commented { id, body: digest };
         self.object(Stage::Commented, change)
+    }
+
+    /// As for the status: a comment written from a state that moved on
+    /// meanwhile (another delivery wrote the final one) is written again, once.
+    fn after_commented(&mut self) -> SyncStep {
+        let now = render::comment(self.state(), self.settings, &self.app_url);
+        let digest = EventId::of(now.as_bytes()).to_string();
+        if self.record.comment_body.as_deref() != Some(digest.as_str()) && !self.recommented {
+            self.recommented = true;
+            return self.comment();
+        }
+        self.finished()
     }
 
     fn finished(&self) -> SyncStep {

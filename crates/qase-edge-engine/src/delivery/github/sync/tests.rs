@@ -6,9 +6,11 @@
 //! 3. a failing threshold makes a failure;
 //! 4. a lost comment id is found by the comment's marker, not made twice;
 //! 5. a delivery that finds another creating the comment waits, then edits it;
-//! 6. a pending posted while the run ended is followed by the final status;
+//! 6. a pending posted while the run ended is followed by the final status,
+//!    and a comment edited from a state that moved on is edited again;
 //! 7. a run without a commit tag is skipped, and its delivery state says why;
-//! 8. a rate limit is waited out; a wrong token is a dead letter in words.
+//! 8. a rate limit is waited out; a wrong token is a dead letter in words;
+//! 9. an operator's replay of one of the run's events renders the run.
 
 use std::collections::VecDeque;
 
@@ -73,6 +75,8 @@ struct World {
     on_status: Option<RunState>,
     /// Set on a wait (the other delivery made the comment meanwhile).
     on_wait: Option<GithubRecord>,
+    /// Run on the first comment edit (the run changes meanwhile).
+    on_edit: Option<RunState>,
 }
 
 fn ok(status: u16, body: String) -> Answer {
@@ -158,6 +162,9 @@ impl World {
                 };
                 comment.1 = body()["body"].as_str().unwrap().to_owned();
                 self.edits += 1;
+                if let Some(state) = self.on_edit.take() {
+                    self.state = Some(state);
+                }
                 ok(200, "{}".into())
             }
             other => panic!("not GitHub: {other:?}"),
@@ -391,4 +398,60 @@ fn a_rate_limit_is_waited_out_and_a_wrong_token_is_a_dead_letter() {
         words.contains("HTTP 401: GitHub refused the token"),
         "{words}"
     );
+}
+
+#[test]
+fn a_replayed_event_of_the_run_renders_the_run_and_changes_nothing() {
+    let config = config("{}");
+    let mut world = World {
+        state: Some(ended(true)),
+        ..World::default()
+    };
+    world.deliver(&config, final_message(&config, &ended(true)));
+    let before = (world.statuses.len(), world.comments.clone());
+    let event = crate::runs::state::tests::run_events().remove(0);
+    let replayed = QueuedDelivery {
+        destination: Some("gh".into()),
+        ..QueuedDelivery::new(
+            event.0,
+            "run.started".into(),
+            "WEB".into(),
+            5,
+            &event.1,
+            false,
+        )
+    };
+    let run = world.deliver(&config, replayed);
+    assert_eq!(
+        recorded(&run).0,
+        DeliveryStatus::Delivered,
+        "{:?}",
+        run.notes
+    );
+    assert!(
+        script::names(&run.ops).contains(&"github"),
+        "the run was read"
+    );
+    assert_eq!((world.statuses.len(), world.comments.clone()), before);
+}
+
+#[test]
+fn a_comment_edited_as_the_run_ended_is_edited_again_with_the_end() {
+    let config = config("{}");
+    let mut world = World {
+        state: Some(running(true)),
+        ..World::default()
+    };
+    world.deliver(&config, pending(&config, &running(true)));
+    // A late pending, edited as the final delivery ended the run.
+    world.record.comment_body = None;
+    world.on_edit = Some(ended(true));
+    world.deliver(&config, pending(&config, &running(true)));
+    assert_eq!(world.comments.len(), 1);
+    assert!(
+        world.comments[0].1.contains("passed"),
+        "{}",
+        world.comments[0].1
+    );
+    assert_eq!(world.edits, 2);
 }
