@@ -258,6 +258,7 @@ mod tests {
                     .collect(),
                 more,
             },
+            tags: Vec::new(),
             url: run_link(DEFAULT_APP_URL, "DEMO", 7),
         }
     }

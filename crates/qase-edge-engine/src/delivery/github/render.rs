@@ -264,8 +264,8 @@ fn broken_up(c: char) -> bool {
 /// `text` as one line of inert GitHub Markdown, at most `max` characters
 /// before escaping (cut with `…`): whitespace and control characters become
 /// single spaces, bidirectional controls are dropped, `&`, `<` and `>` are
-/// entities (no HTML), [`escaped`] characters are backslash-escaped, and
-/// the [`broken_up`] ones followed by a zero-width space.
+/// entities (no HTML), Markdown's characters are backslash-escaped, and
+/// `@`, `#`, `:` and `.` followed by a zero-width space.
 pub fn escape(text: &str, max: usize) -> String {
     let words: Vec<&str> = text
         .split(|c: char| c.is_whitespace() || c.is_control())
