@@ -573,6 +573,7 @@ pub fn qase_hook_binary() -> PathBuf {
 }
 
 pub mod access;
+pub mod github;
 pub mod qase_api;
 pub mod sink;
 

@@ -22,6 +22,7 @@
 //! - `runs`: test runs: their state, one report per run, the CI gate `qase-hook wait`.
 //! - `reconcile`: the cron's reconcile pass ends the runs whose end Qase's webhooks lost (#29).
 //! - `disabled`: a webhook suspected disabled, told apart from a quiet project (#29).
+//! - `github`: runs as GitHub commit statuses and one pull-request comment (#30).
 
 mod access;
 mod api;
@@ -31,6 +32,7 @@ mod delivery;
 mod disabled;
 mod faults;
 mod flaky;
+mod github;
 mod guard;
 mod hardening;
 mod health;

@@ -110,7 +110,7 @@ pub struct BreakerFacts {
 pub struct DestinationView {
     /// Its name.
     pub name: String,
-    /// `standard`, `slack`, `teams`, `discord` or `google_chat`.
+    /// `standard`, `slack`, `teams`, `discord`, `google_chat` or `github`.
     pub format: String,
     /// Whether it receives events.
     pub enabled: bool,

@@ -60,6 +60,8 @@ pub fn request_body(destination: &Destination, body: &[u8], app_url: &str) -> Op
     let format = match destination.format {
         Format::Standard => return Some(body.to_vec()),
         Format::Chat(format) => format,
+        // Its requests are made by its own steps (`delivery::github::sync`).
+        Format::Github => return None,
     };
     let envelope = qase_webhooks::Envelope::parse(body).ok()?;
     let event = envelope
@@ -92,7 +94,7 @@ pub fn request_headers(
     timestamp: u64,
     body: &[u8],
 ) -> Vec<(String, String)> {
-    if let Format::Chat(_) = destination.format {
+    if let Format::Chat(_) | Format::Github = destination.format {
         return chat_headers(destination);
     }
     let mut headers = destination.headers.clone();

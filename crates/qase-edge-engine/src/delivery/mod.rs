@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod attempt;
 pub mod breaker;
 pub mod breaker_reports;
+pub mod github;
 pub mod machine;
 pub mod messages;
 pub mod pace;

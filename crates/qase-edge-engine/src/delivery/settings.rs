@@ -16,6 +16,7 @@ use crate::config::bindings;
 use crate::config::lookup::Lookup;
 use crate::config::problems::{invalid, ConfigError};
 use crate::delivery::breaker::{BreakerSettings, DEFAULT_FAILURES, DEFAULT_PROBE_SECONDS};
+use crate::delivery::github::settings::{self as github, GithubSettings, RawGithub};
 use crate::store::settings::Sink;
 
 /// Default time a destination has to answer.
@@ -60,7 +61,9 @@ impl DeliverySettings {
     pub fn matching_destinations(&self, event_name: &str, project_code: &str) -> Vec<&Destination> {
         self.destinations
             .iter()
-            .filter(|d| d.enabled && d.filter.matches(event_name, project_code))
+            // A GitHub destination is sent runs only (their status, their report).
+            .filter(|d| d.enabled && d.format != Format::Github)
+            .filter(|d| d.filter.matches(event_name, project_code))
             .collect()
     }
 
@@ -98,6 +101,8 @@ pub struct Destination {
     /// Whether it gets alerts (`"alerts": true`, chat formats only): other
     /// destinations paused or resumed, watched projects quiet or back.
     pub alerts: bool,
+    /// A `github` destination's settings (`Some` for that format only).
+    pub github: Option<Box<GithubSettings>>,
 }
 
 /// What a destination is sent.
@@ -107,17 +112,23 @@ pub enum Format {
     Standard,
     /// A message for a chat service's incoming webhook, made from the event.
     Chat(ChatFormat),
+    /// A run's commit status and pull-request comment on GitHub
+    /// ([`crate::delivery::github`]).
+    Github,
 }
 
 impl Format {
     /// The name of the standard format in `QASE_DESTINATIONS`; a chat
     /// format's is its [`ChatFormat`]'s.
     pub const STANDARD: &'static str = "standard";
+    /// The name of the GitHub format in `QASE_DESTINATIONS`.
+    pub const GITHUB: &'static str = "github";
 
     /// Its name in `QASE_DESTINATIONS` and the operator API.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Standard => Format::STANDARD,
+            Format::Github => Format::GITHUB,
             Format::Chat(format) => format.as_str(),
         }
     }
@@ -126,6 +137,7 @@ impl Format {
     fn parse(name: &str) -> Option<Format> {
         match name {
             Format::STANDARD => Some(Format::Standard),
+            Format::GITHUB => Some(Format::Github),
             other => ChatFormat::parse(other).map(Format::Chat),
         }
     }
@@ -136,6 +148,9 @@ impl Format {
     pub fn default_pace(self) -> Option<Duration> {
         match self {
             Format::Standard => None,
+            // GitHub's secondary limits ask for no more than about one
+            // write a second.
+            Format::Github => Some(Duration::from_millis(1000)),
             Format::Chat(ChatFormat::Slack | ChatFormat::GoogleChat) => {
                 Some(Duration::from_millis(1000))
             }
@@ -175,6 +190,21 @@ struct RawDestination {
     /// Alerts about the other destinations and watched projects (default false).
     #[serde(default)]
     alerts: bool,
+    /// `github`: `owner/repo`.
+    #[serde(default)]
+    repository: Option<String>,
+    /// `github`: the name of the secret holding the token.
+    #[serde(default)]
+    token_secret: Option<String>,
+    /// `github`: when a finished run is a success.
+    #[serde(default)]
+    thresholds: Option<github::RawThresholds>,
+    /// `github`: the tags' prefixes.
+    #[serde(default)]
+    tags: Option<github::RawTags>,
+    /// `github`: the status's context.
+    #[serde(default)]
+    context: Option<String>,
 }
 
 fn enabled_by_default() -> bool {
@@ -337,11 +367,14 @@ fn destination(
         Some(_) => return Err(fail("`timeout_ms` must be from 1 to 300000".into())),
     };
     let (format, pace) = format_and_pace(&raw).map_err(fail)?;
+    let github = github_settings(&raw, format, lookup).map_err(fail)?;
     Ok(Destination {
         format,
         pace,
+        github,
         alerts: raw.alerts,
-        reports: raw.reports,
+        // A GitHub destination shows each run's end: it takes the reports.
+        reports: raw.reports || format == Format::Github,
         url: raw.url,
         filter,
         headers: raw.headers.into_iter().collect(),
@@ -350,6 +383,27 @@ fn destination(
         enabled: raw.enabled,
         name: raw.name,
     })
+}
+
+/// A `github` destination's own settings; its keys on any other format
+/// are a mistake, said.
+fn github_settings(
+    raw: &RawDestination,
+    format: Format,
+    lookup: &Lookup,
+) -> Result<Option<Box<GithubSettings>>, String> {
+    let keys = RawGithub {
+        repository: raw.repository.clone(),
+        token_secret: raw.token_secret.clone(),
+        thresholds: raw.thresholds.clone(),
+        tags: raw.tags.clone(),
+        context: raw.context.clone(),
+    };
+    match format {
+        Format::Github => Ok(Some(Box::new(github::settings(keys, lookup)?))),
+        _ if keys.any() => Err("`repository`, `token_secret`, `thresholds`, `tags` and `context` are for `format` `github`".into()),
+        _ => Ok(None),
+    }
 }
 
 /// The signing secret held by the secret `secret_name`.
@@ -366,7 +420,7 @@ fn format_and_pace(raw: &RawDestination) -> Result<(Format, Option<Duration>), S
         None => Format::Standard,
         Some(name) => Format::parse(name).ok_or_else(|| {
             format!(
-                "unknown `format` `{name}` (known: standard, slack, teams, discord, google_chat)"
+                "unknown `format` `{name}` (known: standard, slack, teams, discord, google_chat, github)"
             )
         })?,
     };
@@ -376,7 +430,7 @@ fn format_and_pace(raw: &RawDestination) -> Result<(Format, Option<Duration>), S
         Some(ms) if ms <= 60_000 => Some(Duration::from_millis(ms)),
         Some(_) => return Err("`pace_ms` must be from 0 to 60000".into()),
     };
-    if raw.alerts && format == Format::Standard {
+    if raw.alerts && matches!(format, Format::Standard | Format::Github) {
         return Err("`alerts` needs a chat `format` (slack, teams, discord, google_chat)".into());
     }
     Ok((format, pace))
@@ -539,6 +593,51 @@ mod tests {
             .alerts
             .watch
             .is_empty());
+    }
+
+    #[test]
+    fn a_github_destination_has_its_own_keys_and_no_other_format_does() {
+        let config = config(&[
+            (
+                bindings::DESTINATIONS,
+                r#"[{"name":"gh","url":"https://api.github.com","format":"github",
+                     "repository":"octo/web","token_secret":"GH","thresholds":{"max_failed":0}}]"#,
+            ),
+            ("GH", "ghp_x"),
+        ])
+        .unwrap();
+        let gh = config.delivery.destination("gh").unwrap();
+        assert_eq!(gh.format, Format::Github);
+        assert!(gh.reports, "a GitHub destination takes the reports");
+        let github = gh.github.as_deref().unwrap();
+        assert_eq!(github.repository, "octo/web");
+        assert_eq!(github.thresholds.max_failed, Some(0));
+        for (bad, words) in [
+            (
+                r#"[{"name":"a","url":"https://x","repository":"o/r"}]"#,
+                "are for `format` `github`",
+            ),
+            (
+                r#"[{"name":"a","url":"https://x","format":"github","repository":"o/r","token_secret":"GH","alerts":true}]"#,
+                "`alerts` needs a chat",
+            ),
+            (
+                r#"[{"name":"a","url":"https://x","format":"github","token_secret":"GH"}]"#,
+                "needs `repository`",
+            ),
+            (
+                r#"[{"name":"a","url":"https://x","format":"github","repository":"o/r","token_secret":"NOT_SET"}]"#,
+                "`NOT_SET` is not set",
+            ),
+        ] {
+            let broken = problem(&[(bindings::DESTINATIONS, bad), ("GH", "ghp_x")]);
+            assert!(
+                broken.error.problem.contains(words),
+                "{bad}: {}",
+                broken.error
+            );
+            assert!(!broken.error.problem.contains("ghp_x"));
+        }
     }
 
     #[test]

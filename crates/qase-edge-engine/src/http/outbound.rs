@@ -20,6 +20,8 @@ pub enum Method {
     Get,
     /// `POST` (deliveries and alerts).
     Post,
+    /// `PATCH` (a GitHub comment edited in place).
+    Patch,
 }
 
 /// One outbound request.
@@ -147,9 +149,50 @@ pub fn retry_after(value: &str) -> Option<u64> {
     value.trim().parse().ok()
 }
 
+/// How many seconds an answer asks to be left alone: its `Retry-After`
+/// (a number of seconds), else, when it says no requests remain
+/// (`x-ratelimit-remaining: 0`, GitHub's primary rate limit), until its
+/// `x-ratelimit-reset` (Unix seconds), at least 1; `now` in Unix seconds.
+pub fn wait_seconds(
+    retry_after_header: Option<&str>,
+    remaining: Option<&str>,
+    reset: Option<&str>,
+    now: u64,
+) -> Option<u64> {
+    if let Some(seconds) = retry_after_header.and_then(retry_after) {
+        return Some(seconds);
+    }
+    if remaining.map(str::trim) != Some("0") {
+        return None;
+    }
+    let reset: u64 = reset?.trim().parse().ok()?;
+    Some(reset.saturating_sub(now).max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limit_says_how_long_to_wait() {
+        assert_eq!(
+            wait_seconds(Some("30"), Some("0"), Some("999"), 900),
+            Some(30)
+        );
+        assert_eq!(wait_seconds(None, Some("0"), Some("960"), 900), Some(60));
+        assert_eq!(
+            wait_seconds(None, Some("0"), Some("800"), 900),
+            Some(1),
+            "reset passed"
+        );
+        assert_eq!(
+            wait_seconds(None, Some("12"), Some("960"), 900),
+            None,
+            "requests remain"
+        );
+        assert_eq!(wait_seconds(None, Some("0"), None, 900), None);
+        assert_eq!(wait_seconds(None, None, None, 900), None);
+    }
 
     fn status(status: u16, body: &[u8], truncated: bool) -> Answer {
         Answer::Status {

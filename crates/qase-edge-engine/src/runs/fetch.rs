@@ -6,6 +6,8 @@
 //! 2. Its details applied to the run's object as a [`RunFactKind::Details`]
 //!    fact: not an event, so the run's times, status and history are
 //!    untouched; the newest fetch wins.
+//! 3. A running run whose tags name a commit: its status queued for each
+//!    GitHub destination ([`crate::delivery::github::due`]).
 //!
 //! Queued at once, not after the settle time, so that a CI gate
 //! (`qase-hook wait`) and a pull request's status read Qase's counts and
@@ -18,6 +20,8 @@
 
 use crate::config::Config;
 use crate::delivery::attempt::Disposition;
+use crate::delivery::github::due as github;
+use crate::delivery::github::tags::TagPrefixes;
 use crate::delivery::machine::{Level, Machine, Next, Note, Op, OpResult};
 use crate::http::outbound::Answer;
 use crate::runs::qase_api;
@@ -29,6 +33,8 @@ use crate::runs::state::{RunFact, RunFactKind};
 enum Stage {
     Fetch,
     Apply,
+    /// The run's GitHub statuses queued.
+    Github,
     Ended,
 }
 
@@ -39,6 +45,8 @@ pub struct FetchDetails {
     message_id: String,
     stage: Stage,
     notes: Vec<Note>,
+    /// The project's GitHub destinations, sent the running run's status.
+    github: Vec<(String, TagPrefixes)>,
 }
 
 impl FetchDetails {
@@ -46,10 +54,11 @@ impl FetchDetails {
     /// Without `QASE_API_TOKEN` (removed since it was queued) it ends at once.
     pub fn start(config: &Config, message_id: &str, due: RunDetailsDue) -> (Self, Next) {
         let mut fetch = FetchDetails {
-            key: due.run_details,
+            key: due.run_details.clone(),
             message_id: message_id.to_owned(),
             stage: Stage::Fetch,
             notes: Vec::new(),
+            github: github::destinations(&config.delivery, &due.run_details.project),
         };
         let next = match &config.runs.api {
             Some(api) => {
@@ -129,8 +138,24 @@ impl Machine for FetchDetails {
         let result = results.into_iter().next().unwrap_or(OpResult::Done);
         match (std::mem::replace(&mut self.stage, Stage::Ended), result) {
             (Stage::Fetch, result) => self.after_fetch(result, now),
-            (Stage::Apply, OpResult::RunApplied { .. } | OpResult::RunsOff) => {
+            (Stage::Apply, OpResult::RunApplied { state, .. }) => {
+                match github::status_messages(&self.github, &state, now) {
+                    messages if messages.is_empty() => self.end(Disposition::Ack),
+                    messages => {
+                        self.stage = Stage::Github;
+                        Next::Run(vec![Op::QueueDeliveries(messages)])
+                    }
+                }
+            }
+            (Stage::Apply, OpResult::RunsOff) | (Stage::Github, OpResult::Done) => {
                 self.end(Disposition::Ack)
+            }
+            (Stage::Github, other) => {
+                self.say(
+                    Level::Error,
+                    &format!("GitHub's status not queued: {other:?}"),
+                );
+                self.end(Disposition::Retry)
             }
             (Stage::Apply, other) => {
                 self.say(Level::Error, &format!("the run's object failed: {other:?}"));

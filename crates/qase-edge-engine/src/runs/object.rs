@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::report::RunKey;
 use super::state::{self, Fetched, RunFact, RunState};
+use crate::delivery::github::record::GithubChange;
 
 /// A call to a run's object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +46,17 @@ pub enum RunWatchCall {
         #[serde(flatten)]
         fetched: Fetched,
     },
+    /// Read or change the record of one of the run's GitHub destinations
+    /// ([`crate::delivery::github::record::change`]). Answers
+    /// [`crate::delivery::github::record::GithubAnswer`].
+    Github {
+        /// The run.
+        key: RunKey,
+        /// The GitHub destination.
+        destination: String,
+        /// The change.
+        change: GithubChange,
+    },
 }
 
 impl RunWatchCall {
@@ -58,7 +70,8 @@ impl RunWatchCall {
             },
             RunWatchCall::State { key }
             | RunWatchCall::Wait { key, .. }
-            | RunWatchCall::Take { key, .. } => key.clone(),
+            | RunWatchCall::Take { key, .. }
+            | RunWatchCall::Github { key, .. } => key.clone(),
         }
     }
 }
@@ -160,6 +173,18 @@ mod tests {
                 fetched: Fetched::default(),
             },
             json!({"call": "take", "key": run, "message_id": "m1", "failures": null, "details": null}),
+        );
+        round_trip(
+            RunWatchCall::Github {
+                key: key(),
+                destination: "gh".into(),
+                change: GithubChange::Commented {
+                    id: 7,
+                    body: "d".into(),
+                },
+            },
+            json!({"call": "github", "key": run, "destination": "gh",
+                   "change": {"change": "commented", "id": 7, "body": "d"}}),
         );
         // A take of the version before details were fetched still reads.
         let older = json!({"call": "take", "key": run, "message_id": "m1", "failures": null});

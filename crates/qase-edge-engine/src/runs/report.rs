@@ -193,6 +193,8 @@ pub fn delivery_body(
     }
     match destination.format {
         Format::Standard => Some(body.to_vec()),
+        // Made from the run's state by its own steps (`delivery::github::sync`).
+        Format::Github => None,
         Format::Chat(format) => {
             let report: RunReport = serde_json::from_slice(body).ok()?;
             serde_json::to_vec(&qase_webhooks::chat::render_report(format, &report)).ok()

@@ -101,6 +101,7 @@ async fn run(env: &Env, op: Op) -> OpResult {
             fetched,
         } => take_report(env, &key, &message_id, fetched).await,
         Op::QueueDeliveries(messages) => done(queue_deliveries(env, messages).await),
+        op @ Op::Github { .. } => github(env, op).await,
         Op::SendDeadLetter(dead) => done(send_dead_letter(env, &dead).await),
         Op::RecordDead { writes, body, .. } => done(write_all(env, &writes, body.as_deref()).await),
         Op::RaiseAlert { alert, messages } => {
@@ -139,6 +140,22 @@ async fn reserve(env: &Env, destination: &str, interval: Duration) -> OpResult {
     answered(
         pacer::reserve(env, destination, interval).await,
         OpResult::Slot,
+    )
+}
+
+/// Asks a run's object about one of its GitHub destinations.
+async fn github(env: &Env, op: Op) -> OpResult {
+    let Op::Github {
+        key,
+        destination,
+        change,
+    } = op
+    else {
+        return OpResult::Failed("not a GitHub call".into());
+    };
+    answered(
+        run_watch::github(env, &key, &destination, change).await,
+        |answer| OpResult::Github(Box::new(answer)),
     )
 }
 

@@ -48,6 +48,9 @@ fn build(request: &Request) -> worker::Result<worker::Request> {
         Method::Post => init
             .with_method(worker::Method::Post)
             .with_body(Some(js_sys::Uint8Array::from(&request.body[..]).into())),
+        Method::Patch => init
+            .with_method(worker::Method::Patch)
+            .with_body(Some(js_sys::Uint8Array::from(&request.body[..]).into())),
     };
     worker::Request::new_with_init(&request.url, &init)
 }
@@ -55,12 +58,13 @@ fn build(request: &Request) -> worker::Result<worker::Request> {
 /// The answer, with its body read up to `limit` bytes (none for `0`).
 async fn read(mut response: worker::Response, limit: usize) -> Answer {
     let status = response.status_code();
-    let retry_after = response
-        .headers()
-        .get("Retry-After")
-        .ok()
-        .flatten()
-        .and_then(|value| outbound::retry_after(&value));
+    let header = |name: &str| response.headers().get(name).ok().flatten();
+    let retry_after = outbound::wait_seconds(
+        header("Retry-After").as_deref(),
+        header("x-ratelimit-remaining").as_deref(),
+        header("x-ratelimit-reset").as_deref(),
+        worker::Date::now().as_millis() / 1000,
+    );
     let mut body = Vec::new();
     let mut truncated = false;
     if limit > 0 {

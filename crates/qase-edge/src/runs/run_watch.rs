@@ -29,6 +29,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use engine::delivery::github::record::{self, GithubAnswer, GithubChange, GithubRecord};
 use engine::runs::state::Fetched;
 use futures_util::future::{select, Either};
 use serde::de::DeserializeOwned;
@@ -92,6 +93,11 @@ impl DurableObject for RunWatch {
                 message_id,
                 fetched,
             } => Response::from_json(&self.take(&key, &message_id, fetched).await?),
+            RunWatchCall::Github {
+                key,
+                destination,
+                change,
+            } => Response::from_json(&self.github(&key, &destination, &change).await?),
         }
     }
 
@@ -276,6 +282,36 @@ impl RunWatch {
     }
 }
 
+impl RunWatch {
+    /// A GitHub destination's record, changed as [`record::change`] says
+    /// (stored when it changed), with the run's state. One request at a
+    /// time: two deliveries' reservations are never interleaved.
+    async fn github(
+        &self,
+        key: &RunKey,
+        destination: &str,
+        change: &GithubChange,
+    ) -> Result<GithubAnswer> {
+        let storage = self.state.storage();
+        let storage_key = record::storage_key(destination);
+        let stored = match storage.get::<String>(&storage_key).await? {
+            Some(json) => serde_json::from_str::<GithubRecord>(&json)?,
+            None => GithubRecord::default(),
+        };
+        let (changed, granted) = record::change(stored.clone(), change);
+        if changed != stored {
+            storage
+                .put(&storage_key, serde_json::to_string(&changed)?)
+                .await?;
+        }
+        Ok(GithubAnswer {
+            state: self.load(key).await?,
+            record: changed,
+            granted,
+        })
+    }
+}
+
 /// A one-shot signal: fired once by the request that ends the run.
 #[derive(Default)]
 struct Signal {
@@ -350,6 +386,21 @@ pub async fn wait(env: &Env, key: &RunKey, timeout_seconds: u64) -> Result<RunSt
         timeout_ms: timeout_seconds.saturating_mul(1000),
     };
     call(env, &wait).await
+}
+
+/// Reads or changes the record of one of a run's GitHub destinations.
+pub async fn github(
+    env: &Env,
+    key: &RunKey,
+    destination: &str,
+    change: GithubChange,
+) -> Result<GithubAnswer> {
+    let call = RunWatchCall::Github {
+        key: key.clone(),
+        destination: destination.to_owned(),
+        change,
+    };
+    self::call(env, &call).await
 }
 
 /// Takes a run's report for the queue message `message_id`: the state to

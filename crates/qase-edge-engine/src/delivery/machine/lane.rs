@@ -14,6 +14,7 @@ use super::ops::{dead_letter_note, BreakerAnswer, Level, Note, Op, OpResult, Req
 use crate::config::Config;
 use crate::delivery::attempt::{self, FollowUp};
 use crate::delivery::breaker::Outcome;
+use crate::delivery::github::sync::{GithubSync, SyncStep};
 use crate::delivery::messages::QueuedDelivery;
 use crate::delivery::records::AttemptEntry;
 use crate::delivery::settings::Destination;
@@ -72,6 +73,8 @@ enum Stage {
     Wait,
     PaceRequeue,
     Attempt,
+    /// A GitHub destination's steps, in place of its attempt.
+    Github,
     Record,
     FollowUp,
     Report,
@@ -94,6 +97,8 @@ pub(super) struct Lane<'c> {
     outcome: Outcome,
     follow_up: FollowUp,
     settled: bool,
+    /// A GitHub destination's steps, while they run.
+    github: Option<GithubSync<'c>>,
 }
 
 impl<'c> Lane<'c> {
@@ -114,6 +119,7 @@ impl<'c> Lane<'c> {
             outcome: Outcome::Rejected,
             follow_up: FollowUp::Done,
             settled: true,
+            github: None,
         }
     }
 
@@ -163,6 +169,13 @@ impl<'c> Lane<'c> {
                 }
             },
             Stage::Attempt => self.after_attempt(result, ctx),
+            Stage::Github => match self.github.as_mut() {
+                Some(sync) => {
+                    let step = sync.feed(result, ctx.now);
+                    self.github_step(step, ctx)
+                }
+                None => self.after_attempt(result, ctx),
+            },
             Stage::Record => self.after_record(ctx),
             Stage::FollowUp => self.after_follow_up(result, ctx),
             Stage::Report => self.after_report(result, ctx),
@@ -292,6 +305,12 @@ impl<'c> Lane<'c> {
             .expect("only a configured destination is attempted");
         self.started = ctx.now;
         let app_url = &ctx.config.delivery.app_url;
+        if let Some(settings) = destination.github.as_deref() {
+            let message = (ctx.message, ctx.body);
+            let (sync, step) = GithubSync::start(destination, settings, app_url, message, ctx.now);
+            self.github = Some(sync);
+            return self.github_step(step, ctx);
+        }
         let request = match report::delivery_body(destination, ctx.message, ctx.body, app_url) {
             Some(body) => {
                 let timestamp = ctx.now / 1000;
@@ -310,6 +329,24 @@ impl<'c> Lane<'c> {
             request,
         };
         self.run(Stage::Attempt, op)
+    }
+
+    /// A GitHub destination's next step, or its end as the attempt's result
+    /// (its jitter drawn from the clock: its requests are fetches, which
+    /// draw none).
+    fn github_step(&mut self, step: SyncStep, ctx: &Ctx<'_>) -> Step {
+        match step {
+            SyncStep::Op(op) => self.run(Stage::Github, op),
+            SyncStep::Finished(result, description) => {
+                self.github = None;
+                let attempted = OpResult::Attempted {
+                    result,
+                    description,
+                    random: (ctx.now % 1000) as f64 / 1000.0,
+                };
+                self.after_attempt(attempted, ctx)
+            }
+        }
     }
 
     /// What follows the attempt: its state recorded with its log line.

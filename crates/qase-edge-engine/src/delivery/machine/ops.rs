@@ -12,6 +12,7 @@ use qase_webhooks::retry::AttemptResult;
 use crate::delivery::analytics::AttemptPoint;
 use crate::delivery::attempt::{AttemptLog, Disposition};
 use crate::delivery::breaker::Outcome;
+use crate::delivery::github::record::{GithubAnswer, GithubChange};
 use crate::delivery::messages::{DeadLetter, QueuedAlert, QueuedDelivery};
 use crate::delivery::records::{self, AttemptEntry, BodyRow, DeliveryRow};
 use crate::http::outbound::Answer;
@@ -159,6 +160,16 @@ pub enum Op {
         /// The failures and details fetched, if any.
         fetched: Fetched,
     },
+    /// Ask a run's object about one of its GitHub destinations (read its
+    /// record with the run's state, or change it): [`OpResult::Github`].
+    Github {
+        /// The run.
+        key: RunKey,
+        /// The GitHub destination.
+        destination: String,
+        /// The change.
+        change: GithubChange,
+    },
     /// Send these deliveries (a report's) to the delivery queue at once.
     QueueDeliveries(Vec<QueuedDelivery>),
     /// Send a dead letter to the dead-letter queue.
@@ -212,6 +223,8 @@ pub enum OpResult {
     /// The state whose report [`Op::TakeReport`] took; `None`: another
     /// message took it.
     Taken(Option<Box<RunState>>),
+    /// What the run's object answered [`Op::Github`].
+    Github(Box<GithubAnswer>),
     /// How many rows a [`Op::Claim`] changed.
     Changed(usize),
     /// What a breaker answered [`Op::AskBreaker`] or [`Op::Hold`].

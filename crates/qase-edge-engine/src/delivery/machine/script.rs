@@ -80,6 +80,7 @@ pub(crate) fn names(ops: &[Op]) -> Vec<&'static str> {
             Op::Fetch(_) => "fetch",
             Op::TakeReport { .. } => "take",
             Op::QueueDeliveries(_) => "queue_deliveries",
+            Op::Github { .. } => "github",
         })
         .collect()
 }
