@@ -5,6 +5,7 @@
 //! PKCS#8, made with `openssl genpkey -algorithm RSA`), never used anywhere
 //! else; `ring` signs with them.
 
+use crate::http::{read_request, Request};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +16,7 @@ use ring::rand::SystemRandom;
 use ring::rsa::PublicKeyComponents;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::WorkerOptions;
 
@@ -175,16 +176,9 @@ fn jwks() -> Value {
 
 async fn serve(mut stream: tokio::net::TcpStream, fetches: Arc<AtomicUsize>, jwks: Arc<String>) {
     loop {
-        let mut buffer = Vec::new();
-        while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let head = String::from_utf8_lossy(&buffer);
-        let target = head.split(' ').nth(1).unwrap_or("/");
+        let Some(Request { target, .. }) = read_request(&mut stream).await else {
+            return;
+        };
         let (status, body) = if target == "/cdn-cgi/access/certs" {
             fetches.fetch_add(1, Ordering::SeqCst);
             (200, jwks.as_str())

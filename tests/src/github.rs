@@ -18,11 +18,12 @@
 //! ([`Github::refuse_next`]), e.g. with a secondary rate limit: `403`,
 //! `Retry-After` and GitHub's message. Every request is recorded.
 
+use crate::http::{read_request, Request};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// A commit status GitHub holds.
 #[derive(Debug, Clone)]
@@ -218,42 +219,15 @@ fn answer(state: &mut State, method: &str, target: &str, body: &[u8]) -> (u16, V
 
 async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, expected: String) {
     loop {
-        let mut buffer = Vec::new();
-        let header_end = loop {
-            let mut chunk = [0u8; 8192];
-            let n = match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            buffer.extend_from_slice(&chunk[..n]);
-            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
+        let Some(Request {
+            method,
+            target,
+            headers,
+            body,
+        }) = read_request(&mut stream).await
+        else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let line = lines.next().unwrap_or_default().to_owned();
-        let mut words = line.split(' ');
-        let (method, target) = (
-            words.next().unwrap_or("GET").to_owned(),
-            words.next().unwrap_or("/").to_owned(),
-        );
-        let headers: BTreeMap<String, String> = lines
-            .filter_map(|line| line.split_once(':'))
-            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-            .collect();
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = buffer[header_end..].to_vec();
-        while body.len() < length {
-            let mut chunk = vec![0u8; length - body.len()];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-            }
-        }
         let (status, extra, json) = {
             let mut state = state.lock().unwrap();
             let (status, extra, json) = if headers.get("authorization") != Some(&expected) {

@@ -574,6 +574,7 @@ pub fn qase_hook_binary() -> PathBuf {
 
 pub mod access;
 pub mod github;
+pub mod http;
 pub mod qase_api;
 pub mod sink;
 

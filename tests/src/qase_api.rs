@@ -27,11 +27,12 @@
 //! and never answered, their connections held open, as an API that is up
 //! but stuck would.
 
+use crate::http::read_request;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// One result of a run, as the local API lists it.
 #[derive(Debug, Clone)]
@@ -345,29 +346,11 @@ fn list_runs(state: &State, code: &str, params: &BTreeMap<&str, &str>) -> (u16, 
 
 async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, expected: String) {
     loop {
-        let mut buffer = Vec::new();
-        loop {
-            let mut chunk = [0u8; 8192];
-            let n = match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            buffer.extend_from_slice(&chunk[..n]);
-            if buffer.windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-        let head = String::from_utf8_lossy(&buffer).into_owned();
-        let mut lines = head.split("\r\n");
-        let target = lines
-            .next()
-            .and_then(|line| line.split(' ').nth(1))
-            .unwrap_or("/")
-            .to_owned();
-        let token = lines
-            .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("token"))
-            .map(|(_, value)| value.trim().to_owned());
+        let Some(request) = read_request(&mut stream).await else {
+            return;
+        };
+        let target = request.target;
+        let token = request.headers.get("token").cloned();
         let hangs = {
             let mut state = state.lock().unwrap();
             state.requests.push((target.clone(), token.clone()));

@@ -5,11 +5,12 @@
 //! It runs on its own thread and runtime, so a test that blocks (waiting on
 //! logs) never stalls it.
 
+use crate::http::{read_request, Request};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::Worker;
 
@@ -197,41 +198,15 @@ impl Sink {
 
 async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
     loop {
-        let mut buffer = Vec::new();
-        let header_end = loop {
-            let mut chunk = [0u8; 8192];
-            let n = match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            buffer.extend_from_slice(&chunk[..n]);
-            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
+        let Some(Request {
+            target: path,
+            headers,
+            body,
+            ..
+        }) = read_request(&mut stream).await
+        else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let path = lines
-            .next()
-            .and_then(|line| line.split(' ').nth(1))
-            .unwrap_or("/")
-            .to_owned();
-        let headers: BTreeMap<String, String> = lines
-            .filter_map(|line| line.split_once(':'))
-            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-            .collect();
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = buffer[header_end..].to_vec();
-        while body.len() < length {
-            let mut chunk = vec![0u8; length - body.len()];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-            }
-        }
         let reply = {
             let mut state = state.lock().unwrap();
             let reply = state.reply(&path, &headers);
