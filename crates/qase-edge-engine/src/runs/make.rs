@@ -100,7 +100,9 @@ impl<'c> MakeReport<'c> {
         match (&self.config.runs.api, &state.failures) {
             (Some(api), None) => {
                 let (project, run) = (&self.key.project, self.key.run);
-                let with_details = state.details.is_none();
+                // Details read while the run was in progress (its start's)
+                // are not its result: asked again.
+                let with_details = !state.details.as_ref().is_some_and(|d| d.finished);
                 let (listings, ops) = Listings::start(api, project, run, with_details);
                 self.run(Stage::Listings(Box::new(listings)), ops)
             }
@@ -114,12 +116,14 @@ impl<'c> MakeReport<'c> {
         let Some(api) = &self.config.runs.api else {
             return self.take(None);
         };
-        let round = listings.feed(api, results);
-        self.details = listings.details.take().or(self.details.take());
-        let (failed, blocked) = match round {
+        let (failed, blocked) = match listings.feed(api, results) {
             Round::More(ops) => return self.run(Stage::Listings(listings), ops),
-            Round::Listed(failed, blocked) => (failed, blocked),
+            Round::Listed(failed, blocked) => {
+                self.details = listings.details.take();
+                (failed, blocked)
+            }
             Round::Failed => {
+                self.details = listings.details.take();
                 let RunKey { project, run } = &self.key;
                 let line = format!("Qase's API did not list the results of run {project}/{run}");
                 self.note(Level::Warn, line);

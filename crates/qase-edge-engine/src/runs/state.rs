@@ -412,35 +412,17 @@ fn status_of(state: &RunState) -> RunStatus {
     }
 }
 
-/// Folds a reconciled end into `next`. Not an event: `run_events` counts
-/// what Qase sent.
-fn fold_reconciled(next: &mut RunState, fact: &RunFact) {
-    let RunFactKind::Reconciled {
-        title,
-        outcome,
-        counts,
-        details,
-    } = &fact.kind
-    else {
-        return;
-    };
-    next.reconciled = true;
-    if let Some(details) = details {
-        next.details = Some((**details).clone());
-    }
-    if next.title.is_none() {
-        next.title = title.clone();
-    }
-    keep_latest_end(
-        next,
+impl RunEnd {
+    /// The end `fact` tells, with its outcome and counts, told by `source`.
+    fn told(fact: &RunFact, outcome: RunOutcome, counts: RunCounts, source: EndSource) -> RunEnd {
         RunEnd {
-            outcome: *outcome,
-            counts: *counts,
+            outcome,
+            counts,
             at: fact.at,
             event_id: fact.event_id.clone(),
-            source: EndSource::Reconciled,
-        },
-    );
+            source,
+        }
+    }
 }
 
 /// Folds what `fact` says into `next` (its status aside).
@@ -459,18 +441,26 @@ fn fold_into(next: &mut RunState, fact: &RunFact) {
         }
         RunFactKind::Ended { outcome, counts } => {
             next.run_events += 1;
-            keep_latest_end(
-                next,
-                RunEnd {
-                    outcome: *outcome,
-                    counts: *counts,
-                    at: fact.at,
-                    event_id: fact.event_id.clone(),
-                    source: EndSource::Webhook,
-                },
-            );
+            let end = RunEnd::told(fact, *outcome, *counts, EndSource::Webhook);
+            keep_latest_end(next, end);
         }
-        RunFactKind::Reconciled { .. } => fold_reconciled(next, fact),
+        RunFactKind::Reconciled {
+            title,
+            outcome,
+            counts,
+            details,
+        } => {
+            // Not an event: `run_events` counts what Qase sent.
+            next.reconciled = true;
+            if let Some(details) = details {
+                next.details = Some((**details).clone());
+            }
+            if next.title.is_none() {
+                next.title = title.clone();
+            }
+            let end = RunEnd::told(fact, *outcome, *counts, EndSource::Reconciled);
+            keep_latest_end(next, end);
+        }
         RunFactKind::Details { details } => next.details = Some((**details).clone()),
         RunFactKind::Deleted => {
             next.run_events += 1;

@@ -651,3 +651,25 @@ fn details_the_run_keeps_from_its_end_are_not_fetched_again() {
     assert_eq!(report.tags, ["kept"]);
     assert_eq!((report.counts.cases, report.counts.passed), (9, 9));
 }
+
+#[test]
+fn details_read_while_the_run_was_in_progress_are_fetched_again() {
+    let config = with_token(DESTINATIONS);
+    let mut state = ended_state();
+    let body = r#"{"result": {"status_text": "in_progress", "stats": {"total": 5, "statuses": {"untested": 5}}, "tags": ["at-start"]}}"#;
+    state.details = crate::runs::qase_api::parse_run(body.as_bytes());
+    let run = make(&config, MESSAGE, &mut state, |_| None);
+    assert!(fetched(&run)
+        .iter()
+        .any(|request| request.url.ends_with("/run/WEB/42")));
+    let (_, report) = &queued(&run)[0];
+    assert_eq!(
+        report.tags,
+        ["sha:0123456789abcdef0123456789abcdef01234567"]
+    );
+    assert_eq!(
+        (report.counts.cases, report.counts.passed),
+        (5, 2),
+        "the run's result, not its start"
+    );
+}
