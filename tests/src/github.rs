@@ -68,6 +68,8 @@ struct State {
     statuses: Vec<Status>,
     comments: Vec<Comment>,
     refusals: VecDeque<Refusal>,
+    /// Comments made so far, deleted ones too (ids are never reused).
+    made: u64,
     /// Request lines (`POST /repos/...`) and the status answered.
     requests: Vec<(String, u16)>,
 }
@@ -115,6 +117,12 @@ impl Github {
         let state = self.state.lock().unwrap();
         let of = |c: &&Comment| c.repository == repository;
         state.comments.iter().filter(of).cloned().collect()
+    }
+
+    /// Deletes `repository`'s comments, as someone on GitHub would.
+    pub fn delete_comments(&self, repository: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.comments.retain(|c| c.repository != repository);
     }
 
     /// Every request line with the status it was answered.
@@ -186,7 +194,8 @@ fn answer(state: &mut State, method: &str, target: &str, body: &[u8]) -> (u16, V
             (200, Value::Array(listed))
         }
         ("POST", ["issues", pr, "comments"]) => {
-            let id = 9_000 + state.comments.len() as u64;
+            let id = 9_000 + state.made;
+            state.made += 1;
             let comment = Comment {
                 repository,
                 pr: pr.parse().unwrap_or(0),

@@ -353,3 +353,55 @@ async fn a_secondary_rate_limit_is_waited_out_and_a_wrong_token_is_a_dead_letter
     let row = dead[0].to_string();
     assert!(row.contains("GitHub refused the token"), "{row}");
 }
+
+#[tokio::test]
+async fn a_comment_deleted_on_github_is_made_again_and_not_dead_lettered() {
+    let qase = QaseApi::start("qase-api-token");
+    let tags = vec![format!("sha:{SHA}"), "pr:8".to_owned()];
+    qase.run(qase_run(44, &tags, None));
+    let github = Github::start(TOKEN, &["octo/web"]);
+    let destinations = json!([github_destination("gh", &github, "octo/web", json!({}))]);
+    let worker = worker(&qase, destinations);
+    worker.accept(started(44)).await;
+    let first = worker
+        .wait_until("the running comment", Duration::from_secs(40), async || {
+            github.comments("octo/web").first().map(|c| c.id)
+        })
+        .await;
+
+    // Someone deletes it on GitHub; the run ends.
+    github.delete_comments("octo/web");
+    qase.run(qase_run(44, &tags, Some((2, 0))));
+    worker.accept(completed(44, 0)).await;
+    let comments = worker
+        .wait_until(
+            "the comment made again",
+            Duration::from_secs(40),
+            async || {
+                let comments = github.comments("octo/web");
+                (!comments.is_empty()).then_some(comments)
+            },
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let comments_now = github.comments("octo/web");
+    assert_eq!(comments_now.len(), 1, "made again once: {comments_now:?}");
+    assert_ne!(comments[0].id, first, "a new comment");
+    assert!(
+        comments_now[0].body.contains("Qase run WEB/44: passed"),
+        "{}",
+        comments_now[0].body
+    );
+    assert_eq!(states(&github, "octo/web"), ["pending", "success"]);
+    let patched_gone = format!("PATCH /repos/octo/web/issues/comments/{first}");
+    assert!(
+        github
+            .requests()
+            .iter()
+            .any(|(line, status)| line.starts_with(&patched_gone) && *status == 404),
+        "{:?}",
+        github.requests()
+    );
+    let sql = "SELECT * FROM deliveries WHERE destination = 'gh' AND status = 'dead'";
+    assert!(worker.d1(sql, &[]).await.is_empty(), "no dead letter");
+}

@@ -68,6 +68,13 @@ pub enum GithubChange {
         /// Its fingerprint.
         status: String,
     },
+    /// The comment `id` is gone from GitHub (deleted by someone): forget
+    /// it, so that the comment is made again. Changes nothing when the
+    /// record already holds another comment.
+    Gone {
+        /// The comment's id.
+        id: u64,
+    },
     /// The comment `id` now holds the body of this digest.
     Commented {
         /// The comment's id.
@@ -119,6 +126,17 @@ pub fn change(record: GithubRecord, change: &GithubChange) -> (GithubRecord, boo
             },
             false,
         ),
+        GithubChange::Gone { id } => match record.comment {
+            CommentSlot::Posted { id: posted } if posted == *id => (
+                GithubRecord {
+                    comment: CommentSlot::None,
+                    comment_body: None,
+                    ..record
+                },
+                false,
+            ),
+            _ => (record, false),
+        },
         GithubChange::Commented { id, body } => (
             GithubRecord {
                 comment: CommentSlot::Posted { id: *id },
@@ -169,6 +187,22 @@ mod tests {
         let (after, granted) = reserve(record.clone(), "a", 5);
         assert!(!granted);
         assert_eq!(after, record);
+    }
+
+    #[test]
+    fn a_gone_comment_is_forgotten_only_if_it_is_the_one_kept() {
+        let posted = GithubChange::Commented {
+            id: 9,
+            body: "d1".into(),
+        };
+        let (record, _) = change(GithubRecord::default(), &posted);
+        let (other, _) = change(record.clone(), &GithubChange::Gone { id: 8 });
+        assert_eq!(other, record, "another id: a newer comment is kept");
+        let (gone, granted) = change(record, &GithubChange::Gone { id: 9 });
+        assert!(!granted);
+        assert_eq!(gone.comment, CommentSlot::None);
+        assert_eq!(gone.comment_body, None);
+        assert!(reserve(gone, "a", 5).1, "made again by the next delivery");
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //!    the object, found among the pull request's comments by its marker (a
 //!    lost id), or created, and its id kept. Written again, once, when the
 //!    state the object answers has moved on meanwhile, as for the status.
+//!    An edit answered `404` (someone deleted the comment) forgets the id
+//!    and makes the comment again, once per delivery; if the pull request
+//!    or the repository is what is missing, the listing that comes first
+//!    answers `404` too, and that is the dead letter.
 
 use std::time::Duration;
 
@@ -32,7 +36,7 @@ use super::tags::{self, Target};
 use crate::delivery::machine::{Op, OpResult};
 use crate::delivery::messages::QueuedDelivery;
 use crate::delivery::settings::Destination;
-use crate::http::outbound::{Method, Request, USER_AGENT};
+use crate::http::outbound::{Answer, Method, Request, USER_AGENT};
 use crate::runs::report::RunKey;
 use crate::runs::state::RunState;
 
@@ -69,6 +73,7 @@ enum Stage {
     List(u32),
     Create,
     Patch(u64),
+    Forgot,
     Commented,
 }
 
@@ -89,6 +94,8 @@ pub struct GithubSync<'c> {
     reposted: bool,
     /// Whether the comment was written again for a state that moved on.
     recommented: bool,
+    /// Whether a comment found deleted was forgotten, to be made again.
+    forgot: bool,
     /// The comment's body and its digest, once rendered.
     comment: Option<(String, String)>,
 }
@@ -149,6 +156,7 @@ impl<'c> GithubSync<'c> {
             target: None,
             reposted: false,
             recommented: false,
+            forgot: false,
             comment: None,
         };
         if sync.key.run == 0 {
@@ -179,6 +187,7 @@ impl<'c> GithubSync<'c> {
             Stage::List(page) => self.after_list(result, page),
             Stage::Create => self.after_create(result),
             Stage::Patch(id) => self.after_patch(result, id),
+            Stage::Forgot => self.after_object(result, |sync, _| sync.reserve(1)),
             Stage::Commented => self.after_object(result, |sync, _| sync.after_commented()),
         }
     }
@@ -438,6 +447,14 @@ impl<'c> GithubSync<'c> {
     }
 
     fn after_patch(&mut self, result: OpResult, id: u64) -> SyncStep {
+        let gone = matches!(
+            &result,
+            OpResult::Fetched(Answer::Status { status: 404, .. })
+        );
+        if gone && !self.forgot {
+            self.forgot = true;
+            return self.object(Stage::Forgot, GithubChange::Gone { id });
+        }
         match self.reply(result, "the comment") {
             Ok(_) => self.commented(id),
             Err((result, words)) => SyncStep::Finished(result, words),

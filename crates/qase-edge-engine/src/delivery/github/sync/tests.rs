@@ -5,6 +5,8 @@
 //! 2. a replay, a late pending and a duplicate change nothing on GitHub;
 //! 3. a failing threshold makes a failure;
 //! 4. a lost comment id is found by the comment's marker, not made twice;
+//!    a comment deleted on GitHub is made again, once; a pull request gone
+//!    too is a dead letter;
 //! 5. a delivery that finds another creating the comment waits, then edits it;
 //! 6. a pending posted while the run ended is followed by the final status,
 //!    and a comment edited from a state that moved on is edited again;
@@ -298,6 +300,60 @@ fn a_lost_comment_id_is_found_by_its_marker() {
     assert!(world.comments[1].1.contains("passed"));
     assert_eq!(world.comments[0].1, "someone else's");
     assert_eq!(world.record.comment, CommentSlot::Posted { id: 1001 });
+}
+
+#[test]
+fn a_comment_deleted_on_github_is_made_again_once() {
+    let config = config("{}");
+    let mut world = World {
+        state: Some(running(true)),
+        ..World::default()
+    };
+    world.deliver(&config, pending(&config, &running(true)));
+    assert_eq!(world.record.comment, CommentSlot::Posted { id: 1000 });
+    // Someone deletes it; another comment is there meanwhile.
+    world.comments = vec![(5, "someone else's".into())];
+    world.state = Some(ended(true));
+    let run = world.deliver(&config, final_message(&config, &ended(true)));
+    assert_eq!(
+        recorded(&run).0,
+        DeliveryStatus::Delivered,
+        "{:?}",
+        run.notes
+    );
+    assert_eq!(world.comments.len(), 2, "made again, once");
+    assert!(world.comments[1].1.contains("passed"));
+    assert_eq!(world.record.comment, CommentSlot::Posted { id: 1001 });
+    assert_eq!(world.edits, 0, "the deleted one was not edited");
+}
+
+#[test]
+fn a_comment_whose_pull_request_is_gone_too_is_a_dead_letter() {
+    let config = config("{}");
+    let mut world = World {
+        state: Some(running(true)),
+        ..World::default()
+    };
+    world.deliver(&config, pending(&config, &running(true)));
+    world.state = Some(ended(true));
+    let not_found = || ok(404, r#"{"message":"Not Found"}"#.into());
+    world
+        .refusals
+        .extend([ok(201, "{}".into()), not_found(), not_found()]);
+    let run = world.deliver(&config, final_message(&config, &ended(true)));
+    let dead = run.ops.iter().find_map(|op| match op {
+        Op::SendDeadLetter(dead) => Some(dead.clone()),
+        _ => None,
+    });
+    let words = dead.expect("a dead letter").delivery.last_error.unwrap();
+    assert!(words.contains("HTTP 404"), "{words}");
+    assert!(words.contains("comments"), "the listing's words: {words}");
+    assert_eq!(world.comments.len(), 1, "nothing made");
+    assert!(
+        !matches!(world.record.comment, CommentSlot::Posted { .. }),
+        "the deleted id forgotten: {:?}",
+        world.record.comment
+    );
 }
 
 #[test]
