@@ -49,7 +49,9 @@ pub fn status_messages(
     let body = serde_json::to_vec(&key).expect("a run's key serialises");
     github
         .iter()
-        .filter(|(_, prefixes)| tags::target(&details.tags, prefixes).is_some())
+        .filter(|(_, prefixes)| {
+            tags::target(&details.tags, state.title.as_deref(), prefixes).is_some()
+        })
         .map(|(name, _)| QueuedDelivery {
             destination: Some(name.clone()),
             ..QueuedDelivery::new(

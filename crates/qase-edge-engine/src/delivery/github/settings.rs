@@ -74,6 +74,8 @@ pub struct RawTags {
     sha: Option<String>,
     #[serde(default)]
     pr: Option<String>,
+    #[serde(default)]
+    title: bool,
 }
 
 /// The GitHub keys of a destination's entry.
@@ -166,6 +168,7 @@ pub fn settings(raw: RawGithub, lookup: &Lookup) -> Result<GithubSettings, Strin
         Some(tags) => TagPrefixes {
             sha: prefix(tags.sha, defaults.sha, "sha")?,
             pr: prefix(tags.pr, defaults.pr, "pr")?,
+            title: tags.title,
         },
     };
     if let Some(context) = &raw.context {
@@ -246,7 +249,7 @@ mod tests {
                 )
                 .unwrap(),
             ),
-            tags: Some(serde_json::from_str(r#"{"sha": "commit="}"#).unwrap()),
+            tags: Some(serde_json::from_str(r#"{"sha": "commit=", "title": true}"#).unwrap()),
             context: Some("qase/e2e".into()),
             ..raw("o/r")
         };
@@ -255,8 +258,12 @@ mod tests {
         assert_eq!(read.thresholds.min_pass_rate, Some(90.0));
         assert!(read.thresholds.allow_aborted);
         assert_eq!(
-            (read.tags.sha.as_str(), read.tags.pr.as_str()),
-            ("commit=", "pr:")
+            (
+                read.tags.sha.as_str(),
+                read.tags.pr.as_str(),
+                read.tags.title
+            ),
+            ("commit=", "pr:", true)
         );
         let bad_rate = RawGithub {
             thresholds: Some(serde_json::from_str(r#"{"min_pass_rate": 101}"#).unwrap()),

@@ -268,9 +268,15 @@ impl<'c> GithubSync<'c> {
                 "skipped: run {project}/{run} has no tags from Qase's API yet (QASE_API_TOKEN)"
             ));
         };
-        let Some(target) = tags::target(&details.tags, &self.settings.tags) else {
+        let title = state.title.as_deref();
+        let Some(target) = tags::target(&details.tags, title, &self.settings.tags) else {
+            let place = if self.settings.tags.title {
+                "tag or title word"
+            } else {
+                "tag"
+            };
             return done(format!(
-                "skipped: run {project}/{run} has no `{prefix}<40 hex digits>` tag in Qase"
+                "skipped: run {project}/{run} has no `{prefix}<40 hex digits>` {place} in Qase"
             ));
         };
         self.target = Some(target);

@@ -3,6 +3,11 @@
 //! `pr:<number>` (`QASE_TESTOPS_RUN_TAGS`, see the README). The prefixes
 //! are the destination's (`"tags": {"sha": "commit=", "pr": "pull="}`):
 //! plain prefixes, compared without case, so the Worker needs no regex.
+//! With `"title": true` the run's title is read too, word by word, after
+//! its tags (`"CI sha:<40 hex> pr:12"`), for CI jobs that set the run's
+//! title rather than its tags. Either way the run is shown once its details
+//! are read from Qase's API (`QASE_API_TOKEN`), which is when its running
+//! status is queued.
 
 /// The prefixes a destination reads tags with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +16,8 @@ pub struct TagPrefixes {
     pub sha: String,
     /// The prefix of the pull request's tag (`pr:` by default).
     pub pr: String,
+    /// Whether the run's title is read too, word by word.
+    pub title: bool,
 }
 
 impl Default for TagPrefixes {
@@ -18,6 +25,7 @@ impl Default for TagPrefixes {
         TagPrefixes {
             sha: "sha:".to_owned(),
             pr: "pr:".to_owned(),
+            title: false,
         }
     }
 }
@@ -54,15 +62,18 @@ fn pull_request(text: &str) -> Option<u64> {
     digits.parse().ok().filter(|n| *n > 0)
 }
 
-/// The commit and pull request `tags` name; `None` without a valid commit
-/// tag. Of several tags of one kind the first valid one counts.
-pub fn target(tags: &[String], prefixes: &TagPrefixes) -> Option<Target> {
-    let sha = tags
-        .iter()
-        .find_map(|tag| after(tag, &prefixes.sha).and_then(commit))?;
-    let pr = tags
-        .iter()
-        .find_map(|tag| after(tag, &prefixes.pr).and_then(pull_request));
+/// The commit and pull request `tags` name (and, with
+/// [`TagPrefixes::title`], the words of `title`, after the tags); `None`
+/// without a valid commit. Of several of one kind the first valid one counts.
+pub fn target(tags: &[String], title: Option<&str>, prefixes: &TagPrefixes) -> Option<Target> {
+    let words = title.filter(|_| prefixes.title).unwrap_or_default();
+    let all = || {
+        tags.iter()
+            .map(String::as_str)
+            .chain(words.split_whitespace())
+    };
+    let sha = all().find_map(|tag| after(tag, &prefixes.sha).and_then(commit))?;
+    let pr = all().find_map(|tag| after(tag, &prefixes.pr).and_then(pull_request));
     Some(Target { sha, pr })
 }
 
@@ -80,6 +91,7 @@ mod tests {
     fn a_run_names_its_commit_and_pull_request() {
         let found = target(
             &tags(&["nightly", &format!("sha:{SHA}"), "pr:42"]),
+            None,
             &TagPrefixes::default(),
         );
         let found = found.unwrap();
@@ -87,6 +99,7 @@ mod tests {
         assert_eq!(found.pr, Some(42));
         let upper = target(
             &tags(&[&format!("SHA: {SHA}"), "PR:#7"]),
+            None,
             &TagPrefixes::default(),
         );
         assert_eq!(upper.unwrap().pr, Some(7));
@@ -95,21 +108,26 @@ mod tests {
     #[test]
     fn a_run_without_a_whole_commit_id_names_nothing() {
         let prefixes = TagPrefixes::default();
-        assert_eq!(target(&tags(&["pr:42"]), &prefixes), None);
-        assert_eq!(target(&tags(&["sha:0123abc"]), &prefixes), None, "short");
+        assert_eq!(target(&tags(&["pr:42"]), None, &prefixes), None);
+        let short = target(&tags(&["sha:0123abc"]), None, &prefixes);
+        assert_eq!(short, None, "short");
         let not_hex = format!("sha:{}", "g".repeat(40));
-        assert_eq!(target(&tags(&[&not_hex]), &prefixes), None);
-        assert_eq!(target(&[], &prefixes), None);
+        assert_eq!(target(&tags(&[&not_hex]), None, &prefixes), None);
+        assert_eq!(target(&[], None, &prefixes), None);
     }
 
     #[test]
     fn a_bad_pull_request_tag_leaves_the_commit() {
         let prefixes = TagPrefixes::default();
         for bad in ["pr:", "pr:0", "pr:12a", "pr:12345678901", "pr:-3"] {
-            let found = target(&tags(&[&format!("sha:{SHA}"), bad]), &prefixes).unwrap();
+            let found = target(&tags(&[&format!("sha:{SHA}"), bad]), None, &prefixes).unwrap();
             assert_eq!(found.pr, None, "{bad}");
         }
-        let later = target(&tags(&[&format!("sha:{SHA}"), "pr:x", "pr:9"]), &prefixes);
+        let later = target(
+            &tags(&[&format!("sha:{SHA}"), "pr:x", "pr:9"]),
+            None,
+            &prefixes,
+        );
         assert_eq!(later.unwrap().pr, Some(9), "the first valid one");
     }
 
@@ -118,12 +136,34 @@ mod tests {
         let prefixes = TagPrefixes {
             sha: "commit=".into(),
             pr: "pull=".into(),
+            title: false,
         };
         let found = target(
             &tags(&[&format!("commit={SHA}"), "pull=5", "pr:6"]),
+            None,
             &prefixes,
         );
         assert_eq!(found.unwrap().pr, Some(5));
-        assert_eq!(target(&tags(&[&format!("sha:{SHA}")]), &prefixes), None);
+        let default = target(&tags(&[&format!("sha:{SHA}")]), None, &prefixes);
+        assert_eq!(default, None);
+    }
+
+    #[test]
+    fn the_title_is_read_only_when_the_destination_says_so() {
+        let title = format!("CI build pr:12 sha:{SHA}");
+        let tags_only = TagPrefixes::default();
+        assert_eq!(target(&[], Some(&title), &tags_only), None);
+        let with_title = TagPrefixes {
+            title: true,
+            ..TagPrefixes::default()
+        };
+        let found = target(&[], Some(&title), &with_title).unwrap();
+        assert_eq!(
+            (found.sha.as_str(), found.pr),
+            (SHA.to_ascii_lowercase().as_str(), Some(12))
+        );
+        let tagged = target(&tags(&["pr:3"]), Some(&title), &with_title).unwrap();
+        assert_eq!(tagged.pr, Some(3), "the tags come first");
+        assert_eq!(target(&[], Some("no commit here"), &with_title), None);
     }
 }

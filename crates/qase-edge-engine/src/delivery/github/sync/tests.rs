@@ -410,6 +410,37 @@ fn a_run_without_a_commit_tag_is_skipped_and_says_why() {
 }
 
 #[test]
+fn a_destination_reading_titles_shows_a_run_named_by_its_title() {
+    let destinations = r#"[{"name":"gh","url":"https://api.github.test/","format":"github","repository":"octo/web",
+         "token_secret":"GH_TOKEN","pace_ms":0,"tags":{"title":true}}]"#;
+    let config = report::tests::config(destinations, &[("GH_TOKEN", "ghp_test")]);
+    let mut state = ended(true);
+    state.details.as_mut().unwrap().tags = vec!["nightly".into()];
+    state.title = Some(format!("CI sha:{SHA} pr:7"));
+    let mut world = World {
+        state: Some(state.clone()),
+        ..World::default()
+    };
+    world.deliver(&config, final_message(&config, &state));
+    assert_eq!(world.states(), [StatusState::Success]);
+    assert_eq!(world.comments.len(), 1, "on pull request 7");
+
+    let mut tags_only = World {
+        state: Some(state.clone()),
+        ..World::default()
+    };
+    let run = tags_only.deliver(
+        &self::config("{}"),
+        final_message(&self::config("{}"), &state),
+    );
+    assert!(recorded(&run).1.unwrap().contains("skipped"));
+    assert!(
+        tags_only.statuses.is_empty(),
+        "titles are not read by default"
+    );
+}
+
+#[test]
 fn a_rate_limit_is_waited_out_and_a_wrong_token_is_a_dead_letter() {
     let config = config("{}");
     let mut world = World {
