@@ -101,6 +101,121 @@ impl Team {
     }
 }
 
+/// Access's edge in front of a Worker, for clients with a service token:
+/// a request with the right `CF-Access-Client-Id` and
+/// `CF-Access-Client-Secret` is passed on to the Worker without them and
+/// with the team's assertion for that token (its client id as
+/// `common_name`, as Access signs it); any other gets Access's own `403`
+/// page, never reaching the Worker.
+pub struct Edge {
+    port: u16,
+}
+
+impl Edge {
+    /// An edge for `team` in front of `upstream` (the Worker's origin),
+    /// letting the service token `client_id`/`client_secret` through.
+    pub fn start(team: &Team, upstream: &str, client_id: &str, client_secret: &str) -> Edge {
+        let pass = Arc::new(Pass {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            assertion: sign(&rs256(KID), &team.service_claims(client_id), Signer::Team),
+        });
+        let port = crate::serve_on_loopback(move |stream| edge(stream, Arc::clone(&pass)));
+        Edge { port }
+    }
+
+    /// The origin clients call instead of the Worker's.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+struct Pass {
+    upstream: String,
+    client_id: String,
+    client_secret: String,
+    assertion: String,
+}
+
+/// The page Access answers a request it does not let through.
+const ACCESS_FORBIDDEN: &str =
+    "<!DOCTYPE html><title>Forbidden</title><p>You don't have permission to view this app. e2e.cloudflareaccess.com</p>";
+
+async fn edge(mut stream: tokio::net::TcpStream, pass: Arc<Pass>) {
+    let http = reqwest::Client::new();
+    while let Some(request) = read_request(&mut stream).await {
+        let header = |name: &str| request.headers.get(name).map(String::as_str);
+        let admitted = header("cf-access-client-id") == Some(pass.client_id.as_str())
+            && header("cf-access-client-secret") == Some(pass.client_secret.as_str());
+        let (status, content_type, extra, body) = if admitted {
+            forward(&http, &pass, &request).await
+        } else {
+            (
+                403,
+                "text/html".to_owned(),
+                String::new(),
+                ACCESS_FORBIDDEN.as_bytes().to_vec(),
+            )
+        };
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if stream.write_all(head.as_bytes()).await.is_err()
+            || stream.write_all(&body).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// `request` passed on to the Worker with the assertion in place of the
+/// service token: its status, content type, cursor header and body.
+async fn forward(
+    http: &reqwest::Client,
+    pass: &Pass,
+    request: &Request,
+) -> (u16, String, String, Vec<u8>) {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap();
+    let mut outgoing = http
+        .request(method, format!("{}{}", pass.upstream, request.target))
+        .header("Cf-Access-Jwt-Assertion", &pass.assertion)
+        .body(request.body.clone());
+    for (name, value) in &request.headers {
+        let hop = [
+            "host",
+            "content-length",
+            "connection",
+            "cf-access-client-id",
+            "cf-access-client-secret",
+        ];
+        if !hop.contains(&name.as_str()) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let response = outgoing.send().await.expect("the Worker answers the edge");
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type =
+        header("content-type").unwrap_or_else(|| "application/octet-stream".to_owned());
+    let extra = header("x-next-cursor")
+        .map(|c| format!("x-next-cursor: {c}\r\n"))
+        .unwrap_or_default();
+    (
+        status,
+        content_type,
+        extra,
+        response.bytes().await.unwrap_or_default().to_vec(),
+    )
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     SystemTime::now()

@@ -14,6 +14,7 @@
 //! 2 a usage error or an unreachable receiver.
 
 mod api;
+mod credential;
 mod preview;
 mod samples;
 mod send;

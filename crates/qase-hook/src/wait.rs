@@ -18,6 +18,7 @@ use qase_webhooks::run_report::{RunOutcome, Thresholds, Verdict};
 
 use crate::api::show::cell;
 use crate::api::DEFAULT_API_URL;
+use crate::credential::{Credential, CredentialArgs};
 use crate::Failure;
 
 /// The longest one wait request asks the Worker to hold (its limit).
@@ -57,9 +58,8 @@ pub struct WaitArgs {
     /// The qase-edge base URL.
     #[arg(long, env = "QASE_HOOK_API_URL", default_value = DEFAULT_API_URL)]
     url: String,
-    /// The operator token (the Worker's QASE_ADMIN_TOKEN).
-    #[arg(long, env = "QASE_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    credential: CredentialArgs,
 }
 
 /// `90s`, `30m`, `2h`, `1d` or plain seconds.
@@ -131,11 +131,7 @@ pub fn run(args: WaitArgs) -> Result<(), Failure> {
 }
 
 async fn run_async(args: WaitArgs) -> Result<(), Failure> {
-    let token = args.token.clone().ok_or_else(|| {
-        Failure::usage(
-            "no token: pass --token or set QASE_ADMIN_TOKEN to the Worker's QASE_ADMIN_TOKEN",
-        )
-    })?;
+    let credential = Credential::from_args(&args.credential)?;
     let url = wait_url(&args)?;
     let http = reqwest::Client::new();
     let deadline = Instant::now() + args.timeout;
@@ -147,7 +143,7 @@ async fn run_async(args: WaitArgs) -> Result<(), Failure> {
             Some(_) => 0,
             None => remaining.as_secs().min(MAX_WAIT_SECONDS),
         };
-        let view = ask(&http, &url, &token, chunk, &args.url).await?;
+        let view = ask(&http, &url, &credential, chunk, &args.url).await?;
         if view.done {
             let until = *details_deadline
                 .get_or_insert_with(|| (Instant::now() + args.details_wait).min(deadline));
@@ -190,20 +186,25 @@ fn wait_url(args: &WaitArgs) -> Result<reqwest::Url, Failure> {
 async fn ask(
     http: &reqwest::Client,
     url: &reqwest::Url,
-    token: &str,
+    credential: &Credential,
     chunk: u64,
     base: &str,
 ) -> Result<RunView, Failure> {
-    let response = http
-        .get(url.clone())
-        .bearer_auth(token)
+    let response = credential
+        .apply(http.get(url.clone()))
         .query(&[("timeout", chunk.to_string())])
         .timeout(Duration::from_secs(chunk + 30))
         .send()
         .await
         .map_err(|e| Failure::usage(format!("ERROR cannot reach {base}: {e}")))?;
     let status = response.status().as_u16();
+    let answered = response.url().to_string();
     let text = response.text().await.unwrap_or_default();
+    if let Some(hint) = credential.access_hint(status, &answered, &text) {
+        return Err(Failure::usage(format!(
+            "ERROR {hint} (HTTP {status} from {answered})"
+        )));
+    }
     if status != 200 {
         return Err(Failure::usage(format!(
             "ERROR qase-edge answered {status}: {text}"

@@ -174,7 +174,7 @@ fn wait_exits_2_without_a_token_unreachable_or_refused() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let output = wait("http://127.0.0.1:1", &[], None);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("no token"));
+    assert!(stderr(&output).contains("no credential"));
     let refused = stub_server(401, r#"{"error":"unauthorized","message":"wrong token"}"#);
     let output = wait(
         refused.trim_end_matches("/webhooks/qase"),
@@ -351,7 +351,7 @@ fn api_commands_print_tables_or_json_and_report_refusals() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("no token"));
+    assert!(stderr(&output).contains("no credential"));
 }
 
 /// A whole run view (`GET /api/runs/WEB/42`) with these `failures`.

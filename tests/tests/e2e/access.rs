@@ -22,12 +22,21 @@
 //!    token never sees MOB's events, bodies, runs, stats, exports or dead
 //!    letters (each of which the admin token sees), and may not reach across
 //!    projects.
+//! 9. `qase-hook` behind Access: with a service token
+//!    (`--access-client-id`/`--access-client-secret`, or their environment
+//!    variables) it passes a local Access edge, which hands the Worker the
+//!    token's assertion, and reads and replays with the role its common name
+//!    has; without it, or with a wrong secret, it says that Access refused.
 
 use std::time::Duration;
 
-use qase_edge_e2e::access::{self, Signer, Team, AUD, KID};
+use std::process::{Command, Output};
+
+use qase_edge_e2e::access::{self, Edge, Signer, Team, AUD, KID};
 use qase_edge_e2e::sink::Sink;
-use qase_edge_e2e::{answer, envelope, post, Worker, WorkerOptions, ADMIN_TOKEN, SECRET};
+use qase_edge_e2e::{
+    answer, envelope, post, qase_hook_binary, Worker, WorkerOptions, ADMIN_TOKEN, SECRET,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -610,4 +619,138 @@ async fn a_scoped_token_never_sees_another_projects_data_on_any_route() {
         .api(reqwest::Method::GET, &format!("/api/events/{mob}"))
         .await;
     assert_eq!(status, 200);
+}
+
+/// `qase-hook` with `args` and `env`, and no credential from this
+/// process's environment.
+fn qase_hook(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(qase_hook_binary());
+    command
+        .args(args)
+        .env_remove("QASE_ADMIN_TOKEN")
+        .env_remove("QASE_ACCESS_CLIENT_ID")
+        .env_remove("QASE_ACCESS_CLIENT_SECRET")
+        .env_remove("QASE_HOOK_API_URL");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn qase_hook_passes_access_with_a_service_token() {
+    const CLIENT_ID: &str = "8a1f0c-ci.access";
+    const CLIENT_SECRET: &str = "e2e-service-token-secret";
+    let team = Team::start();
+    let sink = Sink::start();
+    let roles = json!([{"service": CLIENT_ID, "role": "operator"}]);
+    let options = team
+        .configure(WorkerOptions::with_secret())
+        .var("QASE_ACCESS_ROLES", &roles.to_string());
+    let (worker, id) = worker_with_event(&sink, options).await;
+    let edge = Edge::start(&team, &worker.url(""), CLIENT_ID, CLIENT_SECRET);
+    let url = edge.origin();
+    let service = [
+        "--url",
+        url.as_str(),
+        "--access-client-id",
+        CLIENT_ID,
+        "--access-client-secret",
+        CLIENT_SECRET,
+    ];
+
+    let me = qase_hook(&[&["api", "me"][..], &service].concat(), &[]);
+    assert!(me.status.success(), "{}", text(&me));
+    let said = String::from_utf8_lossy(&me.stdout);
+    assert!(
+        said.contains(CLIENT_ID) && said.contains("operator"),
+        "{}",
+        text(&me)
+    );
+
+    // The same from the environment, as a CI job sets it.
+    let env = [
+        ("QASE_HOOK_API_URL", url.as_str()),
+        ("QASE_ACCESS_CLIENT_ID", CLIENT_ID),
+        ("QASE_ACCESS_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    let listed = qase_hook(&["api", "list", "--json"], &env);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let page: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(page["events"][0]["id"], id.as_str(), "{page}");
+    let replayed = qase_hook(&["api", "replay", &id], &env);
+    assert!(replayed.status.success(), "{}", text(&replayed));
+    sink.wait_for(&worker, "/hook", 2, Duration::from_secs(30))
+        .await;
+    let audit = qase_hook(&["api", "audit", "--json"], &env);
+    assert!(audit.status.success(), "{}", text(&audit));
+    let log: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(
+        (
+            log["entries"][0]["actor"].as_str(),
+            log["entries"][0]["credential"].as_str(),
+            log["entries"][0]["action"].as_str()
+        ),
+        (
+            Some(CLIENT_ID),
+            Some("access_service"),
+            Some("replay_event")
+        ),
+        "{log}"
+    );
+
+    // Access refuses, and qase-hook says so instead of a parse error.
+    let bearer_only = qase_hook(&["api", "me", "--url", &url, "--token", ADMIN_TOKEN], &[]);
+    assert_eq!(bearer_only.status.code(), Some(1), "{}", text(&bearer_only));
+    assert!(
+        String::from_utf8_lossy(&bearer_only.stderr)
+            .contains("Cloudflare Access guards this Worker"),
+        "{}",
+        text(&bearer_only)
+    );
+    let mut wrong = service;
+    wrong[5] = "not-the-secret";
+    let refused = qase_hook(&[&["api", "me"][..], &wrong].concat(), &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("refused the service token"),
+        "{}",
+        text(&refused)
+    );
+    let gate = qase_hook(
+        &[
+            "wait",
+            "--project",
+            "WEB",
+            "--run",
+            "1",
+            "--timeout",
+            "1s",
+            "--url",
+            &url,
+            "--token",
+            ADMIN_TOKEN,
+        ],
+        &[],
+    );
+    assert_eq!(gate.status.code(), Some(2), "{}", text(&gate));
+    assert!(
+        String::from_utf8_lossy(&gate.stderr).contains("Cloudflare Access guards this Worker"),
+        "{}",
+        text(&gate)
+    );
+    let half = qase_hook(
+        &["api", "me", "--url", &url, "--access-client-id", CLIENT_ID],
+        &[],
+    );
+    assert_eq!(half.status.code(), Some(2), "{}", text(&half));
 }

@@ -7,6 +7,7 @@ use serde_json::error::Category;
 use serde_json::Value;
 
 use super::ApiArgs;
+use crate::credential::Credential;
 use crate::Failure;
 
 /// An answer: its text, and the continuation cursor header if any.
@@ -18,21 +19,17 @@ pub struct Answer {
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    token: String,
+    credential: Credential,
 }
 
 impl Client {
-    /// A client for `--url` with `--token`, or a usage error without one.
+    /// A client for `--url` with the credential options, or a usage error
+    /// without one.
     pub fn new(args: &ApiArgs) -> Result<Client, Failure> {
-        let token = args.token.clone().ok_or_else(|| {
-            Failure::usage(
-                "no token: pass --token or set QASE_ADMIN_TOKEN to the Worker's QASE_ADMIN_TOKEN",
-            )
-        })?;
         Ok(Client {
             http: reqwest::Client::new(),
             base: args.url.trim_end_matches('/').to_owned(),
-            token,
+            credential: Credential::from_args(&args.credential)?,
         })
     }
 
@@ -43,11 +40,11 @@ impl Client {
         query: &[(&str, String)],
         body: Option<String>,
     ) -> Result<Answer, Failure> {
-        let mut request = self
+        let request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
             .query(query);
+        let mut request = self.credential.apply(request);
         if let Some(body) = body {
             request = request
                 .header("Content-Type", "application/json")
@@ -63,7 +60,13 @@ impl Client {
             .get("x-next-cursor")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let url = response.url().to_string();
         let text = response.text().await.unwrap_or_default();
+        if let Some(hint) = self.credential.access_hint(status, &url, &text) {
+            return Err(Failure::refused(format!(
+                "{hint} (HTTP {status} from {url})"
+            )));
+        }
         if !(200..300).contains(&status) {
             return Err(Failure::refused(format!("{status}: {}", refusal(text))));
         }

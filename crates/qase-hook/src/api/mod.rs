@@ -17,6 +17,7 @@ use engine::api::audit::AuditPage;
 use engine::api::auth::Me;
 use serde_json::{json, Map, Value};
 
+use crate::credential::CredentialArgs;
 use crate::Failure;
 use client::{decode, print, Client};
 
@@ -28,9 +29,8 @@ pub struct ApiArgs {
     /// The qase-edge base URL.
     #[arg(long, env = "QASE_HOOK_API_URL", default_value = DEFAULT_API_URL, global = true)]
     url: String,
-    /// The operator token (the Worker's QASE_ADMIN_TOKEN).
-    #[arg(long, env = "QASE_ADMIN_TOKEN", hide_env_values = true, global = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    credential: CredentialArgs,
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
