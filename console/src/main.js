@@ -109,9 +109,13 @@ function apiOff() {
   signOut.hidden = true;
   screen(
     h("h1", {}, "The operator API is off"),
-    h("p", {}, "This Worker has no operator token, so its API (which the console reads) does not exist. Set one, then reload this page:"),
+    h(
+      "p",
+      {},
+      "This Worker has no operator token, so its API (which the console reads) does not exist. Set one, then reload this page:",
+    ),
     h("pre", {}, "npx wrangler secret put QASE_ADMIN_TOKEN"),
-    h("p", {}, "Locally, put QASE_ADMIN_TOKEN=\"…\" in .dev.vars (scripts/run adds one) and restart."),
+    h("p", {}, 'Locally, put QASE_ADMIN_TOKEN="…" in .dev.vars (scripts/run adds one) and restart.'),
   );
 }
 
@@ -119,8 +123,13 @@ function signIn(problem) {
   nav.hidden = true;
   signOut.hidden = true;
   const input = h("input", {
-    id: "token", name: "token", type: "password", autocomplete: "off", spellcheck: "false",
-    required: true, "aria-describedby": "token-help",
+    id: "token",
+    name: "token",
+    type: "password",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: true,
+    "aria-describedby": "token-help",
   });
   const error = h("p", { class: "error", role: "alert", id: "sign-in-error" }, problem ?? "");
   const form = h(
@@ -129,8 +138,11 @@ function signIn(problem) {
     h("h1", {}, "Sign in"),
     h("label", { for: "token" }, "Operator token"),
     input,
-    h("p", { id: "token-help", class: "help" },
-      "The Worker's QASE_ADMIN_TOKEN (locally: in .dev.vars). It is kept for this browser session only, and sent to this Worker only."),
+    h(
+      "p",
+      { id: "token-help", class: "help" },
+      "The Worker's QASE_ADMIN_TOKEN (locally: in .dev.vars). It is kept for this browser session only, and sent to this Worker only.",
+    ),
     h("button", { type: "submit" }, "Sign in"),
     error,
   );
@@ -141,9 +153,12 @@ function signIn(problem) {
       await api.call("/api/events", { query: { limit: 1 } });
     } catch (failure) {
       api.forgetToken();
-      replace(error, failure instanceof api.TokenRefused
-        ? "The Worker refused this token. Check QASE_ADMIN_TOKEN and try again."
-        : `The API answered: ${failure.message}`);
+      replace(
+        error,
+        failure instanceof api.TokenRefused
+          ? "The Worker refused this token. Check QASE_ADMIN_TOKEN and try again."
+          : `The API answered: ${failure.message}`,
+      );
       input.select();
       return;
     }
@@ -159,7 +174,14 @@ function signIn(problem) {
 async function refreshHealth() {
   try {
     const health = await api.health();
-    replace(healthBadge, h("a", { href: "#/destinations", class: `badge ${tone(health.status)}`, title: "Configuration health" }, health.status === "ok" ? "healthy" : health.status.replaceAll("_", " ")));
+    replace(
+      healthBadge,
+      h(
+        "a",
+        { href: "#/destinations", class: `badge ${tone(health.status)}`, title: "Configuration health" },
+        health.status === "ok" ? "healthy" : health.status.replaceAll("_", " "),
+      ),
+    );
   } catch {
     replace(healthBadge, h("span", { class: "badge bad" }, "unreachable"));
   }

@@ -113,7 +113,9 @@ async function settled(page, before) {
 /// Goes to `#…` in the console (the router's navigation) and waits for it.
 async function visit(page, hash) {
   const before = await currentView(page);
-  await page.evaluate((target) => { location.hash = target; }, hash);
+  await page.evaluate((target) => {
+    location.hash = target;
+  }, hash);
   await settled(page, before);
 }
 
@@ -160,7 +162,9 @@ async function operator(page) {
   assert.ok(!page.url().includes(input.token), "the token is never in the URL");
 
   begin("the events sent by qase-hook are listed, newest first");
-  const names = await page.$$eval("table.list tbody tr[data-id] td:nth-child(2) a", (links) => links.map((a) => a.textContent));
+  const names = await page.$$eval("table.list tbody tr[data-id] td:nth-child(2) a", (links) =>
+    links.map((a) => a.textContent),
+  );
   assert.ok(names.includes("run.completed"), `events listed: ${names}`);
   assert.ok(names.includes("case.created"), `events listed: ${names}`);
   await page.waitForSelector("figure.hourly svg rect");
@@ -168,16 +172,22 @@ async function operator(page) {
   await shot(page, "events");
 
   begin("filter by event name");
-  await page.$eval('input[name="event"]', (input) => { input.value = ""; });
+  await page.$eval('input[name="event"]', (input) => {
+    input.value = "";
+  });
   await page.type('input[name="event"]', "run.*");
   await through(page, () => page.keyboard.press("Enter"));
   assert.ok(page.url().includes("event=run.*"), page.url());
-  const filtered = await page.$$eval("table.list tbody tr[data-id] td:nth-child(2) a", (links) => links.map((a) => a.textContent));
+  const filtered = await page.$$eval("table.list tbody tr[data-id] td:nth-child(2) a", (links) =>
+    links.map((a) => a.textContent),
+  );
   assert.ok(filtered.length > 0 && filtered.every((name) => name.startsWith("run.")), `filtered: ${filtered}`);
 
   begin("filter by run id");
   await visit(page, `#/events?run=${input.run_id}`);
-  const byRun = await page.$$eval("table.list tbody tr[data-id] td:nth-child(2) a", (links) => links.map((a) => a.textContent));
+  const byRun = await page.$$eval("table.list tbody tr[data-id] td:nth-child(2) a", (links) =>
+    links.map((a) => a.textContent),
+  );
   assert.deepEqual(byRun, ["run.completed"]);
 
   begin("open the run.completed event: in words, its deliveries, its body");
@@ -195,7 +205,11 @@ async function operator(page) {
   await page.click("#replay");
   await waitText(page, "#replay-status", { includes: ["New attempt recorded"] }, "the replay's new attempt");
   const after = await attempts();
-  assert.equal(after, before + 1, `the delivery's timeline shows the new attempt (${before} entries before, ${after} after)`);
+  assert.equal(
+    after,
+    before + 1,
+    `the delivery's timeline shows the new attempt (${before} entries before, ${after} after)`,
+  );
   await shot(page, "event-replayed");
 
   begin("the run on the Runs page: its status and counts, then the run itself");
@@ -212,7 +226,11 @@ async function operator(page) {
   await through(page, () => page.click("table.list tbody tr[data-id] td:nth-child(2) a"));
   const title = await waitText(page, "p.title", { nonEmpty: true }, "the case's title");
   assert.equal(title, input.hostile_title);
-  assert.equal(await page.$$eval("main img, main script, main iframe", (found) => found.length), 0, "the title made no element");
+  assert.equal(
+    await page.$$eval("main img, main script, main iframe", (found) => found.length),
+    0,
+    "the title made no element",
+  );
   await shot(page, "hostile");
 
   begin("the dead letter is listed with its reason and last answer");
@@ -255,7 +273,9 @@ async function operator(page) {
   await page.setViewport({ width: 390, height: 844, isMobile: true });
   await visit(page, "#/events");
   assert.equal(await background(), "rgb(17, 20, 24)", "the page follows the system's dark mode");
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
   assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow} px on a phone`);
   await shot(page, "events-phone-dark");
 

@@ -18,7 +18,11 @@ const ATTEMPT_WORDS = {
   probe: "sent as the paused destination's probe",
 };
 const ATTEMPT_TONES = {
-  delivered: "good", failed_will_retry: "warning", failed_final: "bad", held_while_paused: "neutral", probe: "neutral",
+  delivered: "good",
+  failed_will_retry: "warning",
+  failed_final: "bad",
+  held_while_paused: "neutral",
+  probe: "neutral",
 };
 
 /// After a replay, how long (and how often) the page looks for the new attempt.
@@ -32,12 +36,7 @@ export function render(main, route, { call, ready }) {
   const body = h("section", { class: "card", "aria-labelledby": "body-title" });
   const replayStatus = h("p", { id: "replay-status", role: "status", "aria-live": "polite", class: "muted" });
   const replayButton = h("button", { type: "button", id: "replay" }, "Replay to every destination");
-  replace(main,
-    h("p", {}, h("a", { href: "#/events" }, "← Events")),
-    summary,
-    deliveries,
-    body,
-  );
+  replace(main, h("p", {}, h("a", { href: "#/events" }, "← Events")), summary, deliveries, body);
   let timer;
   /// The event as last shown: a replay is seen when a delivery moves past it.
   let shown = null;
@@ -47,7 +46,10 @@ export function render(main, route, { call, ready }) {
     try {
       event = await call(`/api/events/${encodeURIComponent(id)}`);
     } catch (error) {
-      replace(summary, notice("bad", error.status === 404 ? "No such event." : "The event could not be loaded.", error.message));
+      replace(
+        summary,
+        notice("bad", error.status === 404 ? "No such event." : "The event could not be loaded.", error.message),
+      );
       replace(deliveries);
       replace(body);
       return;
@@ -61,13 +63,19 @@ export function render(main, route, { call, ready }) {
   function renderSummary(event) {
     const d = event.description;
     const heading = h("h1", { id: "event-title" }, d ? d.headline : event.event_name);
-    replace(summary,
+    replace(
+      summary,
       heading,
       d?.title ? h("p", { class: "title" }, d.title) : null,
-      h("p", {},
-        badge(event.outcome, tone(event.outcome)), " ",
-        d ? badge(d.status ?? event.event_name, tone(d.tone)) : null, " ",
-        d?.url ? h("a", { href: d.url, target: "_blank", rel: "noopener noreferrer" }, `${d.label} in Qase ↗`) : null),
+      h(
+        "p",
+        {},
+        badge(event.outcome, tone(event.outcome)),
+        " ",
+        d ? badge(d.status ?? event.event_name, tone(d.tone)) : null,
+        " ",
+        d?.url ? h("a", { href: d.url, target: "_blank", rel: "noopener noreferrer" }, `${d.label} in Qase ↗`) : null,
+      ),
       d?.summary ? h("blockquote", {}, d.summary) : null,
       event.reason ? notice("warning", "Quarantined", event.reason) : null,
       facts([
@@ -75,8 +83,11 @@ export function render(main, route, { call, ready }) {
         ["Project", event.project_code],
         ["Received", `${when(event.received_at)} (${ago(event.received_at)})`],
         ["Team member", event.team_member_id],
-        ["Run", event.run_id], ["Case", event.case_id], ["Defect", event.defect_id],
-        ["Plan", event.plan_id], ["Milestone", event.milestone_id],
+        ["Run", event.run_id],
+        ["Case", event.case_id],
+        ["Defect", event.defect_id],
+        ["Plan", event.plan_id],
+        ["Milestone", event.milestone_id],
         ...(d?.facts ?? []).map((fact) => [fact.label, fact.value]),
         ["Copies received", event.duplicates ? `${event.duplicates + 1} (the same bytes; delivered once)` : null],
         ["Size", bytes(event.size)],
@@ -87,23 +98,41 @@ export function render(main, route, { call, ready }) {
 
   function renderDeliveries(event) {
     const list = event.deliveries ?? [];
-    const items = list.map((delivery) => h(
-      "li",
-      { class: "delivery", "data-destination": delivery.destination },
-      h("div", { class: "delivery-head" },
-        h("strong", {}, delivery.destination), " ",
-        badge(delivery.status, tone(delivery.status)), " ",
-        h("span", { class: "muted" }, `${delivery.attempts} attempt${delivery.attempts === 1 ? "" : "s"}, ${ago(delivery.updated_at)}`),
-        delivery.status === "dead" ? h("button", { type: "button", class: "quiet", onclick: () => replayDead(delivery.destination) }, "Replay this dead letter") : null),
-      delivery.reason ? h("p", {}, "Given up: ", delivery.reason) : null,
-      timeline(delivery),
-    ));
+    const items = list.map((delivery) =>
+      h(
+        "li",
+        { class: "delivery", "data-destination": delivery.destination },
+        h(
+          "div",
+          { class: "delivery-head" },
+          h("strong", {}, delivery.destination),
+          " ",
+          badge(delivery.status, tone(delivery.status)),
+          " ",
+          h(
+            "span",
+            { class: "muted" },
+            `${delivery.attempts} attempt${delivery.attempts === 1 ? "" : "s"}, ${ago(delivery.updated_at)}`,
+          ),
+          delivery.status === "dead"
+            ? h(
+                "button",
+                { type: "button", class: "quiet", onclick: () => replayDead(delivery.destination) },
+                "Replay this dead letter",
+              )
+            : null,
+        ),
+        delivery.reason ? h("p", {}, "Given up: ", delivery.reason) : null,
+        timeline(delivery),
+      ),
+    );
     const forwarding = {
       none: "This event was not routed to any destination (QASE_ROUTES or no destination matches it).",
       pending: "Waiting for the delivery queue; the sweep sends it again if the queue lost it.",
       queued: list.length ? null : "The delivery consumer has it; no attempt is recorded yet.",
     }[event.forward];
-    replace(deliveries,
+    replace(
+      deliveries,
       h("div", { class: "section-head" }, h("h2", { id: "deliveries-title" }, "Deliveries"), replayButton),
       replayStatus,
       forwarding ? h("p", { class: "muted" }, forwarding) : null,
@@ -116,23 +145,44 @@ export function render(main, route, { call, ready }) {
   function timeline(delivery) {
     const attempts = delivery.attempts_log;
     if (!attempts?.length) {
-      return h("ol", { class: "timeline" }, h("li", { class: tone(delivery.status) },
-        h("span", { class: "when" }, when(delivery.updated_at)), " ",
-        `Attempt ${delivery.attempts}: `,
-        delivery.last_status ? `HTTP ${delivery.last_status}` : delivery.status,
-        delivery.status !== "delivered" && delivery.last_error ? h("span", { class: "error-text" }, ` — ${delivery.last_error}`) : null));
+      return h(
+        "ol",
+        { class: "timeline" },
+        h(
+          "li",
+          { class: tone(delivery.status) },
+          h("span", { class: "when" }, when(delivery.updated_at)),
+          " ",
+          `Attempt ${delivery.attempts}: `,
+          delivery.last_status ? `HTTP ${delivery.last_status}` : delivery.status,
+          delivery.status !== "delivered" && delivery.last_error
+            ? h("span", { class: "error-text" }, ` — ${delivery.last_error}`)
+            : null,
+        ),
+      );
     }
-    return h("ol", { class: "timeline" }, attempts.map((attempt) => h(
-      "li",
-      { class: ATTEMPT_TONES[attempt.result] ?? "neutral" },
-      h("span", { class: "when" }, when(attempt.at)), " ",
-      attempt.n ? `Attempt ${attempt.n}: ` : "",
-      ATTEMPT_WORDS[attempt.result] ?? attempt.result,
-      attempt.status ? ` (HTTP ${attempt.status})` : "",
-      attempt.latency_ms !== undefined && attempt.latency_ms !== null ? h("span", { class: "muted" }, ` in ${duration(attempt.latency_ms)}`) : null,
-      attempt.error ? h("span", { class: "error-text" }, ` — ${attempt.error}`) : null,
-      attempt.next_at ? h("span", { class: "muted" }, ` · next try ${when(attempt.next_at)} (${ago(attempt.next_at)})`) : null,
-    )));
+    return h(
+      "ol",
+      { class: "timeline" },
+      attempts.map((attempt) =>
+        h(
+          "li",
+          { class: ATTEMPT_TONES[attempt.result] ?? "neutral" },
+          h("span", { class: "when" }, when(attempt.at)),
+          " ",
+          attempt.n ? `Attempt ${attempt.n}: ` : "",
+          ATTEMPT_WORDS[attempt.result] ?? attempt.result,
+          attempt.status ? ` (HTTP ${attempt.status})` : "",
+          attempt.latency_ms !== undefined && attempt.latency_ms !== null
+            ? h("span", { class: "muted" }, ` in ${duration(attempt.latency_ms)}`)
+            : null,
+          attempt.error ? h("span", { class: "error-text" }, ` — ${attempt.error}`) : null,
+          attempt.next_at
+            ? h("span", { class: "muted" }, ` · next try ${when(attempt.next_at)} (${ago(attempt.next_at)})`)
+            : null,
+        ),
+      ),
+    );
   }
 
   async function replay() {
@@ -140,7 +190,10 @@ export function render(main, route, { call, ready }) {
     const baseline = lastUpdate(shown);
     try {
       const answer = await call(`/api/events/${encodeURIComponent(id)}/replay`, { method: "POST", body: {} });
-      replace(replayStatus, `Queued for ${answer.destinations?.length ?? 0} destination(s): ${(answer.destinations ?? []).join(", ")}. Watching for the new attempt…`);
+      replace(
+        replayStatus,
+        `Queued for ${answer.destinations?.length ?? 0} destination(s): ${(answer.destinations ?? []).join(", ")}. Watching for the new attempt…`,
+      );
       follow(baseline);
     } catch (error) {
       replace(replayStatus, notice("bad", "Not replayed.", error.message));
@@ -171,7 +224,10 @@ export function render(main, route, { call, ready }) {
       const moved = lastUpdate(event) > baseline;
       if (moved || Date.now() > until) {
         clearInterval(timer);
-        replace(replayStatus, moved ? "New attempt recorded below." : "No new attempt yet: the queue may be retrying; reload later.");
+        replace(
+          replayStatus,
+          moved ? "New attempt recorded below." : "No new attempt yet: the queue may be retrying; reload later.",
+        );
       }
     }, FOLLOW_EVERY_MS);
   }
@@ -185,11 +241,32 @@ export function render(main, route, { call, ready }) {
       } catch {
         // Not JSON (a quarantined delivery): shown as it came.
       }
-      replace(body,
-        h("div", { class: "section-head" }, h("h2", { id: "body-title" }, "Body"),
-          h("a", { class: "button quiet", href: `#/events/${encodeURIComponent(id)}`, onclick: (e) => { e.preventDefault(); navigator.clipboard?.writeText(text); } }, "Copy exact bytes")),
-        h("p", { class: "muted" }, "Pretty-printed; the exact bytes are at /api/events/{id}/body and are what destinations receive."),
-        h("pre", { class: "json", tabindex: "0" }, pretty));
+      replace(
+        body,
+        h(
+          "div",
+          { class: "section-head" },
+          h("h2", { id: "body-title" }, "Body"),
+          h(
+            "a",
+            {
+              class: "button quiet",
+              href: `#/events/${encodeURIComponent(id)}`,
+              onclick: (e) => {
+                e.preventDefault();
+                navigator.clipboard?.writeText(text);
+              },
+            },
+            "Copy exact bytes",
+          ),
+        ),
+        h(
+          "p",
+          { class: "muted" },
+          "Pretty-printed; the exact bytes are at /api/events/{id}/body and are what destinations receive.",
+        ),
+        h("pre", { class: "json", tabindex: "0" }, pretty),
+      );
     } catch (error) {
       replace(body, notice("warning", "The body could not be loaded.", error.message));
     }
