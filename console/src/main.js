@@ -113,8 +113,10 @@ function render(me, view, signal) {
         throw error;
       }
     },
-    /// polls `task` every `ms` for as long as the view is shown (poll.js).
-    poll: (task, ms, options = {}) => poll(task, ms, { ...options, signal }),
+    /// Polls `task` every `ms` for as long as the view is shown (poll.js),
+    /// or until `options.signal` aborts, if that is sooner.
+    poll: (task, ms, options = {}) =>
+      poll(task, ms, { ...options, signal: options.signal ? AbortSignal.any([signal, options.signal]) : signal }),
     /// Goes to another view (changing the fragment re-renders).
     go: (hash) => {
       if (location.hash === hash) show();

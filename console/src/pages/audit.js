@@ -66,5 +66,4 @@ export function render(main, _route, { call, ready }) {
   }
   more.addEventListener("click", () => load());
   load().then(ready);
-  return () => {};
 }

@@ -1,6 +1,8 @@
-// Destinations: each one's state, success rate and last error, and the
-// Worker's configuration health with each problem explained.
+// Destinations: each one's state, success rate and last error (pause and
+// resume for operators), and the Worker's configuration health with each
+// problem explained. Refreshed every few seconds while the tab is visible.
 
+import { health as fetchHealth } from "../api.js";
 import { badge, facts, h, notice, replace } from "../dom.js";
 import { ago, duration, percent, tone, when } from "../format.js";
 
@@ -28,7 +30,7 @@ const STATUS = {
   misconfigured: "A required setting is broken: deliveries are refused until it is fixed.",
 };
 
-export function render(main, _route, { call, ready }) {
+export function render(main, _route, { call, can, poll, ready, signal }) {
   const list = h("section", { class: "card", "aria-labelledby": "destinations-title" });
   const watched = h("section", { class: "card", "aria-labelledby": "watch-title", hidden: true });
   const webhooks = h("section", { class: "card", "aria-labelledby": "webhooks-title", hidden: true });
@@ -93,10 +95,16 @@ export function render(main, _route, { call, ready }) {
     const day = destination.last_24h ?? {};
     const attempted = (day.delivered ?? 0) + (day.failed ?? 0);
     const state = destination.state ?? "unknown";
-    const action =
-      state === "active" || state === "unknown"
-        ? h("button", { type: "button", class: "quiet", onclick: () => force(destination.name, "pause") }, "Pause")
-        : h("button", { type: "button", class: "quiet", onclick: () => force(destination.name, "resume") }, "Resume");
+    // A viewer (or a project-scoped operator) sees the state, not the button.
+    let action = null;
+    if (can("pause")) {
+      const what = state === "active" || state === "unknown" ? "pause" : "resume";
+      action = h(
+        "button",
+        { type: "button", class: "quiet", onclick: () => force(destination.name, what) },
+        what === "pause" ? "Pause" : "Resume",
+      );
+    }
     return h(
       "tr",
       { "data-destination": destination.name },
@@ -159,7 +167,8 @@ export function render(main, _route, { call, ready }) {
 
   async function force(name, what) {
     try {
-      await call(`/api/destinations/${encodeURIComponent(name)}/${what}`, { method: "POST" });
+      // Let finish even if the user leaves: it changes the destination.
+      await call(`/api/destinations/${encodeURIComponent(name)}/${what}`, { method: "POST", keep: true });
       replace(
         status,
         notice(
@@ -169,7 +178,7 @@ export function render(main, _route, { call, ready }) {
             : `${name} resumed: what was held is delivered in order of arrival.`,
         ),
       );
-      load();
+      refresh.now();
     } catch (error) {
       replace(status, notice("bad", `${name} was not ${what === "pause" ? "paused" : "resumed"}.`, error.message));
     }
@@ -178,7 +187,7 @@ export function render(main, _route, { call, ready }) {
   async function renderHealth() {
     let answer;
     try {
-      answer = await fetch("/health").then((r) => r.json());
+      answer = await fetchHealth(signal);
     } catch (error) {
       replace(health, notice("bad", "GET /health did not answer.", error.message));
       return;
@@ -346,9 +355,8 @@ export function render(main, _route, { call, ready }) {
     );
   }
 
-  load().then(ready);
-  const timer = setInterval(() => {
-    if (!document.hidden) load();
-  }, REFRESH_MS);
-  return () => clearInterval(timer);
+  // The first load is the poll's first run: the next is scheduled only
+  // after it has answered.
+  const refresh = poll(load, REFRESH_MS, { paused: () => document.hidden });
+  refresh.now().then(ready);
 }

@@ -1,5 +1,6 @@
 // One event: what happened in words, its deliveries to each destination
-// as a timeline of attempts, replay, and the exact body.
+// as a timeline of attempts, replay (for operators) followed until the new
+// attempt shows, and the exact body.
 
 import { badge, facts, h, notice, replace } from "../dom.js";
 import { ago, bytes, duration, tone, when } from "../format.js";
@@ -29,15 +30,19 @@ const ATTEMPT_TONES = {
 const FOLLOW_MS = 20_000;
 const FOLLOW_EVERY_MS = 1_000;
 
-export function render(main, route, { call, ready }) {
+export function render(main, route, { call, can, poll, ready }) {
   const id = route.id;
   const summary = h("section", { class: "card" });
   const deliveries = h("section", { class: "card", "aria-labelledby": "deliveries-title" });
   const body = h("section", { class: "card", "aria-labelledby": "body-title" });
   const replayStatus = h("p", { id: "replay-status", role: "status", "aria-live": "polite", class: "muted" });
-  const replayButton = h("button", { type: "button", id: "replay" }, "Replay to every destination");
+  // Only for a role that may replay: a viewer sees the deliveries, not the buttons.
+  const replayButton = can("replay")
+    ? h("button", { type: "button", id: "replay" }, "Replay to every destination")
+    : null;
   replace(main, h("p", {}, h("a", { href: "#/events" }, "← Events")), summary, deliveries, body);
-  let timer;
+  /// Stops the watch for a replay's new attempt (a second replay starts its own).
+  let watching = null;
   /// The event as last shown: a replay is seen when a delivery moves past it.
   let shown = null;
 
@@ -114,7 +119,7 @@ export function render(main, route, { call, ready }) {
             { class: "muted" },
             `${delivery.attempts} attempt${delivery.attempts === 1 ? "" : "s"}, ${ago(delivery.updated_at)}`,
           ),
-          delivery.status === "dead"
+          delivery.status === "dead" && can("replay")
             ? h(
                 "button",
                 { type: "button", class: "quiet", onclick: () => replayDead(delivery.destination) },
@@ -189,7 +194,11 @@ export function render(main, route, { call, ready }) {
     replayButton.disabled = true;
     const baseline = lastUpdate(shown);
     try {
-      const answer = await call(`/api/events/${encodeURIComponent(id)}/replay`, { method: "POST", body: {} });
+      const answer = await call(`/api/events/${encodeURIComponent(id)}/replay`, {
+        method: "POST",
+        body: {},
+        keep: true,
+      });
       replace(
         replayStatus,
         `Queued for ${answer.destinations?.length ?? 0} destination(s): ${(answer.destinations ?? []).join(", ")}. Watching for the new attempt…`,
@@ -205,7 +214,11 @@ export function render(main, route, { call, ready }) {
   async function replayDead(destination) {
     const baseline = lastUpdate(shown);
     try {
-      await call(`/api/dead-letters/${encodeURIComponent(id)}/replay`, { method: "POST", query: { destination } });
+      await call(`/api/dead-letters/${encodeURIComponent(id)}/replay`, {
+        method: "POST",
+        query: { destination },
+        keep: true,
+      });
       replace(replayStatus, `The dead letter for ${destination} is queued again. Watching for the new attempt…`);
       follow(baseline);
     } catch (error) {
@@ -215,21 +228,28 @@ export function render(main, route, { call, ready }) {
 
   /// Reloads every second until a delivery was updated after `baseline`
   /// (the newest update shown before the replay: the consumer can be
-  /// quicker than the replay's own answer), or for FOLLOW_MS.
+  /// quicker than the replay's own answer), or for FOLLOW_MS; a poll, so
+  /// it stops when the user leaves the page.
   function follow(baseline) {
     const until = Date.now() + FOLLOW_MS;
-    clearInterval(timer);
-    timer = setInterval(async () => {
-      const event = await load();
-      const moved = lastUpdate(event) > baseline;
-      if (moved || Date.now() > until) {
-        clearInterval(timer);
-        replace(
-          replayStatus,
-          moved ? "New attempt recorded below." : "No new attempt yet: the queue may be retrying; reload later.",
-        );
-      }
-    }, FOLLOW_EVERY_MS);
+    watching?.abort();
+    const watch = new AbortController();
+    watching = watch;
+    poll(
+      async () => {
+        const event = await load();
+        const moved = lastUpdate(event) > baseline;
+        if (moved || Date.now() > until) {
+          watch.abort();
+          replace(
+            replayStatus,
+            moved ? "New attempt recorded below." : "No new attempt yet: the queue may be retrying; reload later.",
+          );
+        }
+      },
+      FOLLOW_EVERY_MS,
+      { signal: watch.signal },
+    );
   }
 
   async function loadBody() {
@@ -272,7 +292,6 @@ export function render(main, route, { call, ready }) {
     }
   }
 
-  replayButton.addEventListener("click", replay);
+  replayButton?.addEventListener("click", replay);
   Promise.all([load(), loadBody()]).then(ready);
-  return () => clearInterval(timer);
 }

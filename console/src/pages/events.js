@@ -1,4 +1,5 @@
-// Events: newest first, refreshed every few seconds, with filters and the
+// Events: newest first, refreshed every few seconds (while "Live" is on and
+// the tab is visible; never two refreshes at once), with filters and the
 // events per hour by entity for the range.
 
 import { badge, h, notice, replace } from "../dom.js";
@@ -10,7 +11,7 @@ const PAGE_SIZE = 50;
 const REFRESH_MS = 5_000;
 const CHART_REFRESH_MS = 30_000;
 
-export function render(main, route, { call, go, ready }) {
+export function render(main, route, { call, go, poll, ready }) {
   const params = route.params;
   const form = h(
     "form",
@@ -177,14 +178,10 @@ export function render(main, route, { call, go, ready }) {
   }
 
   more.addEventListener("click", () => load({ older: true }));
-  Promise.all([load(), loadChart()]).then(ready);
-  const timers = [
-    setInterval(() => {
-      if (live.checked && !document.hidden) load();
-    }, REFRESH_MS),
-    setInterval(() => {
-      if (live.checked && !document.hidden) loadChart();
-    }, CHART_REFRESH_MS),
-  ];
-  return () => timers.forEach(clearInterval);
+  // The first loads are the polls' first runs: the next refresh is
+  // scheduled only after each has answered.
+  const paused = () => !live.checked || document.hidden;
+  const events = poll(load, REFRESH_MS, { paused });
+  const hourly = poll(loadChart, CHART_REFRESH_MS, { paused });
+  Promise.all([events.now(), hourly.now()]).then(ready);
 }

@@ -133,7 +133,6 @@ export function render(main, route, { call, go, ready }) {
   }
 
   load().then(ready);
-  return () => {};
 }
 
 function renderRun(main, route, { call, ready }) {
@@ -214,7 +213,6 @@ function renderRun(main, route, { call, ready }) {
   }
 
   load().then(ready);
-  return () => {};
 }
 
 function failureList(run, failures) {
