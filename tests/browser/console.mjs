@@ -368,9 +368,10 @@ async function watchRequests(page) {
   return net;
 }
 
-/// Whether `selector` is on the page and shown.
+/// Whether `selector` is on the page and rendered (as laid out: a
+/// stylesheet's `display` can show an element that has `hidden`).
 async function shown(page, selector) {
-  return page.$eval(selector, (e) => !e.hidden && e.getClientRects().length > 0).catch(() => false);
+  return page.$eval(selector, (e) => e.getClientRects().length > 0).catch(() => false);
 }
 
 async function access(page) {
