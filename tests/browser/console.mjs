@@ -374,8 +374,40 @@ async function shown(page, selector) {
   return page.$eval(selector, (e) => e.getClientRects().length > 0).catch(() => false);
 }
 
+/// Counts the page's pending timers of a second or more (the polls'; a
+/// shorter one is some library's): installed before the console's own
+/// script runs, read with `window.qaseTimers()`.
+function countTimers() {
+  const timeouts = new Set();
+  const intervals = new Set();
+  const { setTimeout: setT, clearTimeout: clearT, setInterval: setI, clearInterval: clearI } = window;
+  window.setTimeout = (task, ms, ...rest) => {
+    const id = setT(() => {
+      timeouts.delete(id);
+      task(...rest);
+    }, ms);
+    if (ms >= 1000) timeouts.add(id);
+    return id;
+  };
+  window.clearTimeout = (id) => {
+    timeouts.delete(id);
+    clearT(id);
+  };
+  window.setInterval = (task, ms, ...rest) => {
+    const id = setI(task, ms, ...rest);
+    if (ms >= 1000) intervals.add(id);
+    return id;
+  };
+  window.clearInterval = (id) => {
+    intervals.delete(id);
+    clearI(id);
+  };
+  window.qaseTimers = () => ({ timeouts: timeouts.size, intervals: intervals.size });
+}
+
 async function access(page) {
   const net = await watchRequests(page);
+  await page.evaluateOnNewDocument(countTimers);
 
   begin("behind Access, a viewer is signed in by the assertion alone: who and which role, no token asked");
   await page.setExtraHTTPHeaders({ "Cf-Access-Jwt-Assertion": input.viewer });
@@ -426,12 +458,19 @@ async function access(page) {
   assert.ok(net.lists - listsBefore >= 2, `the list was refreshed (${net.lists - listsBefore} calls)`);
   assert.equal(net.maxInFlight, 1, "never two list calls in flight at once");
 
-  begin("leaving the Events page stops its refresh");
+  // The chart's poll and the header's health badge wait (the list's poll
+  // is in flight now, its next run not scheduled until it answers).
+  const whileShown = await page.evaluate(() => window.qaseTimers());
+  assert.deepEqual(whileShown, { timeouts: 2, intervals: 0 }, "timers while the page is shown");
+
+  begin("leaving the Events page stops its refresh and its timers");
   net.slowList = 0;
   await visit(page, "#/runs?project=WEB");
   const listsLeft = net.lists;
   await sleep(6_500);
   assert.equal(net.lists - listsLeft, 0, "no list call after leaving the page");
+  // Only the header's health badge is left (the Runs page polls nothing).
+  assert.deepEqual(await page.evaluate(() => window.qaseTimers()), { timeouts: 1, intervals: 0 }, "timers left");
 
   begin("an operator, through Access: who and which role, and Replay all through the bulk route");
   await page.setExtraHTTPHeaders({ "Cf-Access-Jwt-Assertion": input.operator });
