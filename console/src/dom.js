@@ -67,5 +67,10 @@ export function facts(pairs) {
 
 /// A message block for errors and empty states.
 export function notice(kind, title, ...body) {
-  return h("div", { class: `notice ${kind}`, role: kind === "bad" ? "alert" : "status" }, h("strong", {}, title), body.length ? h("div", {}, body) : null);
+  return h(
+    "div",
+    { class: `notice ${kind}`, role: kind === "bad" ? "alert" : "status" },
+    h("strong", {}, title),
+    body.length ? h("div", {}, body) : null,
+  );
 }

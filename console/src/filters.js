@@ -17,7 +17,10 @@ export const RANGES = [
 export function timeRange(params, now = Date.now()) {
   const range = RANGES.find(([key]) => key === (params.range ?? "24h")) ?? RANGES[1];
   if (range[0] === "custom") {
-    return { since: params.since ? Number(params.since) : undefined, until: params.until ? Number(params.until) : undefined };
+    return {
+      since: params.since ? Number(params.since) : undefined,
+      until: params.until ? Number(params.until) : undefined,
+    };
   }
   return { since: Math.floor(now / 1000) - range[2], until: undefined };
 }
@@ -32,7 +35,11 @@ export function textInput(name, value, attrs = {}) {
 }
 
 export function select(name, value, options) {
-  return h("select", { name }, options.map(([key, label]) => h("option", { value: key, selected: key === (value ?? "") }, label)));
+  return h(
+    "select",
+    { name },
+    options.map(([key, label]) => h("option", { value: key, selected: key === (value ?? "") }, label)),
+  );
 }
 
 /// The range selector with its custom since/until inputs (shown for
@@ -44,7 +51,11 @@ export function rangeFields(params) {
     field("From", h("input", { type: "datetime-local", name: "since", value: unixToLocal(params.since) })),
     field("To", h("input", { type: "datetime-local", name: "until", value: unixToLocal(params.until) })),
   );
-  const range = select("range", params.range ?? "24h", RANGES.map(([key, label]) => [key, label]));
+  const range = select(
+    "range",
+    params.range ?? "24h",
+    RANGES.map(([key, label]) => [key, label]),
+  );
   range.addEventListener("change", () => {
     custom.hidden = range.value !== "custom";
   });
@@ -70,7 +81,8 @@ export function formParams(form) {
 /// `#/page?…` for these parameters.
 export function hashOf(page, params) {
   const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== "") search.set(name, String(value));
+  for (const [name, value] of Object.entries(params))
+    if (value !== undefined && value !== "") search.set(name, String(value));
   const text = search.toString();
   return `#/${page}${text ? `?${text}` : ""}`;
 }

@@ -1,8 +1,12 @@
 // How times, sizes and states read on the page.
 
 const absolute = new Intl.DateTimeFormat(undefined, {
-  year: "numeric", month: "short", day: "numeric",
-  hour: "2-digit", minute: "2-digit", second: "2-digit",
+  year: "numeric",
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
 });
 
 /// Unix milliseconds as a local date and time.
@@ -44,11 +48,25 @@ export function percent(part, whole) {
 /// The badge colour of a delivery state or an outcome.
 export function tone(state) {
   switch (state) {
-    case "delivered": case "accepted": case "active": case "ok": case "good":
+    case "delivered":
+    case "accepted":
+    case "active":
+    case "ok":
+    case "good":
       return "good";
-    case "dead": case "quarantined": case "paused": case "bad": case "misconfigured": case "no_secret_configured":
+    case "dead":
+    case "quarantined":
+    case "paused":
+    case "bad":
+    case "misconfigured":
+    case "no_secret_configured":
       return "bad";
-    case "retrying": case "probing": case "draining": case "pending": case "warning": case "degraded":
+    case "retrying":
+    case "probing":
+    case "draining":
+    case "pending":
+    case "warning":
+    case "degraded":
       return "warning";
     default:
       return "neutral";

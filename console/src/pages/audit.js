@@ -13,7 +13,9 @@ function statusTone(status) {
 }
 
 function row(entry) {
-  return h("tr", { "data-audit": entry.id },
+  return h(
+    "tr",
+    { "data-audit": entry.id },
     h("td", { title: when(entry.at) }, ago(entry.at)),
     h("td", {}, entry.actor, h("div", { class: "muted" }, `${entry.credential.replace("_", " ")}, ${entry.role}`)),
     h("td", {}, entry.action.replaceAll("_", " ")),
@@ -25,16 +27,28 @@ function row(entry) {
 export function render(main, _route, { call, ready }) {
   const body = h("tbody");
   const more = h("button", { type: "button", hidden: true }, "Older entries");
-  const list = h("div", { class: "scroll" }, h("table", { class: "list" },
-    h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "When"),
-      h("th", { scope: "col" }, "Who"),
-      h("th", { scope: "col" }, "Action"),
-      h("th", { scope: "col", class: "wide" }, "Target"),
-      h("th", { scope: "col" }, "Answer"),
-    )),
-    body,
-  ));
+  const list = h(
+    "div",
+    { class: "scroll" },
+    h(
+      "table",
+      { class: "list" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "When"),
+          h("th", { scope: "col" }, "Who"),
+          h("th", { scope: "col" }, "Action"),
+          h("th", { scope: "col", class: "wide" }, "Target"),
+          h("th", { scope: "col" }, "Answer"),
+        ),
+      ),
+      body,
+    ),
+  );
   const problem = h("div");
   replace(main, h("h1", {}, "Audit log"), problem, list, more);
   let cursor = null;
@@ -52,5 +66,4 @@ export function render(main, _route, { call, ready }) {
   }
   more.addEventListener("click", () => load());
   load().then(ready);
-  return () => {};
 }

@@ -1,49 +1,88 @@
-// Dead letters: what was given up, why, and replay (one, or all that match
-// the filter after showing how many that is).
+// Dead letters: what was given up, why, and replay for operators: one, or
+// all that match the filter through the server's bulk replay
+// (`POST /api/replay`), after its dry run has said how many that is.
 
 import { badge, h, notice, replace } from "../dom.js";
 import { ago, when } from "../format.js";
 import { field, formParams, hashOf, rangeFields, textInput, timeRange } from "../filters.js";
 
 const PAGE_SIZE = 50;
-/// The most dead letters one "replay all" sends (one API call each).
-const REPLAY_ALL_CAP = 500;
 
-export function render(main, route, { call, go, ready }) {
+/// "1 event", "2 events".
+function count(n, what) {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+/// The body of `POST /api/replay` that selects this page's dead letters
+/// (without `dry_run` and `cursor`). The bulk replay filters events, not
+/// dead letters: `state: "dead"` selects the events with a dead delivery
+/// (to `destination`, when given, which is then also the only destination
+/// they are replayed to), and `since`/`until` are when the event was
+/// received, where the list's are when the delivery was given up (an event
+/// given up in the range but received before it is listed, not replayed).
+export function bulkFilter({ destination, project, since, until }) {
+  return { state: "dead", destination, project, since, until };
+}
+
+export function render(main, route, { call, can, go, ready, signal }) {
   const params = { range: "30d", ...route.params };
   const form = h(
     "form",
-    { class: "filters", role: "search", "aria-label": "Filter dead letters", onsubmit: (e) => {
-      e.preventDefault();
-      go(hashOf("dead-letters", formParams(form)));
-    } },
+    {
+      class: "filters",
+      role: "search",
+      "aria-label": "Filter dead letters",
+      onsubmit: (e) => {
+        e.preventDefault();
+        go(hashOf("dead-letters", formParams(form)));
+      },
+    },
     field("Destination", textInput("destination", params.destination, { placeholder: "any", size: 10 })),
     field("Project", textInput("project", params.project, { placeholder: "any", size: 8 })),
     rangeFields(params),
     h("button", { type: "submit" }, "Apply"),
     h("a", { href: "#/dead-letters", class: "button quiet" }, "Clear"),
   );
-  const bulk = h("section", { class: "card bulk", "aria-label": "Replay all" });
+  // Replay is for operators: a viewer sees the list, not the buttons.
+  const bulk = can("replay") ? h("section", { class: "card bulk", "aria-label": "Replay all" }) : null;
   const status = h("div", { role: "status", "aria-live": "polite" });
   const body = h("tbody");
   const more = h("button", { type: "button", class: "quiet", hidden: true }, "Load more");
-  replace(main,
+  replace(
+    main,
     h("h1", {}, "Dead letters"),
-    h("p", { class: "muted" }, "Deliveries given up: rejected by the destination (a 4xx other than 408/429), or out of attempts. The event itself is kept; replay sends it again."),
+    h(
+      "p",
+      { class: "muted" },
+      "Deliveries given up: rejected by the destination (a 4xx other than 408/429), or out of attempts. The event itself is kept; replay sends it again.",
+    ),
     form,
     bulk,
     status,
-    h("div", { class: "scroll" }, h("table", { class: "list" },
-      h("thead", {}, h("tr", {},
-        h("th", { scope: "col" }, "Given up"),
-        h("th", { scope: "col" }, "Event"),
-        h("th", { scope: "col" }, "Destination"),
-        h("th", { scope: "col" }, "Reason"),
-        h("th", { scope: "col" }, "Last answer"),
-        h("th", { scope: "col", class: "wide" }, "Attempts"),
-        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
-      )),
-      body)),
+    h(
+      "div",
+      { class: "scroll" },
+      h(
+        "table",
+        { class: "list" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, "Given up"),
+            h("th", { scope: "col" }, "Event"),
+            h("th", { scope: "col" }, "Destination"),
+            h("th", { scope: "col" }, "Reason"),
+            h("th", { scope: "col" }, "Last answer"),
+            h("th", { scope: "col", class: "wide" }, "Attempts"),
+            h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
+          ),
+        ),
+        body,
+      ),
+    ),
     more,
   );
 
@@ -52,11 +91,15 @@ export function render(main, route, { call, go, ready }) {
   let cursor = null;
 
   function row(dead) {
-    const replayOne = h("button", { type: "button", class: "quiet" }, "Replay");
-    replayOne.addEventListener("click", async () => {
+    const replayOne = can("replay") ? h("button", { type: "button", class: "quiet" }, "Replay") : null;
+    replayOne?.addEventListener("click", async () => {
       replayOne.disabled = true;
       try {
-        await call(`/api/dead-letters/${encodeURIComponent(dead.id)}/replay`, { method: "POST", query: { destination: dead.destination } });
+        await call(`/api/dead-letters/${encodeURIComponent(dead.id)}/replay`, {
+          method: "POST",
+          query: { destination: dead.destination },
+          keep: true,
+        });
         replace(status, notice("good", `Queued ${dead.event_name} for ${dead.destination} again.`));
         replayOne.closest("tr").remove();
       } catch (error) {
@@ -64,12 +107,24 @@ export function render(main, route, { call, go, ready }) {
         replace(status, notice("bad", "Not replayed.", error.message));
       }
     });
-    return h("tr", { "data-id": dead.id },
+    return h(
+      "tr",
+      { "data-id": dead.id },
       h("td", { title: when(dead.dead_at) }, ago(dead.dead_at)),
-      h("td", {}, h("a", { href: `#/events/${encodeURIComponent(dead.id)}` }, dead.event_name), h("span", { class: "muted" }, ` ${dead.project_code}`)),
+      h(
+        "td",
+        {},
+        h("a", { href: `#/events/${encodeURIComponent(dead.id)}` }, dead.event_name),
+        h("span", { class: "muted" }, ` ${dead.project_code}`),
+      ),
       h("td", {}, dead.destination),
       h("td", {}, badge(dead.reason ?? "dead", "bad")),
-      h("td", {}, dead.last_status ? `HTTP ${dead.last_status}` : "", dead.last_error ? h("div", { class: "error-text" }, dead.last_error) : null),
+      h(
+        "td",
+        {},
+        dead.last_status ? `HTTP ${dead.last_status}` : "",
+        dead.last_error ? h("div", { class: "error-text" }, dead.last_error) : null,
+      ),
       h("td", { class: "wide" }, dead.attempts),
       h("td", {}, replayOne),
     );
@@ -77,10 +132,23 @@ export function render(main, route, { call, go, ready }) {
 
   async function load() {
     try {
-      const page = await call("/api/dead-letters", { query: { ...filter, limit: PAGE_SIZE, cursor: cursor ?? undefined } });
+      const page = await call("/api/dead-letters", {
+        query: { ...filter, limit: PAGE_SIZE, cursor: cursor ?? undefined },
+      });
       if (!cursor) body.replaceChildren();
       for (const dead of page.dead_letters) body.append(row(dead));
-      if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No dead letters match. Every delivery in this range arrived or is still being retried.")));
+      if (!body.children.length)
+        body.append(
+          h(
+            "tr",
+            {},
+            h(
+              "td",
+              { colspan: 7, class: "muted" },
+              "No dead letters match. Every delivery in this range arrived or is still being retried.",
+            ),
+          ),
+        );
       cursor = page.cursor;
       more.hidden = !cursor;
     } catch (error) {
@@ -88,57 +156,88 @@ export function render(main, route, { call, go, ready }) {
     }
   }
 
-  /// Replay all that match: first how many (every page of the listing),
-  /// then, on confirmation, each dead letter through its own replay, which
-  /// sends it to that destination only (never again to one that has it).
+  /// Replay all that match: first the server's dry run says how many, then,
+  /// on confirmation, the bulk replay with the same filter, called again
+  /// with its `cursor` until there is none. Leaving the page starts no new
+  /// call (the one in flight is let finish: it is sending).
   async function countAll() {
-    const matching = [];
-    let next = null;
+    const selection = bulkFilter(filter);
+    let dry;
     try {
-      do {
-        const page = await call("/api/dead-letters", { query: { ...filter, limit: 1000, cursor: next ?? undefined } });
-        matching.push(...page.dead_letters);
-        next = page.cursor;
-      } while (next && matching.length < REPLAY_ALL_CAP);
+      dry = await call("/api/replay", { method: "POST", body: { ...selection, dry_run: true } });
     } catch (error) {
-      replace(bulk, notice("bad", "Could not count what to replay.", error.message));
+      replace(bulk, notice("bad", "Could not count what to replay.", error.message), idleButton());
       return;
     }
-    if (!matching.length) {
-      replace(bulk, h("p", { class: "muted" }, "Nothing to replay for this filter."), idleButton());
+    const skipped = dry.skipped
+      ? ` ${count(dry.skipped, "event")} no enabled destination matches would be skipped.`
+      : "";
+    if (!dry.events) {
+      replace(bulk, h("p", { class: "muted", id: "replay-all-count" }, `Nothing to replay for this filter.${skipped}`));
+      bulk.append(idleButton());
       return;
     }
-    const chosen = matching.slice(0, REPLAY_ALL_CAP);
-    const events = new Set(chosen.map((dead) => dead.id)).size;
-    const confirm = h("button", { type: "button", id: "replay-all-confirm" }, `Replay ${chosen.length} dead letter${chosen.length === 1 ? "" : "s"}`);
+    const where = filter.destination
+      ? `to ${filter.destination} only`
+      : "to every destination each matches (those that have it too: filter by a destination to send only what failed to reach it)";
+    const confirm = h("button", { type: "button", id: "replay-all-confirm" }, `Replay ${count(dry.events, "event")}`);
     const cancel = h("button", { type: "button", class: "quiet" }, "Cancel");
     cancel.addEventListener("click", idle);
-    confirm.addEventListener("click", () => replayAll(chosen));
-    replace(bulk,
-      h("p", { id: "replay-all-count" }, `${chosen.length} dead letter${chosen.length === 1 ? "" : "s"} (${events} event${events === 1 ? "" : "s"}) match this filter${next ? ` (the first ${REPLAY_ALL_CAP}; replay again for the rest)` : ""}.`),
-      confirm, " ", cancel);
+    confirm.addEventListener("click", () => replayAll(selection));
+    replace(
+      bulk,
+      h(
+        "p",
+        { id: "replay-all-count" },
+        `${count(dry.events, "event")} with a dead letter, received in this range, match this filter: ${count(dry.messages, "message")} ${where}.${skipped}`,
+      ),
+      confirm,
+      " ",
+      cancel,
+    );
     confirm.focus();
   }
 
-  async function replayAll(chosen) {
-    let done = 0;
-    const failed = [];
-    for (const dead of chosen) {
+  async function replayAll(selection) {
+    const sent = { events: 0, messages: 0, skipped: 0, calls: 0 };
+    const progress = h("p", { id: "replay-all-progress" }, "Replaying…");
+    replace(bulk, progress);
+    let next = null;
+    let failure = null;
+    do {
+      // The user left: nothing new starts (the server keeps what it was sent).
+      if (signal.aborted) return;
       try {
-        await call(`/api/dead-letters/${encodeURIComponent(dead.id)}/replay`, { method: "POST", query: { destination: dead.destination } });
-        done += 1;
+        const answer = await call("/api/replay", {
+          method: "POST",
+          body: next ? { ...selection, cursor: next } : selection,
+          keep: true,
+        });
+        sent.calls += 1;
+        sent.events += answer.events;
+        sent.messages += answer.messages;
+        sent.skipped += answer.skipped;
+        next = answer.cursor;
       } catch (error) {
-        failed.push(`${dead.id} → ${dead.destination}: ${error.message}`);
+        failure = error;
+        break;
       }
-      replace(bulk, h("p", {}, `Replayed ${done} of ${chosen.length}…`));
-    }
-    replace(bulk,
-      failed.length
-        ? notice("warning", `Replayed ${done} of ${chosen.length}; ${failed.length} failed.`, h("ul", {}, failed.map((line) => h("li", {}, line))))
-        : notice("good", `Replayed ${done} dead letter${done === 1 ? "" : "s"}: they are queued for delivery again.`),
-      idleButton());
+      replace(progress, `Replayed ${count(sent.events, "event")} so far (${count(sent.calls, "call")})…`);
+    } while (next);
+    const summary = `${count(sent.events, "event")} replayed (${count(sent.messages, "message")} queued, ${sent.skipped} skipped) in ${count(sent.calls, "call")}`;
+    replace(
+      bulk,
+      h(
+        "div",
+        { id: "replay-all-summary" },
+        failure
+          ? notice("bad", `Stopped: ${summary}, then a call failed.`, failure.message)
+          : notice("good", `Done: ${summary}. They are queued for delivery again.`),
+      ),
+      idleButton(),
+    );
     cursor = null;
-    load();
+    if (!signal.aborted) load();
   }
 
   function idleButton() {
@@ -148,11 +247,10 @@ export function render(main, route, { call, go, ready }) {
   }
 
   function idle() {
-    replace(bulk, idleButton());
+    if (bulk) replace(bulk, idleButton());
   }
 
   more.addEventListener("click", load);
   idle();
   load().then(ready);
-  return () => {};
 }

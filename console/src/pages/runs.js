@@ -26,12 +26,17 @@ export function render(main, route, { call, go, ready }) {
   const params = route.params;
   const form = h(
     "form",
-    { class: "filters", role: "search", "aria-label": "Choose a project", onsubmit: (e) => {
-      e.preventDefault();
-      const project = new FormData(form).get("project").trim();
-      if (project) sessionStorage.setItem(PROJECT_KEY, project);
-      go(hashOf("runs", { project }));
-    } },
+    {
+      class: "filters",
+      role: "search",
+      "aria-label": "Choose a project",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const project = new FormData(form).get("project").trim();
+        if (project) sessionStorage.setItem(PROJECT_KEY, project);
+        go(hashOf("runs", { project }));
+      },
+    },
     field("Project", textInput("project", params.project, { placeholder: "code, e.g. WEB", size: 10, required: true })),
     h("button", { type: "submit" }, "Show runs"),
   );
@@ -46,38 +51,88 @@ export function render(main, route, { call, go, ready }) {
       project = newest?.events?.[0]?.project_code;
     }
     if (!project) {
-      replace(list, h("p", { class: "muted" }, "No event has arrived yet, so there is no run to show. Choose a project above once Qase has sent some."));
+      replace(
+        list,
+        h(
+          "p",
+          { class: "muted" },
+          "No event has arrived yet, so there is no run to show. Choose a project above once Qase has sent some.",
+        ),
+      );
       return;
     }
     form.elements.project.value = project;
     try {
       const page = await call("/api/runs", { query: { project, limit: 50 } });
       if (!page.runs.length) {
-        replace(list, h("p", { class: "muted" }, `No run of ${project} yet: runs appear here from their run.* and result.* events.`));
+        replace(
+          list,
+          h(
+            "p",
+            { class: "muted" },
+            `No run of ${project} yet: runs appear here from their run.* and result.* events.`,
+          ),
+        );
         return;
       }
-      replace(list, h("div", { class: "scroll" }, h("table", { class: "list" },
-        h("thead", {}, h("tr", {},
-          h("th", { scope: "col" }, "Run"),
-          h("th", { scope: "col" }, "Status"),
-          h("th", { scope: "col" }, "Results"),
-          h("th", { scope: "col", class: "wide" }, "Pass rate"),
-          h("th", { scope: "col", class: "wide" }, "Last event"),
-        )),
-        h("tbody", {}, page.runs.map((run) => h("tr", { "data-run": run.run },
-          h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(run.project)}/${run.run}` }, `#${run.run}`), run.title ? h("div", {}, run.title) : null),
-          h("td", {}, badge(run.status, runTone(run))),
-          h("td", {}, counts(run)),
-          h("td", { class: "wide" }, run.pass_rate === null || run.pass_rate === undefined ? "" : `${run.pass_rate} %`),
-          h("td", { class: "wide", title: when(run.last_event_at * 1000) }, run.last_event_at ? ago(run.last_event_at * 1000) : ""),
-        ))))));
+      replace(
+        list,
+        h(
+          "div",
+          { class: "scroll" },
+          h(
+            "table",
+            { class: "list" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                h("th", { scope: "col" }, "Run"),
+                h("th", { scope: "col" }, "Status"),
+                h("th", { scope: "col" }, "Results"),
+                h("th", { scope: "col", class: "wide" }, "Pass rate"),
+                h("th", { scope: "col", class: "wide" }, "Last event"),
+              ),
+            ),
+            h(
+              "tbody",
+              {},
+              page.runs.map((run) =>
+                h(
+                  "tr",
+                  { "data-run": run.run },
+                  h(
+                    "td",
+                    {},
+                    h("a", { href: `#/runs/${encodeURIComponent(run.project)}/${run.run}` }, `#${run.run}`),
+                    run.title ? h("div", {}, run.title) : null,
+                  ),
+                  h("td", {}, badge(run.status, runTone(run))),
+                  h("td", {}, counts(run)),
+                  h(
+                    "td",
+                    { class: "wide" },
+                    run.pass_rate === null || run.pass_rate === undefined ? "" : `${run.pass_rate} %`,
+                  ),
+                  h(
+                    "td",
+                    { class: "wide", title: when(run.last_event_at * 1000) },
+                    run.last_event_at ? ago(run.last_event_at * 1000) : "",
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
     } catch (error) {
       replace(list, notice("bad", "The runs could not be loaded.", error.message));
     }
   }
 
   load().then(ready);
-  return () => {};
 }
 
 function renderRun(main, route, { call, ready }) {
@@ -89,14 +144,25 @@ function renderRun(main, route, { call, ready }) {
     try {
       run = await call(`/api/runs/${encodeURIComponent(route.project)}/${encodeURIComponent(route.id)}`);
     } catch (error) {
-      replace(section, notice("bad", error.status === 404 ? "No such run." : "The run could not be loaded.", error.message));
+      replace(
+        section,
+        notice("bad", error.status === 404 ? "No such run." : "The run could not be loaded.", error.message),
+      );
       return;
     }
     const failures = run.failures;
-    replace(section,
+    replace(
+      section,
       h("h1", { id: "run-title" }, `Run #${run.run}`, run.title ? ` · ${run.title}` : ""),
-      h("p", {}, badge(run.status, runTone(run)), " ", counts(run), " ",
-        h("a", { href: run.url, target: "_blank", rel: "noopener noreferrer" }, "Open in Qase ↗")),
+      h(
+        "p",
+        {},
+        badge(run.status, runTone(run)),
+        " ",
+        counts(run),
+        " ",
+        h("a", { href: run.url, target: "_blank", rel: "noopener noreferrer" }, "Open in Qase ↗"),
+      ),
       facts([
         ["Project", run.project],
         ["Pass rate", run.pass_rate === null || run.pass_rate === undefined ? null : `${run.pass_rate} %`],
@@ -107,32 +173,80 @@ function renderRun(main, route, { call, ready }) {
         ["First event", run.first_event_at ? when(run.first_event_at * 1000) : null],
         ["Last event", run.last_event_at ? when(run.last_event_at * 1000) : null],
         ["Run events", run.run_events],
-        ["Results received", run.results ? `${run.results.created} created, ${run.results.updated} updated, ${run.results.deleted} deleted` : null],
-        ["Report", run.report_sent ? "sent" : (run.done ? "not sent (no destination asks for reports, or it is settling)" : "after the run ends")],
-        ["End from", run.source === "reconciled" ? "Qase's REST API (reconciled: its webhook never came)"
-          : run.source === "webhook" ? (run.reconciled ? "its webhook, after a reconcile pass" : "its webhook") : null],
+        [
+          "Results received",
+          run.results
+            ? `${run.results.created} created, ${run.results.updated} updated, ${run.results.deleted} deleted`
+            : null,
+        ],
+        [
+          "Report",
+          run.report_sent
+            ? "sent"
+            : run.done
+              ? "not sent (no destination asks for reports, or it is settling)"
+              : "after the run ends",
+        ],
+        [
+          "End from",
+          run.source === "reconciled"
+            ? "Qase's REST API (reconciled: its webhook never came)"
+            : run.source === "webhook"
+              ? run.reconciled
+                ? "its webhook, after a reconcile pass"
+                : "its webhook"
+              : null,
+        ],
       ]),
       h("h2", {}, "What failed"),
       failureList(run, failures),
-      h("p", {}, h("a", { href: `#/events?project=${encodeURIComponent(run.project)}&run=${run.run}&range=30d` }, "This run's events →")),
+      h(
+        "p",
+        {},
+        h(
+          "a",
+          { href: `#/events?project=${encodeURIComponent(run.project)}&run=${run.run}&range=30d` },
+          "This run's events →",
+        ),
+      ),
     );
   }
 
   load().then(ready);
-  return () => {};
 }
 
 function failureList(run, failures) {
   if (!run.done) return h("p", { class: "muted" }, "The run has not ended yet.");
   if (!failures || failures.source === "none") {
-    return h("p", { class: "muted" }, run.counts && !run.counts.failed && !run.counts.blocked
-      ? "Nothing failed."
-      : "Failed cases are listed when QASE_API_TOKEN is set (they are fetched from Qase's API once the run ends); the counts are above.");
+    return h(
+      "p",
+      { class: "muted" },
+      run.counts && !run.counts.failed && !run.counts.blocked
+        ? "Nothing failed."
+        : "Failed cases are listed when QASE_API_TOKEN is set (they are fetched from Qase's API once the run ends); the counts are above.",
+    );
   }
   if (!failures.items.length) return h("p", { class: "muted" }, "Nothing failed.");
-  return h("div", {},
-    h("ul", { class: "failures" }, failures.items.map((item) => h("li", {},
-      badge(item.status, tone(item.status === "failed" ? "bad" : "warning")), " ",
-      h("a", { href: item.url, target: "_blank", rel: "noopener noreferrer" }, item.title ?? `Case ${item.case_id}`)))),
-    failures.more ? h("p", { class: "muted" }, `and ${failures.more} more`) : null);
+  return h(
+    "div",
+    {},
+    h(
+      "ul",
+      { class: "failures" },
+      failures.items.map((item) =>
+        h(
+          "li",
+          {},
+          badge(item.status, tone(item.status === "failed" ? "bad" : "warning")),
+          " ",
+          h(
+            "a",
+            { href: item.url, target: "_blank", rel: "noopener noreferrer" },
+            item.title ?? `Case ${item.case_id}`,
+          ),
+        ),
+      ),
+    ),
+    failures.more ? h("p", { class: "muted" }, `and ${failures.more} more`) : null,
+  );
 }

@@ -6,21 +6,31 @@
 //!    `run.completed`, reads what happened in words and its delivery to CI,
 //!    replays it and sees the new attempt (and CI receives it again), sees
 //!    a case titled `<img src=x onerror=alert(1)>` as text with no script
-//!    run, sees the dead letter and replays all that match after their
-//!    count, then the destinations and health. Every page works under the
-//!    Worker's Content-Security-Policy, and on a phone-sized screen in
-//!    dark mode. Screenshots of each page go to `target/console-screenshots/`.
+//!    run, sees the dead letter and replays all that match (filtered by its
+//!    destination) through the bulk replay after its dry run, then the
+//!    destinations and health. Every page works under the Worker's
+//!    Content-Security-Policy, and on a phone-sized screen in dark mode.
+//!    Screenshots of each page go to `target/console-screenshots/`.
 //! 2. Without an operator token, the console says the API is off.
 //! 3. The console's files come with the security headers and `/console`
 //!    redirects to `/console/`; the API routes stay the Worker's.
+//! 4. Behind Cloudflare Access (a local team signs the assertions the
+//!    browser sends): a viewer sees who they are and their role, no
+//!    sign-in form, and no replay, pause or resume button; the Events
+//!    page's refresh never overlaps a slow one and stops when the page is
+//!    left. An operator runs "Replay all" as the server's bulk replay (a
+//!    dry run, then cursor calls until done, in the audit log as theirs,
+//!    every dead letter sent again); leaving the page mid-way lets the call
+//!    in flight finish and starts no other.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use qase_edge_e2e::access::Team;
 use qase_edge_e2e::sink::{Reply, Sink};
 use qase_edge_e2e::{
-    envelope, post, qase_hook_binary, repo_root, Worker, WorkerOptions, ADMIN_TOKEN, SECRET,
+    answer, envelope, post, qase_hook_binary, repo_root, Worker, WorkerOptions, ADMIN_TOKEN, SECRET,
 };
 use serde_json::{json, Value};
 
@@ -128,6 +138,121 @@ async fn the_console_answers_did_the_run_reach_ci() {
     // The dead letter replayed from the browser was attempted again.
     sink.wait_for(&worker, "/archive", 2, Duration::from_secs(20))
         .await;
+}
+
+/// Dead letters the Access scenario replays (one per `case.created`).
+const ACCESS_DEAD: usize = 3;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_access_a_viewer_reads_and_an_operator_replays_all_in_bulk() {
+    let team = Team::start();
+    let sink = Sink::start();
+    sink.always("/archive", Reply::status(400));
+    let destinations = json!([{"name": "archive", "url": sink.url("/archive")}]);
+    let roles = json!([
+        {"email": "olga@example.com", "role": "operator"},
+        {"email": "*@example.com", "role": "viewer"}
+    ]);
+    let worker = Worker::start(
+        team.configure(WorkerOptions::with_secret())
+            .var("QASE_DESTINATIONS", &destinations.to_string())
+            .var("QASE_ACCESS_ROLES", &roles.to_string()),
+    );
+    for n in 0..ACCESS_DEAD {
+        worker
+            .accept(envelope(
+                "case.created",
+                "WEB",
+                json!({"id": 100 + n, "title": format!("Case {n}")}),
+            ))
+            .await;
+    }
+    sink.wait_for(&worker, "/archive", ACCESS_DEAD, Duration::from_secs(30))
+        .await;
+    worker
+        .wait_until("the dead letters", Duration::from_secs(10), async || {
+            let sql = "SELECT 1 FROM deliveries WHERE status = 'dead'";
+            (worker.d1(sql, &[]).await.len() == ACCESS_DEAD).then_some(())
+        })
+        .await;
+
+    let operator = team.user_assertion("olga@example.com");
+    let input = json!({
+        "scenario": "access",
+        "url": worker.url(""),
+        "screenshots": screenshots(),
+        "viewer": team.user_assertion("vic@example.com"),
+        "operator": operator,
+        "dead": ACCESS_DEAD,
+        "dead_destination": "archive",
+    });
+    tokio::task::spawn_blocking(move || browse(input))
+        .await
+        .unwrap();
+
+    // The server saw the bulk replays as olga's: the dry run, then each
+    // cursor call (two of them, the browser test asks for two events a
+    // call), then the second Replay all's dry run and the one call let
+    // finish when the page was left.
+    let (status, log) = answer(
+        reqwest::Client::new()
+            .get(worker.url("/api/audit"))
+            .header("Cf-Access-Jwt-Assertion", &operator),
+    )
+    .await;
+    assert_eq!(status, 200, "{log}");
+    let mut bulk: Vec<(String, String, bool, u64)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "bulk_replay")
+        .map(|e| {
+            let target = e["target"].as_str().unwrap();
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["credential"].as_str().unwrap().to_owned(),
+                target.contains(r#""dry_run":true"#),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    bulk.reverse();
+    let olga = |dry_run, status| {
+        (
+            "olga@example.com".to_owned(),
+            "access_user".to_owned(),
+            dry_run,
+            status,
+        )
+    };
+    assert_eq!(
+        bulk,
+        [
+            olga(true, 200),
+            olga(false, 202),
+            olga(false, 202),
+            olga(true, 200),
+            olga(false, 202)
+        ],
+        "{log}"
+    );
+    // Each dead letter was sent once, then again by the first Replay all,
+    // and one more by the call let finish; nothing after that.
+    sink.wait_for(
+        &worker,
+        "/archive",
+        2 * ACCESS_DEAD + 1,
+        Duration::from_secs(30),
+    )
+    .await;
+    let received = sink
+        .assert_quiet_for("/archive", Duration::from_secs(3))
+        .await;
+    assert_eq!(
+        received.len(),
+        2 * ACCESS_DEAD + 1,
+        "what the archive received"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
