@@ -484,6 +484,14 @@ async function access(page) {
   assert.equal(await shown(page, 'nav a[data-page="audit"]'), true, "the Audit page for an operator");
   await page.waitForSelector("tbody tr[data-id] button");
   net.replays.length = 0;
+  // Without a destination the bulk replay would also re-send each event to
+  // the destinations that have it: the page asks for one and sends nothing.
+  await page.click("#replay-all");
+  await waitText(page, "#replay-all-needs-destination", { includes: ["Choose a destination first"] }, "the ask");
+  await sleep(500);
+  assert.deepEqual(net.replays, [], "no bulk call without a destination");
+  await visit(page, `#/dead-letters?destination=${input.dead_destination}`);
+  await page.waitForSelector("tbody tr[data-id] button");
   net.replayLimit = 2;
   await page.click("#replay-all");
   await waitText(

@@ -20,6 +20,7 @@ function count(n, what) {
 /// they are replayed to), and `since`/`until` are when the event was
 /// received, where the list's are when the delivery was given up (an event
 /// given up in the range but received before it is listed, not replayed).
+/// Replay all asks for a destination first (see countAll).
 export function bulkFilter({ destination, project, since, until }) {
   return { state: "dead", destination, project, since, until };
 }
@@ -161,6 +162,27 @@ export function render(main, route, { call, can, go, ready, signal }) {
   /// with its `cursor` until there is none. Leaving the page starts no new
   /// call (the one in flight is let finish: it is sending).
   async function countAll() {
+    // A dead letter is one event and one destination, and the bulk replay
+    // selects events: without a destination it would send each event to
+    // every destination it matches, again to those it reached (a second chat
+    // message, a second CI trigger). One destination at a time sends what
+    // failed to reach it there only, as replaying each dead letter would.
+    if (!filter.destination) {
+      replace(
+        bulk,
+        h(
+          "div",
+          { id: "replay-all-needs-destination" },
+          notice(
+            "warning",
+            "Choose a destination first.",
+            "Replay all sends what failed to reach one destination to that destination only: enter its name in the filter above and Apply. Without one, each event would also go again to the destinations that have it.",
+          ),
+        ),
+        idleButton(),
+      );
+      return;
+    }
     const selection = bulkFilter(filter);
     let dry;
     try {
@@ -177,9 +199,7 @@ export function render(main, route, { call, can, go, ready, signal }) {
       bulk.append(idleButton());
       return;
     }
-    const where = filter.destination
-      ? `to ${filter.destination} only`
-      : "to every destination each matches (those that have it too: filter by a destination to send only what failed to reach it)";
+    const where = `to ${filter.destination} only`;
     const confirm = h("button", { type: "button", id: "replay-all-confirm" }, `Replay ${count(dry.events, "event")}`);
     const cancel = h("button", { type: "button", class: "quiet" }, "Cancel");
     cancel.addEventListener("click", idle);
