@@ -74,3 +74,18 @@ export function notice(kind, title, ...body) {
     body.length ? h("div", {}, body) : null,
   );
 }
+
+/// A list table that scrolls sideways on a narrow screen: `columns` are
+/// its headings, each a text or `{ label, wide }` (`wide`: hidden on narrow
+/// screens, as the cells of its column are), and `body` its <tbody>.
+export function listTable(columns, body) {
+  const heading = (column) => {
+    const { label, wide = false } = typeof column === "string" ? { label: column } : column;
+    return h("th", { scope: "col", class: wide && "wide" }, label);
+  };
+  return h(
+    "div",
+    { class: "scroll" },
+    h("table", { class: "list" }, h("thead", {}, h("tr", {}, columns.map(heading))), body),
+  );
+}

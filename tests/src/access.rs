@@ -170,6 +170,16 @@ async fn edge(mut stream: tokio::net::TcpStream, pass: Arc<Pass>) {
     }
 }
 
+/// The request headers the edge does not pass on: the connection's own,
+/// and the service token, which Access swaps for its assertion.
+const NOT_PASSED_ON: [&str; 5] = [
+    "host",
+    "content-length",
+    "connection",
+    "cf-access-client-id",
+    "cf-access-client-secret",
+];
+
 /// `request` passed on to the Worker with the assertion in place of the
 /// service token: its status, content type, cursor header and body.
 async fn forward(
@@ -183,14 +193,7 @@ async fn forward(
         .header("Cf-Access-Jwt-Assertion", &pass.assertion)
         .body(request.body.clone());
     for (name, value) in &request.headers {
-        let hop = [
-            "host",
-            "content-length",
-            "connection",
-            "cf-access-client-id",
-            "cf-access-client-secret",
-        ];
-        if !hop.contains(&name.as_str()) {
+        if !NOT_PASSED_ON.contains(&name.as_str()) {
             outgoing = outgoing.header(name, value);
         }
     }

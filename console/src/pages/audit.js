@@ -2,7 +2,7 @@
 // first, a page at a time: who, through what, with which role, what on
 // what, and what it was answered.
 
-import { badge, h, notice, replace } from "../dom.js";
+import { badge, h, listTable, notice, replace } from "../dom.js";
 import { ago, when } from "../format.js";
 
 const PAGE = 50;
@@ -27,28 +27,7 @@ function row(entry) {
 export function render(main, _route, { call, ready }) {
   const body = h("tbody");
   const more = h("button", { type: "button", hidden: true }, "Older entries");
-  const list = h(
-    "div",
-    { class: "scroll" },
-    h(
-      "table",
-      { class: "list" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, "When"),
-          h("th", { scope: "col" }, "Who"),
-          h("th", { scope: "col" }, "Action"),
-          h("th", { scope: "col", class: "wide" }, "Target"),
-          h("th", { scope: "col" }, "Answer"),
-        ),
-      ),
-      body,
-    ),
-  );
+  const list = listTable(["When", "Who", "Action", { label: "Target", wide: true }, "Answer"], body);
   const problem = h("div");
   replace(main, h("h1", {}, "Audit log"), problem, list, more);
   let cursor = null;

@@ -2,7 +2,7 @@
 // all that match the filter through the server's bulk replay
 // (`POST /api/replay`), after its dry run has said how many that is.
 
-import { badge, h, notice, replace } from "../dom.js";
+import { badge, h, listTable, notice, replace } from "../dom.js";
 import { ago, when } from "../format.js";
 import { field, formParams, hashOf, rangeFields, textInput, timeRange } from "../filters.js";
 
@@ -60,29 +60,17 @@ export function render(main, route, { call, can, go, ready, signal }) {
     form,
     bulk,
     status,
-    h(
-      "div",
-      { class: "scroll" },
-      h(
-        "table",
-        { class: "list" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            h("th", { scope: "col" }, "Given up"),
-            h("th", { scope: "col" }, "Event"),
-            h("th", { scope: "col" }, "Destination"),
-            h("th", { scope: "col" }, "Reason"),
-            h("th", { scope: "col" }, "Last answer"),
-            h("th", { scope: "col", class: "wide" }, "Attempts"),
-            h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
-          ),
-        ),
-        body,
-      ),
+    listTable(
+      [
+        "Given up",
+        "Event",
+        "Destination",
+        "Reason",
+        "Last answer",
+        { label: "Attempts", wide: true },
+        { label: h("span", { class: "visually-hidden" }, "Actions") },
+      ],
+      body,
     ),
     more,
   );

@@ -3,7 +3,7 @@
 // problem explained. Refreshed every few seconds while the tab is visible.
 
 import { health as fetchHealth } from "../api.js";
-import { badge, facts, h, notice, replace } from "../dom.js";
+import { badge, facts, h, listTable, notice, replace } from "../dom.js";
 import { ago, duration, percent, tone, when } from "../format.js";
 
 const REFRESH_MS = 10_000;
@@ -64,29 +64,17 @@ export function render(main, _route, { call, can, poll, ready, signal }) {
     replace(
       list,
       h("h2", { id: "destinations-title" }, "Destinations"),
-      h(
-        "div",
-        { class: "scroll" },
-        h(
-          "table",
-          { class: "list" },
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              h("th", { scope: "col" }, "Name"),
-              h("th", { scope: "col" }, "State"),
-              h("th", { scope: "col" }, "Success (24 h)"),
-              h("th", { scope: "col", class: "wide" }, "Delivered / failed / dead"),
-              h("th", { scope: "col" }, "Last error"),
-              h("th", { scope: "col", class: "wide" }, "Last success"),
-              h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
-            ),
-          ),
-          h("tbody", {}, destinations.map(row)),
-        ),
+      listTable(
+        [
+          "Name",
+          "State",
+          "Success (24 h)",
+          { label: "Delivered / failed / dead", wide: true },
+          "Last error",
+          { label: "Last success", wide: true },
+          { label: h("span", { class: "visually-hidden" }, "Actions") },
+        ],
+        h("tbody", {}, destinations.map(row)),
       ),
     );
   }
@@ -235,44 +223,27 @@ export function render(main, _route, { call, can, poll, ready, signal }) {
         { class: "muted" },
         "Qase disables a webhook that keeps failing and tells only the owner, by e-mail. A watched project silent for longer than its window raises an alert: check the webhook in Qase's project settings.",
       ),
-      h(
-        "div",
-        { class: "scroll" },
+      listTable(
+        ["Project", "Last delivery", "Normal silence", "State"],
         h(
-          "table",
-          { class: "list" },
-          h(
-            "thead",
-            {},
+          "tbody",
+          {},
+          projects.map((project) =>
             h(
               "tr",
-              {},
-              h("th", { scope: "col" }, "Project"),
-              h("th", { scope: "col" }, "Last delivery"),
-              h("th", { scope: "col" }, "Normal silence"),
-              h("th", { scope: "col" }, "State"),
-            ),
-          ),
-          h(
-            "tbody",
-            {},
-            projects.map((project) =>
+              { "data-project": project.project },
+              h("td", {}, project.project),
               h(
-                "tr",
-                { "data-project": project.project },
-                h("td", {}, project.project),
-                h(
-                  "td",
-                  { title: when(project.last_delivery_at) },
-                  project.last_delivery_at ? ago(project.last_delivery_at) : "none yet",
-                ),
-                h("td", {}, duration(project.window_seconds * 1000)),
-                h(
-                  "td",
-                  {},
-                  project.quiet ? badge("quiet", "bad") : badge("receiving", "good"),
-                  project.alerted_at ? h("div", { class: "muted" }, `alerted ${ago(project.alerted_at)}`) : null,
-                ),
+                "td",
+                { title: when(project.last_delivery_at) },
+                project.last_delivery_at ? ago(project.last_delivery_at) : "none yet",
+              ),
+              h("td", {}, duration(project.window_seconds * 1000)),
+              h(
+                "td",
+                {},
+                project.quiet ? badge("quiet", "bad") : badge("receiving", "good"),
+                project.alerted_at ? h("div", { class: "muted" }, `alerted ${ago(project.alerted_at)}`) : null,
               ),
             ),
           ),
@@ -301,52 +272,35 @@ export function render(main, _route, { call, can, poll, ready, signal }) {
             "In Qase, open the project's Settings → Webhooks: re-enable the webhook, and check its endpoint URL and its secret. This clears when a delivery arrives.",
           )
         : null,
-      h(
-        "div",
-        { class: "scroll" },
+      listTable(
+        ["Project", "Last delivery", "Grace", "Webhook"],
         h(
-          "table",
-          { class: "list" },
-          h(
-            "thead",
-            {},
+          "tbody",
+          {},
+          projects.map((project) =>
             h(
               "tr",
-              {},
-              h("th", { scope: "col" }, "Project"),
-              h("th", { scope: "col" }, "Last delivery"),
-              h("th", { scope: "col" }, "Grace"),
-              h("th", { scope: "col" }, "Webhook"),
-            ),
-          ),
-          h(
-            "tbody",
-            {},
-            projects.map((project) =>
+              { "data-project": project.project, "data-webhook": project.state },
+              h("td", {}, project.project),
               h(
-                "tr",
-                { "data-project": project.project, "data-webhook": project.state },
-                h("td", {}, project.project),
-                h(
-                  "td",
-                  { title: when(project.last_delivery_at) },
-                  project.last_delivery_at ? ago(project.last_delivery_at) : "none yet",
-                ),
-                h("td", {}, duration(project.grace_seconds * 1000)),
-                h(
-                  "td",
-                  {},
-                  project.state === "suspected_disabled"
-                    ? [
-                        badge("suspected disabled", "bad"),
-                        h(
-                          "div",
-                          { class: "muted" },
-                          `${project.runs_untold ?? 1} run(s) untold, e.g. run ${project.run}; since ${ago(project.suspected_at)}`,
-                        ),
-                      ]
-                    : badge("clear", "good"),
-                ),
+                "td",
+                { title: when(project.last_delivery_at) },
+                project.last_delivery_at ? ago(project.last_delivery_at) : "none yet",
+              ),
+              h("td", {}, duration(project.grace_seconds * 1000)),
+              h(
+                "td",
+                {},
+                project.state === "suspected_disabled"
+                  ? [
+                      badge("suspected disabled", "bad"),
+                      h(
+                        "div",
+                        { class: "muted" },
+                        `${project.runs_untold ?? 1} run(s) untold, e.g. run ${project.run}; since ${ago(project.suspected_at)}`,
+                      ),
+                    ]
+                  : badge("clear", "good"),
               ),
             ),
           ),

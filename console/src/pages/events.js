@@ -2,7 +2,7 @@
 // the tab is visible; never two refreshes at once), with filters and the
 // events per hour by entity for the range.
 
-import { badge, h, notice, replace } from "../dom.js";
+import { badge, h, listTable, notice, replace } from "../dom.js";
 import { ago, bytes, tone, when } from "../format.js";
 import { hourlyChart } from "../chart.js";
 import { field, formParams, hashOf, rangeFields, select, textInput, timeRange } from "../filters.js";
@@ -52,24 +52,16 @@ export function render(main, route, { call, go, poll, ready }) {
   const status = h("span", { class: "muted", role: "status", "aria-live": "polite" });
   const chart = h("section", { class: "card", "aria-label": "Events per hour" });
   const body = h("tbody");
-  const table = h(
-    "table",
-    { class: "list" },
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        h("th", { scope: "col" }, "Received"),
-        h("th", { scope: "col" }, "Event"),
-        h("th", { scope: "col" }, "Project"),
-        h("th", { scope: "col", class: "wide" }, "Run"),
-        h("th", { scope: "col" }, "Outcome"),
-        h("th", { scope: "col", class: "wide" }, "Forwarding"),
-        h("th", { scope: "col", class: "wide" }, "Size"),
-      ),
-    ),
+  const table = listTable(
+    [
+      "Received",
+      "Event",
+      "Project",
+      { label: "Run", wide: true },
+      "Outcome",
+      { label: "Forwarding", wide: true },
+      { label: "Size", wide: true },
+    ],
     body,
   );
   const more = h("button", { type: "button", class: "quiet", hidden: true }, "Load older events");
@@ -81,7 +73,7 @@ export function render(main, route, { call, go, poll, ready }) {
     chart,
     h("div", { class: "list-head" }, h("label", { class: "toggle" }, live, " Live"), status),
     errors,
-    h("div", { class: "scroll" }, table),
+    table,
     more,
   );
 

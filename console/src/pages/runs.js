@@ -1,7 +1,7 @@
 // Test runs, as qase-edge assembled them from their events: a project's
 // runs, most recent first, and one run with its counts and what failed.
 
-import { badge, facts, h, notice, replace } from "../dom.js";
+import { badge, facts, h, listTable, notice, replace } from "../dom.js";
 import { ago, duration, tone, when } from "../format.js";
 import { field, hashOf, textInput } from "../filters.js";
 
@@ -77,50 +77,32 @@ export function render(main, route, { call, go, ready }) {
       }
       replace(
         list,
-        h(
-          "div",
-          { class: "scroll" },
+        listTable(
+          ["Run", "Status", "Results", { label: "Pass rate", wide: true }, { label: "Last event", wide: true }],
           h(
-            "table",
-            { class: "list" },
-            h(
-              "thead",
-              {},
+            "tbody",
+            {},
+            page.runs.map((run) =>
               h(
                 "tr",
-                {},
-                h("th", { scope: "col" }, "Run"),
-                h("th", { scope: "col" }, "Status"),
-                h("th", { scope: "col" }, "Results"),
-                h("th", { scope: "col", class: "wide" }, "Pass rate"),
-                h("th", { scope: "col", class: "wide" }, "Last event"),
-              ),
-            ),
-            h(
-              "tbody",
-              {},
-              page.runs.map((run) =>
+                { "data-run": run.run },
                 h(
-                  "tr",
-                  { "data-run": run.run },
-                  h(
-                    "td",
-                    {},
-                    h("a", { href: `#/runs/${encodeURIComponent(run.project)}/${run.run}` }, `#${run.run}`),
-                    run.title ? h("div", {}, run.title) : null,
-                  ),
-                  h("td", {}, badge(run.status, runTone(run))),
-                  h("td", {}, counts(run)),
-                  h(
-                    "td",
-                    { class: "wide" },
-                    run.pass_rate === null || run.pass_rate === undefined ? "" : `${run.pass_rate} %`,
-                  ),
-                  h(
-                    "td",
-                    { class: "wide", title: when(run.last_event_at * 1000) },
-                    run.last_event_at ? ago(run.last_event_at * 1000) : "",
-                  ),
+                  "td",
+                  {},
+                  h("a", { href: `#/runs/${encodeURIComponent(run.project)}/${run.run}` }, `#${run.run}`),
+                  run.title ? h("div", {}, run.title) : null,
+                ),
+                h("td", {}, badge(run.status, runTone(run))),
+                h("td", {}, counts(run)),
+                h(
+                  "td",
+                  { class: "wide" },
+                  run.pass_rate === null || run.pass_rate === undefined ? "" : `${run.pass_rate} %`,
+                ),
+                h(
+                  "td",
+                  { class: "wide", title: when(run.last_event_at * 1000) },
+                  run.last_event_at ? ago(run.last_event_at * 1000) : "",
                 ),
               ),
             ),
