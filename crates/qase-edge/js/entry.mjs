@@ -1,34 +1,83 @@
-// The Worker's entry module: the entrypoint class that worker-build
-// generates from the Rust crate, with the ingest route served by
-// synchronous calls into Wasm instead of wasm-bindgen's async bridge
-// (crates/qase-edge/src/ingest/hot_path.rs; BENCHMARKS.md has why).
+// The Worker's entry module. Two Wasm modules sit behind it:
+//
+// - the ingest module (crates/qase-edge-ingest, ./ingest/ingest.js), about a
+//   fifth of the size, instantiated when the isolate starts: it decides the
+//   request Qase sends, `POST /webhooks/qase` with a declared length;
+// - the shell (crates/qase-edge, worker-build's ./index.js): every other
+//   route, a body without Content-Length, the queue consumers, the cron and
+//   the Durable Objects. It is imported on first use only, so an isolate
+//   that only takes deliveries never compiles or starts it (BENCHMARKS.md,
+//   cold start).
 //
 // This file decides nothing: no status codes, headers, key names, SQL or
 // checks. It hands the header facts over once, reads the body once, runs
 // each round of reads and writes the Rust decision lists (all of a round at
 // once), reports how each went, and wraps the status and bytes the decision
-// answers in a Response. Every other route, and a body without
-// Content-Length, goes to the Rust `fetch` handler. The calls go through the
-// class's own methods, so worker-build's panic recovery (a new Wasm instance
-// after a panic) covers them.
-import Base from "./index.js";
+// answers in a Response.
+//
+// A panic in the ingest module (a trap) fails its request; the next request
+// gets a fresh instance (`__wbg_reset_state`), as worker-build's own
+// recovery does for the shell.
+import { WorkerEntrypoint } from "cloudflare:workers";
+import * as ingest from "./ingest/ingest.js";
 
-export * from "./index.js";
-
-const wasm = Base.prototype;
-// The values of `hot_path::Step` (explicit discriminants there): worker-build's
-// shim exports the classes of the Rust crate, not its enums.
-const Step = Object.freeze({ Stream: 0, ReadBody: 1, Run: 2, Answer: 3, AnswerWithHeader: 4 });
+const { Step } = ingest;
 const utf8 = new TextDecoder();
-// The answer's headers, from the Rust side, once per isolate (name, value, ...).
+// The answer's headers, from the Rust side, once per instance (name, value, ...).
 let answerHeaders;
+// Bumped when the ingest module is started afresh after a panic: a decision
+// of the old instance is never handed to the new one.
+let generation = 0;
+let crashed = false;
 
-export default class QaseEdge extends Base {
+// The shell's ignored-delivery count adds the ingest module's (GET /health);
+// the two modules share only this global (crates/qase-edge/src/ingest).
+globalThis.qaseEdgeIngestIgnored = () => ingest.qase_ignored_since_start();
+
+/// The shell's module, imported once, on first use.
+let shellModule;
+function shell() {
+  shellModule ??= import("./index.js");
+  return shellModule;
+}
+
+/// worker-build's entrypoint, for this invocation's env and ctx.
+async function shellEntrypoint(worker) {
+  const { default: Shell } = await shell();
+  return new Shell(worker.ctx, worker.env);
+}
+
+export default class QaseEdge extends WorkerEntrypoint {
   async fetch(request) {
+    if (crashed) {
+      ingest.__wbg_reset_state();
+      answerHeaders = undefined;
+      crashed = false;
+      generation++;
+    }
+    let response;
+    try {
+      response = await this.ingest(request);
+    } catch (error) {
+      if (error instanceof WebAssembly.RuntimeError) crashed = true;
+      throw error;
+    }
+    return response ?? (await shellEntrypoint(this)).fetch(request);
+  }
+
+  async queue(batch) {
+    return (await shellEntrypoint(this)).queue(batch);
+  }
+
+  async scheduled(controller) {
+    return (await shellEntrypoint(this)).scheduled(controller);
+  }
+
+  /// The ingest module's answer, or `undefined` for the shell to serve.
+  async ingest(request) {
     const env = this.env;
     const headers = request.headers;
-    const decision = wasm.qase_begin.call(
-      this,
+    const decision = ingest.qase_begin(
       env,
       request.method,
       request.url,
@@ -40,7 +89,7 @@ export default class QaseEdge extends Base {
     let step = decision.step;
     if (step === Step.Stream) {
       decision.free();
-      return super.fetch(request);
+      return undefined;
     }
     if (step === Step.ReadBody) {
       let body;
@@ -51,20 +100,22 @@ export default class QaseEdge extends Base {
         // side answers that (and logs it) as for any unreadable body.
         body = undefined;
       }
-      wasm.qase_ingest.call(this, env, decision, body);
+      const started = generation;
+      ingest.qase_ingest(env, decision, body);
       step = decision.step;
       while (step === Step.Run) {
         const count = decision.op_count;
         const runs = [];
         for (let i = 0; i < count; i++) runs.push(run(decision, i, env, body));
         const settled = await Promise.allSettled(runs);
+        if (generation !== started) throw new Error("the ingest module was restarted after a panic");
         const values = new Float64Array(count);
         const failures = new Array(count);
         settled.forEach((result, i) => {
           if (result.status === "fulfilled") values[i] = result.value;
           else failures[i] = String(result.reason?.message ?? result.reason);
         });
-        wasm.qase_feed.call(this, env, decision, values, failures);
+        ingest.qase_feed(env, decision, values, failures);
         step = decision.step;
       }
       const markKey = decision.mark_key;
@@ -74,14 +125,40 @@ export default class QaseEdge extends Base {
         this.ctx.waitUntil(marker.catch((error) => console.warn(`duplicate marker not written: ${error}`)));
       }
     }
-    return answer(this, decision, step);
+    return answer(decision, step);
   }
 }
 
+/// A Durable Object class of the shell, loaded on its object's first call.
+/// The runtime constructs this class; the shell's is constructed once per
+/// object, with the same state and env, and takes every call.
+function lazyObject(name) {
+  return class {
+    constructor(state, env) {
+      this.state = state;
+      this.env = env;
+    }
+    object() {
+      this.inner ??= shell().then((module) => new module[name](this.state, this.env));
+      return this.inner;
+    }
+    async fetch(request) {
+      return (await this.object()).fetch(request);
+    }
+    async alarm(info) {
+      return (await this.object()).alarm(info);
+    }
+  };
+}
+
+export const Pacer = lazyObject("Pacer");
+export const RunWatch = lazyObject("RunWatch");
+export const Breaker = lazyObject("Breaker");
+
 /// The decided answer as a Response: status, JSON bytes, the headers.
-function answer(worker, decision, step) {
+function answer(decision, step) {
   if (answerHeaders === undefined) {
-    const pairs = wasm.qase_answer_headers.call(worker);
+    const pairs = ingest.qase_answer_headers();
     answerHeaders = [];
     for (let i = 0; i < pairs.length; i += 2) answerHeaders.push([pairs[i], pairs[i + 1]]);
   }

@@ -52,7 +52,7 @@ use worker::web_sys;
 use worker::{event, Context, Env, MessageBatch, Request, Result, ScheduleContext, ScheduledEvent};
 
 use crate::delivery::{consumer, dead_letters};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ToResponse};
 use crate::http::{console, health};
 use crate::store::sweep;
 use engine::config::Effect;

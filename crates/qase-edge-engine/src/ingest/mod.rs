@@ -16,6 +16,7 @@
 
 mod admission;
 mod answer;
+pub mod log;
 mod plan;
 mod rounds;
 pub mod settings;

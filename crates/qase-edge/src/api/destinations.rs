@@ -10,6 +10,7 @@ use worker::{Date, Env};
 use crate::alerts;
 use crate::delivery::breaker;
 use crate::http::error::ApiError;
+use crate::http::error::OrInternal;
 use crate::http::respond;
 use crate::store::db;
 use engine::api::answers::{DestinationPage, Forced};
@@ -57,7 +58,7 @@ pub async fn breakers(env: &Env, config: &Config) -> Vec<Option<BreakerFacts>> {
 
 async fn list(env: &Env, config: &Config) -> Result<Response, ApiError> {
     let now = Date::now().as_millis();
-    let database = db::database(env)?;
+    let database = db::database(env).or_internal()?;
     let unavailable = |error: worker::Error| {
         worker::console_error!("D1 query failed: {error}");
         ApiError::StorageUnavailable
@@ -75,7 +76,7 @@ async fn list(env: &Env, config: &Config) -> Result<Response, ApiError> {
     let page = DestinationPage {
         destinations: destinations::views(&config.delivery, breakers, &counts, &errors),
     };
-    Ok(respond::json(&page, 200)?)
+    Ok(respond::json(&page, 200).or_internal()?)
 }
 
 async fn force(env: &Env, config: &Config, name: &str, pause: bool) -> Result<Response, ApiError> {
@@ -103,5 +104,5 @@ async fn force(env: &Env, config: &Config, name: &str, pause: bool) -> Result<Re
         since: view.since,
         state: view.state,
     };
-    Ok(respond::json(&forced, 200)?)
+    Ok(respond::json(&forced, 200).or_internal()?)
 }

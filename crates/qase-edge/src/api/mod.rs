@@ -21,6 +21,7 @@ use worker::web_sys::{Headers, Response, ResponseInit};
 use worker::{Env, KvStore, Request};
 
 use crate::http::error::ApiError;
+use crate::http::error::OrInternal;
 use crate::store::db;
 use engine::access::Identity;
 use engine::api::answers::{
@@ -95,9 +96,9 @@ pub async fn handle(
         return serve(route, id, &principal, req, env, config).await;
     };
     // What the call was about, read before the route consumes the body.
-    let query = req.url()?.query().map(str::to_owned);
+    let query = req.url().or_internal()?.query().map(str::to_owned);
     let body = match action.reads_body() {
-        true => req.clone()?.text().await.ok(),
+        true => req.clone().or_internal()?.text().await.ok(),
         false => None,
     };
     let result = match allowed {
@@ -163,7 +164,7 @@ async fn serve(
     let id = id.unwrap_or_default();
     check_id(route, id)?;
     let store = Store {
-        db: db::database(env)?,
+        db: db::database(env).or_internal()?,
         env,
     };
     check_scope(route, id, &store, &principal.scope).await?;
@@ -202,7 +203,12 @@ fn runs_out_of_scope(
 ) -> Result<Option<Response>, ApiError> {
     let project = match route {
         Route::GetRun | Route::WaitRun => auth::run_project(id.unwrap_or_default()).to_owned(),
-        Route::ListRuns => match req.url()?.query_pairs().find(|(k, _)| k == "project") {
+        Route::ListRuns => match req
+            .url()
+            .or_internal()?
+            .query_pairs()
+            .find(|(k, _)| k == "project")
+        {
             Some((_, project)) => project.into_owned(),
             None => return Ok(None),
         },
@@ -231,7 +237,7 @@ fn authenticate(
     identity: Option<&Identity>,
     config: &Config,
 ) -> Result<Principal, ApiError> {
-    let presented = req.headers().get("Authorization")?;
+    let presented = req.headers().get("Authorization").or_internal()?;
     if let Some(presented) = presented.as_deref().and_then(params::bearer_token) {
         let admin = config.api.admin_token.as_ref();
         return auth::by_token(presented, admin, &config.api.tokens).ok_or(ApiError::BadToken);
@@ -267,7 +273,8 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     let pairs = || -> Result<Vec<(String, String)>, ApiError> {
         Ok(req
-            .url()?
+            .url()
+            .or_internal()?
             .query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect())
@@ -319,7 +326,7 @@ fn param(error: ParamError) -> ApiError {
 }
 
 fn ok_json(body: &impl Serialize, status: u16) -> Result<Response, ApiError> {
-    Ok(respond::json(body, status)?)
+    Ok(respond::json(body, status).or_internal()?)
 }
 
 /// A store that failed: `503`, retry (the cause goes to the log).
@@ -355,7 +362,7 @@ impl Store<'_> {
     }
 
     fn kv(&self) -> Result<KvStore, ApiError> {
-        Ok(self.env.kv(bindings::EVENTS_KV)?)
+        Ok(self.env.kv(bindings::EVENTS_KV).or_internal()?)
     }
 
     /// The event's row with its body column, or `404`.
@@ -392,7 +399,8 @@ impl Store<'_> {
 
     async fn send(&self, batch: Vec<QueuedDelivery>) -> Result<(), ApiError> {
         self.env
-            .queue(bindings::DELIVERIES_QUEUE)?
+            .queue(bindings::DELIVERIES_QUEUE)
+            .or_internal()?
             .send_batch(batch.iter().map(TaggedDelivery::Delivery))
             .await
             .map_err(unavailable("replay send"))
@@ -441,7 +449,7 @@ async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Respo
 
 async fn get_event_body(store: &Store<'_>, id: &str) -> Result<Response, ApiError> {
     let event = store.event(id).await?;
-    Ok(respond::json_bytes(store.body(&event).await?, 200)?)
+    Ok(respond::json_bytes(store.body(&event).await?, 200).or_internal()?)
 }
 
 #[derive(serde::Deserialize)]
@@ -460,7 +468,8 @@ async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Re
     let statements = [deliveries, event]
         .iter()
         .map(|s| db::prepare(&store.db, s, None))
-        .collect::<worker::Result<Vec<_>>>()?;
+        .collect::<worker::Result<Vec<_>>>()
+        .or_internal()?;
     let results = store
         .db
         .batch(statements)
@@ -469,7 +478,8 @@ async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Re
     let deleted: Vec<Deleted> = results
         .last()
         .map(|r| r.results())
-        .transpose()?
+        .transpose()
+        .or_internal()?
         .unwrap_or_default();
     let Some(deleted) = deleted.first() else {
         return Err(ApiError::EventNotFound);
@@ -488,7 +498,7 @@ async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Re
             .await
             .map_err(|e| unavailable("KV delete")(e.into()))?;
     }
-    Ok(respond::empty(204)?)
+    Ok(respond::empty(204).or_internal()?)
 }
 
 async fn replay_event(
@@ -731,7 +741,7 @@ async fn export(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiErro
     let cursor = (chosen.rows.len() < chosen.fetched)
         .then(|| chosen.rows.last().map(|r| r.cursor().encode()))
         .flatten();
-    Ok(ndjson(out, cursor.as_deref())?)
+    Ok(ndjson(out, cursor.as_deref()).or_internal()?)
 }
 
 /// An NDJSON response, with the continuation cursor in
@@ -891,7 +901,7 @@ async fn write_in_batches(
     let mut writes = writes.into_iter().peekable();
     while let Some((statement, body)) = writes.next() {
         bytes += body.as_ref().map_or(0, Vec::len);
-        batch.push(db::prepare(&store.db, &statement, body.as_deref())?);
+        batch.push(db::prepare(&store.db, &statement, body.as_deref()).or_internal()?);
         let full = writes.peek().is_none_or(|(_, next)| {
             bytes + next.as_ref().map_or(0, Vec::len) > MIGRATION_BATCH_BYTES
         });

@@ -1,8 +1,6 @@
 //! `GET /health`: version, sinks and configuration status, never a secret.
 //! Always `200`, so that a broken configuration can be read here.
 
-use std::sync::atomic::Ordering;
-
 use serde::Serialize;
 use worker::web_sys::Response;
 use worker::Env;
@@ -10,6 +8,7 @@ use worker::Env;
 use crate::api::destinations;
 use crate::config;
 use crate::http::error::ApiError;
+use crate::http::error::OrInternal;
 use crate::http::respond;
 use crate::ingest;
 use crate::store::sweep;
@@ -113,13 +112,13 @@ pub async fn handle(env: &Env) -> Result<Response, ApiError> {
         config,
         config_error,
         config_problems,
-        ignored_since_start: ingest::IGNORED.load(Ordering::Relaxed),
+        ignored_since_start: ingest::ignored_since_start(),
         destinations,
         watch,
         reconcile: config::load(env).as_ref().ok().and_then(reconcile::health),
         webhooks,
     };
-    Ok(respond::json(&health, 200)?)
+    Ok(respond::json(&health, 200).or_internal()?)
 }
 
 /// The destinations' breaker states and the watched projects; what cannot

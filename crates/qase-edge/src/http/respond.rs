@@ -14,12 +14,7 @@ use serde::Serialize;
 use worker::web_sys::{Headers, ReadableStream, Response, ResponseInit};
 use worker::Result;
 
-/// The headers of every JSON answer (also the ingest entry's,
-/// [`crate::ingest::hot_path::qase_answer_headers`]).
-pub const JSON_HEADER_PAIRS: [(&str, &str); 2] = [
-    ("Content-Type", "application/json"),
-    ("Cache-Control", "no-store"),
-];
+use engine::http::JSON_HEADER_PAIRS;
 
 thread_local! {
     /// [`JSON_HEADER_PAIRS`], as one `Headers` object.

@@ -1,21 +1,23 @@
-//! `POST /webhooks/qase` for bodies without a `Content-Length` (streamed and
-//! counted), and whatever [`crate::ingest::hot_path`] hands over: carries out
-//! [`engine::ingest`]'s decision: reads the headers and the body,
-//! runs the rounds of reads and writes the engine asks for, and answers.
+//! `POST /webhooks/qase` for what the ingest module (crates/qase-edge-ingest,
+//! called by `js/entry.mjs`) hands over: bodies without a `Content-Length`,
+//! streamed and counted. Carries out [`engine::ingest`]'s decision: reads
+//! the headers and the body, runs the rounds of reads and writes the engine
+//! asks for, and answers.
 
-pub mod hot_path;
 pub mod log;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::future::join_all;
 use futures_util::StreamExt;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, Request, Response};
 use worker::{js_sys, ByteStream, Env};
 
 use crate::config;
 use crate::http::error::ApiError;
+use crate::http::error::OrInternal;
 use crate::http::respond;
 use crate::ingest::log::DeliveryLog;
 use crate::store::sinks;
@@ -31,13 +33,26 @@ pub const SECRET_HEADER: &str = "X-Qase-Secret";
 /// invocation records otherwise), this is a local hint shown by `GET /health`.
 pub static IGNORED: AtomicU64 = AtomicU64::new(0);
 
+/// The name under which `js/entry.mjs` publishes the ingest module's own
+/// count of ignored deliveries (a function on `globalThis`): the two Wasm
+/// modules of an isolate share no memory, only the JavaScript global.
+const INGEST_IGNORED_GLOBAL: &str = "qaseEdgeIngestIgnored";
+
+/// Ignored deliveries since this isolate started: the streamed ones counted
+/// here ([`IGNORED`]) and those of the ingest module.
+pub fn ignored_since_start() -> u64 {
+    let published = js_sys::Reflect::get(&js_sys::global(), &INGEST_IGNORED_GLOBAL.into())
+        .ok()
+        .and_then(|value| value.dyn_into::<js_sys::Function>().ok())
+        .and_then(|count| count.call0(&JsValue::UNDEFINED).ok())
+        .and_then(|count| count.as_f64());
+    IGNORED.load(Ordering::Relaxed) + published.map_or(0, |count| count as u64)
+}
+
 /// Handles one delivery and writes its log line, whatever the outcome.
 pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
     let started = now_millis();
-    let mut log = DeliveryLog {
-        event: "delivery",
-        ..DeliveryLog::default()
-    };
+    let mut log = DeliveryLog::default();
     let result = accept(req, env, &mut log, started).await;
     log.duration_ms = now_millis().saturating_sub(started);
     match &result {
@@ -47,7 +62,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
             log.status = error.status();
         }
     }
-    log.emit_for(config::load(env));
+    log::emit_for(&log, config::load(env));
     result
 }
 
@@ -97,7 +112,7 @@ async fn accept(
     }
     log.outcome = outcome.as_str();
     let answer = ingest::answer_body(&delivery, outcome);
-    Ok(respond::json_bytes(answer, outcome.http_status())?)
+    Ok(respond::json_bytes(answer, outcome.http_status()).or_internal()?)
 }
 
 /// Carries the plan out round by round ([`Ingest`]); then the duplicate
@@ -140,7 +155,10 @@ pub(crate) fn now_millis() -> u64 {
 }
 
 fn header(headers: &Headers, name: &str) -> Result<Option<String>, ApiError> {
-    Ok(headers.get(name).map_err(worker::Error::from)?)
+    Ok(headers
+        .get(name)
+        .map_err(worker::Error::from)
+        .or_internal()?)
 }
 
 /// Reads the body, refusing it as soon as it passes the limit.

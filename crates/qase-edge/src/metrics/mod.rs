@@ -11,6 +11,7 @@ use worker::{Env, Request};
 use crate::api::destinations;
 use crate::config;
 use crate::http::error::ApiError;
+use crate::http::error::OrInternal;
 use crate::http::{health, respond};
 use crate::store::db;
 use engine::api::params;
@@ -28,7 +29,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
     if !config.api.metrics_enabled() {
         return Err(ApiError::NotFound);
     }
-    let presented = req.headers().get("Authorization")?;
+    let presented = req.headers().get("Authorization").or_internal()?;
     if !presented
         .as_deref()
         .and_then(params::bearer_token)
@@ -41,13 +42,13 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
         worker::console_error!("metrics not rendered: {error}");
         ApiError::Internal
     })?;
-    Ok(respond::text(text.into_bytes(), CONTENT_TYPE, 200)?)
+    Ok(respond::text(text.into_bytes(), CONTENT_TYPE, 200).or_internal()?)
 }
 
 /// Everything one scrape reads: four D1 aggregates, the watchdog's rows,
 /// and one status request per destination's breaker.
 async fn figures(env: &Env, config: &Config) -> Result<Figures, ApiError> {
-    let database = db::database(env)?;
+    let database = db::database(env).or_internal()?;
     Ok(Figures {
         events: read(&database, &aggregate::event_counts()).await?,
         deliveries: read(&database, &aggregate::delivery_counts()).await?,

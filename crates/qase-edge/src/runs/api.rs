@@ -7,6 +7,7 @@
 use worker::{Env, Request};
 
 use crate::http::error::ApiError;
+use crate::http::error::OrInternal;
 use crate::http::respond;
 use crate::runs::run_watch;
 use crate::store::db;
@@ -38,7 +39,8 @@ pub async fn handle(
 
 fn pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
     Ok(req
-        .url()?
+        .url()
+        .or_internal()?
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect())
@@ -71,7 +73,7 @@ async fn list(
             .collect(),
         cursor,
     };
-    Ok(respond::json(&page, 200)?)
+    Ok(respond::json(&page, 200).or_internal()?)
 }
 
 async fn get(
@@ -88,7 +90,7 @@ async fn get(
         .first()
         .and_then(RunRow::state)
         .ok_or(ApiError::RunNotFound)?;
-    Ok(respond::json(&runs_api::view(&state, config), 200)?)
+    Ok(respond::json(&runs_api::view(&state, config), 200).or_internal()?)
 }
 
 async fn wait(
@@ -102,5 +104,5 @@ async fn wait(
     let state = run_watch::wait(env, &key, timeout)
         .await
         .map_err(unavailable)?;
-    Ok(respond::json(&runs_api::view(&state, config), 200)?)
+    Ok(respond::json(&runs_api::view(&state, config), 200).or_internal()?)
 }

@@ -1,12 +1,10 @@
-//! The ingest route without wasm-bindgen's async bridge: two synchronous
-//! exports that `js/entry.mjs` calls in turn, and a third per round of
-//! writes (worker-build makes each a method of the generated entrypoint
-//! class, so its panic recovery, a new Wasm instance after a panic, covers
-//! them). The JavaScript reads the body, does the reads and writes a
-//! [`Decision`] lists and wraps the answer, a status and bytes, in a
-//! `Response`; every decision is made here, by [`engine::ingest`].
+//! The ingest route as three synchronous exports that `js/entry.mjs` calls
+//! in turn (no async bridge, no `worker` crate). The JavaScript reads the
+//! body, does the reads and writes a [`Decision`] lists and wraps the
+//! answer, a status and bytes, in a `Response`; every decision is made
+//! here, by [`engine::ingest`].
 //!
-//! 1. [`qase_begin`]: is this a delivery to ingest here (else the Rust
+//! 1. [`qase_begin`]: is this a delivery to ingest here (else the shell's
 //!    `fetch` handler serves it), and do its headers pass? The header facts
 //!    cross into Wasm once and the secret is checked (hashed) once: the
 //!    [`Admission`] is kept in the [`Decision`] for step 2.
@@ -16,25 +14,22 @@
 //!    next round, or the answer (and the marker to write afterwards).
 //!
 //! The answer is handed back as [`Decision::status`] and
-//! [`Decision::take_answer`] (the JSON bytes), not as a `Response` built
-//! through `web-sys` (one JavaScript call per field and header): the entry
-//! builds the `Response`, with the headers of [`qase_answer_headers`].
+//! [`Decision::take_answer`] (the JSON bytes): the entry builds the
+//! `Response`, with the headers of [`qase_answer_headers`].
 
 use std::sync::atomic::Ordering;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::Env;
 
-use crate::config;
-use crate::http::error::ApiError;
-use crate::http::respond;
-use crate::ingest as ingest_shell;
-use crate::ingest::log::DeliveryLog;
+use crate::{config, console, log};
 use engine::config::bindings;
 use engine::config::{Config, ConfigError};
 use engine::delivery::queue::TaggedDelivery;
+use engine::http::error::ApiError;
 use engine::http::routes::{self, Matched, Route};
+use engine::http::JSON_HEADER_PAIRS;
+use engine::ingest::log::DeliveryLog;
 use engine::ingest::{
     self, Admission, Ingest, KvWrite, Next, Op, OpResult, Outcome, Refusal, RequestFacts,
 };
@@ -45,7 +40,7 @@ use engine::store::d1::Statement;
 #[wasm_bindgen]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Hand the request to the Rust `fetch` handler (another route, or a
+    /// Hand the request to the shell's `fetch` handler (another route, or a
     /// body without `Content-Length`, which is streamed and counted there).
     Stream = 0,
     /// Read the body and call [`qase_ingest`].
@@ -116,7 +111,7 @@ impl Decision {
     /// Answers a refusal, with its log line.
     fn refuse(&mut self, config: &Result<Config, ConfigError>, refusal: Refusal, log: DeliveryLog) {
         let error = ApiError::from(refusal);
-        log.finish(config, error.code(), error.status(), self.started);
+        log::finish(log, config, error.code(), error.status(), self.started);
         self.answer(Answer {
             status: error.status(),
             body: error.body(),
@@ -147,7 +142,7 @@ impl Decision {
 /// value: asked for once per isolate by the entry.
 #[wasm_bindgen]
 pub fn qase_answer_headers() -> Vec<String> {
-    respond::JSON_HEADER_PAIRS
+    JSON_HEADER_PAIRS
         .iter()
         .flat_map(|(name, value)| [name.to_string(), value.to_string()])
         .collect()
@@ -299,18 +294,16 @@ fn facts<'a>(
 }
 
 fn delivery_log() -> DeliveryLog {
-    DeliveryLog {
-        event: "delivery",
-        ..DeliveryLog::default()
-    }
+    DeliveryLog::default()
 }
 
 /// Step 1: whether this request is a delivery with a declared length whose
 /// headers pass ([`Step::ReadBody`]); otherwise the answer, or the Rust
-/// `fetch` handler. `received_at` is the entry's `Date.now()`.
+/// `fetch` handler. `env` is the Worker's environment; `received_at` is
+/// the entry's `Date.now()`.
 #[wasm_bindgen]
 pub fn qase_begin(
-    env: Env,
+    env: &JsValue,
     method: String,
     url: String,
     content_length: Option<String>,
@@ -326,7 +319,7 @@ pub fn qase_begin(
     if !ingest_route || content_length.is_none() {
         return Decision::new(Step::Stream, started);
     }
-    let config = config::load(&env);
+    let config = config::load(env);
     let mut decision = Decision::new(Step::ReadBody, started);
     match ingest::check_headers(config, facts(&content_length, &secret, &content_type)) {
         Ok(admission) => decision.admission = Some(admission),
@@ -339,8 +332,8 @@ pub fn qase_begin(
 /// passed the limit; `undefined` when it could not be read), admitted with
 /// step 1's admission, and planned.
 #[wasm_bindgen]
-pub fn qase_ingest(env: Env, decision: &mut Decision, body: Option<Box<[u8]>>) {
-    let loaded = config::load(&env);
+pub fn qase_ingest(env: &JsValue, decision: &mut Decision, body: Option<Box<[u8]>>) {
+    let loaded = config::load(env);
     let mut log = delivery_log();
     // Only a decision at `Step::ReadBody` holds an admission.
     let (Some(admission), Some(body)) = (decision.admission.take(), body.as_deref()) else {
@@ -352,7 +345,7 @@ pub fn qase_ingest(env: Env, decision: &mut Decision, body: Option<Box<[u8]>>) {
     }
     log.unauthenticated = !admission.credential.is_authenticated();
     if log.unauthenticated {
-        ingest_shell::warn_unauthenticated();
+        log::warn_unauthenticated();
     }
     let admitted = ingest::check_body_size(&config.ingest, body.len())
         .and_then(|()| ingest::admit(&admission, body));
@@ -388,7 +381,7 @@ pub fn qase_ingest(env: Env, decision: &mut Decision, body: Option<Box<[u8]>>) {
 /// `failures[i]` is the error message of operation `i` (`undefined` when
 /// it succeeded) and `values[i]` the value it read.
 #[wasm_bindgen]
-pub fn qase_feed(env: Env, decision: &mut Decision, values: Vec<f64>, failures: Vec<JsValue>) {
+pub fn qase_feed(env: &JsValue, decision: &mut Decision, values: Vec<f64>, failures: Vec<JsValue>) {
     let Some(pending) = decision.pending.as_mut() else {
         return;
     };
@@ -399,7 +392,7 @@ pub fn qase_feed(env: Env, decision: &mut Decision, values: Vec<f64>, failures: 
         })
         .collect();
     let next = pending.ingest.feed(&results);
-    decision.proceed(config::load(&env), next);
+    decision.proceed(config::load(env), next);
 }
 
 impl Decision {
@@ -419,22 +412,22 @@ impl Decision {
             return;
         };
         for failure in pending.ingest.failures() {
-            worker::console_error!("store write failed: {failure}");
+            console::error(&format!("store write failed: {failure}"));
         }
         let outcome = match answer {
             Ok(outcome) => outcome,
             Err(refusal) => return self.refuse(config, refusal, pending.log),
         };
         if outcome == Outcome::Ignored {
-            ingest_shell::IGNORED.fetch_add(1, Ordering::Relaxed);
+            crate::IGNORED.fetch_add(1, Ordering::Relaxed);
         }
         if let (Outcome::Quarantined, Some(quarantine)) =
             (outcome, &pending.ingest.plan().quarantine)
         {
             // The field and the kind, never a value (SECURITY.md).
-            worker::console_warn!(
-                "{}",
-                serde_json::json!({"event": "quarantine", "id": pending.log.id, "field": quarantine.field, "kind": quarantine.kind})
+            console::warn(
+                &serde_json::json!({"event": "quarantine", "id": pending.log.id, "field": quarantine.field, "kind": quarantine.kind})
+                    .to_string(),
             );
         }
         let body = match outcome {
@@ -442,9 +435,7 @@ impl Decision {
             _ => std::mem::take(&mut pending.answer),
         };
         let status = outcome.http_status();
-        pending
-            .log
-            .finish(config, outcome.as_str(), status, self.started);
+        log::finish(pending.log, config, outcome.as_str(), status, self.started);
         self.mark_seen = pending.ingest.after_answer().cloned();
         self.answer(Answer {
             status,
