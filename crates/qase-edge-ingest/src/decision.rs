@@ -36,7 +36,7 @@ use engine::ingest::{
 use engine::store::d1::Statement;
 
 /// What the JavaScript entry does next with a [`Decision`]. `js/entry.mjs`
-/// repeats these values (worker-build exports no enums): keep them in step.
+/// reads them as the exported `Step` object.
 #[wasm_bindgen]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {

@@ -34,10 +34,14 @@ let crashed = false;
 // the two modules share only this global (crates/qase-edge/src/ingest).
 globalThis.qaseEdgeIngestIgnored = () => ingest.qase_ignored_since_start();
 
-/// The shell's module, imported once, on first use.
+/// The shell's module, imported once, on first use (again after a failed
+/// import, rather than failing every later call of the isolate).
 let shellModule;
 function shell() {
-  shellModule ??= import("./index.js");
+  shellModule ??= import("./index.js").catch((error) => {
+    shellModule = undefined;
+    throw error;
+  });
   return shellModule;
 }
 
@@ -139,7 +143,12 @@ function lazyObject(name) {
       this.env = env;
     }
     object() {
-      this.inner ??= shell().then((module) => new module[name](this.state, this.env));
+      this.inner ??= shell()
+        .then((module) => new module[name](this.state, this.env))
+        .catch((error) => {
+          this.inner = undefined;
+          throw error;
+        });
       return this.inner;
     }
     async fetch(request) {

@@ -11,7 +11,9 @@
 //! and `api`. The data flow:
 //!
 //! ```text
-//!  Qase ──POST──▶ js/entry.mjs ──▶ ingest::hot_path ─┬─ engine::ingest::check_headers  (answer before the body)
+//!  Qase ──POST──▶ js/entry.mjs ──▶ the ingest module (crates/qase-edge-ingest) ──▶ engine::ingest
+//!                     └── a body without Content-Length ──▶ import("./index.js") ──▶ ingest (streamed)
+//!                                                   ├─ engine::ingest::check_headers  (answer before the body)
 //!                                                   ├─ engine::ingest::admit          (envelope, event id)
 //!                                                   ├─ engine::ingest::plan           (outcome, writes, what covers each)
 //!                                                   └─ engine::ingest::Ingest         (rounds: D1 upsert → queue/KV → rescue ──▶ 2xx / 5xx)

@@ -11,7 +11,7 @@
 //!    answered, down to the answer: `2xx` once a durable store holds the
 //!    delivery, else a refusal that says whether a retry can help.
 //!
-//! Every function is pure; `qase_edge::ingest::hot_path` (and
+//! Every function is pure; the ingest module (`qase-edge-ingest`, and
 //! `qase_edge::ingest` for bodies without a length) carries them out.
 
 mod admission;
