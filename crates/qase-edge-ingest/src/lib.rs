@@ -20,7 +20,7 @@
 //! batch or alarm needs it.
 //!
 //! No `worker` crate: the environment is read through `js_sys::Reflect`
-//! ([`config`]) and the log through `console` ([`console`]).
+//! (`config.rs`) and the log through `console` (`console.rs`).
 
 mod config;
 mod console;
@@ -38,7 +38,7 @@ pub use decision::{qase_answer_headers, qase_begin, qase_feed, qase_ingest, Deci
 /// the durable count is the log.
 static IGNORED: AtomicU64 = AtomicU64::new(0);
 
-/// [`IGNORED`], for the shell's `GET /health` (through the entry).
+/// The count of ignored deliveries, for the shell's `GET /health` (through the entry).
 #[wasm_bindgen]
 pub fn qase_ignored_since_start() -> f64 {
     IGNORED.load(Ordering::Relaxed) as f64

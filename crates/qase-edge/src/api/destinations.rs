@@ -76,7 +76,7 @@ async fn list(env: &Env, config: &Config) -> Result<Response, ApiError> {
     let page = DestinationPage {
         destinations: destinations::views(&config.delivery, breakers, &counts, &errors),
     };
-    Ok(respond::json(&page, 200).or_internal()?)
+    respond::json(&page, 200).or_internal()
 }
 
 async fn force(env: &Env, config: &Config, name: &str, pause: bool) -> Result<Response, ApiError> {
@@ -104,5 +104,5 @@ async fn force(env: &Env, config: &Config, name: &str, pause: bool) -> Result<Re
         since: view.since,
         state: view.state,
     };
-    Ok(respond::json(&forced, 200).or_internal()?)
+    respond::json(&forced, 200).or_internal()
 }

@@ -326,7 +326,7 @@ fn param(error: ParamError) -> ApiError {
 }
 
 fn ok_json(body: &impl Serialize, status: u16) -> Result<Response, ApiError> {
-    Ok(respond::json(body, status).or_internal()?)
+    respond::json(body, status).or_internal()
 }
 
 /// A store that failed: `503`, retry (the cause goes to the log).
@@ -362,7 +362,7 @@ impl Store<'_> {
     }
 
     fn kv(&self) -> Result<KvStore, ApiError> {
-        Ok(self.env.kv(bindings::EVENTS_KV).or_internal()?)
+        self.env.kv(bindings::EVENTS_KV).or_internal()
     }
 
     /// The event's row with its body column, or `404`.
@@ -449,7 +449,7 @@ async fn get_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Respo
 
 async fn get_event_body(store: &Store<'_>, id: &str) -> Result<Response, ApiError> {
     let event = store.event(id).await?;
-    Ok(respond::json_bytes(store.body(&event).await?, 200).or_internal()?)
+    respond::json_bytes(store.body(&event).await?, 200).or_internal()
 }
 
 #[derive(serde::Deserialize)]
@@ -498,7 +498,7 @@ async fn delete_event(store: &Store<'_>, config: &Config, id: &str) -> Result<Re
             .await
             .map_err(|e| unavailable("KV delete")(e.into()))?;
     }
-    Ok(respond::empty(204).or_internal()?)
+    respond::empty(204).or_internal()
 }
 
 async fn replay_event(
@@ -741,7 +741,7 @@ async fn export(store: &Store<'_>, query: ListQuery) -> Result<Response, ApiErro
     let cursor = (chosen.rows.len() < chosen.fetched)
         .then(|| chosen.rows.last().map(|r| r.cursor().encode()))
         .flatten();
-    Ok(ndjson(out, cursor.as_deref()).or_internal()?)
+    ndjson(out, cursor.as_deref()).or_internal()
 }
 
 /// An NDJSON response, with the continuation cursor in

@@ -118,7 +118,7 @@ pub async fn handle(env: &Env) -> Result<Response, ApiError> {
         reconcile: config::load(env).as_ref().ok().and_then(reconcile::health),
         webhooks,
     };
-    Ok(respond::json(&health, 200).or_internal()?)
+    respond::json(&health, 200).or_internal()
 }
 
 /// The destinations' breaker states and the watched projects; what cannot

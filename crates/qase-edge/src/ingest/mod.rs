@@ -112,7 +112,7 @@ async fn accept(
     }
     log.outcome = outcome.as_str();
     let answer = ingest::answer_body(&delivery, outcome);
-    Ok(respond::json_bytes(answer, outcome.http_status()).or_internal()?)
+    respond::json_bytes(answer, outcome.http_status()).or_internal()
 }
 
 /// Carries the plan out round by round ([`Ingest`]); then the duplicate
@@ -155,10 +155,7 @@ pub(crate) fn now_millis() -> u64 {
 }
 
 fn header(headers: &Headers, name: &str) -> Result<Option<String>, ApiError> {
-    Ok(headers
-        .get(name)
-        .map_err(worker::Error::from)
-        .or_internal()?)
+    headers.get(name).map_err(worker::Error::from).or_internal()
 }
 
 /// Reads the body, refusing it as soon as it passes the limit.

@@ -42,7 +42,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
         worker::console_error!("metrics not rendered: {error}");
         ApiError::Internal
     })?;
-    Ok(respond::text(text.into_bytes(), CONTENT_TYPE, 200).or_internal()?)
+    respond::text(text.into_bytes(), CONTENT_TYPE, 200).or_internal()
 }
 
 /// Everything one scrape reads: four D1 aggregates, the watchdog's rows,

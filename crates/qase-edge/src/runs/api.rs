@@ -73,7 +73,7 @@ async fn list(
             .collect(),
         cursor,
     };
-    Ok(respond::json(&page, 200).or_internal()?)
+    respond::json(&page, 200).or_internal()
 }
 
 async fn get(
@@ -90,7 +90,7 @@ async fn get(
         .first()
         .and_then(RunRow::state)
         .ok_or(ApiError::RunNotFound)?;
-    Ok(respond::json(&runs_api::view(&state, config), 200).or_internal()?)
+    respond::json(&runs_api::view(&state, config), 200).or_internal()
 }
 
 async fn wait(
@@ -104,5 +104,5 @@ async fn wait(
     let state = run_watch::wait(env, &key, timeout)
         .await
         .map_err(unavailable)?;
-    Ok(respond::json(&runs_api::view(&state, config), 200).or_internal()?)
+    respond::json(&runs_api::view(&state, config), 200).or_internal()
 }
