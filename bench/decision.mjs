@@ -6,6 +6,13 @@
 // what the hand-written receiver does with a body (decode, JSON.parse, two
 // checks). Requests go one at a time, rounds interleave the variants.
 //
+// Then the same for whole requests, still without HTTP: N requests built in
+// the measuring Worker and handed to the shipped entry's `fetch`
+// (crates/qase-edge/build/entry.mjs: header facts, body read, decision,
+// Response) and to the receiver's (bench/peer/worker.js, SINKS=none): what
+// each Worker's own code costs per delivery, without the runtime's HTTP
+// work, which is the same for both and varies more than this between runs.
+//
 //   node bench/decision.mjs [N=20000] [ROUNDS=3] [DIR ...]
 //
 // DIR: a folder with an ingest.js and ingest_bg.wasm (scripts/build-ingest
@@ -30,16 +37,29 @@ const bodies = Object.fromEntries(
 
 const script = `
 import * as ingest from "./ingest.js";
+import QaseEdge from "./entry.mjs";
+import peer from "./peer.mjs";
 const BODIES = ${JSON.stringify(bodies)};
 const encoder = new TextEncoder();
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const url = new URL(request.url);
     const count = Number(url.searchParams.get("n"));
     const kind = url.searchParams.get("kind");
     const receiver = url.searchParams.get("receiver") === "1";
     const body = encoder.encode(BODIES[kind]);
     let result = "";
+    if (url.searchParams.get("handler") === "1") {
+      const entry = new QaseEdge(ctx, env);
+      const headers = { "content-type": "application/json", "x-qase-secret": "bench-secret", "content-length": String(body.length) };
+      for (let i = 0; i < count; i++) {
+        const delivery = new Request("http://bench/webhooks/qase", { method: "POST", headers, body });
+        const response = receiver ? await peer.fetch(delivery, { ...env, SINKS: "none" }, ctx) : await entry.fetch(delivery);
+        result = String(response.status);
+        await response.arrayBuffer();
+      }
+      return new Response(result);
+    }
     for (let i = 0; i < count; i++) {
       if (receiver) {
         const envelope = JSON.parse(new TextDecoder().decode(body));
@@ -63,6 +83,15 @@ const mf = new Miniflare({
       { type: "ESModule", path: "main.mjs", contents: script },
       { type: "ESModule", path: "ingest.js", contents: fs.readFileSync(`${dir}/ingest.js`, "utf8") },
       { type: "CompiledWasm", path: "ingest_bg.wasm", contents: fs.readFileSync(`${dir}/ingest_bg.wasm`) },
+      // The shipped entry, next to this build of the module (its import of
+      // the shell is never taken on this path: a stub stands in).
+      {
+        type: "ESModule",
+        path: "entry.mjs",
+        contents: fs.readFileSync("crates/qase-edge/build/entry.mjs", "utf8").replaceAll("./ingest/ingest.js", "./ingest.js"),
+      },
+      { type: "ESModule", path: "index.js", contents: "export default class {}" },
+      { type: "ESModule", path: "peer.mjs", contents: fs.readFileSync("bench/peer/worker.js", "utf8") },
     ],
     compatibilityDate: "2026-04-01",
     bindings: {
@@ -110,6 +139,10 @@ for (let round = 0; round < rounds; round++) {
     await measure(`receiver's parse and checks, ${kind}`, first, `kind=${kind}&receiver=1`);
     for (let i = 0; i < dirs.length; i++) {
       await measure(`${dirs[i]}, ${kind}`, await mf.getWorker(`v${i}`), `kind=${kind}`);
+    }
+    await measure(`whole request: the receiver's fetch, ${kind}`, first, `kind=${kind}&receiver=1&handler=1`);
+    for (let i = 0; i < dirs.length; i++) {
+      await measure(`whole request: qase-edge's entry with ${dirs[i]}, ${kind}`, await mf.getWorker(`v${i}`), `kind=${kind}&handler=1`);
     }
   }
 }
