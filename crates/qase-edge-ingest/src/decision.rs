@@ -293,10 +293,6 @@ fn facts<'a>(
     }
 }
 
-fn delivery_log() -> DeliveryLog {
-    DeliveryLog::default()
-}
-
 /// Step 1: whether this request is a delivery with a declared length whose
 /// headers pass ([`Step::ReadBody`]); otherwise the answer, or the Rust
 /// `fetch` handler. `env` is the Worker's environment; `received_at` is
@@ -323,7 +319,7 @@ pub fn qase_begin(
     let mut decision = Decision::new(Step::ReadBody, started);
     match ingest::check_headers(config, facts(&content_length, &secret, &content_type)) {
         Ok(admission) => decision.admission = Some(admission),
-        Err(refusal) => decision.refuse(config, refusal, delivery_log()),
+        Err(refusal) => decision.refuse(config, refusal, DeliveryLog::default()),
     }
     decision
 }
@@ -334,7 +330,7 @@ pub fn qase_begin(
 #[wasm_bindgen]
 pub fn qase_ingest(env: &JsValue, decision: &mut Decision, body: Option<Box<[u8]>>) {
     let loaded = config::load(env);
-    let mut log = delivery_log();
+    let mut log = DeliveryLog::default();
     // Only a decision at `Step::ReadBody` holds an admission.
     let (Some(admission), Some(body)) = (decision.admission.take(), body.as_deref()) else {
         return decision.refuse(loaded, Refusal::BodyUnreadable, log);

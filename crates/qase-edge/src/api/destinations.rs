@@ -9,8 +9,7 @@ use worker::{Date, Env};
 
 use crate::alerts;
 use crate::delivery::breaker;
-use crate::http::error::ApiError;
-use crate::http::error::OrInternal;
+use crate::http::error::{ApiError, OrInternal};
 use crate::http::respond;
 use crate::store::db;
 use engine::api::answers::{DestinationPage, Forced};

@@ -20,8 +20,7 @@ use worker::kv::{Key, ListResponse};
 use worker::web_sys::{Headers, Response, ResponseInit};
 use worker::{Env, KvStore, Request};
 
-use crate::http::error::ApiError;
-use crate::http::error::OrInternal;
+use crate::http::error::{ApiError, OrInternal};
 use crate::store::db;
 use engine::access::Identity;
 use engine::api::answers::{

@@ -21,7 +21,7 @@ impl<T> OrInternal<T> for worker::Result<T> {
 }
 
 /// Logs a runtime failure and answers it as [`ApiError::Internal`].
-pub fn internal(error: worker::Error) -> ApiError {
+fn internal(error: worker::Error) -> ApiError {
     worker::console_error!("internal error: {error}");
     ApiError::Internal
 }

@@ -7,8 +7,7 @@ use worker::Env;
 
 use crate::api::destinations;
 use crate::config;
-use crate::http::error::ApiError;
-use crate::http::error::OrInternal;
+use crate::http::error::{ApiError, OrInternal};
 use crate::http::respond;
 use crate::ingest;
 use crate::store::sweep;

@@ -16,8 +16,7 @@ use worker::web_sys::{Headers, Request, Response};
 use worker::{js_sys, ByteStream, Env};
 
 use crate::config;
-use crate::http::error::ApiError;
-use crate::http::error::OrInternal;
+use crate::http::error::{ApiError, OrInternal};
 use crate::http::respond;
 use crate::ingest::log::DeliveryLog;
 use crate::store::sinks;

@@ -10,8 +10,7 @@ use worker::{Env, Request};
 
 use crate::api::destinations;
 use crate::config;
-use crate::http::error::ApiError;
-use crate::http::error::OrInternal;
+use crate::http::error::{ApiError, OrInternal};
 use crate::http::{health, respond};
 use crate::store::db;
 use engine::api::params;

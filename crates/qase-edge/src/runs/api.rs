@@ -6,8 +6,7 @@
 
 use worker::{Env, Request};
 
-use crate::http::error::ApiError;
-use crate::http::error::OrInternal;
+use crate::http::error::{ApiError, OrInternal};
 use crate::http::respond;
 use crate::runs::run_watch;
 use crate::store::db;
