@@ -8,7 +8,6 @@ use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 
 use crate::console;
-use engine::config::bindings;
 use engine::config::{Config, ConfigError};
 use engine::store::settings::Sink;
 
@@ -19,7 +18,9 @@ static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 pub fn load(env: &JsValue) -> &'static Result<Config, ConfigError> {
     CONFIG.get_or_init(|| {
         let config = Config::from_lookup(|key| binding(env, key)?.as_string(), &bound_sinks(env));
-        report(&config);
+        for line in engine::config::log_lines(&config) {
+            console::error(&line);
+        }
         config
     })
 }
@@ -32,36 +33,8 @@ fn binding(env: &JsValue, name: &str) -> Option<JsValue> {
 
 /// The sinks whose bindings exist in this deployment.
 fn bound_sinks(env: &JsValue) -> Vec<Sink> {
-    [
-        (bindings::DB, Sink::D1),
-        (bindings::EVENTS_KV, Sink::Kv),
-        (bindings::DELIVERIES_QUEUE, Sink::Queue),
-    ]
-    .into_iter()
-    .filter(|(name, _)| binding(env, name).is_some_and(|value| value.is_object()))
-    .map(|(_, sink)| sink)
-    .collect()
-}
-
-/// The configuration's problems, once, with their keys (never a value).
-fn report(config: &Result<Config, ConfigError>) {
-    match config {
-        Err(error) => console::error(
-            &serde_json::json!({ "event": "config_error", "key": error.key, "problem": error.problem })
-                .to_string(),
-        ),
-        Ok(config) => {
-            for problem in &config.problems {
-                console::error(
-                    &serde_json::json!({
-                        "event": "config_problem",
-                        "key": problem.error.key,
-                        "problem": problem.error.problem,
-                        "effect": problem.effect,
-                    })
-                    .to_string(),
-                );
-            }
-        }
-    }
+    Sink::ALL
+        .into_iter()
+        .filter(|sink| binding(env, sink.binding()).is_some_and(|value| value.is_object()))
+        .collect()
 }

@@ -420,11 +420,8 @@ impl Decision {
         if let (Outcome::Quarantined, Some(quarantine)) =
             (outcome, &pending.ingest.plan().quarantine)
         {
-            // The field and the kind, never a value (SECURITY.md).
-            console::warn(
-                &serde_json::json!({"event": "quarantine", "id": pending.log.id, "field": quarantine.field, "kind": quarantine.kind})
-                    .to_string(),
-            );
+            let id = pending.log.id.as_deref().unwrap_or_default();
+            console::warn(&engine::ingest::log::quarantine_line(id, quarantine));
         }
         let body = match outcome {
             Outcome::Duplicate => pending.duplicate_answer,

@@ -1,9 +1,8 @@
 //! A delivery's log line ([`DeliveryLog`]) and the unauthenticated warning,
 //! written as the shell writes them (crates/qase-edge/src/ingest).
 
-use engine::config::bindings;
 use engine::config::{Config, ConfigError};
-use engine::ingest::log::DeliveryLog;
+use engine::ingest::log::{self, DeliveryLog};
 
 use crate::console;
 
@@ -33,8 +32,5 @@ pub fn finish(
 
 /// Every delivery let in without a secret check says so, loudly.
 pub fn warn_unauthenticated() {
-    console::warn(&format!(
-        "{} is `disabled`: this request is let in without checking its secret",
-        bindings::AUTH
-    ));
+    console::warn(&log::unauthenticated_warning());
 }

@@ -6,7 +6,8 @@
 // - the shell (crates/qase-edge, worker-build's ./index.js): every other
 //   route, a body without Content-Length, the queue consumers, the cron and
 //   the Durable Objects. It is imported on first use only, so an isolate
-//   that only takes deliveries never compiles or starts it (BENCHMARKS.md,
+//   that only takes deliveries never starts it (the runtime still compiles
+//   every Wasm module of the bundle when an isolate starts: BENCHMARKS.md,
 //   cold start).
 //
 // This file decides nothing: no status codes, headers, key names, SQL or
@@ -23,7 +24,7 @@ import * as ingest from "./ingest/ingest.js";
 
 const { Step } = ingest;
 const utf8 = new TextDecoder();
-// The answer's headers, from the Rust side, once per instance (name, value, ...).
+// The answer's headers, from the Rust side, once per isolate (name, value, ...).
 let answerHeaders;
 // Bumped when the ingest module is started afresh after a panic: a decision
 // of the old instance is never handed to the new one.
@@ -55,7 +56,6 @@ export default class QaseEdge extends WorkerEntrypoint {
   async fetch(request) {
     if (crashed) {
       ingest.__wbg_reset_state();
-      answerHeaders = undefined;
       crashed = false;
       generation++;
     }

@@ -209,6 +209,34 @@ impl Optional {
     }
 }
 
+/// The log lines a loaded configuration calls for, written once per isolate
+/// by each module that loads it: the error that stops ingestion, or each
+/// broken optional setting and what it turned off. Keys and problems only,
+/// never a value.
+pub fn log_lines(config: &Result<Config, ConfigError>) -> Vec<String> {
+    match config {
+        Err(error) => vec![serde_json::json!({
+            "event": "config_error",
+            "key": error.key,
+            "problem": error.problem,
+        })
+        .to_string()],
+        Ok(config) => config
+            .problems
+            .iter()
+            .map(|problem| {
+                serde_json::json!({
+                    "event": "config_problem",
+                    "key": problem.error.key,
+                    "problem": problem.error.problem,
+                    "effect": problem.effect,
+                })
+                .to_string()
+            })
+            .collect(),
+    }
+}
+
 /// Test support: a configuration with the secret `s3cret`, every sink bound,
 /// and `pairs` (the last value of a key wins).
 #[cfg(test)]
@@ -248,5 +276,37 @@ pub mod test_support {
         let config = config(pairs).expect("an optional setting never stops ingestion");
         assert_eq!(config.problems.len(), 1, "{:?}", config.problems);
         config.problems[0].clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_optional_setting_is_one_line_with_its_key_problem_and_effect() {
+        let config = for_tests(&[(bindings::ADMIN_TOKEN, "14-characters!")]);
+        let lines = log_lines(&config);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["event"], "config_problem");
+        assert_eq!(line["key"], bindings::ADMIN_TOKEN);
+        assert_eq!(line["effect"], "operator_api_off");
+        assert!(line["problem"].as_str().is_some_and(|p| !p.is_empty()));
+        assert!(
+            !lines[0].contains("14-characters!"),
+            "never the value: {}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn a_broken_configuration_is_one_config_error_line_and_a_sound_one_none() {
+        let broken = Err(problems::invalid(bindings::WEBHOOK_SECRET, "is empty"));
+        assert_eq!(
+            log_lines(&broken),
+            [r#"{"event":"config_error","key":"QASE_WEBHOOK_SECRET","problem":"is empty"}"#]
+        );
+        assert!(log_lines(&for_tests(&[])).is_empty());
     }
 }

@@ -7,8 +7,8 @@
 
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError};
-use crate::ingest::Outcome;
+use crate::config::{bindings, Config, ConfigError};
+use crate::ingest::{Outcome, Quarantine};
 
 /// The fields of a delivery's log line, filled in as the request proceeds.
 #[derive(Debug, Serialize)]
@@ -73,6 +73,26 @@ impl DeliveryLog {
     }
 }
 
+/// The warning every delivery let in without a secret check gets, loudly.
+pub fn unauthenticated_warning() -> String {
+    format!(
+        "{} is `disabled`: this request is let in without checking its secret",
+        bindings::AUTH
+    )
+}
+
+/// The line of a quarantined delivery: its id, the field and the kind of
+/// mismatch, never a value (SECURITY.md).
+pub fn quarantine_line(id: &str, quarantine: &Quarantine) -> String {
+    serde_json::json!({
+        "event": "quarantine",
+        "id": id,
+        "field": quarantine.field,
+        "kind": quarantine.kind,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +151,23 @@ mod tests {
             log.wanted(&broken),
             "a broken configuration logs every line"
         );
+    }
+
+    #[test]
+    fn a_quarantine_line_names_the_field_and_kind_but_not_the_reason() {
+        let quarantine = Quarantine {
+            reason: "invalid type: string \"s3cret value\"".into(),
+            field: "payload.id".into(),
+            kind: "invalid type".into(),
+        };
+        assert_eq!(
+            quarantine_line("evt_1", &quarantine),
+            r#"{"event":"quarantine","field":"payload.id","id":"evt_1","kind":"invalid type"}"#
+        );
+    }
+
+    #[test]
+    fn the_unauthenticated_warning_names_the_setting() {
+        assert!(unauthenticated_warning().starts_with("QASE_AUTH is `disabled`"));
     }
 }

@@ -35,6 +35,17 @@ text_form!(Sink {
     Queue => "queue",
 });
 
+impl Sink {
+    /// The binding this sink writes through.
+    pub fn binding(self) -> &'static str {
+        match self {
+            Sink::D1 => bindings::DB,
+            Sink::Kv => bindings::EVENTS_KV,
+            Sink::Queue => bindings::DELIVERIES_QUEUE,
+        }
+    }
+}
+
 /// What the stores need to know.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {

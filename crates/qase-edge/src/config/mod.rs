@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 
 use worker::Env;
 
-use engine::config::bindings;
 use engine::config::{Config, ConfigError};
 use engine::store::settings::Sink;
 
@@ -22,24 +21,8 @@ pub fn load(env: &Env) -> &'static Result<Config, ConfigError> {
             |key| env.var(key).ok().map(|value| value.to_string()),
             &bound_sinks(env),
         );
-        match &config {
-            Err(error) => worker::console_error!(
-                "{}",
-                serde_json::json!({ "event": "config_error", "key": error.key, "problem": error.problem })
-            ),
-            Ok(config) => {
-                for problem in &config.problems {
-                    worker::console_error!(
-                        "{}",
-                        serde_json::json!({
-                            "event": "config_problem",
-                            "key": problem.error.key,
-                            "problem": problem.error.problem,
-                            "effect": problem.effect,
-                        })
-                    );
-                }
-            }
+        for line in engine::config::log_lines(&config) {
+            worker::console_error!("{line}");
         }
         config
     })
@@ -48,13 +31,13 @@ pub fn load(env: &Env) -> &'static Result<Config, ConfigError> {
 /// The sinks whose bindings exist in this deployment.
 pub fn bound_sinks(env: &Env) -> Vec<Sink> {
     let mut bound = Vec::new();
-    if env.d1(bindings::DB).is_ok() {
+    if env.d1(Sink::D1.binding()).is_ok() {
         bound.push(Sink::D1);
     }
-    if env.kv(bindings::EVENTS_KV).is_ok() {
+    if env.kv(Sink::Kv.binding()).is_ok() {
         bound.push(Sink::Kv);
     }
-    if env.queue(bindings::DELIVERIES_QUEUE).is_ok() {
+    if env.queue(Sink::Queue.binding()).is_ok() {
         bound.push(Sink::Queue);
     }
     bound

@@ -2,7 +2,7 @@
 //! the Worker's log, when the configuration asks for it.
 
 use engine::config::{Config, ConfigError};
-pub use engine::ingest::log::DeliveryLog;
+pub use engine::ingest::log::{quarantine_line, unauthenticated_warning, DeliveryLog};
 
 /// Writes the line if the configuration asks for it (always when the
 /// configuration is broken).

@@ -99,11 +99,8 @@ async fn accept(
 
     let plan = ingest::plan(config, &delivery, received_at)?;
     if let Some(quarantine) = &plan.quarantine {
-        // The field and the kind, never a value (SECURITY.md).
-        worker::console_warn!(
-            "{}",
-            serde_json::json!({"event": "quarantine", "id": delivery.id(), "field": quarantine.field, "kind": quarantine.kind})
-        );
+        let line = log::quarantine_line(&delivery.id().to_string(), quarantine);
+        worker::console_warn!("{line}");
     }
     let outcome = carry_out(env, plan, delivery.body()).await?;
     if outcome == Outcome::Ignored {
@@ -140,11 +137,8 @@ async fn carry_out(env: &Env, plan: Plan, body: &[u8]) -> Result<Outcome, Refusa
 }
 
 /// Every delivery let in without a secret check says so, loudly.
-pub fn warn_unauthenticated() {
-    worker::console_warn!(
-        "{} is `disabled`: this request is let in without checking its secret",
-        engine::config::bindings::AUTH
-    );
+fn warn_unauthenticated() {
+    worker::console_warn!("{}", log::unauthenticated_warning());
 }
 
 /// Milliseconds since the epoch. `Date.now()` directly: `worker::Date`
