@@ -7,9 +7,11 @@
 //! in dead letters, so it does not fit, whatever its event: the check covers
 //! every value, including the fields the typed models ignore.
 //!
-//! The walk allocates nothing: strings and keys are validated by the parser
-//! as it reads them and then dropped; numbers are read as `f64`/`u64`/`i64`,
-//! which fails for those out of range.
+//! Most payloads are told portable from their bytes alone, in one scan
+//! ([`surely_portable`]); the others are walked. The walk allocates
+//! nothing: strings and keys are validated by the parser as it reads them
+//! and then dropped; numbers are read as `f64`/`u64`/`i64`, which fails for
+//! those out of range.
 
 use std::fmt;
 
@@ -45,8 +47,11 @@ impl NotPortable {
 /// The first non-portable value in `payload`: its path (as
 /// [`crate::PayloadError::field`] writes paths) and what is wrong.
 pub(crate) fn check(payload: &RawValue) -> Result<(), (String, NotPortable)> {
-    // The plain walk is the hot path; only a failure pays for the second
-    // walk that tracks the path.
+    if surely_portable(payload.get()) {
+        return Ok(());
+    }
+    // Then the plain walk; only a failure pays for the second walk, which
+    // tracks the path.
     if AnyValue
         .deserialize(&mut serde_json::Deserializer::from_str(payload.get()))
         .is_ok()
@@ -54,6 +59,56 @@ pub(crate) fn check(payload: &RawValue) -> Result<(), (String, NotPortable)> {
         return Ok(());
     }
     locate(payload)
+}
+
+/// More digits in a row than this send a payload to the walk. Without an
+/// exponent, a number whose integer part has at most this many digits is
+/// below 10^300, well inside an `f64` (about 1.8 × 10^308).
+const FAST_MAX_DIGITS: usize = 300;
+
+/// More opening brackets than this send a payload to the walk: with at most
+/// this many in all, nothing nests 128 levels deep.
+const FAST_MAX_OPENERS: usize = 100;
+
+/// Whether the payload's text (JSON: the envelope's parse has checked its
+/// syntax, and it is UTF-8) surely holds none of what [`NotPortable`]
+/// names, from its bytes alone, in one pass and without parsing:
+///
+/// - no `\u` escape: a lone surrogate can only be written as one, since
+///   UTF-8 text holds no surrogates;
+/// - no `e` or `E` after a digit (no number has an exponent), and no run of
+///   more than [`FAST_MAX_DIGITS`] digits: every number is then in range;
+/// - at most [`FAST_MAX_OPENERS`] `{` and `[` in all: nothing nests too deep.
+///
+/// It is conservative: bytes inside strings count too, so a title reading
+/// `1e5` or `\\u`, or one full of brackets, only sends the payload to the
+/// walk, which decides. `false` never means "not portable".
+fn surely_portable(text: &str) -> bool {
+    let mut openers = 0;
+    let mut digits = 0;
+    let mut previous = 0u8;
+    for &byte in text.as_bytes() {
+        match byte {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > FAST_MAX_DIGITS {
+                    return false;
+                }
+            }
+            b'e' | b'E' if previous.is_ascii_digit() => return false,
+            b'u' if previous == b'\\' => return false,
+            b'{' | b'[' => {
+                openers += 1;
+                if openers > FAST_MAX_OPENERS {
+                    return false;
+                }
+                digits = 0;
+            }
+            _ => digits = 0,
+        }
+        previous = byte;
+    }
+    true
 }
 
 #[cold]
@@ -150,6 +205,106 @@ mod tests {
 
     fn verdict(json: &str) -> Result<(), (String, NotPortable)> {
         check(&serde_json::from_str::<Box<RawValue>>(json).unwrap())
+    }
+
+    /// What the walk alone says, without the scan.
+    fn walked(json: &str) -> bool {
+        AnyValue
+            .deserialize(&mut serde_json::Deserializer::from_str(json))
+            .is_ok()
+    }
+
+    #[test]
+    fn ordinary_payloads_are_told_portable_without_a_walk() {
+        let case = r#"{"id":12,"title":"Sign in","steps":[{"position":1,"action":"Open [the] page {x}","data":null}],"tags":["auth"],"priority":{"id":2,"title":"Medium"},"custom_fields":[],"created_at":"2026-11-28T10:00:00+00:00","ratio":0.75,"n":-3}"#;
+        assert!(surely_portable(case));
+        assert!(surely_portable(r#"{"id":1,"cases":3,"duration":1200}"#));
+    }
+
+    #[test]
+    fn the_scan_leaves_every_suspect_payload_to_the_walk() {
+        let long_number = format!(r#"{{"n":{}}}"#, "9".repeat(FAST_MAX_DIGITS + 1));
+        let many_brackets = format!(
+            r#"{{"a":{}{}}}"#,
+            "[".repeat(FAST_MAX_OPENERS),
+            "]".repeat(FAST_MAX_OPENERS)
+        );
+        for json in [
+            r#"{"f":1e400}"#,
+            r#"{"f":1.5E3}"#,
+            r#"{"f":-2e-5}"#,
+            r#"{"title":"x\ud800y"}"#,
+            r#"{"k\udc00":1}"#,
+            r#"{"title":"a\\u0041 backslash then u"}"#,
+            &long_number,
+            &many_brackets,
+        ] {
+            assert!(!surely_portable(json), "{json}");
+        }
+        let at_the_limits = format!(
+            r#"{{"n":{},"a":{}{}}}"#,
+            "9".repeat(FAST_MAX_DIGITS),
+            "[".repeat(FAST_MAX_OPENERS - 1),
+            "]".repeat(FAST_MAX_OPENERS - 1)
+        );
+        assert!(surely_portable(&at_the_limits));
+        assert!(walked(&at_the_limits));
+    }
+
+    /// JSON text of every kind, with long digit runs, exponents, escapes
+    /// and nesting: what the scan says "surely" of, the walk must accept.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let number = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:?}")),
+            (1usize..400).prop_map(|n| "9".repeat(n)),
+            (1u32..999, any::<bool>())
+                .prop_map(|(e, upper)| format!("1{}{e}", if upper { 'E' } else { 'e' })),
+        ];
+        let string = prop_oneof![
+            "[a-z {}\\[\\]0-9eE.]{0,12}".prop_map(|s| format!("\"{s}\"")),
+            prop_oneof![
+                Just("\\ud800"),
+                Just("\\u00e9"),
+                Just("\\\\u"),
+                Just("\\ud83d\\ude00")
+            ]
+            .prop_map(|e| format!("\"x{e}y\"")),
+        ];
+        let deep = (100usize..200).prop_map(|n| format!("{}{}", "[".repeat(n), "]".repeat(n)));
+        let leaf = prop_oneof![
+            number,
+            string,
+            deep,
+            Just("null".to_owned()),
+            Just("true".to_owned())
+        ];
+        leaf.prop_recursive(40, 400, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|items| format!("[{}]", items.join(","))),
+                proptest::collection::vec(("[a-z]{1,4}", inner), 0..4).prop_map(|fields| {
+                    let fields: Vec<String> = fields
+                        .into_iter()
+                        .map(|(k, v)| format!("\"{k}\":{v}"))
+                        .collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn what_the_scan_calls_portable_the_walk_accepts(json in json_text()) {
+            if surely_portable(&json) {
+                proptest::prop_assert!(walked(&json), "{}", json);
+            }
+        }
     }
 
     #[test]
