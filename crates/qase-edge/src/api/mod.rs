@@ -21,7 +21,7 @@ use worker::web_sys::{Headers, Response, ResponseInit};
 use worker::{Env, KvStore, Request};
 
 use crate::http::error::{ApiError, OrInternal};
-use crate::store::db;
+use crate::store::{db, queue};
 use engine::access::Identity;
 use engine::api::answers::{
     BulkReplayed, DeadLetterPage, EventDetail, EventPage, EventSummary, ExportLine, Replayed,
@@ -397,10 +397,8 @@ impl Store<'_> {
     }
 
     async fn send(&self, batch: Vec<QueuedDelivery>) -> Result<(), ApiError> {
-        self.env
-            .queue(bindings::DELIVERIES_QUEUE)
-            .or_internal()?
-            .send_batch(batch.iter().map(TaggedDelivery::Delivery))
+        let messages = batch.iter().map(TaggedDelivery::Delivery);
+        queue::send_batch(self.env, bindings::DELIVERIES_QUEUE, messages)
             .await
             .map_err(unavailable("replay send"))
     }

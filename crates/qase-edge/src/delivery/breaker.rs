@@ -19,6 +19,7 @@ use worker::{
 };
 
 use crate::config;
+use crate::store::queue;
 use engine::config::bindings;
 use engine::delivery::breaker::object::{self, AlertAnswer, AskAnswer, BreakerCall, BreakerView};
 use engine::delivery::breaker::{self, BreakerSettings, BreakerState, Decision, Outcome, Step};
@@ -121,14 +122,9 @@ impl Breaker {
         let json = entry.get(1).as_string().unwrap_or_default();
         let held: QueuedDelivery = serde_json::from_str(&json)?;
         let message = QueueMessage::Delivery(object::release_message(&key, held));
-        match self.env.queue(bindings::DELIVERIES_QUEUE) {
-            Ok(queue) => {
-                if let Err(error) = queue.send(&message).await {
-                    // The alarm releases it again after the timeout.
-                    worker::console_error!("breaker: the release of {key} failed: {error}");
-                }
-            }
-            Err(error) => worker::console_error!("breaker: no queue: {error}"),
+        if let Err(error) = queue::send(&self.env, bindings::DELIVERIES_QUEUE, &message, 0).await {
+            // The alarm releases it again after the timeout.
+            worker::console_error!("breaker: the release of {key} failed: {error}");
         }
         breaker::released(state, &key, now);
         Ok(())

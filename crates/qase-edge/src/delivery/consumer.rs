@@ -14,6 +14,7 @@ use futures_util::future::join_all;
 use worker::{Date, Env, MessageBatch, MessageExt, RawMessage};
 
 use crate::delivery::ops;
+use crate::store::queue;
 use engine::alerts::post::AlertPost;
 use engine::config::Config;
 use engine::delivery::machine::Delivery;
@@ -32,8 +33,8 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, config:
 }
 
 async fn process(message: RawMessage, env: &Env, config: &Config) {
-    let decoded = ops::body_json(&message)
-        .and_then(|value| QueueMessage::decode(value).map_err(|error| error.to_string()));
+    let decoded = queue::body_text(&message)
+        .and_then(|text| QueueMessage::decode(&text).map_err(|error| error.to_string()));
     let disposition = match decoded {
         Ok(QueueMessage::Delivery(delivery)) => {
             let (mut machine, next) = Delivery::start(config, delivery, now());

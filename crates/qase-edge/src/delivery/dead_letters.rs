@@ -6,6 +6,7 @@
 use worker::{Date, Env, MessageBatch, MessageExt, RawMessage};
 
 use crate::delivery::ops;
+use crate::store::queue;
 use engine::config::Config;
 use engine::delivery::machine::Bury;
 use engine::delivery::queue::DeadLetterQueueMessage;
@@ -18,8 +19,8 @@ pub async fn consume(batch: &MessageBatch<serde_json::Value>, env: &Env, _config
 }
 
 async fn process(message: RawMessage, env: &Env) {
-    let decoded = ops::body_json(&message)
-        .and_then(|value| DeadLetterQueueMessage::decode(value).map_err(|e| e.to_string()));
+    let decoded = queue::body_text(&message)
+        .and_then(|text| DeadLetterQueueMessage::decode(&text).map_err(|e| e.to_string()));
     let (mut machine, next) = Bury::start(decoded, &message.id(), Date::now().as_millis());
     let disposition = ops::drive(env, &mut machine, next).await;
     ops::settle(&message, disposition);

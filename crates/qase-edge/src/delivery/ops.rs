@@ -8,15 +8,15 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use qase_webhooks::chat::Alert;
 use worker::{
-    AnalyticsEngineDataPointBuilder, Date, Delay, Env, MessageBuilder, MessageExt,
-    QueueRetryOptionsBuilder, RawMessage,
+    AnalyticsEngineDataPointBuilder, Date, Delay, Env, MessageExt, QueueRetryOptionsBuilder,
+    RawMessage,
 };
 
 use crate::delivery::breaker;
 use crate::delivery::pacer;
 use crate::http::outbound;
 use crate::runs::run_watch;
-use crate::store::db;
+use crate::store::{self, db};
 use engine::config::bindings;
 use engine::delivery::analytics::AttemptPoint;
 use engine::delivery::attempt::{AttemptLog, Disposition};
@@ -207,9 +207,7 @@ async fn record(
 
 async fn queue_deliveries(env: &Env, messages: Vec<QueuedDelivery>) -> worker::Result<()> {
     let messages = messages.into_iter().map(QueueMessage::Delivery);
-    env.queue(bindings::DELIVERIES_QUEUE)?
-        .send_batch(messages)
-        .await
+    store::queue::send_batch(env, bindings::DELIVERIES_QUEUE, messages).await
 }
 
 /// Prints a machine's log lines, in order, each at its level.
@@ -316,11 +314,6 @@ async fn write_all(env: &Env, statements: &[Statement], body: Option<&[u8]>) -> 
     db::write_all(&db::database(env)?, statements, body).await
 }
 
-/// A queue message's body as JSON, for its kind's one decode.
-pub fn body_json(message: &RawMessage) -> Result<serde_json::Value, String> {
-    serde_wasm_bindgen::from_value(message.body()).map_err(|error| error.to_string())
-}
-
 /// How long a message whose processing failed (its body unreadable, or a
 /// retry that could not be queued) waits before the platform delivers it
 /// again.
@@ -341,19 +334,12 @@ pub fn settle(message: &RawMessage, disposition: Disposition) {
 
 /// Sends a message to the delivery queue after `delay_seconds`.
 pub async fn queue(env: &Env, message: QueueMessage, delay_seconds: u32) -> worker::Result<()> {
-    let builder = MessageBuilder::new(message);
-    let builder = match delay_seconds {
-        0 => builder,
-        delay => builder.delay_seconds(delay),
-    };
-    env.queue(bindings::DELIVERIES_QUEUE)?
-        .send(builder.build())
-        .await
+    store::queue::send(env, bindings::DELIVERIES_QUEUE, &message, delay_seconds).await
 }
 
 /// Hands a delivery that failed for good to the dead-letter queue.
 async fn send_dead_letter(env: &Env, dead: &DeadLetter) -> worker::Result<()> {
-    env.queue(bindings::DEAD_LETTERS_QUEUE)?.send(dead).await
+    store::queue::send(env, bindings::DEAD_LETTERS_QUEUE, dead, 0).await
 }
 
 /// Logs the alert, then queues its messages to the alert destinations.

@@ -2,5 +2,6 @@
 //! the delivery queue as the engine planned them, and the cron sweep.
 
 pub mod db;
+pub mod queue;
 pub mod sinks;
 pub mod sweep;

@@ -8,7 +8,7 @@ use futures_util::future::try_join_all;
 use serde::Serialize;
 use worker::Env;
 
-use crate::store::db;
+use crate::store::{db, queue};
 use engine::config::bindings;
 use engine::delivery::messages::QueuedDelivery;
 use engine::delivery::queue::TaggedDelivery;
@@ -88,7 +88,7 @@ pub async fn put_all(env: &Env, writes: &[KvWrite], body: &[u8]) -> worker::Resu
 /// Sends a message to the delivery queue, delayed if asked.
 pub async fn send_to_queue(env: &Env, message: &QueuedDelivery) -> worker::Result<()> {
     let message = TaggedDelivery::Delivery(message);
-    env.queue(bindings::DELIVERIES_QUEUE)?.send(message).await
+    queue::send(env, bindings::DELIVERIES_QUEUE, &message, 0).await
 }
 
 /// The bytes stored for event `id` (accepted or quarantined), if any.

@@ -9,8 +9,8 @@ use worker::Env;
 
 use crate::alerts;
 use crate::delivery::ops;
-use crate::store::db;
 use crate::store::sinks;
+use crate::store::{db, queue};
 use engine::alerts::disabled::{self, probe::DisabledCheck, Decided, DisabledRow};
 use engine::alerts::watch;
 use engine::config::bindings;
@@ -129,9 +129,8 @@ async fn redrive(env: &Env, config: &Config, now: u64) -> worker::Result<usize> 
         return Ok(0);
     }
     let messages: Vec<_> = rows.iter().map(sweep::redrive_message).collect();
-    env.queue(bindings::DELIVERIES_QUEUE)?
-        .send_batch(messages.iter().map(TaggedDelivery::Delivery))
-        .await?;
+    let tagged = messages.iter().map(TaggedDelivery::Delivery);
+    queue::send_batch(env, bindings::DELIVERIES_QUEUE, tagged).await?;
     Ok(rows.len())
 }
 
