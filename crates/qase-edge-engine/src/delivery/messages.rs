@@ -128,3 +128,18 @@ pub struct QueuedAlert {
 /// Attempts an alert gets before it is dropped (logged): an alert is a
 /// notice, not an event, and is not dead-lettered.
 pub const ALERT_ATTEMPTS: u32 = 5;
+
+/// An alert message for the tests: "WEB is back", to `ops`, after
+/// `attempts` attempts.
+#[cfg(test)]
+pub(crate) fn sample_alert(attempts: u32) -> QueuedAlert {
+    QueuedAlert {
+        alert_to: "ops".into(),
+        alert: qase_webhooks::chat::Alert::ProjectBack {
+            project: "WEB".into(),
+        },
+        at: 1,
+        attempts,
+        not_before: None,
+    }
+}

@@ -12,7 +12,7 @@
 //! delivery-queue message the platform moved there after the consumer
 //! failed on it `max_retries` times.
 //!
-//! A message is read from its JSON text in two passes: [`Shape`] reads the
+//! A message is read from its JSON text in two passes: a `Shape` reads the
 //! fields that say what it is and skips the rest, then the one type it is
 //! reads it. No shape is tried and thrown away, and no `serde_json::Value`
 //! is built on the way.
@@ -121,6 +121,7 @@ impl DeadLetterQueueMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::messages::sample_alert;
     use crate::runs::report::RunKey;
     use serde_json::json;
 
@@ -147,16 +148,7 @@ mod tests {
             QueueMessage::decode(&due.to_string()),
             Ok(QueueMessage::RunReport(d)) if d.run_report.run == 7
         ));
-        let alert = serde_json::to_value(QueuedAlert {
-            alert_to: "ops".into(),
-            alert: qase_webhooks::chat::Alert::ProjectBack {
-                project: "WEB".into(),
-            },
-            at: 1,
-            attempts: 0,
-            not_before: None,
-        })
-        .unwrap();
+        let alert = serde_json::to_value(sample_alert(0)).unwrap();
         assert!(matches!(
             QueueMessage::decode(&alert.to_string()),
             Ok(QueueMessage::Alert(a)) if a.alert_to == "ops"
@@ -182,13 +174,8 @@ mod tests {
             run: 7,
         };
         let alert = QueuedAlert {
-            alert_to: "ops".into(),
-            alert: qase_webhooks::chat::Alert::ProjectBack {
-                project: "WEB".into(),
-            },
-            at: 1,
-            attempts: 2,
             not_before: Some(3),
+            ..sample_alert(2)
         };
         for message in [
             QueueMessage::Delivery(delivery()),

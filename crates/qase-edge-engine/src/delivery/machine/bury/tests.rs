@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::delivery::attempt::ALL_DESTINATIONS;
-use crate::delivery::messages::{QueuedAlert, QueuedDelivery};
+use crate::delivery::messages::{sample_alert, QueuedDelivery};
 use crate::delivery::records::BodyRow;
 
 const NOW: u64 = 5_000;
@@ -199,15 +199,7 @@ fn a_moved_report_or_alert_is_logged_and_dropped() {
     let (mut bury, next) = start(DeadLetterQueueMessage::Moved(QueueMessage::RunReport(due)));
     assert_eq!(ended(next), Disposition::Ack);
     assert!(lines(&mut bury).contains(r#""event":"run_report_given_up""#));
-    let alert = QueuedAlert {
-        alert_to: "ops".into(),
-        alert: qase_webhooks::chat::Alert::ProjectBack {
-            project: "WEB".into(),
-        },
-        at: 1,
-        attempts: 2,
-        not_before: None,
-    };
+    let alert = sample_alert(2);
     let (mut bury, next) = start(DeadLetterQueueMessage::Moved(QueueMessage::Alert(alert)));
     assert_eq!(ended(next), Disposition::Ack);
     assert!(lines(&mut bury).contains(r#""event":"alert_dropped""#));
