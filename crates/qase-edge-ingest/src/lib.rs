@@ -13,8 +13,9 @@
 //! Why a module of its own: a fresh isolate instantiates every Wasm module
 //! it imports and runs its start before the first answer, in proportion to
 //! its size (it also compiles every module of the bundle, imported or not,
-//! which only a second Worker would spare). The shell's module holds everything else (delivery, the operator
-//! API, the console, the Durable Objects: about 1.9 MB); this one holds the
+//! which only a second Worker would spare). The shell's module holds
+//! everything else (delivery, the operator API, the console, the Durable
+//! Objects: about 1.9 MB); this one holds the
 //! ingest rules and the typed parse of every event (BENCHMARKS.md has both
 //! sizes and what a cold start costs with each). The entry instantiates this
 //! one when the isolate starts and imports the shell only when a request,

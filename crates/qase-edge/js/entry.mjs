@@ -1,8 +1,9 @@
 // The Worker's entry module. Two Wasm modules sit behind it:
 //
-// - the ingest module (crates/qase-edge-ingest, ./ingest/ingest.js), a third
-//   of the shell's size, instantiated when the isolate starts: it decides the
-//   request Qase sends, `POST /webhooks/qase` with a declared length;
+// - the ingest module (crates/qase-edge-ingest, ./ingest/ingest.js), under
+//   two fifths of the shell's size, instantiated when the isolate starts:
+//   it decides the request Qase sends, `POST /webhooks/qase` with a
+//   declared length;
 // - the shell (crates/qase-edge, worker-build's ./index.js): every other
 //   route, a body without Content-Length, the queue consumers, the cron and
 //   the Durable Objects. It is imported on first use only, so an isolate
